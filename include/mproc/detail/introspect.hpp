@@ -1,0 +1,15 @@
+// mproc/detail/introspect.hpp: what the library holds for the life of the process (not API;
+// for the test suite's leak checks).
+#pragma once
+
+#include <sys/types.h>
+
+#include <vector>
+
+namespace mproc::detail {
+// The forkserver's pid, or -1 when none runs.
+pid_t forkserver_pid() noexcept;
+// Descriptors kept open on purpose until exit: this process's own pidfd and the forkserver's
+// control socket, when they exist.
+std::vector<int> persistent_fds();
+}  // namespace mproc::detail

@@ -1,0 +1,128 @@
+// mproc/errors.hpp: the exception types, mirroring multiprocessing's.
+//
+// Python raises ProcessError and its subclasses (BufferTooShort, AuthenticationError,
+// TimeoutError), queue.Empty / queue.Full, EOFError and RemoteError; mproc has one C++ type for
+// each failure mode. Misuse (start twice, use after close) is std::logic_error, as Python's
+// ValueError/AssertionError for the same mistakes.
+//
+// An exception thrown in another process reaches the caller as the same type with the same
+// what() when the type is a standard exception, an mproc exception, or one registered with
+// MPROC_REGISTER_EXCEPTION(Type); any other arrives as mproc::RemoteError, which names the
+// original type.
+#pragma once
+
+#include <exception>
+#include <stdexcept>
+#include <typeinfo>
+#include <string>
+#include <utility>
+
+namespace mproc {
+
+// Base of the errors that multiprocessing itself reports (Python: ProcessError).
+class ProcessError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// recv_bytes_into: the buffer is too small; message() holds the whole message.
+class BufferTooShort : public ProcessError {
+public:
+    explicit BufferTooShort(std::string message)
+        : ProcessError("mproc: buffer too short for a message of " + std::to_string(message.size()) +
+                       " bytes"),
+          message_(std::move(message)) {}
+    const std::string& message() const noexcept { return message_; }
+
+private:
+    std::string message_;
+};
+
+// The authkey handshake failed (wrong key, or the peer did not speak the protocol).
+class AuthenticationError : public ProcessError {
+public:
+    using ProcessError::ProcessError;
+};
+
+// A blocking call ran out of time where Python raises multiprocessing.TimeoutError
+// (AsyncResult::get), or a task ran past its deadline.
+class TimeoutError : public ProcessError {
+public:
+    using ProcessError::ProcessError;
+};
+
+// An exception of a type this process cannot rebuild, thrown in another process.
+class RemoteError : public ProcessError {
+public:
+    RemoteError(std::string type_name, const std::string& message)
+        : ProcessError(type_name + ": " + message), type_name_(std::move(type_name)),
+          message_(message) {}
+    // The demangled name of the original exception's type.
+    const std::string& type_name() const noexcept { return type_name_; }
+    // The original what().
+    const std::string& original_message() const noexcept { return message_; }
+
+private:
+    std::string type_name_;
+    std::string message_;
+};
+
+// A worker process died (signal, _exit, OOM kill) while it held the task.
+class WorkerLostError : public ProcessError {
+public:
+    using ProcessError::ProcessError;
+};
+
+// Bytes that cannot be read as the requested type: wrong type, truncated, or malformed.
+// Python's counterpart is pickle.UnpicklingError.
+class SerializationError : public ProcessError {
+public:
+    using ProcessError::ProcessError;
+};
+
+// queue.Empty / queue.Full.
+class Empty : public std::runtime_error {
+public:
+    Empty() : std::runtime_error("mproc: queue is empty") {}
+    explicit Empty(const std::string& what) : std::runtime_error(what) {}
+};
+class Full : public std::runtime_error {
+public:
+    Full() : std::runtime_error("mproc: queue is full") {}
+    explicit Full(const std::string& what) : std::runtime_error(what) {}
+};
+
+// The other end of a connection is closed (Python: EOFError).
+class EOFError : public std::runtime_error {
+public:
+    EOFError() : std::runtime_error("mproc: the other end is closed") {}
+    explicit EOFError(const std::string& what) : std::runtime_error(what) {}
+};
+
+// threading.BrokenBarrierError.
+class BrokenBarrierError : public std::runtime_error {
+public:
+    BrokenBarrierError() : std::runtime_error("mproc: the barrier is broken") {}
+    explicit BrokenBarrierError(const std::string& what) : std::runtime_error(what) {}
+};
+
+namespace detail {
+using ExceptionFactory = std::exception_ptr (*)(const std::string& what);
+// Records that exceptions whose dynamic type has this mangled name can be rebuilt from what().
+bool register_exception_type(const char* mangled_name, ExceptionFactory make);
+
+template <class E>
+std::exception_ptr make_exception_from_what(const std::string& what) {
+    return std::make_exception_ptr(E(what));
+}
+}  // namespace detail
+}  // namespace mproc
+
+// Lets exceptions of Type cross processes as Type. Type must be constructible from a
+// std::string (its what()). Write it once, at namespace scope, in a .cpp of the program.
+#define MPROC_REGISTER_EXCEPTION(Type)                                                    \
+    [[maybe_unused]] static const bool MPROC_REGISTER_EXCEPTION_CAT(mproc_exc_reg_, __LINE__) = \
+        ::mproc::detail::register_exception_type(typeid(Type).name(),                    \
+                                                 &::mproc::detail::make_exception_from_what<Type>)
+#define MPROC_REGISTER_EXCEPTION_CAT2(a, b) a##b
+#define MPROC_REGISTER_EXCEPTION_CAT(a, b) MPROC_REGISTER_EXCEPTION_CAT2(a, b)

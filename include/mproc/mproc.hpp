@@ -1,0 +1,8 @@
+// mproc/mproc.hpp: everything (Python: import multiprocessing).
+#pragma once
+
+#include "mproc/context.hpp"
+#include "mproc/errors.hpp"
+#include "mproc/process.hpp"
+#include "mproc/serialize.hpp"
+#include "mproc/version.hpp"

@@ -1,0 +1,179 @@
+// The child side of every start method, the job transport, and the fork and spawn launchers.
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+
+#include "mproc/detail/code_address.hpp"
+#include "process_impl.hpp"
+
+namespace mproc::detail {
+
+void flush_std_streams() noexcept {
+    try {
+        std::cout.flush();
+        std::cerr.flush();
+        std::clog.flush();
+    } catch (...) {
+    }
+    std::fflush(nullptr);
+}
+
+namespace {
+// Python prints "Process <name>:" and a traceback; C++ has no traceback, so the type and
+// message stand in for its last line.
+void report_escaped_exception(const std::string& process_name) noexcept {
+    std::string text = "Process " + process_name + ":\n";
+    try {
+        throw;
+    } catch (const std::exception& e) {
+        text += type_name(typeid(e)) + ": " + e.what() + "\n";
+    } catch (...) {
+        text += "an exception that is not a std::exception\n";
+    }
+    flush_std_streams();
+    std::fputs(text.c_str(), stderr);
+    std::fflush(stderr);
+}
+}  // namespace
+
+void run_child(const ChildConfig& cfg, int parent_pidfd, const std::function<void()>& body,
+               bool fresh_program) noexcept {
+    int code = 0;
+    try {
+        // Two handles on the parent: the watchdog owns one, parent_process() the other.
+        platform::UniqueFd for_handle = platform::dup_fd(parent_pidfd);
+        platform::start_parent_watchdog(parent_pidfd);
+        set_current_from_config(cfg, for_handle.release());
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "mproc: child %s could not set up: %s\n", cfg.name.c_str(), e.what());
+        platform::exit_now(70);
+    }
+    try {
+        body();
+    } catch (...) {
+        report_escaped_exception(cfg.name);
+        code = 1;
+    }
+    exit_function();
+    flush_std_streams();
+    if (fresh_program) std::exit(code);  // a fresh program: run its own static destructors
+    platform::exit_now(code);            // a copy of the parent: its destructors are not ours
+}
+
+namespace {
+struct JobHeader {
+    std::uint64_t size;
+    std::uint32_t fd_count;
+    std::uint32_t magic;
+};
+constexpr std::uint32_t kJobMagic = 0x6d70726f;  // "mpro"
+}  // namespace
+
+void send_job(int sock, const std::string& job, std::span<const int> fds) {
+    const JobHeader h{job.size(), static_cast<std::uint32_t>(fds.size()), kJobMagic};
+    platform::send_all(sock, &h, sizeof h, fds);
+    platform::send_all(sock, job.data(), job.size());
+}
+
+void run_job(int sock, bool fresh_program) noexcept {
+    std::string job;
+    std::vector<platform::UniqueFd> fds;
+    try {
+        JobHeader h{};
+        if (!platform::recv_exact(sock, &h, sizeof h, &fds) || h.magic != kJobMagic ||
+            fds.size() != h.fd_count || fds.empty())
+            throw SerializationError("mproc: malformed job from the parent");
+        job.resize(h.size);
+        if (!platform::recv_exact(sock, job.data(), job.size()))
+            throw SerializationError("mproc: the parent closed before sending the whole job");
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "mproc: child could not read its job: %s\n", e.what());
+        platform::exit_now(70);
+    }
+    ::close(sock);
+
+    ChildConfig cfg;
+    std::vector<int> arg_fds;
+    for (std::size_t i = 1; i < fds.size(); ++i) arg_fds.push_back(fds[i].get());
+    InputArchive ar(job, arg_fds);
+    bool has_target = false;
+    EntryFn entry = nullptr;
+    try {
+        ar(cfg, has_target);
+        if (has_target) {
+            CodeAddress a;
+            ar(a);
+            entry = decode_function<void(InputArchive&)>(a);
+        }
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "mproc: child could not read its job: %s\n", e.what());
+        platform::exit_now(70);
+    }
+    run_child(cfg, fds[0].release(), [&] {
+        if (entry) entry(ar);
+    }, fresh_program);
+}
+
+namespace {
+// fork and spawn children are ours to reap; their pidfd is the sentinel.
+class ChildPopen final : public Popen {
+public:
+    ChildPopen(pid_t pid, platform::UniqueFd pidfd) : pid_(pid), pidfd_(std::move(pidfd)) {}
+    pid_t pid() const noexcept override { return pid_; }
+    int sentinel() const noexcept override { return pidfd_.get(); }
+    std::optional<int> poll() override {
+        if (!code_) code_ = platform::try_reap(pid_);
+        return code_;
+    }
+    void send_signal(int sig) override {
+        if (!code_) platform::pidfd_signal(pidfd_.get(), sig);
+    }
+
+private:
+    pid_t pid_;
+    platform::UniqueFd pidfd_;
+    std::optional<int> code_;
+};
+}  // namespace
+
+std::unique_ptr<Popen> start_fork(const ChildConfig& cfg, const std::function<void()>& body) {
+    const int lifeline = platform::self_pidfd();  // opened before fork so the child inherits it
+    flush_std_streams();  // else buffered output would be written twice, by parent and child
+    pid_t pid;
+    {
+        std::lock_guard lk(fork_mutex());
+        pid = platform::fork_process();
+        if (pid == 0) {
+            platform::forget_self_pidfd_after_fork();
+            forget_children_after_fork();
+        }
+    }
+    if (pid == 0) run_child(cfg, lifeline, body, false);
+    return std::make_unique<ChildPopen>(pid, platform::pidfd_open(pid));
+}
+
+std::unique_ptr<Popen> start_spawn(const std::string& job, std::span<const int> fds) {
+    auto [mine, theirs] = platform::socket_pair(SOCK_STREAM);
+    const int child_fd = theirs.get();
+    const pid_t pid = platform::spawn_process(
+        get_executable(), {program_name(), "--mproc-spawn", std::to_string(child_fd)},
+        std::span<const int>(&child_fd, 1));
+    theirs.reset();
+    auto popen = std::make_unique<ChildPopen>(pid, platform::pidfd_open(pid));
+    try {
+        send_job(mine.get(), job, fds);
+    } catch (...) {
+        popen->send_signal(SIGKILL);
+        platform::wait_readable(popen->sentinel(), platform::Deadline::never());
+        popen->poll();
+        throw;
+    }
+    return popen;
+}
+
+}  // namespace mproc::detail

@@ -1,0 +1,115 @@
+// The main guard and the start-method settings.
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <stdexcept>
+
+#include "mproc/context.hpp"
+#include "process_impl.hpp"
+
+namespace mproc {
+
+namespace {
+struct Settings {
+    std::mutex mu;
+    std::optional<std::string> method;
+    std::string executable = "/proc/self/exe";
+    std::string program = "mproc-child";
+};
+Settings& settings() {
+    static Settings s;
+    return s;
+}
+std::atomic<bool> g_initialized{false};
+
+bool valid_method(std::string_view m) { return m == "fork" || m == "spawn" || m == "forkserver"; }
+
+[[noreturn]] void bad_child_args(const char* role) {
+    std::fprintf(stderr, "mproc: %s: malformed child arguments\n", role);
+    std::_Exit(70);
+}
+
+int parse_fd(const char* s, const char* role) {
+    char* end = nullptr;
+    const long v = std::strtol(s, &end, 10);
+    if (!s[0] || *end || v < 0 || v > 1 << 20) bad_child_args(role);
+    return static_cast<int>(v);
+}
+}  // namespace
+
+void init(int argc, char** argv) {
+    {
+        Settings& s = settings();
+        std::lock_guard lk(s.mu);
+        if (argc > 0 && argv && argv[0]) s.program = argv[0];
+        if (const char* env = std::getenv("MPROC_START_METHOD"); env && *env && !s.method) {
+            if (!valid_method(env)) {
+                std::fprintf(stderr, "mproc: MPROC_START_METHOD=%s is not fork, spawn or forkserver\n", env);
+                std::exit(2);
+            }
+            s.method = env;
+        }
+    }
+    g_initialized = true;
+    if (argc >= 3 && argv[1]) {
+        if (std::strcmp(argv[1], "--mproc-spawn") == 0)
+            detail::run_job(parse_fd(argv[2], "spawn"), true);
+        if (std::strcmp(argv[1], "--mproc-forkserver") == 0)
+            detail::forkserver_main(parse_fd(argv[2], "forkserver"));
+    }
+}
+
+bool initialized() noexcept { return g_initialized.load(); }
+
+void set_start_method(std::string_view method, bool force) {
+    if (!valid_method(method))
+        throw std::invalid_argument("mproc: cannot find context for '" + std::string(method) +
+                                    "' (choose fork, spawn or forkserver)");
+    Settings& s = settings();
+    std::lock_guard lk(s.mu);
+    if (s.method && !force) throw std::logic_error("mproc: context has already been set");
+    s.method = std::string(method);
+}
+
+std::string get_start_method() {
+    Settings& s = settings();
+    std::lock_guard lk(s.mu);
+    if (!s.method) s.method = "fork";
+    return *s.method;
+}
+
+std::optional<std::string> get_start_method(bool allow_none) {
+    if (!allow_none) return get_start_method();
+    Settings& s = settings();
+    std::lock_guard lk(s.mu);
+    return s.method;
+}
+
+std::vector<std::string> get_all_start_methods() { return {"fork", "spawn", "forkserver"}; }
+
+void set_executable(std::string path) {
+    Settings& s = settings();
+    std::lock_guard lk(s.mu);
+    s.executable = std::move(path);
+}
+
+std::string get_executable() {
+    Settings& s = settings();
+    std::lock_guard lk(s.mu);
+    return s.executable;
+}
+
+int cpu_count() noexcept { return platform::cpu_count(); }
+int process_cpu_count() noexcept { return platform::process_cpu_count(); }
+
+namespace detail {
+std::string program_name() {
+    Settings& s = settings();
+    std::lock_guard lk(s.mu);
+    return s.program;
+}
+}  // namespace detail
+
+}  // namespace mproc

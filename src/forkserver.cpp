@@ -1,0 +1,209 @@
+// The forkserver start method: a small single-threaded process, started from this executable on
+// first use, forks each child (Python: multiprocessing.forkserver).
+//
+// Protocol, per child:
+//   1. client -> server, on the control socket (SOCK_SEQPACKET): one byte, with a new stream
+//      socket's far end attached (SCM_RIGHTS). This is the child's request socket.
+//   2. server: fork(). The child reads its job (send_job's format) from the request socket and
+//      runs it; the server writes the child's pid (int32, or -errno if fork failed) to it.
+//   3. client: writes the job, reads the pid.
+//   4. server, when the child ends (SIGCHLD through a signalfd): writes the exit code (int32,
+//      -N for signal N) to the request socket and closes it. The client's end is the sentinel.
+// The server exits when the control socket reaches end of file: the client process is gone.
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <map>
+
+#include "mproc/detail/introspect.hpp"
+#include "process_impl.hpp"
+
+namespace mproc::detail {
+
+namespace {
+struct Client {
+    std::mutex mu;
+    platform::UniqueFd control;
+    pid_t pid = -1;
+};
+Client& client() {
+    static Client* c = new Client;  // never destroyed: stop_forkserver runs at exit
+    return *c;
+}
+
+void prepare() noexcept { client().mu.lock(); }
+void parent_after() noexcept { client().mu.unlock(); }
+void child_after() noexcept {
+    // The server belongs to the parent; holding its control socket open would keep it alive
+    // after the parent died. close(2) is async-signal-safe, as a fork handler needs.
+    Client& c = client();
+    c.control.reset();
+    c.pid = -1;
+    c.mu.unlock();
+}
+
+int ensure_running_locked(Client& c) {
+    if (c.control) return c.control.get();
+    auto [mine, theirs] = platform::socket_pair(SOCK_SEQPACKET);
+    const int child_fd = theirs.get();
+    c.pid = platform::spawn_process(get_executable(),
+                                    {program_name(), "--mproc-forkserver", std::to_string(child_fd)},
+                                    std::span<const int>(&child_fd, 1));
+    c.control = std::move(mine);
+    static std::once_flag once;
+    std::call_once(once, [] { pthread_atfork(prepare, parent_after, child_after); });
+    return c.control.get();
+}
+
+std::int32_t read_int(int fd, bool& eof) {
+    std::int32_t v = 0;
+    eof = !platform::recv_exact(fd, &v, sizeof v);
+    return v;
+}
+
+class ForkserverPopen final : public Popen {
+public:
+    ForkserverPopen(pid_t pid, platform::UniqueFd sock) : pid_(pid), sock_(std::move(sock)) {}
+    pid_t pid() const noexcept override { return pid_; }
+    int sentinel() const noexcept override { return sock_.get(); }
+    std::optional<int> poll() override {
+        if (code_) return code_;
+        if (!platform::wait_readable(sock_.get(), platform::Deadline::after(Timeout(0.0))))
+            return std::nullopt;
+        bool eof = false;
+        const std::int32_t v = read_int(sock_.get(), eof);
+        code_ = eof ? 255 : v;  // the server died: the code is lost (Python says 255 too)
+        return code_;
+    }
+    void send_signal(int sig) override {
+        if (!code_) platform::send_signal(pid_, sig);
+    }
+
+private:
+    pid_t pid_;
+    platform::UniqueFd sock_;
+    std::optional<int> code_;
+};
+}  // namespace
+
+pid_t forkserver_pid() noexcept {
+    std::lock_guard lk(client().mu);
+    return client().pid;
+}
+
+void stop_forkserver() noexcept {
+    Client& c = client();
+    pid_t pid;
+    {
+        std::lock_guard lk(c.mu);
+        if (!c.control) return;
+        c.control.reset();  // the server sees end of file and exits
+        pid = std::exchange(c.pid, -1);
+    }
+    int status;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+}
+
+std::unique_ptr<Popen> start_forkserver(const std::string& job, std::span<const int> fds) {
+    auto [mine, theirs] = platform::socket_pair(SOCK_STREAM);
+    {
+        Client& c = client();
+        std::lock_guard lk(c.mu);
+        const int control = ensure_running_locked(c);
+        const char op = 'F';
+        const int fd = theirs.get();
+        platform::send_all(control, &op, 1, std::span<const int>(&fd, 1));
+    }
+    theirs.reset();
+    send_job(mine.get(), job, fds);
+    bool eof = false;
+    const std::int32_t pid = read_int(mine.get(), eof);
+    if (eof) throw ProcessError("mproc: the forkserver closed the request without starting a child");
+    if (pid < 0) throw std::system_error(-pid, std::generic_category(), "fork (in the forkserver)");
+    return std::make_unique<ForkserverPopen>(pid, std::move(mine));
+}
+
+void forkserver_main(int control_fd) noexcept {
+    // SIGCHLD arrives through a signalfd, so the loop below is the only place anything happens:
+    // no handler runs between fork and the child's own setup.
+    sigset_t chld, old;
+    sigemptyset(&chld);
+    sigaddset(&chld, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &chld, &old);
+    const int sfd = ::signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (sfd < 0) {
+        std::perror("mproc forkserver: signalfd");
+        platform::exit_now(70);
+    }
+    std::map<pid_t, int> requests;  // child pid -> its request socket
+
+    for (;;) {
+        pollfd p[2] = {{control_fd, POLLIN, 0}, {sfd, POLLIN, 0}};
+        if (::poll(p, 2, -1) < 0) {
+            if (errno == EINTR) continue;
+            platform::exit_now(70);
+        }
+        if (p[1].revents) {
+            signalfd_siginfo si;
+            while (::read(sfd, &si, sizeof si) > 0) {
+            }
+            int status;
+            pid_t pid;
+            while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) {
+                auto it = requests.find(pid);
+                if (it == requests.end()) continue;
+                const std::int32_t code = platform::decode_wait_status(status);
+                ::send(it->second, &code, sizeof code, MSG_NOSIGNAL);  // the client may be gone
+                ::close(it->second);
+                requests.erase(it);
+            }
+        }
+        if (p[0].revents) {
+            char op = 0;
+            std::vector<platform::UniqueFd> got;
+            std::size_t n = 0;
+            try {
+                n = platform::recv_message(control_fd, &op, 1, got);
+            } catch (...) {
+                n = 0;
+            }
+            if (n == 0) platform::exit_now(0);  // the client is gone
+            if (op != 'F' || got.size() != 1) continue;
+            const int req = got[0].get();
+            const pid_t pid = ::fork();
+            if (pid == 0) {
+                ::close(control_fd);
+                ::close(sfd);
+                for (auto& [_, fd] : requests) ::close(fd);
+                sigprocmask(SIG_SETMASK, &old, nullptr);
+                run_job(got[0].release(), false);
+            }
+            const std::int32_t reply = pid > 0 ? pid : -errno;
+            ::send(req, &reply, sizeof reply, MSG_NOSIGNAL);
+            if (pid > 0) requests[pid] = got[0].release();
+        }
+    }
+}
+
+}  // namespace mproc::detail
+
+namespace mproc::detail {
+std::vector<int> persistent_fds() {
+    std::vector<int> fds;
+    {
+        std::lock_guard lk(client().mu);
+        if (client().control) fds.push_back(client().control.get());
+    }
+    if (const int self = platform::self_pidfd_if_open(); self >= 0) fds.push_back(self);
+    return fds;
+}
+}  // namespace mproc::detail

@@ -1,0 +1,169 @@
+// Descriptors, sockets and the deadline loop on Linux.
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cmath>
+#include <cstring>
+#include <system_error>
+
+#include "mproc/errors.hpp"
+#include "platform/platform.hpp"
+
+namespace mproc::platform {
+
+namespace {
+[[noreturn]] void throw_errno(const char* what) {
+    throw std::system_error(errno, std::generic_category(), what);
+}
+}  // namespace
+
+void UniqueFd::reset(int fd) noexcept {
+    if (fd_ >= 0) ::close(fd_);  // close(2) is not retried after EINTR on Linux: the fd is gone
+    fd_ = fd;
+}
+
+Deadline Deadline::after(const Timeout& timeout) {
+    Deadline d;
+    if (timeout) {
+        auto t = *timeout;
+        if (t.count() < 0) t = t.zero();
+        // Clamp absurdly long timeouts so that the addition cannot overflow.
+        const auto cap = std::chrono::duration<double>(std::chrono::hours(24 * 365 * 100));
+        if (t > cap) return d;
+        d.at_ = Clock::now() + std::chrono::duration_cast<Clock::duration>(t);
+    }
+    return d;
+}
+
+int Deadline::poll_timeout_ms() const noexcept {
+    if (!at_) return -1;
+    const auto left = *at_ - Clock::now();
+    if (left <= Clock::duration::zero()) return 0;
+    const auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
+    return ms > INT_MAX ? INT_MAX : static_cast<int>(ms);
+}
+
+std::vector<std::size_t> wait_any_readable(std::span<const int> fds, const Deadline& deadline) {
+    std::vector<pollfd> pfds(fds.size());
+    for (std::size_t i = 0; i < fds.size(); ++i) pfds[i] = pollfd{fds[i], POLLIN, 0};
+    for (;;) {
+        const int n = ::poll(pfds.data(), pfds.size(), deadline.poll_timeout_ms());
+        if (n < 0) {
+            if (errno == EINTR) continue;  // resume with the time that remains
+            throw_errno("poll");
+        }
+        std::vector<std::size_t> ready;
+        for (std::size_t i = 0; i < pfds.size(); ++i)
+            if (pfds[i].revents != 0) ready.push_back(i);
+        if (!ready.empty() || deadline.expired()) return ready;
+        // Nothing ready and time left: poll woke early (a rounding of the clock); wait again.
+    }
+}
+
+bool wait_readable(int fd, const Deadline& deadline) {
+    return !wait_any_readable(std::span<const int>(&fd, 1), deadline).empty();
+}
+
+std::pair<UniqueFd, UniqueFd> socket_pair(int type) {
+    int sv[2];
+    if (::socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv) != 0) throw_errno("socketpair");
+    return {UniqueFd(sv[0]), UniqueFd(sv[1])};
+}
+
+void set_cloexec(int fd, bool on) {
+    int flags = ::fcntl(fd, F_GETFD);
+    if (flags < 0) throw_errno("fcntl(F_GETFD)");
+    flags = on ? (flags | FD_CLOEXEC) : (flags & ~FD_CLOEXEC);
+    if (::fcntl(fd, F_SETFD, flags) != 0) throw_errno("fcntl(F_SETFD)");
+}
+
+bool is_cloexec(int fd) {
+    const int flags = ::fcntl(fd, F_GETFD);
+    if (flags < 0) throw_errno("fcntl(F_GETFD)");
+    return (flags & FD_CLOEXEC) != 0;
+}
+
+void send_all(int sock, const void* data, std::size_t size, std::span<const int> fds) {
+    const char* p = static_cast<const char*>(data);
+    bool fds_sent = fds.empty();
+    while (size > 0 || !fds_sent) {
+        iovec iov{const_cast<char*>(p), size};
+        msghdr msg{};
+        msg.msg_iov = &iov;
+        msg.msg_iovlen = 1;
+        std::vector<char> control;
+        if (!fds_sent) {
+            control.resize(CMSG_SPACE(sizeof(int) * fds.size()));
+            msg.msg_control = control.data();
+            msg.msg_controllen = control.size();
+            cmsghdr* c = CMSG_FIRSTHDR(&msg);
+            c->cmsg_level = SOL_SOCKET;
+            c->cmsg_type = SCM_RIGHTS;
+            c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+            std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
+        }
+        const ssize_t n = ::sendmsg(sock, &msg, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            throw_errno("sendmsg");
+        }
+        fds_sent = true;
+        p += n;
+        size -= static_cast<std::size_t>(n);
+    }
+}
+
+namespace {
+ssize_t recv_some(int sock, void* data, std::size_t size, std::vector<UniqueFd>* fds) {
+    iovec iov{data, size};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 64)];
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    for (;;) {
+        const ssize_t n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            throw_errno("recvmsg");
+        }
+        for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+            if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+            const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            for (std::size_t i = 0; i < count; ++i) {
+                int fd;
+                std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+                UniqueFd owned(fd);  // owned at once, so an unwanted fd is closed, not leaked
+                if (fds) fds->push_back(std::move(owned));
+            }
+        }
+        return n;
+    }
+}
+}  // namespace
+
+bool recv_exact(int sock, void* data, std::size_t size, std::vector<UniqueFd>* fds) {
+    char* p = static_cast<char*>(data);
+    std::size_t got = 0;
+    while (got < size) {
+        const ssize_t n = recv_some(sock, p + got, size - got, fds);
+        if (n == 0) {
+            if (got == 0) return false;
+            throw EOFError("mproc: end of file in the middle of a message (" + std::to_string(got) +
+                           " of " + std::to_string(size) + " bytes)");
+        }
+        got += static_cast<std::size_t>(n);
+    }
+    return true;
+}
+
+std::size_t recv_message(int sock, void* data, std::size_t size, std::vector<UniqueFd>& fds) {
+    return static_cast<std::size_t>(recv_some(sock, data, size, &fds));
+}
+
+}  // namespace mproc::platform

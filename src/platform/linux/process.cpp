@@ -1,0 +1,220 @@
+// Processes on Linux: fork, spawn (posix_spawn, which glibc implements with CLONE_VFORK: no
+// page-table copy, and exec failure is reported to the caller), pidfds, reaping, signals.
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/random.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <dirent.h>
+#include <fcntl.h>
+#include <system_error>
+
+#include "platform/platform.hpp"
+
+extern char** environ;
+
+namespace mproc::platform {
+
+namespace {
+[[noreturn]] void throw_errno(const char* what, int err = errno) {
+    throw std::system_error(err, std::generic_category(), what);
+}
+
+std::atomic<int> g_self_pidfd{-1};
+}  // namespace
+
+pid_t get_pid() noexcept { return ::getpid(); }
+pid_t get_ppid() noexcept { return ::getppid(); }
+pid_t get_tid() noexcept { return static_cast<pid_t>(::syscall(SYS_gettid)); }
+
+pid_t fork_process() {
+    const pid_t pid = ::fork();
+    if (pid < 0) throw_errno("fork");
+    return pid;
+}
+
+pid_t spawn_process(const std::string& path, const std::vector<std::string>& argv,
+                    std::span<const int> keep) {
+    // Everything the child needs is built here, before the clone: between clone and exec only
+    // the C library's own async-signal-safe steps run.
+    std::vector<char*> args;
+    args.reserve(argv.size() + 1);
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attr;
+    if (int e = posix_spawn_file_actions_init(&actions)) throw_errno("posix_spawn_file_actions_init", e);
+    if (int e = posix_spawnattr_init(&attr)) {
+        posix_spawn_file_actions_destroy(&actions);
+        throw_errno("posix_spawnattr_init", e);
+    }
+    int err = 0;
+    // dup2(fd, fd) clears FD_CLOEXEC in the child only (POSIX 2018; glibc >= 2.29).
+    for (int fd : keep)
+        if (!err) err = posix_spawn_file_actions_adddup2(&actions, fd, fd);
+    sigset_t none;
+    sigemptyset(&none);
+    if (!err) err = posix_spawnattr_setsigmask(&attr, &none);
+    // Signals this process ignores stay ignored across exec; the child starts with defaults.
+    sigset_t defaults;
+    sigemptyset(&defaults);
+    sigaddset(&defaults, SIGPIPE);
+    sigaddset(&defaults, SIGCHLD);
+    sigaddset(&defaults, SIGINT);
+    sigaddset(&defaults, SIGTERM);
+    if (!err) err = posix_spawnattr_setsigdefault(&attr, &defaults);
+    if (!err) err = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    pid_t pid = -1;
+    if (!err) err = posix_spawn(&pid, path.c_str(), &actions, &attr, args.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+    if (err) throw_errno(("cannot start " + path).c_str(), err);
+    return pid;
+}
+
+UniqueFd pidfd_open(pid_t pid) {
+    const long fd = ::syscall(SYS_pidfd_open, pid, 0);  // pidfds are always close-on-exec
+    if (fd < 0) throw_errno("pidfd_open");
+    return UniqueFd(static_cast<int>(fd));
+}
+
+int self_pidfd() {
+    int fd = g_self_pidfd.load(std::memory_order_acquire);
+    if (fd >= 0) return fd;
+    UniqueFd opened = pidfd_open(::getpid());
+    int expected = -1;
+    if (g_self_pidfd.compare_exchange_strong(expected, opened.get(), std::memory_order_acq_rel))
+        return opened.release();
+    return expected;  // another thread won; ours closes
+}
+
+void forget_self_pidfd_after_fork() noexcept {
+    // The child's copy refers to the parent: the child hands it to its watchdog, not closes it.
+    g_self_pidfd.store(-1, std::memory_order_release);
+}
+
+int self_pidfd_if_open() noexcept { return g_self_pidfd.load(std::memory_order_acquire); }
+
+int decode_wait_status(int status) noexcept {
+    if (WIFEXITED(status)) return WEXITSTATUS(status);
+    if (WIFSIGNALED(status)) return -WTERMSIG(status);
+    return 255;
+}
+
+std::optional<int> try_reap(pid_t pid) {
+    int status = 0;
+    for (;;) {
+        const pid_t r = ::waitpid(pid, &status, WNOHANG);
+        if (r == 0) return std::nullopt;
+        if (r == pid) return decode_wait_status(status);
+        if (errno == EINTR) continue;
+        // ECHILD: someone else reaped it (SIGCHLD set to SIG_IGN, or a stray waitpid(-1)).
+        // The code is lost; Python reports the same case as 255.
+        if (errno == ECHILD) return 255;
+        throw_errno("waitpid");
+    }
+}
+
+void send_signal(pid_t pid, int sig) {
+    if (::kill(pid, sig) != 0 && errno != ESRCH) throw_errno("kill");
+}
+
+namespace {
+void* watchdog_main(void* arg) {
+    const int fd = static_cast<int>(reinterpret_cast<intptr_t>(arg));
+    pollfd p{fd, POLLIN, 0};
+    for (;;) {
+        const int n = ::poll(&p, 1, -1);
+        if (n > 0) break;
+        if (n < 0 && errno != EINTR) break;  // cannot watch: fail safe, as if the parent died
+    }
+    // The parent is gone: die as PR_SET_PDEATHSIG would, so our own children see us go.
+    ::kill(::getpid(), SIGKILL);
+    return nullptr;
+}
+}  // namespace
+
+void start_parent_watchdog(int parent_pidfd) {
+    // pthread directly, not std::thread: this thread must never be joined, must not keep the
+    // process alive, and needs only a tiny stack.
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 64 * 1024);
+    // The watchdog must not take signals meant for the program.
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_t t;
+    const int e = pthread_create(&t, &attr, watchdog_main,
+                                 reinterpret_cast<void*>(static_cast<intptr_t>(parent_pidfd)));
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    pthread_attr_destroy(&attr);
+    if (e != 0) throw_errno("pthread_create (parent watchdog)", e);
+}
+
+void exit_now(int code) noexcept { ::_exit(code); }
+
+int cpu_count() noexcept {
+    const long n = ::sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? static_cast<int>(n) : 1;
+}
+
+int process_cpu_count() noexcept {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (::sched_getaffinity(0, sizeof set, &set) != 0) return cpu_count();
+    const int n = CPU_COUNT(&set);
+    return n > 0 ? n : 1;
+}
+
+void random_bytes(void* out, std::size_t size) {
+    char* p = static_cast<char*>(out);
+    while (size > 0) {
+        const ssize_t n = ::getrandom(p, size, 0);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            throw_errno("getrandom");
+        }
+        p += n;
+        size -= static_cast<std::size_t>(n);
+    }
+}
+
+std::vector<int> open_fds() {
+    std::vector<int> fds;
+    DIR* d = ::opendir("/proc/self/fd");
+    if (!d) throw_errno("opendir(/proc/self/fd)");
+    const int own = ::dirfd(d);
+    while (dirent* e = ::readdir(d)) {
+        if (e->d_name[0] == '.') continue;
+        const int fd = std::atoi(e->d_name);
+        if (fd != own) fds.push_back(fd);
+    }
+    ::closedir(d);
+    return fds;
+}
+
+}  // namespace mproc::platform
+
+namespace mproc::platform {
+UniqueFd dup_fd(int fd) {
+    const int r = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    if (r < 0) throw_errno("fcntl(F_DUPFD_CLOEXEC)");
+    return UniqueFd(r);
+}
+
+void pidfd_signal(int pidfd, int sig) {
+    if (::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0) != 0 && errno != ESRCH)
+        throw_errno("pidfd_send_signal");
+}
+}  // namespace mproc::platform

@@ -1,0 +1,122 @@
+// src/platform/platform.hpp: the one internal interface to the operating system.
+//
+// Everything above this layer is written against these functions; the Linux implementation is
+// in src/platform/linux/. Conventions: every descriptor is created close-on-exec and owned by a
+// UniqueFd; every failure of a system call is std::system_error with the real errno; every
+// blocking wait takes a Deadline and resumes after EINTR with the time that remains.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstddef>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "mproc/detail/timeout.hpp"
+
+namespace mproc::platform {
+
+// A move-only owner of one file descriptor.
+class UniqueFd {
+public:
+    UniqueFd() noexcept = default;
+    explicit UniqueFd(int fd) noexcept : fd_(fd) {}
+    UniqueFd(UniqueFd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+    UniqueFd& operator=(UniqueFd&& o) noexcept {
+        if (this != &o) reset(std::exchange(o.fd_, -1));
+        return *this;
+    }
+    UniqueFd(const UniqueFd&) = delete;
+    UniqueFd& operator=(const UniqueFd&) = delete;
+    ~UniqueFd() { reset(); }
+
+    int get() const noexcept { return fd_; }
+    explicit operator bool() const noexcept { return fd_ >= 0; }
+    int release() noexcept { return std::exchange(fd_, -1); }
+    void reset(int fd = -1) noexcept;
+
+private:
+    int fd_ = -1;
+};
+
+// A point in time on the monotonic clock, or "never". Built once per blocking call; every wait
+// inside that call asks it for the time that remains, so retries never extend the timeout.
+class Deadline {
+public:
+    using Clock = std::chrono::steady_clock;
+    Deadline() = default;  // never
+    static Deadline after(const Timeout& timeout);
+    static Deadline never() { return {}; }
+    bool is_never() const noexcept { return !at_; }
+    bool expired() const noexcept { return at_ && Clock::now() >= *at_; }
+    // Milliseconds for poll(2): -1 when never, rounded up so a wait never ends early.
+    int poll_timeout_ms() const noexcept;
+
+private:
+    std::optional<Clock::time_point> at_;
+};
+
+// Waits until fd is readable (or has hung up) or the deadline passes. True when readable.
+bool wait_readable(int fd, const Deadline& deadline);
+// Waits for any of fds to become readable; returns the indices of the ready ones (empty on
+// timeout).
+std::vector<std::size_t> wait_any_readable(std::span<const int> fds, const Deadline& deadline);
+
+std::pair<UniqueFd, UniqueFd> socket_pair(int type);  // SOCK_STREAM or SOCK_SEQPACKET
+void set_cloexec(int fd, bool on);
+bool is_cloexec(int fd);
+
+// Writes all bytes to a socket (MSG_NOSIGNAL: a closed peer is EPIPE, never SIGPIPE), with the
+// descriptors attached to the first byte.
+void send_all(int sock, const void* data, std::size_t size, std::span<const int> fds = {});
+// Reads exactly size bytes. Returns false on end of file before the first byte; end of file in
+// the middle throws EOFError. Descriptors that arrive are appended to fds (when non-null).
+bool recv_exact(int sock, void* data, std::size_t size, std::vector<UniqueFd>* fds = nullptr);
+// One datagram (SOCK_SEQPACKET) with its descriptors; returns 0 at end of file.
+std::size_t recv_message(int sock, void* data, std::size_t size, std::vector<UniqueFd>& fds);
+
+// Processes.
+pid_t get_pid() noexcept;
+pid_t get_ppid() noexcept;
+pid_t get_tid() noexcept;
+// fork(2); the child's return is 0. Callers flush their streams first.
+pid_t fork_process();
+// Starts `path` with argv and the current environment; each fd in keep stays open in the child
+// (at the same number); all signals unblocked in the child. Exec failure throws system_error.
+pid_t spawn_process(const std::string& path, const std::vector<std::string>& argv,
+                    std::span<const int> keep);
+UniqueFd pidfd_open(pid_t pid);
+// A pidfd of this process, opened once and kept (children inherit or receive it as their
+// lifeline). Reset in a forked child, where it refers to the parent.
+int self_pidfd();
+void forget_self_pidfd_after_fork() noexcept;
+int self_pidfd_if_open() noexcept;  // -1 when not opened yet
+// waitpid(WNOHANG): the exit code when pid has ended (negative signal number when killed),
+// empty while it runs. Reaps it.
+std::optional<int> try_reap(pid_t pid);
+int decode_wait_status(int status) noexcept;
+// kill(2); a process that is already gone is not an error.
+void send_signal(pid_t pid, int sig);
+// Starts a thread that kills this process (SIGKILL) when the process behind parent_pidfd ends.
+// The pidfd is owned by the thread from here on.
+void start_parent_watchdog(int parent_pidfd);
+[[noreturn]] void exit_now(int code) noexcept;  // _exit(2)
+
+// Machine facts.
+int cpu_count() noexcept;
+int process_cpu_count() noexcept;
+void random_bytes(void* out, std::size_t size);
+std::vector<int> open_fds();  // this process's open descriptors, from /proc/self/fd
+
+}  // namespace mproc::platform
+
+namespace mproc::platform {
+// dup(2) with close-on-exec.
+UniqueFd dup_fd(int fd);
+// pidfd_send_signal(2): no pid-reuse race. A process that has ended is not an error.
+void pidfd_signal(int pidfd, int sig);
+}  // namespace mproc::platform

@@ -1,0 +1,111 @@
+// src/process_impl.hpp: the machinery behind Process (internal).
+//
+// One Popen per started child, chosen by start method (Python: popen_fork, popen_spawn_posix,
+// popen_forkserver), behind one small interface: pid, sentinel, poll, send_signal.
+#pragma once
+
+#include <sys/types.h>
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "mproc/process.hpp"
+#include "platform/platform.hpp"
+
+namespace mproc::detail {
+
+class Popen {
+public:
+    virtual ~Popen() = default;
+    virtual pid_t pid() const noexcept = 0;
+    // Readable once the child has ended.
+    virtual int sentinel() const noexcept = 0;
+    // Non-blocking: the exit code once the child has ended (reaping it), else empty.
+    virtual std::optional<int> poll() = 0;
+    // No effect once the child has ended.
+    virtual void send_signal(int sig) = 0;
+};
+
+enum class ProcessKind { Child, Current, Parent };
+
+struct ProcessState {
+    std::mutex mu;
+    ProcessKind kind = ProcessKind::Child;
+    std::string name;
+    bool daemon = false;
+    std::string start_method;
+    std::vector<unsigned> identity;  // (1,), (1, 2), ... as Python's _identity
+    std::string authkey;
+    pid_t creator_pid = -1;  // the process that made this object; only it may start/join it
+    pid_t pid = -1;          // Current and Parent kinds
+    std::unique_ptr<Popen> popen;
+    bool closed = false;
+    platform::UniqueFd parent_sentinel;  // Parent kind: a pidfd of the parent
+};
+
+// What a child must know about itself and its parent; sent in the job (spawn, forkserver) or
+// copied by fork.
+struct ChildConfig {
+    std::string name;
+    std::vector<unsigned> identity;
+    bool daemon = false;
+    std::string authkey;
+    std::string start_method;
+    int parent_pid = -1;
+    std::string parent_name;
+
+    template <class Ar>
+    void serialize(Ar& ar) {
+        ar(name, identity, daemon, authkey, start_method, parent_pid, parent_name);
+    }
+};
+
+// The lock held across fork(2) so that no other thread leaves the registry, the current
+// process's state or the forkserver client half-updated in the child.
+std::mutex& fork_mutex();
+
+// Children of this process that were started and not yet reaped.
+void register_child(std::shared_ptr<ProcessState> s);
+void cleanup_finished_children();
+// Called once in a forked child: the parent's children are not ours.
+void forget_children_after_fork();
+
+std::shared_ptr<ProcessState> current_state();
+ChildConfig make_child_config(const ProcessState& child);
+// In a new child: makes cfg the current process and the parent (watched through parent_pidfd,
+// which it takes) the parent process.
+void set_current_from_config(const ChildConfig& cfg, int parent_pidfd);
+// Terminates daemonic children and joins the others (Python: util._exit_function).
+void exit_function() noexcept;
+void install_exit_function();
+
+// Runs a child's body and ends the process: sets the current process up from cfg, starts the
+// watchdog on the parent, runs body, reports an escaped exception, runs the exit function,
+// flushes and exits. fresh_program: exit(3) (spawn) rather than _exit(2) (fork, forkserver).
+[[noreturn]] void run_child(const ChildConfig& cfg, int parent_pidfd,
+                            const std::function<void()>& body, bool fresh_program) noexcept;
+
+// Job transport for spawn and forkserver children: a header (size, descriptor count) with the
+// descriptors attached, then the bytes. The first descriptor is the parent's pidfd.
+void send_job(int sock, const std::string& job, std::span<const int> fds);
+// Reads the job on sock and runs it; never returns.
+[[noreturn]] void run_job(int sock, bool fresh_program) noexcept;
+
+std::unique_ptr<Popen> start_fork(const ChildConfig& cfg, const std::function<void()>& body);
+std::unique_ptr<Popen> start_spawn(const std::string& job, std::span<const int> fds);
+std::unique_ptr<Popen> start_forkserver(const std::string& job, std::span<const int> fds);
+
+// The forkserver process's loop; never returns.
+[[noreturn]] void forkserver_main(int control_fd) noexcept;
+pid_t forkserver_pid() noexcept;
+void stop_forkserver() noexcept;
+
+void flush_std_streams() noexcept;
+std::string program_name();  // argv[0] as given to init, for the children's argv[0]
+
+}  // namespace mproc::detail

@@ -1,0 +1,30 @@
+# Installs the built mproc into a temporary prefix, then configures, builds and runs a separate
+# CMake project that uses find_package(mproc) and links mproc::mproc, and checks mproc.pc.
+file(REMOVE_RECURSE ${WORK_DIR})
+set(prefix ${WORK_DIR}/prefix)
+execute_process(COMMAND ${CMAKE_COMMAND} --install ${BINARY_DIR} --prefix ${prefix}
+                RESULT_VARIABLE r)
+if(r)
+  message(FATAL_ERROR "cmake --install failed: ${r}")
+endif()
+foreach(f include/mproc/mproc.hpp include/mproc/version.hpp lib/cmake/mproc/mprocConfig.cmake
+          lib/cmake/mproc/mprocConfigVersion.cmake lib/pkgconfig/mproc.pc)
+  if(NOT EXISTS ${prefix}/${f})
+    message(FATAL_ERROR "not installed: ${f}")
+  endif()
+endforeach()
+execute_process(COMMAND ${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/install/consumer -B ${WORK_DIR}/build
+                -G ${GENERATOR} -DCMAKE_PREFIX_PATH=${prefix} RESULT_VARIABLE r)
+if(r)
+  message(FATAL_ERROR "configuring the consumer failed: ${r}")
+endif()
+execute_process(COMMAND ${CMAKE_COMMAND} --build ${WORK_DIR}/build RESULT_VARIABLE r)
+if(r)
+  message(FATAL_ERROR "building the consumer failed: ${r}")
+endif()
+execute_process(COMMAND ${WORK_DIR}/build/consumer RESULT_VARIABLE r OUTPUT_VARIABLE out)
+message(STATUS "consumer said: ${out}")
+if(r OR NOT out MATCHES "consumer: child exited 0, spawn child exited 0")
+  message(FATAL_ERROR "the consumer did not run as expected: ${r} ${out}")
+endif()
+file(REMOVE_RECURSE ${WORK_DIR})

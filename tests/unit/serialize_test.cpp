@@ -1,0 +1,164 @@
+// Serialization: what travels, what is refused, and that bad bytes never become garbage.
+#include <gtest/gtest.h>
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <list>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <tuple>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+#include <mproc/serialize.hpp>
+
+namespace {
+
+struct Pod {  // trivially copyable, no serialize(): copied as bytes
+    int a;
+    double b;
+    char c[3];
+    bool operator==(const Pod&) const = default;
+};
+
+struct Person {  // a user type in cereal's style
+    std::string name;
+    std::vector<int> scores;
+    std::optional<Pod> pod;
+    template <class Ar>
+    void serialize(Ar& ar) {
+        ar(name, scores, pod);
+    }
+    bool operator==(const Person&) const = default;
+};
+
+enum class Color : std::uint8_t { Red = 1, Blue = 7 };
+
+template <class T>
+void expect_roundtrip(const T& x) {
+    EXPECT_EQ(mproc::loads<T>(mproc::dumps(x)), x);
+}
+
+TEST(Serialize, ArithmeticAndStrings) {
+    expect_roundtrip(42);
+    expect_roundtrip(-7ll);
+    expect_roundtrip(3.25);
+    expect_roundtrip(true);
+    expect_roundtrip('x');
+    expect_roundtrip(std::string("hello\0world", 11));
+    expect_roundtrip(std::string());
+    expect_roundtrip(Color::Blue);
+}
+
+TEST(Serialize, StandardContainers) {
+    expect_roundtrip(std::vector<int>{1, 2, 3});
+    expect_roundtrip(std::vector<std::string>{"a", "", "ccc"});
+    expect_roundtrip(std::deque<double>{1.5, 2.5});
+    expect_roundtrip(std::list<int>{4, 5});
+    expect_roundtrip(std::map<std::string, int>{{"a", 1}, {"b", 2}});
+    expect_roundtrip(std::unordered_map<int, std::string>{{1, "x"}, {2, "y"}});
+    expect_roundtrip(std::set<int>{3, 1, 2});
+    expect_roundtrip(std::array<int, 4>{1, 4, 9, 16});
+    expect_roundtrip(std::vector<bool>{true, false, true});
+    expect_roundtrip(std::vector<std::vector<int>>{{1}, {}, {2, 3}});
+}
+
+TEST(Serialize, PairTupleOptionalVariantChrono) {
+    expect_roundtrip(std::pair<int, std::string>{1, "one"});
+    expect_roundtrip(std::tuple<int, double, std::string>{1, 2.0, "three"});
+    expect_roundtrip(std::optional<std::string>{"x"});
+    expect_roundtrip(std::optional<int>{});
+    expect_roundtrip(std::variant<int, std::string>{std::string("v")});
+    expect_roundtrip(std::chrono::milliseconds(1500));
+    expect_roundtrip(std::chrono::duration<double>(2.5));
+}
+
+TEST(Serialize, TriviallyCopyableAndUserTypes) {
+    expect_roundtrip(Pod{1, 2.5, {'a', 'b', 'c'}});
+    expect_roundtrip(std::vector<Pod>{{1, 1.0, {}}, {2, 2.0, {'z', 0, 0}}});
+    expect_roundtrip(Person{"amy", {90, 85}, Pod{3, 4.0, {}}});
+    expect_roundtrip(std::map<std::string, Person>{{"bob", Person{"bob", {}, std::nullopt}}});
+}
+
+TEST(Serialize, ConceptSaysWhatCanTravel) {
+    static_assert(mproc::serializable<int>);
+    static_assert(mproc::serializable<Pod>);
+    static_assert(mproc::serializable<Person>);
+    static_assert(mproc::serializable<std::vector<std::string>>);
+    static_assert(!mproc::serializable<int*>);
+    static_assert(!mproc::serializable<std::string_view>);
+    static_assert(!mproc::serializable<const char*>);
+    SUCCEED();
+}
+
+TEST(Serialize, WrongTypeNamesBothTypes) {
+    const std::string bytes = mproc::dumps(std::vector<int>{1, 2});
+    try {
+        (void)mproc::loads<std::string>(bytes);
+        FAIL() << "a vector<int> was read as a string";
+    } catch (const mproc::SerializationError& e) {
+        const std::string what = e.what();
+        EXPECT_NE(what.find("std::vector<int"), std::string::npos) << what;
+        EXPECT_NE(what.find("std::__cxx11::basic_string"), std::string::npos) << what;
+    }
+}
+
+TEST(Serialize, TruncatedMessageIsAnError) {
+    const std::string bytes = mproc::dumps(Person{"someone", {1, 2, 3, 4}, Pod{}});
+    for (std::size_t n = 0; n < bytes.size(); ++n)
+        EXPECT_THROW((void)mproc::loads<Person>(bytes.substr(0, n)), mproc::SerializationError) << n;
+}
+
+TEST(Serialize, HugeLengthIsRefusedBeforeAllocating) {
+    // A header for vector<std::string> followed by a length of 2^60: a reader that believed it
+    // would try to allocate exabytes.
+    std::string bytes = mproc::dumps(std::vector<std::string>{});
+    const std::uint64_t huge = 1ull << 60;
+    bytes.replace(bytes.size() - sizeof huge, sizeof huge, reinterpret_cast<const char*>(&huge), sizeof huge);
+    EXPECT_THROW((void)mproc::loads<std::vector<std::string>>(bytes), mproc::SerializationError);
+}
+
+TEST(Serialize, MalformedPayloadsAreErrors) {
+    std::string b = mproc::dumps(true);
+    b.back() = 5;  // a bool that is neither 0 nor 1
+    EXPECT_THROW((void)mproc::loads<bool>(b), mproc::SerializationError);
+
+    std::string v = mproc::dumps(std::variant<int, double>{1});
+    const std::size_t at = v.size() - sizeof(int) - sizeof(std::int32_t);
+    v[at] = 9;  // variant index out of range
+    EXPECT_THROW((void)(mproc::loads<std::variant<int, double>>(v)), mproc::SerializationError);
+
+    std::string extra = mproc::dumps(7) + "x";  // bytes left over
+    EXPECT_THROW((void)mproc::loads<int>(extra), mproc::SerializationError);
+
+    EXPECT_THROW((void)mproc::loads<int>(""), mproc::SerializationError);
+}
+
+TEST(Serialize, FuzzedBytesNeverCrash) {
+    const std::string good = mproc::dumps(std::map<std::string, std::vector<Person>>{
+        {"k", {Person{"n", {1, 2}, Pod{}}, Person{}}}});
+    std::uint64_t seed = 12345;
+    int errors = 0;
+    for (int i = 0; i < 20000; ++i) {
+        std::string b = good;
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        const int flips = 1 + static_cast<int>(seed >> 61);
+        for (int f = 0; f < flips; ++f) {
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            b[(seed >> 33) % b.size()] = static_cast<char>(seed >> 17);
+        }
+        try {
+            (void)mproc::loads<std::map<std::string, std::vector<Person>>>(b);
+        } catch (const mproc::SerializationError&) {
+            ++errors;
+        }
+    }
+    EXPECT_GT(errors, 0);  // most mutations are detected; none may crash or hang
+}
+
+}  // namespace
