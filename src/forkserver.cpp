@@ -145,6 +145,7 @@ void forkserver_main(int control_fd) noexcept {
         platform::exit_now(70);
     }
     std::map<pid_t, int> requests;  // child pid -> its request socket
+    const pid_t server_pid = platform::get_pid();
 
     for (;;) {
         pollfd p[2] = {{control_fd, POLLIN, 0}, {sfd, POLLIN, 0}};
@@ -185,7 +186,7 @@ void forkserver_main(int control_fd) noexcept {
                 ::close(sfd);
                 for (auto& [_, fd] : requests) ::close(fd);
                 sigprocmask(SIG_SETMASK, &old, nullptr);
-                run_job(got[0].release(), false);
+                run_job(got[0].release(), false, server_pid);
             }
             const std::int32_t reply = pid > 0 ? pid : -errno;
             ::send(req, &reply, sizeof reply, MSG_NOSIGNAL);

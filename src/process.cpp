@@ -2,6 +2,8 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <cstring>
+#include <ostream>
 #include <atomic>
 #include <cstdlib>
 #include <stdexcept>
@@ -99,6 +101,7 @@ ChildConfig make_child_config(const ProcessState& child) {
     c.start_method = child.start_method;
     c.parent_pid = platform::get_pid();
     c.parent_name = current_state()->name;
+    c.death_signal_parent = platform::is_main_thread() ? platform::get_pid() : -1;
     return c;
 }
 
@@ -401,6 +404,48 @@ void Process::close() {
     std::lock_guard lk(s.mu);
     s.popen.reset();
     s.closed = true;
+}
+
+namespace {
+std::string exitcode_name(int code) {
+    if (code >= 0) return std::to_string(code);
+    if (const char* abbrev = sigabbrev_np(-code)) return std::string("-SIG") + abbrev;
+    return std::to_string(code);
+}
+}  // namespace
+
+std::ostream& operator<<(std::ostream& os, const BaseProcess& p) {
+    auto& s = p.state();
+    std::lock_guard lk(s.mu);
+    std::string status;
+    std::optional<int> code;
+    std::optional<int> pid;
+    int parent = s.creator_pid;
+    if (s.kind == ProcessKind::Current) {
+        status = "started";
+        pid = platform::get_pid();
+        parent = platform::get_ppid();
+    } else if (s.kind == ProcessKind::Parent) {
+        status = "unknown";
+        pid = s.pid;
+    } else if (s.closed) {
+        status = "closed";
+    } else if (s.creator_pid != platform::get_pid()) {
+        status = "unknown";
+    } else if (!s.popen) {
+        status = "initial";
+    } else {
+        pid = s.popen->pid();
+        code = s.popen->poll();
+        status = code ? "stopped" : "started";
+    }
+    os << "<" << (s.kind == ProcessKind::Current && s.name == "MainProcess" ? "_MainProcess" : "Process")
+       << " name='" << s.name << "'";
+    if (pid) os << " pid=" << *pid;
+    os << " parent=" << parent << " " << status;
+    if (code) os << " exitcode=" << exitcode_name(*code);
+    if (s.daemon) os << " daemon";
+    return os << ">";
 }
 
 BaseProcess current_process() { return BaseProcess(detail::current_state()); }

@@ -58,10 +58,15 @@ struct ChildConfig {
     std::string start_method;
     int parent_pid = -1;
     std::string parent_name;
+    // How the child follows its parent in death (docs/design.md): when the kernel parent's
+    // creating thread lives as long as its process (the main thread, or the single-threaded
+    // forkserver), PR_SET_PDEATHSIG with this pid as the expected parent; otherwise (-1) a
+    // watchdog thread polling the parent's pidfd.
+    int death_signal_parent = -1;
 
     template <class Ar>
     void serialize(Ar& ar) {
-        ar(name, identity, daemon, authkey, start_method, parent_pid, parent_name);
+        ar(name, identity, daemon, authkey, start_method, parent_pid, parent_name, death_signal_parent);
     }
 };
 
@@ -93,8 +98,9 @@ void install_exit_function();
 // Job transport for spawn and forkserver children: a header (size, descriptor count) with the
 // descriptors attached, then the bytes. The first descriptor is the parent's pidfd.
 void send_job(int sock, const std::string& job, std::span<const int> fds);
-// Reads the job on sock and runs it; never returns.
-[[noreturn]] void run_job(int sock, bool fresh_program) noexcept;
+// Reads the job on sock and runs it; never returns. A forkserver passes its own pid: it is the
+// kernel parent, and single-threaded, so its death signal is the child's to set.
+[[noreturn]] void run_job(int sock, bool fresh_program, pid_t forkserver = -1) noexcept;
 
 std::unique_ptr<Popen> start_fork(const ChildConfig& cfg, const std::function<void()>& body);
 std::unique_ptr<Popen> start_spawn(const std::string& job, std::span<const int> fds);

@@ -32,6 +32,7 @@
 #pragma once
 
 #include <concepts>
+#include <iosfwd>
 #include <memory>
 #include <optional>
 #include <string>
@@ -219,6 +220,7 @@ protected:
     std::shared_ptr<detail::ProcessState> state_;
 
     friend BaseProcess current_process();
+    friend std::ostream& operator<<(std::ostream& os, const BaseProcess& p);
     friend std::vector<BaseProcess> active_children();
 };
 
@@ -270,6 +272,10 @@ public:
 private:
     std::unique_ptr<detail::Target> target_;
 };
+
+// Python's repr: <Process name='Process-1' pid=123 parent=122 started daemon>, with status
+// initial, started, stopped exitcode=N (a signal by name: exitcode=-SIGTERM) or closed.
+std::ostream& operator<<(std::ostream& os, const BaseProcess& p);
 
 // The current process (Python: multiprocessing.current_process()); "MainProcess" in the main
 // program.

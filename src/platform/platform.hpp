@@ -104,6 +104,10 @@ void send_signal(pid_t pid, int sig);
 // Starts a thread that kills this process (SIGKILL) when the process behind parent_pidfd ends.
 // The pidfd is owned by the thread from here on.
 void start_parent_watchdog(int parent_pidfd);
+// PR_SET_PDEATHSIG(SIGKILL): the kernel kills this process when the thread that created it
+// exits. Returns false when the parent is already gone (getppid() is no longer expected_parent).
+bool set_death_signal(pid_t expected_parent) noexcept;
+bool is_main_thread() noexcept;
 [[noreturn]] void exit_now(int code) noexcept;  // _exit(2)
 
 // Machine facts.

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -23,14 +24,22 @@ void block_forever() {
 }
 
 // Starts `n` children that block forever (daemonic or not), writes their pids, then blocks.
-void parent_of_blockers(std::string fifo, std::string method, int n, bool daemonic) {
+// With from_thread, a short-lived thread starts them and exits first: the children must
+// outlive that thread (PR_SET_PDEATHSIG alone would kill them) yet die with this process.
+void parent_of_blockers(std::string fifo, std::string method, int n, bool daemonic, bool from_thread) {
     std::vector<mproc::Process> kids;
     std::string pids;
-    for (int i = 0; i < n; ++i) {
-        kids.emplace_back(mproc::ProcessOptions{.daemon = daemonic, .start_method = method}, block_forever);
-        kids.back().start();
-        pids += std::to_string(*kids.back().pid()) + " ";
-    }
+    auto start_all = [&] {
+        for (int i = 0; i < n; ++i) {
+            kids.emplace_back(mproc::ProcessOptions{.daemon = daemonic, .start_method = method}, block_forever);
+            kids.back().start();
+            pids += std::to_string(*kids.back().pid()) + " ";
+        }
+    };
+    if (from_thread)
+        std::thread(start_all).join();
+    else
+        start_all();
     mproc_test::write_fifo(fifo, pids);
     block_forever();
 }
@@ -55,7 +64,7 @@ class Orphans : public testing::TestWithParam<std::string> {};
 
 TEST_P(Orphans, ChildrenDieWithinTwoSecondsOfAParentKilledBySigkill) {
     mproc_test::Fifo fifo;
-    mproc::Process parent({.start_method = GetParam()}, parent_of_blockers, fifo.path(), GetParam(), 3, false);
+    mproc::Process parent({.start_method = GetParam()}, parent_of_blockers, fifo.path(), GetParam(), 3, false, false);
     parent.start();
     const std::vector<int> grandchildren = fifo.read_ints();
     ASSERT_EQ(grandchildren.size(), 3u);
@@ -65,10 +74,23 @@ TEST_P(Orphans, ChildrenDieWithinTwoSecondsOfAParentKilledBySigkill) {
     EXPECT_TRUE(all_gone_within(grandchildren, 2000ms)) << "children of a killed process outlived it";
 }
 
+TEST_P(Orphans, ChildrenStartedFromAThreadOutliveItAndDieWithTheProcess) {
+    mproc_test::Fifo fifo;
+    mproc::Process parent({.start_method = GetParam()}, parent_of_blockers, fifo.path(), GetParam(), 2, false, true);
+    parent.start();
+    const std::vector<int> grandchildren = fifo.read_ints();
+    ASSERT_EQ(grandchildren.size(), 2u);
+    // The starting thread has exited (it was joined before the pids were written).
+    EXPECT_FALSE(all_gone_within(grandchildren, 0ms)) << "children died with the thread that started them";
+    parent.kill();
+    parent.join();
+    EXPECT_TRUE(all_gone_within(grandchildren, 2000ms));
+}
+
 TEST_P(Orphans, TerminateLeavesNoGrandchildren) {
     // Python's documentation warns that terminate() orphans descendants; here they follow.
     mproc_test::Fifo fifo;
-    mproc::Process parent({.start_method = GetParam()}, parent_of_blockers, fifo.path(), GetParam(), 2, true);
+    mproc::Process parent({.start_method = GetParam()}, parent_of_blockers, fifo.path(), GetParam(), 2, true, false);
     parent.start();
     const std::vector<int> grandchildren = fifo.read_ints();
     ASSERT_EQ(grandchildren.size(), 2u);

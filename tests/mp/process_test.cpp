@@ -17,6 +17,7 @@
 #include <mproc/mproc.hpp>
 
 #include "fifo.hpp"
+#include "leak_check.hpp"
 
 using namespace std::chrono_literals;
 
@@ -37,6 +38,9 @@ struct Record {
 
 void do_nothing() {}
 void exit_with(int code) { std::exit(code); }
+// _Exit: for children forked from a parent with several threads, where exit()'s leak check
+// (in sanitizer builds) would count the vanished threads' memory as leaked.
+void quick_exit_with(int code) { std::_Exit(code); }
 void throw_runtime(std::string msg) { throw std::runtime_error(msg); }
 void block_forever() {
     for (;;) pause();
@@ -273,7 +277,7 @@ TEST_P(ProcessTest, StartFromManyThreadsAtOnce) {
     for (int t = 0; t < 4; ++t)
         ts.emplace_back([&, t] {
             for (int i = 0; i < 3; ++i) {
-                mproc::Process p(opts(), exit_with, t * 10 + i);
+                mproc::Process p(opts(), quick_exit_with, t * 10 + i);
                 p.start();
                 p.join();
                 if (p.exitcode() == t * 10 + i) ++ok;
@@ -281,6 +285,17 @@ TEST_P(ProcessTest, StartFromManyThreadsAtOnce) {
         });
     for (auto& t : ts) t.join();
     EXPECT_EQ(ok, 12);
+}
+
+TEST_P(ProcessTest, StartedFromAThreadThatExitsKeepsRunning) {
+    // PR_SET_PDEATHSIG belongs to the forking thread: a child started from a thread that then
+    // exits would be killed at once if mproc relied on it there.
+    mproc::Process p(opts(), block_forever);
+    std::thread([&] { p.start(); }).join();
+    p.join(300ms);
+    EXPECT_TRUE(p.is_alive()) << "the child died with the thread that started it: " << p;
+    p.kill();
+    p.join();
 }
 
 TEST_P(ProcessTest, DescriptorsAreCloseOnExec) {
@@ -364,4 +379,22 @@ TEST(Machine, CpuCounts) {
     EXPECT_LE(mproc::process_cpu_count(), mproc::cpu_count());
 }
 
+}  // namespace
+
+namespace {
+// The suite's teardown check is only worth something if it can see what it looks for.
+TEST(LeakCheck, SeesARunningChildAndNotAReapedOne) {
+    mproc::Process p({.start_method = "fork"}, block_forever);
+    p.start();
+    const auto kids = mproc_test::child_pids();
+    EXPECT_NE(std::find(kids.begin(), kids.end(), *p.pid()), kids.end());
+    const auto fds = mproc_test::open_fd_targets();
+    EXPECT_TRUE(std::any_of(fds.begin(), fds.end(), [](const std::string& f) {
+        return f.find("pidfd") != std::string::npos;
+    }));
+    p.kill();
+    p.join();
+    const auto after = mproc_test::child_pids();
+    EXPECT_EQ(std::find(after.begin(), after.end(), *p.pid()), after.end());
+}
 }  // namespace

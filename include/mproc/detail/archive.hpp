@@ -84,6 +84,7 @@ public:
     explicit OutputArchive(std::string& out) : Base(this), out_(out) {}
 
     void saveBinary(const void* data, std::size_t size) {
+        if (size == 0) return;  // an empty container's data() may be null
         out_.append(static_cast<const char*>(data), size);
     }
 
@@ -137,6 +138,7 @@ public:
             throw SerializationError("mproc: message truncated: " + std::to_string(size) +
                                      " more bytes needed, " + std::to_string(in_.size() - pos_) +
                                      " left");
+        if (size == 0) return;  // an empty container's data() may be null
         std::memcpy(data, in_.data() + pos_, size);
         pos_ += size;
     }

@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -161,6 +162,13 @@ void start_parent_watchdog(int parent_pidfd) {
     pthread_attr_destroy(&attr);
     if (e != 0) throw_errno("pthread_create (parent watchdog)", e);
 }
+
+bool set_death_signal(pid_t expected_parent) noexcept {
+    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) return false;
+    return ::getppid() == expected_parent;  // the parent may have died before the prctl
+}
+
+bool is_main_thread() noexcept { return get_tid() == ::getpid(); }
 
 void exit_now(int code) noexcept { ::_exit(code); }
 

@@ -1,0 +1,99 @@
+// Process start+join: mproc under fork, spawn and forkserver, beside the bare OS operations
+// (fork+waitpid; fork+exec of this same binary+waitpid; posix_spawn of it) and beside Python's
+// multiprocessing on this machine. Prints medians and ratios.
+//   mproc-bench           the full run
+//   mproc-bench --quick   fewer repetitions (the tour uses it)
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <string>
+
+#include <mproc/mproc.hpp>
+
+#include "harness.hpp"
+
+extern char** environ;
+
+namespace {
+void noop() {}
+
+std::string self_exe() {
+    char buf[4096];
+    const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
+}
+
+void bare_fork_wait() {
+    const pid_t pid = fork();
+    if (pid == 0) _exit(0);
+    int st;
+    waitpid(pid, &st, 0);
+}
+
+void bare_fork_exec_wait(const char* exe) {
+    const pid_t pid = fork();
+    if (pid == 0) {
+        char* const argv[] = {const_cast<char*>(exe), const_cast<char*>("--bench-noop"), nullptr};
+        execve(exe, argv, environ);
+        _exit(127);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+}
+
+void bare_posix_spawn_wait(const char* exe) {
+    char* const argv[] = {const_cast<char*>(exe), const_cast<char*>("--bench-noop"), nullptr};
+    pid_t pid;
+    if (posix_spawn(&pid, exe, nullptr, nullptr, argv, environ) != 0) return;
+    int st;
+    waitpid(pid, &st, 0);
+}
+
+void mproc_start_join(const char* method) {
+    mproc::Process p({.start_method = method}, noop);
+    p.start();
+    p.join();
+}
+
+std::string python_dir() {
+    const std::string exe = self_exe();
+    // The build copies bench/python next to the binary.
+    return exe.substr(0, exe.rfind('/')) + "/python";
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+    mproc::init(argc, argv);
+    if (argc > 1 && std::strcmp(argv[1], "--bench-noop") == 0) return 0;
+    const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+    const int runs = quick ? 30 : 200;
+
+    const std::string exe = self_exe();
+    const double fork_os = bench::median_seconds(runs, bare_fork_wait);
+    const double exec_os = bench::median_seconds(runs, [&] { bare_fork_exec_wait(exe.c_str()); });
+    const double pspawn_os = bench::median_seconds(runs, [&] { bare_posix_spawn_wait(exe.c_str()); });
+    const double m_fork = bench::median_seconds(runs, [] { mproc_start_join("fork"); });
+    const double m_spawn = bench::median_seconds(runs, [] { mproc_start_join("spawn"); });
+    const double m_fs = bench::median_seconds(runs, [] { mproc_start_join("forkserver"); });
+    auto py = bench::run_python(python_dir() + "/process_bench.py", std::to_string(quick ? 12 : 40));
+
+    auto vs_py = [&](const char* key, double ours) -> std::string {
+        auto it = py.find(key);
+        if (it == py.end()) return "(python3 not available)";
+        return bench::ratio(it->second, ours) + " faster than Python (" + bench::human_time(it->second) + ")";
+    };
+    bench::print_table(
+        "Process start+join (median of " + std::to_string(runs) + " runs; a child that does nothing)",
+        {
+            {"bare fork+waitpid", fork_os, "1.00x (the limit)", ""},
+            {"bare fork+exec(self)+waitpid", exec_os, "1.00x (the limit)", ""},
+            {"bare posix_spawn(self)+waitpid", pspawn_os, bench::ratio(pspawn_os, exec_os) + " bare fork+exec", ""},
+            {"mproc fork", m_fork, bench::ratio(m_fork, fork_os) + " bare fork", vs_py("python_fork", m_fork)},
+            {"mproc spawn", m_spawn, bench::ratio(m_spawn, exec_os) + " bare fork+exec", vs_py("python_spawn", m_spawn)},
+            {"mproc forkserver", m_fs, bench::ratio(m_fs, fork_os) + " bare fork", vs_py("python_forkserver", m_fs)},
+        });
+    std::cout << "  goals: mproc fork within 1.3x of bare fork+waitpid; mproc spawn within 2x of bare fork+exec\n";
+    return 0;
+}

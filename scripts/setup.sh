@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what mproc needs to build, test and benchmark, from Debian's packages only, skipping
+# what is already installed. Safe to run again. Needs root (or sudo) only when something is
+# missing.
+set -euo pipefail
+
+packages=(
+  g++ cmake ninja-build pkg-config   # the toolchain (C++20, CMake >= 3.25)
+  libcereal-dev                      # serialization (DESIGN.md)
+  libgtest-dev                       # tests: GoogleTest under CTest
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$p")
+done
+# The Python side of the benchmarks and interop tests: any python3 on PATH will do (pyenv's,
+# say); Debian's when there is none.
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
+
+if ((${#missing[@]} == 0)); then
+  echo "setup: everything mproc needs is installed"
+  exit 0
+fi
+
+echo "setup: installing ${missing[*]}"
+sudo=()
+if [[ $(id -u) -ne 0 ]]; then sudo=(sudo); fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs the whole test suite under CTest.
+#   scripts/test.sh              the normal build (build/)
+#   scripts/test.sh --sanitize   the same suite built with ASan+UBSan (build-sanitize/)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+"$root/scripts/setup.sh"
+if [[ "${1:-}" == "--sanitize" ]]; then
+  dir=$root/build-sanitize
+  # Sanitized children start slower: every test's hard timeout is stretched.
+  export MPROC_TEST_TIMEOUT_SCALE=4
+  export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+  export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+  "$root/scripts/build.sh" "$dir" -DCMAKE_BUILD_TYPE=Debug -DMPROC_SANITIZE=ON -DMPROC_BUILD_BENCH=OFF
+else
+  dir=$root/build
+  "$root/scripts/build.sh" "$dir"
+fi
+cd "$dir"
+ctest --output-on-failure --parallel "$(nproc)" --no-tests=error

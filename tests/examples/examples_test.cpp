@@ -1,0 +1,128 @@
+// Every example prints what SEED.md says, under every start method (MPROC_START_METHOD).
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+struct Output {
+    int code = -1;
+    std::string out;
+    std::vector<std::string> lines;
+    bool has(const std::string& line) const {
+        for (const auto& l : lines)
+            if (l == line) return true;
+        return false;
+    }
+    bool contains(const std::string& part) const { return out.find(part) != std::string::npos; }
+    int count(const std::string& prefix) const {
+        int n = 0;
+        for (const auto& l : lines) n += l.rfind(prefix, 0) == 0;
+        return n;
+    }
+};
+
+Output run_example(const std::string& name, const std::string& method) {
+    const std::string cmd = "MPROC_START_METHOD=" + method + " '" MPROC_EXAMPLES_DIR "/" + name + "' 2>&1";
+    Output r;
+    FILE* f = popen(cmd.c_str(), "r");
+    if (!f) return r;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) r.out.append(buf, n);
+    const int status = pclose(f);
+    r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    std::istringstream in(r.out);
+    for (std::string l; std::getline(in, l);) r.lines.push_back(l);
+    return r;
+}
+
+class Examples : public testing::TestWithParam<std::string> {
+protected:
+    Output run(const std::string& name) {
+        Output r = run_example(name, GetParam());
+        EXPECT_EQ(r.code, 0) << r.out;
+        return r;
+    }
+};
+
+TEST_P(Examples, S01MemoryIsolation) {
+    const Output r = run("s01_memory_isolation");
+    EXPECT_EQ(r.lines, (std::vector<std::string>{"Result(in process p1): [1, 4, 9, 16]",
+                                                  "Result(in main program): []"}));
+}
+
+TEST_P(Examples, S07ProcessApi) {
+    const Output r = run("s07_process_api");
+    EXPECT_TRUE(r.has("name=worker-1 daemon=False pid=None exitcode=None")) << r.out;
+    EXPECT_TRUE(r.has("authkey is 32 bytes, the same as the parent's: True")) << r.out;
+    EXPECT_TRUE(r.has("hello from worker-1: 3 x apples (daemon=False)")) << r.out;
+    EXPECT_TRUE(r.has("exitcode=0 is_alive=False")) << r.out;
+    EXPECT_TRUE(r.has("after join(0.2): is_alive=True")) << r.out;
+    EXPECT_TRUE(r.has("sentinel readable while running: False")) << r.out;
+    EXPECT_TRUE(std::regex_search(r.out, std::regex("after kill: <Process name='sleeper' pid=\\d+ parent=\\d+ stopped exitcode=-SIGKILL daemon>"))) << r.out;
+    EXPECT_TRUE(std::regex_search(r.out, std::regex("terminated: <Process name='parent' pid=\\d+ parent=\\d+ stopped exitcode=-SIGTERM>"))) << r.out;
+    EXPECT_TRUE(r.has("grandchild still running after terminate: False")) << r.out;
+}
+
+TEST_P(Examples, S08TwoWays) {
+    const Output r = run("s08_two_ways");
+    EXPECT_TRUE(r.has("hello bob from Process-1")) << r.out;
+    EXPECT_TRUE(r.has("7 squared is 49 in Squarer")) << r.out;
+    EXPECT_TRUE(r.has("exit codes: 0 0")) << r.out;
+}
+
+TEST_P(Examples, S09ParallelJoin) {
+    const Output r = run("s09_parallel_join");
+    EXPECT_TRUE(r.has("ran in parallel: True")) << r.out;
+}
+
+TEST_P(Examples, S10Terminate) {
+    const Output r = run("s10_terminate");
+    ASSERT_EQ(r.lines.size(), 5u) << r.out;
+    EXPECT_TRUE(std::regex_match(r.lines[0], std::regex("<Process name='Process-1' parent=\\d+ initial> False")));
+    EXPECT_TRUE(std::regex_match(r.lines[1], std::regex("<Process name='Process-1' pid=\\d+ parent=\\d+ started> True")));
+    // Right after terminate() the child may or may not have died yet; both are honest.
+    EXPECT_TRUE(std::regex_match(r.lines[2], std::regex("after terminate: <Process .*> (True|False)")));
+    EXPECT_TRUE(std::regex_match(r.lines[3], std::regex("<Process name='Process-1' pid=\\d+ parent=\\d+ stopped exitcode=-SIGTERM> False")));
+    EXPECT_EQ(r.lines[4], "p.exitcode == -signal.SIGTERM: True");
+}
+
+TEST_P(Examples, S11NamesAndPids) {
+    const Output r = run("s11_names_and_pids");
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(r.out, m, std::regex("ID of main process: (\\d+)"))) << r.out;
+    const std::string main_pid = m[1];
+    EXPECT_TRUE(std::regex_search(r.out, std::regex("running worker1: \\d+; its parent: " + main_pid + " \\(MainProcess\\)"))) << r.out;
+    EXPECT_TRUE(std::regex_search(r.out, std::regex("running worker2: \\d+; its parent: " + main_pid + " \\(MainProcess\\)"))) << r.out;
+    EXPECT_TRUE(r.has("Both processes finished execution!"));
+    EXPECT_TRUE(r.has("Process p1 is alive: False"));
+}
+
+TEST_P(Examples, S14Lambdas) {
+    const Output r = run("s14_lambdas");
+    for (const char* m : {"fork", "spawn", "forkserver"})
+        EXPECT_TRUE(r.has(std::string("captureless lambda under ") + m + ": 12 squared is 144")) << r.out;
+    EXPECT_TRUE(r.has("capturing lambda under fork: base + x = 105")) << r.out;
+    EXPECT_TRUE(r.contains("capturing lambda under spawn refused: mproc: the target is a lambda with captures")) << r.out;
+}
+
+TEST_P(Examples, S24MainGuard) {
+    const Output r = run("s24_main_guard");
+    EXPECT_EQ(r.count("main body runs once"), 1) << r.out;
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(r.out, m, std::regex("process_cpu_count=(\\d+)"))) << r.out;
+    const int n = std::stoi(m[1]);
+    EXPECT_EQ(r.count("worker "), n) << r.out;
+    EXPECT_TRUE(r.has("started " + std::to_string(n) + " workers, one per core")) << r.out;
+}
+
+INSTANTIATE_TEST_SUITE_P(StartMethods, Examples, testing::Values("fork", "spawn", "forkserver"),
+                         [](const auto& info) { return info.param; });
+
+}  // namespace
