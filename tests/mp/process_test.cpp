@@ -62,6 +62,10 @@ void check_identity(std::string expected_name, int expected_ppid, std::string ex
     if (!parent || !parent->is_alive()) bad |= 32;
     std::exit(bad);
 }
+void announce_then_block(std::string fifo) {
+    mproc_test::write_fifo(fifo, "up");
+    block_forever();
+}
 void check_authkey(std::string expected) { std::exit(mproc::current_process().authkey() == expected ? 0 : 1); }
 void check_daemon(bool expected) { std::exit(mproc::current_process().daemon() == expected ? 0 : 1); }
 // Descriptors above stderr that would leak into an exec'd program, other than those the
@@ -290,8 +294,13 @@ TEST_P(ProcessTest, StartFromManyThreadsAtOnce) {
 TEST_P(ProcessTest, StartedFromAThreadThatExitsKeepsRunning) {
     // PR_SET_PDEATHSIG belongs to the forking thread: a child started from a thread that then
     // exits would be killed at once if mproc relied on it there.
-    mproc::Process p(opts(), block_forever);
-    std::thread([&] { p.start(); }).join();
+    // The thread stays until the child runs its target (so past any set-up), then exits.
+    mproc_test::Fifo fifo;
+    mproc::Process p(opts(), announce_then_block, fifo.path());
+    std::thread([&] {
+        p.start();
+        EXPECT_EQ(fifo.read_all(), "up");
+    }).join();
     p.join(300ms);
     EXPECT_TRUE(p.is_alive()) << "the child died with the thread that started it: " << p;
     p.kill();
