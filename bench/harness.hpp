@@ -32,6 +32,28 @@ inline double median_seconds(int runs, const std::function<void()>& fn, int warm
     return t[t.size() / 2];
 }
 
+// Medians of several workloads measured round-robin: each repetition runs every workload
+// once, so drift in the machine's speed (other load, frequency changes) falls on all of them
+// alike and their ratios stay honest.
+inline std::vector<double> interleaved_medians(int runs, const std::vector<std::function<void()>>& fns,
+                                               int warmup = 3) {
+    for (int i = 0; i < warmup; ++i)
+        for (auto& f : fns) f();
+    std::vector<std::vector<double>> t(fns.size());
+    for (int i = 0; i < runs; ++i)
+        for (std::size_t k = 0; k < fns.size(); ++k) {
+            const auto a = std::chrono::steady_clock::now();
+            fns[k]();
+            t[k].push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - a).count());
+        }
+    std::vector<double> med;
+    for (auto& v : t) {
+        std::sort(v.begin(), v.end());
+        med.push_back(v[v.size() / 2]);
+    }
+    return med;
+}
+
 // Runs `python3 <script> <args>` and reads its "name seconds" lines.
 inline std::map<std::string, double> run_python(const std::string& script, const std::string& args) {
     std::map<std::string, double> out;

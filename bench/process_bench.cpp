@@ -71,12 +71,12 @@ int main(int argc, char** argv) {
     const int runs = quick ? 30 : 200;
 
     const std::string exe = self_exe();
-    const double fork_os = bench::median_seconds(runs, bare_fork_wait);
-    const double exec_os = bench::median_seconds(runs, [&] { bare_fork_exec_wait(exe.c_str()); });
-    const double pspawn_os = bench::median_seconds(runs, [&] { bare_posix_spawn_wait(exe.c_str()); });
-    const double m_fork = bench::median_seconds(runs, [] { mproc_start_join("fork"); });
-    const double m_spawn = bench::median_seconds(runs, [] { mproc_start_join("spawn"); });
-    const double m_fs = bench::median_seconds(runs, [] { mproc_start_join("forkserver"); });
+    const std::vector<double> m = bench::interleaved_medians(
+        runs, {bare_fork_wait, [&] { bare_fork_exec_wait(exe.c_str()); },
+               [&] { bare_posix_spawn_wait(exe.c_str()); }, [] { mproc_start_join("fork"); },
+               [] { mproc_start_join("spawn"); }, [] { mproc_start_join("forkserver"); }});
+    const double fork_os = m[0], exec_os = m[1], pspawn_os = m[2];
+    const double m_fork = m[3], m_spawn = m[4], m_fs = m[5];
     auto py = bench::run_python(python_dir() + "/process_bench.py", std::to_string(quick ? 12 : 40));
 
     auto vs_py = [&](const char* key, double ours) -> std::string {
@@ -85,7 +85,8 @@ int main(int argc, char** argv) {
         return bench::ratio(it->second, ours) + " faster than Python (" + bench::human_time(it->second) + ")";
     };
     bench::print_table(
-        "Process start+join (median of " + std::to_string(runs) + " runs; a child that does nothing)",
+        "Process start+join (median of " + std::to_string(runs) +
+            " interleaved runs; a child that does nothing)",
         {
             {"bare fork+waitpid", fork_os, "1.00x (the limit)", ""},
             {"bare fork+exec(self)+waitpid", exec_os, "1.00x (the limit)", ""},
