@@ -104,8 +104,10 @@ void run_job(int sock, bool fresh_program, pid_t forkserver) noexcept {
     ::close(sock);
 
     ChildConfig cfg;
+    // The arguments take ownership of their descriptors (Connections, shared memory); any not
+    // taken stay open for the child's life, which is short.
     std::vector<int> arg_fds;
-    for (std::size_t i = 1; i < fds.size(); ++i) arg_fds.push_back(fds[i].get());
+    for (std::size_t i = 1; i < fds.size(); ++i) arg_fds.push_back(fds[i].release());
     InputArchive ar(job, arg_fds);
     bool has_target = false;
     EntryFn entry = nullptr;

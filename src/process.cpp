@@ -387,6 +387,9 @@ void Process::start() {
         std::lock_guard lk(s.mu);
         s.popen = std::move(popen);
     }
+    // The child has its copy of the target and arguments; drop the parent's, as Python's
+    // start() does, so that a Connection given to the child is not held open here as well.
+    target_.reset();
     detail::register_child(state_);
 }
 

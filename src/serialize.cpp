@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <stdexcept>
 
 #include "mproc/serialize.hpp"
 
@@ -27,9 +28,7 @@ std::string demangle(const char* mangled) {
 
 std::string type_name(const std::type_info& t) { return demangle(t.name()); }
 
-// Envelope: fingerprint (8 bytes), name length (2 bytes), mangled name, then the payload. The
-// name is there so that a mismatch can name both types.
-void write_envelope(std::string& out, const std::type_info& t) {
+std::size_t write_envelope(std::string& out, const std::type_info& t) {
     const std::uint64_t fp = type_fingerprint(t);
     const char* name = t.name();
     const std::size_t len = std::strlen(name);
@@ -37,26 +36,52 @@ void write_envelope(std::string& out, const std::type_info& t) {
     out.append(reinterpret_cast<const char*>(&fp), sizeof fp);
     out.append(reinterpret_cast<const char*>(&n), sizeof n);
     out.append(name, n);
+    const std::size_t at = out.size();
+    out.append(2, '\0');
+    return at;
 }
 
-std::size_t check_envelope(std::string_view bytes, const std::type_info& t) {
-    std::uint64_t fp = 0;
+void patch_envelope_fds(std::string& out, std::size_t at, std::size_t count) {
+    if (count > 0xffff) throw std::length_error("mproc: too many descriptors in one message");
+    const std::uint16_t c = static_cast<std::uint16_t>(count);
+    std::memcpy(out.data() + at, &c, sizeof c);
+}
+
+namespace {
+struct Header {
+    std::uint64_t fp;
+    std::string_view name;
+    std::size_t fd_count;
+    std::size_t size;
+};
+
+Header parse_header(std::string_view bytes) {
+    Header h{};
     std::uint16_t n = 0;
-    if (bytes.size() < sizeof fp + sizeof n)
+    if (bytes.size() < sizeof h.fp + sizeof n)
         throw SerializationError("mproc: message of " + std::to_string(bytes.size()) +
                                  " bytes is too short to hold a typed value");
-    std::memcpy(&fp, bytes.data(), sizeof fp);
-    std::memcpy(&n, bytes.data() + sizeof fp, sizeof n);
-    const std::size_t header = sizeof fp + sizeof n + n;
-    if (bytes.size() < header)
-        throw SerializationError("mproc: malformed message: truncated type header");
-    if (fp != type_fingerprint(t)) {
-        const std::string sent(bytes.substr(sizeof fp + sizeof n, n));
-        throw SerializationError("mproc: message holds a " + demangle(sent.c_str()) +
-                                 ", but a " + type_name(t) + " was asked for");
-    }
-    return header;
+    std::memcpy(&h.fp, bytes.data(), sizeof h.fp);
+    std::memcpy(&n, bytes.data() + sizeof h.fp, sizeof n);
+    h.size = sizeof h.fp + sizeof n + n + 2;
+    if (bytes.size() < h.size) throw SerializationError("mproc: malformed message: truncated type header");
+    h.name = bytes.substr(sizeof h.fp + sizeof n, n);
+    std::uint16_t c = 0;
+    std::memcpy(&c, bytes.data() + h.size - 2, sizeof c);
+    h.fd_count = c;
+    return h;
 }
+}  // namespace
+
+Envelope check_envelope(std::string_view bytes, const std::type_info& t) {
+    const Header h = parse_header(bytes);
+    if (h.fp != type_fingerprint(t))
+        throw SerializationError("mproc: message holds a " + demangle(std::string(h.name).c_str()) +
+                                 ", but a " + type_name(t) + " was asked for");
+    return Envelope{h.size, h.fd_count};
+}
+
+std::size_t envelope_fd_count(std::string_view bytes) { return parse_header(bytes).fd_count; }
 
 void rethrow_as_serialization_error(const std::type_info& t) {
     try {

@@ -1,6 +1,7 @@
 // mproc/mproc.hpp: everything (Python: import multiprocessing).
 #pragma once
 
+#include "mproc/connection.hpp"
 #include "mproc/context.hpp"
 #include "mproc/errors.hpp"
 #include "mproc/process.hpp"

@@ -13,8 +13,11 @@
 
 #include <cstdint>
 #include <string>
+#include <span>
+#include <stdexcept>
 #include <string_view>
 #include <typeinfo>
+#include <vector>
 
 #include "mproc/detail/archive.hpp"
 
@@ -26,10 +29,20 @@ std::uint64_t type_fingerprint(const std::type_info& t) noexcept;
 // The human-readable (demangled) name of a type.
 std::string type_name(const std::type_info& t);
 std::string demangle(const char* mangled);
-// Writes the envelope header for type t; returns nothing, appends to out.
-void write_envelope(std::string& out, const std::type_info& t);
-// Checks the envelope header against t; returns the offset of the payload.
-std::size_t check_envelope(std::string_view bytes, const std::type_info& t);
+// The envelope before every typed value: fingerprint (8 bytes), name length (2), the mangled
+// name (so a mismatch can name both types), and the count of descriptors that travel with the
+// value (2; they go beside the bytes, over a socket or to a child).
+// Appends the header for type t; returns the offset of the descriptor count, patched later.
+std::size_t write_envelope(std::string& out, const std::type_info& t);
+void patch_envelope_fds(std::string& out, std::size_t at, std::size_t count);
+struct Envelope {
+    std::size_t payload_offset;
+    std::size_t fd_count;
+};
+// Checks the header against t (SerializationError naming both types on a mismatch).
+Envelope check_envelope(std::string_view bytes, const std::type_info& t);
+// Reads the descriptor count without checking the type.
+std::size_t envelope_fd_count(std::string_view bytes);
 
 // Turns a cereal failure (thrown for, say, an invalid variant index) into SerializationError.
 [[noreturn]] void rethrow_as_serialization_error(const std::type_info& t);
@@ -45,13 +58,55 @@ concept serializable =
     (detail::is_raw_copyable_v<std::remove_cvref_t<T>> || std::is_empty_v<std::remove_cvref_t<T>> ||
      cereal::traits::is_output_serializable<std::remove_cvref_t<T>, detail::OutputArchive>::value);
 
-// Serializes x with its type fingerprint (Python: pickle.dumps).
+namespace detail {
+// Appends x, with its envelope, to out; the descriptors it carries are appended to fds.
+template <serializable T>
+void encode(std::string& out, const T& x, std::vector<int>& fds) {
+    const std::size_t at = write_envelope(out, typeid(T));
+    OutputArchive ar(out);
+    ar(x);
+    patch_envelope_fds(out, at, ar.fds().size());
+    fds.insert(fds.end(), ar.fds().begin(), ar.fds().end());
+}
+
+// Reads a T written by encode. The descriptors that came with it are in fds; those the value
+// takes are set to -1, the caller closes the rest.
+template <serializable T>
+T decode(std::string_view bytes, std::span<int> fds) {
+    const Envelope env = check_envelope(bytes, typeid(T));
+    if (env.fd_count != fds.size())
+        throw SerializationError("mproc: a " + type_name(typeid(T)) + " arrived with " +
+                                 std::to_string(fds.size()) + " descriptors, expected " +
+                                 std::to_string(env.fd_count));
+    T x{};
+    try {
+        InputArchive ar(bytes.substr(env.payload_offset), fds);
+        ar(x);
+        if (ar.remaining() != 0)
+            throw SerializationError("mproc: " + std::to_string(ar.remaining()) +
+                                     " bytes left over after reading " + type_name(typeid(T)) +
+                                     ": the message is malformed");
+    } catch (const SerializationError&) {
+        throw;
+    } catch (const cereal::Exception&) {
+        rethrow_as_serialization_error(typeid(T));
+    }
+    return x;
+}
+}  // namespace detail
+
+// Serializes x with its type fingerprint (Python: pickle.dumps). A value that holds
+// descriptors (a Connection, say) cannot be turned into plain bytes: std::logic_error; send it
+// over a Connection or give it to a child instead.
 template <serializable T>
 std::string dumps(const T& x) {
     std::string out;
-    detail::write_envelope(out, typeid(T));
-    detail::OutputArchive ar(out);
-    ar(x);
+    std::vector<int> fds;
+    detail::encode(out, x, fds);
+    if (!fds.empty())
+        throw std::logic_error("mproc: a " + detail::type_name(typeid(T)) +
+                               " holds descriptors and cannot become plain bytes; send it over a "
+                               "Connection or pass it to a child");
     return out;
 }
 
@@ -59,21 +114,7 @@ std::string dumps(const T& x) {
 // bytes hold another type or are truncated or malformed.
 template <serializable T>
 T loads(std::string_view bytes) {
-    const std::size_t at = detail::check_envelope(bytes, typeid(T));
-    T x{};
-    try {
-        detail::InputArchive ar(bytes.substr(at));
-        ar(x);
-        if (ar.remaining() != 0)
-            throw SerializationError("mproc: " + std::to_string(ar.remaining()) +
-                                     " bytes left over after reading " +
-                                     detail::type_name(typeid(T)) + ": the message is malformed");
-    } catch (const SerializationError&) {
-        throw;
-    } catch (const cereal::Exception&) {
-        detail::rethrow_as_serialization_error(typeid(T));
-    }
-    return x;
+    return detail::decode<T>(bytes, {});
 }
 
 }  // namespace mproc

@@ -13,6 +13,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -123,4 +124,60 @@ namespace mproc::platform {
 UniqueFd dup_fd(int fd);
 // pidfd_send_signal(2): no pid-reuse race. A process that has ended is not an error.
 void pidfd_signal(int pidfd, int sig);
+}  // namespace mproc::platform
+
+// Connections: byte streams, sockets, shared lock pages.
+namespace mproc::platform {
+
+std::pair<UniqueFd, UniqueFd> make_pipe();  // {read end, write end}
+bool is_socket(int fd);
+
+// Reads up to size bytes (at least one, unless end of file: 0). EINTR is retried.
+std::size_t read_some(int fd, void* data, std::size_t size, std::vector<UniqueFd>* fds = nullptr);
+// Writes every byte of the pieces, the descriptors attached to the first byte (sockets only).
+// A closed peer is std::system_error(EPIPE), never SIGPIPE, for sockets and pipes alike.
+void write_all(int fd, std::span<const std::string_view> pieces, std::span<const int> fds = {});
+
+struct SocketAddress {
+    std::string host;  // numeric, for TCP
+    int port = 0;
+    std::string path;  // Unix; a leading '\0' is an abstract name
+};
+// A listening socket, close-on-exec. TCP when path is empty (host may be a name; port 0 picks
+// a free port); `bound` receives the address actually bound.
+UniqueFd listen_socket(const SocketAddress& addr, int backlog, SocketAddress& bound);
+// accept(2) with a deadline; empty on timeout.
+std::optional<UniqueFd> accept_socket(int listener, const Deadline& deadline, SocketAddress& peer);
+UniqueFd connect_socket(const SocketAddress& addr);
+void unlink_path(const std::string& path) noexcept;
+std::string make_temp_dir(const char* prefix);
+void remove_dir(const std::string& path) noexcept;
+
+// A page of memory shared by every process that maps its memfd.
+class SharedPage {
+public:
+    SharedPage() = default;
+    static SharedPage create(std::size_t size);   // a new memfd, mapped
+    static SharedPage attach(UniqueFd fd);         // map a received memfd
+    SharedPage(SharedPage&&) noexcept;
+    SharedPage& operator=(SharedPage&&) noexcept;
+    ~SharedPage();
+    void* data() const noexcept { return data_; }
+    int fd() const noexcept { return fd_.get(); }
+    std::size_t size() const noexcept { return size_; }
+
+private:
+    UniqueFd fd_;
+    void* data_ = nullptr;
+    std::size_t size_ = 0;
+};
+
+// A process-shared, robust mutex living in shared memory (PTHREAD_PROCESS_SHARED,
+// PTHREAD_MUTEX_ROBUST). lock returns true when the previous owner died holding it (the mutex
+// has been made consistent again).
+constexpr std::size_t kRobustMutexSize = 64;
+void robust_mutex_init(void* at);
+bool robust_mutex_lock(void* at);
+void robust_mutex_unlock(void* at) noexcept;
+
 }  // namespace mproc::platform

@@ -37,6 +37,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "mproc/errors.hpp"
@@ -130,7 +131,9 @@ class InputArchive : public cereal::InputArchive<InputArchive, cereal::AllowEmpt
     using Base = cereal::InputArchive<InputArchive, cereal::AllowEmptyClassElision>;
 
 public:
-    explicit InputArchive(std::string_view in, std::span<const int> fds = {})
+    // fds: the descriptors that arrived with the message; a value that takes one (take_fd)
+    // becomes its owner, and the slot is set to -1. The caller closes what is left.
+    explicit InputArchive(std::string_view in, std::span<int> fds = {})
         : Base(this), in_(in), fds_(fds) {}
 
     void loadBinary(void* data, std::size_t size) {
@@ -170,11 +173,11 @@ public:
 
     std::size_t remaining() const noexcept { return in_.size() - pos_; }
     std::size_t position() const noexcept { return pos_; }
-    // The descriptor sent at this index (still owned by the transport's caller).
-    int fd_at(std::uint32_t index) const {
-        if (index >= fds_.size())
+    // Takes ownership of the descriptor sent at this index.
+    int take_fd(std::uint32_t index) {
+        if (index >= fds_.size() || fds_[index] < 0)
             throw SerializationError("mproc: message refers to a descriptor that did not arrive");
-        return fds_[index];
+        return std::exchange(fds_[index], -1);
     }
 
 private:
@@ -195,7 +198,7 @@ private:
 
     std::string_view in_;
     std::size_t pos_ = 0;
-    std::span<const int> fds_;
+    std::span<int> fds_;
 };
 
 }  // namespace mproc::detail

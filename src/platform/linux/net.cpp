@@ -1,0 +1,356 @@
+// Streams, sockets and shared pages on Linux.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstring>
+#include <system_error>
+
+#include "mproc/errors.hpp"
+#include "platform/platform.hpp"
+
+namespace mproc::platform {
+
+namespace {
+[[noreturn]] void throw_errno(const std::string& what, int err = errno) {
+    throw std::system_error(err, std::generic_category(), what);
+}
+}  // namespace
+
+std::pair<UniqueFd, UniqueFd> make_pipe() {
+    int p[2];
+    if (::pipe2(p, O_CLOEXEC) != 0) throw_errno("pipe2");
+    return {UniqueFd(p[0]), UniqueFd(p[1])};
+}
+
+bool is_socket(int fd) {
+    struct stat st;
+    if (::fstat(fd, &st) != 0) throw_errno("fstat");
+    return S_ISSOCK(st.st_mode);
+}
+
+std::size_t read_some(int fd, void* data, std::size_t size, std::vector<UniqueFd>* fds) {
+    if (fds) return recv_message(fd, data, size, *fds);  // recvmsg, for descriptors
+    for (;;) {
+        const ssize_t n = ::read(fd, data, size);
+        if (n >= 0) return static_cast<std::size_t>(n);
+        if (errno == EINTR) continue;
+        if (errno == ECONNRESET) return 0;  // the peer vanished: end of file to us
+        throw_errno("read");
+    }
+}
+
+namespace {
+// Writing to a pipe whose reader is gone raises SIGPIPE, which kills by default. Block it in
+// this thread for the write, and if the write failed with EPIPE, take the pending signal off
+// the queue before unblocking (unless one was pending before we started).
+class SigpipeGuard {
+public:
+    SigpipeGuard() {
+        sigset_t pipe;
+        sigemptyset(&pipe);
+        sigaddset(&pipe, SIGPIPE);
+        sigset_t pending;
+        sigpending(&pending);
+        already_pending_ = sigismember(&pending, SIGPIPE);
+        pthread_sigmask(SIG_BLOCK, &pipe, &old_);
+    }
+    void consume_if_raised() {
+        if (already_pending_) return;
+        sigset_t pipe;
+        sigemptyset(&pipe);
+        sigaddset(&pipe, SIGPIPE);
+        const timespec zero{0, 0};
+        while (sigtimedwait(&pipe, nullptr, &zero) < 0 && errno == EINTR) {
+        }
+    }
+    ~SigpipeGuard() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
+
+private:
+    sigset_t old_;
+    bool already_pending_ = false;
+};
+}  // namespace
+
+void write_all(int fd, std::span<const std::string_view> pieces, std::span<const int> fds) {
+    iovec iov[8];
+    std::size_t count = 0;
+    for (auto p : pieces)
+        if (!p.empty()) {
+            if (count == 8) throw std::logic_error("mproc: write_all takes at most 8 pieces");
+            iov[count++] = iovec{const_cast<char*>(p.data()), p.size()};
+        }
+    const bool sock = is_socket(fd);
+    if (!fds.empty() && !sock)
+        throw std::logic_error("mproc: descriptors can travel only over a socket connection, not a pipe");
+    std::size_t first = 0;
+    bool fds_sent = fds.empty();
+    std::vector<char> control;
+    while (first < count) {
+        ssize_t n;
+        if (sock) {
+            msghdr msg{};
+            msg.msg_iov = iov + first;
+            msg.msg_iovlen = count - first;
+            if (!fds_sent) {
+                control.assign(CMSG_SPACE(sizeof(int) * fds.size()), 0);
+                msg.msg_control = control.data();
+                msg.msg_controllen = control.size();
+                cmsghdr* c = CMSG_FIRSTHDR(&msg);
+                c->cmsg_level = SOL_SOCKET;
+                c->cmsg_type = SCM_RIGHTS;
+                c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+                std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
+            }
+            n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+        } else {
+            SigpipeGuard guard;
+            n = ::writev(fd, iov + first, static_cast<int>(count - first));
+            if (n < 0 && errno == EPIPE) guard.consume_if_raised();
+        }
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            throw_errno("mproc: send on a connection whose other end is closed", errno);
+        }
+        fds_sent = true;
+        std::size_t left = static_cast<std::size_t>(n);
+        while (first < count && left >= iov[first].iov_len) left -= iov[first++].iov_len;
+        if (first < count) {
+            iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + left;
+            iov[first].iov_len -= left;
+        }
+    }
+}
+
+namespace {
+socklen_t to_sockaddr_un(const std::string& path, sockaddr_un& sa) {
+    if (path.size() >= sizeof sa.sun_path)
+        throw std::invalid_argument("mproc: Unix socket path too long: " + path);
+    std::memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    std::memcpy(sa.sun_path, path.data(), path.size());
+    // An abstract name (leading NUL) is exactly as long as given; a path ends at its NUL.
+    return static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + (path[0] == '\0' ? 0 : 1));
+}
+
+SocketAddress from_sockaddr(const sockaddr* sa, socklen_t len) {
+    SocketAddress a;
+    if (sa->sa_family == AF_UNIX) {
+        const auto* un = reinterpret_cast<const sockaddr_un*>(sa);
+        const std::size_t n = len > offsetof(sockaddr_un, sun_path) ? len - offsetof(sockaddr_un, sun_path) : 0;
+        if (n > 0 && un->sun_path[0] == '\0')
+            a.path.assign(un->sun_path, n);
+        else
+            a.path.assign(un->sun_path, strnlen(un->sun_path, n));
+    } else {
+        char host[INET6_ADDRSTRLEN] = {};
+        if (sa->sa_family == AF_INET) {
+            const auto* in = reinterpret_cast<const sockaddr_in*>(sa);
+            inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+            a.port = ntohs(in->sin_port);
+        } else {
+            const auto* in6 = reinterpret_cast<const sockaddr_in6*>(sa);
+            inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+            a.port = ntohs(in6->sin6_port);
+        }
+        a.host = host;
+    }
+    return a;
+}
+
+struct Resolved {
+    addrinfo* list = nullptr;
+    ~Resolved() {
+        if (list) freeaddrinfo(list);
+    }
+};
+
+void resolve(const SocketAddress& addr, bool passive, Resolved& r) {
+    if (addr.port < 0 || addr.port > 65535)
+        throw std::invalid_argument("mproc: port out of range: " + std::to_string(addr.port));
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = passive ? AI_PASSIVE : 0;
+    const std::string port = std::to_string(addr.port);
+    const int e = getaddrinfo(addr.host.empty() ? nullptr : addr.host.c_str(), port.c_str(), &hints, &r.list);
+    if (e != 0)
+        throw std::system_error(EHOSTUNREACH, std::generic_category(),
+                                "mproc: cannot resolve '" + addr.host + "': " + gai_strerror(e));
+}
+}  // namespace
+
+UniqueFd listen_socket(const SocketAddress& addr, int backlog, SocketAddress& bound) {
+    UniqueFd s;
+    if (!addr.path.empty()) {
+        sockaddr_un sa;
+        const socklen_t len = to_sockaddr_un(addr.path, sa);
+        s = UniqueFd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        if (!s) throw_errno("socket");
+        if (::bind(s.get(), reinterpret_cast<sockaddr*>(&sa), len) != 0)
+            throw_errno("mproc: cannot listen on " + addr.path);
+    } else {
+        Resolved r;
+        resolve(addr, true, r);
+        int err = 0;
+        for (addrinfo* ai = r.list; ai; ai = ai->ai_next) {
+            UniqueFd c(::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol));
+            if (!c) {
+                err = errno;
+                continue;
+            }
+            const int one = 1;
+            ::setsockopt(c.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+            if (::bind(c.get(), ai->ai_addr, ai->ai_addrlen) == 0) {
+                s = std::move(c);
+                break;
+            }
+            err = errno;
+        }
+        if (!s) throw_errno("mproc: cannot listen on " + addr.host + ":" + std::to_string(addr.port), err);
+    }
+    if (::listen(s.get(), backlog > 0 ? backlog : 1) != 0) throw_errno("listen");
+    sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (::getsockname(s.get(), reinterpret_cast<sockaddr*>(&ss), &len) != 0) throw_errno("getsockname");
+    bound = from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+    return s;
+}
+
+std::optional<UniqueFd> accept_socket(int listener, const Deadline& deadline, SocketAddress& peer) {
+    for (;;) {
+        if (!wait_readable(listener, deadline)) return std::nullopt;
+        sockaddr_storage ss;
+        socklen_t len = sizeof ss;
+        const int fd = ::accept4(listener, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_CLOEXEC);
+        if (fd >= 0) {
+            UniqueFd c(fd);
+            peer = from_sockaddr(reinterpret_cast<sockaddr*>(&ss), len);
+            if (ss.ss_family != AF_UNIX) {
+                const int one = 1;  // messages are small and framed: do not wait to coalesce
+                ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            }
+            return c;
+        }
+        if (errno == EINTR || errno == ECONNABORTED || errno == EAGAIN) continue;
+        throw_errno("accept");
+    }
+}
+
+UniqueFd connect_socket(const SocketAddress& addr) {
+    if (!addr.path.empty()) {
+        sockaddr_un sa;
+        const socklen_t len = to_sockaddr_un(addr.path, sa);
+        UniqueFd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        if (!s) throw_errno("socket");
+        while (::connect(s.get(), reinterpret_cast<sockaddr*>(&sa), len) != 0)
+            if (errno != EINTR) throw_errno("mproc: cannot connect to " + addr.path);
+        return s;
+    }
+    Resolved r;
+    resolve(addr, false, r);
+    int err = ECONNREFUSED;
+    for (addrinfo* ai = r.list; ai; ai = ai->ai_next) {
+        UniqueFd s(::socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol));
+        if (!s) {
+            err = errno;
+            continue;
+        }
+        int rc;
+        while ((rc = ::connect(s.get(), ai->ai_addr, ai->ai_addrlen)) != 0 && errno == EINTR) {
+        }
+        if (rc == 0) {
+            const int one = 1;
+            ::setsockopt(s.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            return s;
+        }
+        err = errno;
+    }
+    throw_errno("mproc: cannot connect to " + addr.host + ":" + std::to_string(addr.port), err);
+}
+
+void unlink_path(const std::string& path) noexcept { ::unlink(path.c_str()); }
+
+std::string make_temp_dir(const char* prefix) {
+    std::string t = std::string("/tmp/") + prefix + "XXXXXX";
+    if (!::mkdtemp(t.data())) throw_errno("mkdtemp");
+    return t;
+}
+
+void remove_dir(const std::string& path) noexcept { ::rmdir(path.c_str()); }
+
+SharedPage SharedPage::create(std::size_t size) {
+    UniqueFd fd(::memfd_create("mproc-locks", MFD_CLOEXEC));
+    if (!fd) throw_errno("memfd_create");
+    if (::ftruncate(fd.get(), static_cast<off_t>(size)) != 0) throw_errno("ftruncate");
+    return attach(std::move(fd));
+}
+
+SharedPage SharedPage::attach(UniqueFd fd) {
+    struct stat st;
+    if (::fstat(fd.get(), &st) != 0) throw_errno("fstat");
+    SharedPage p;
+    p.size_ = static_cast<std::size_t>(st.st_size);
+    void* m = ::mmap(nullptr, p.size_, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
+    if (m == MAP_FAILED) throw_errno("mmap");
+    p.data_ = m;
+    p.fd_ = std::move(fd);
+    return p;
+}
+
+SharedPage::SharedPage(SharedPage&& o) noexcept
+    : fd_(std::move(o.fd_)), data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+
+SharedPage& SharedPage::operator=(SharedPage&& o) noexcept {
+    if (this != &o) {
+        if (data_) ::munmap(data_, size_);
+        fd_ = std::move(o.fd_);
+        data_ = std::exchange(o.data_, nullptr);
+        size_ = std::exchange(o.size_, 0);
+    }
+    return *this;
+}
+
+SharedPage::~SharedPage() {
+    if (data_) ::munmap(data_, size_);
+}
+
+static_assert(sizeof(pthread_mutex_t) <= kRobustMutexSize);
+
+void robust_mutex_init(void* at) {
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+    const int e = pthread_mutex_init(static_cast<pthread_mutex_t*>(at), &a);
+    pthread_mutexattr_destroy(&a);
+    if (e != 0) throw_errno("pthread_mutex_init", e);
+}
+
+bool robust_mutex_lock(void* at) {
+    auto* m = static_cast<pthread_mutex_t*>(at);
+    const int e = pthread_mutex_lock(m);
+    if (e == 0) return false;
+    if (e == EOWNERDEAD) {
+        pthread_mutex_consistent(m);
+        return true;
+    }
+    throw_errno("pthread_mutex_lock", e);
+}
+
+void robust_mutex_unlock(void* at) noexcept { pthread_mutex_unlock(static_cast<pthread_mutex_t*>(at)); }
+
+}  // namespace mproc::platform
