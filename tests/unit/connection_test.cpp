@@ -240,6 +240,7 @@ void echo_once(mc::Listener* l, std::optional<std::string> expect_error) {
     try {
         mc::Connection c = l->accept(10s);
         c.send_bytes(c.recv_bytes());
+        if (expect_error) ADD_FAILURE() << "expected an error: " << *expect_error;
     } catch (const std::exception& e) {
         if (!expect_error || std::string(e.what()).find(*expect_error) == std::string::npos) ADD_FAILURE() << e.what();
     }

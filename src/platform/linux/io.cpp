@@ -88,33 +88,8 @@ bool is_cloexec(int fd) {
 }
 
 void send_all(int sock, const void* data, std::size_t size, std::span<const int> fds) {
-    const char* p = static_cast<const char*>(data);
-    bool fds_sent = fds.empty();
-    while (size > 0 || !fds_sent) {
-        iovec iov{const_cast<char*>(p), size};
-        msghdr msg{};
-        msg.msg_iov = &iov;
-        msg.msg_iovlen = 1;
-        std::vector<char> control;
-        if (!fds_sent) {
-            control.resize(CMSG_SPACE(sizeof(int) * fds.size()));
-            msg.msg_control = control.data();
-            msg.msg_controllen = control.size();
-            cmsghdr* c = CMSG_FIRSTHDR(&msg);
-            c->cmsg_level = SOL_SOCKET;
-            c->cmsg_type = SCM_RIGHTS;
-            c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-            std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
-        }
-        const ssize_t n = ::sendmsg(sock, &msg, MSG_NOSIGNAL);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            throw_errno("sendmsg");
-        }
-        fds_sent = true;
-        p += n;
-        size -= static_cast<std::size_t>(n);
-    }
+    const std::string_view piece(static_cast<const char*>(data), size);
+    write_all(sock, std::span<const std::string_view>(&piece, 1), fds);
 }
 
 namespace {
