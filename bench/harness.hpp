@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 namespace bench {
 
 // The median wall time of one call of fn, in seconds, over `runs` calls after `warmup` calls.
@@ -69,6 +71,14 @@ inline std::map<std::string, double> run_python(const std::string& script, const
     }
     pclose(f);
     return out;
+}
+
+// bench/python, copied next to the benchmark binary by the build.
+inline std::string python_dir() {
+    char buf[4096];
+    const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    const std::string exe(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+    return exe.substr(0, exe.rfind('/')) + "/python";
 }
 
 inline std::string human_time(double s) {

@@ -1,8 +1,6 @@
 // Process start+join: mproc under fork, spawn and forkserver, beside the bare OS operations
 // (fork+waitpid; fork+exec of this same binary+waitpid; posix_spawn of it) and beside Python's
 // multiprocessing on this machine. Prints medians and ratios.
-//   mproc-bench           the full run
-//   mproc-bench --quick   fewer repetitions (the tour uses it)
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,6 +10,7 @@
 
 #include <mproc/mproc.hpp>
 
+#include "bench.hpp"
 #include "harness.hpp"
 
 extern char** environ;
@@ -57,17 +56,9 @@ void mproc_start_join(const char* method) {
     p.join();
 }
 
-std::string python_dir() {
-    const std::string exe = self_exe();
-    // The build copies bench/python next to the binary.
-    return exe.substr(0, exe.rfind('/')) + "/python";
-}
 }  // namespace
 
-int main(int argc, char** argv) {
-    mproc::init(argc, argv);
-    if (argc > 1 && std::strcmp(argv[1], "--bench-noop") == 0) return 0;
-    const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+void run_process_bench(bool quick) {
     const int runs = quick ? 30 : 200;
 
     const std::string exe = self_exe();
@@ -77,7 +68,7 @@ int main(int argc, char** argv) {
                [] { mproc_start_join("spawn"); }, [] { mproc_start_join("forkserver"); }});
     const double fork_os = m[0], exec_os = m[1], pspawn_os = m[2];
     const double m_fork = m[3], m_spawn = m[4], m_fs = m[5];
-    auto py = bench::run_python(python_dir() + "/process_bench.py", std::to_string(quick ? 12 : 40));
+    auto py = bench::run_python(bench::python_dir() + "/process_bench.py", std::to_string(quick ? 12 : 40));
 
     auto vs_py = [&](const char* key, double ours) -> std::string {
         auto it = py.find(key);
@@ -96,5 +87,4 @@ int main(int argc, char** argv) {
             {"mproc forkserver", m_fs, bench::ratio(m_fs, fork_os) + " bare fork", vs_py("python_forkserver", m_fs)},
         });
     std::cout << "  goals: mproc fork within 1.3x of bare fork+waitpid; mproc spawn within 2x of bare fork+exec\n";
-    return 0;
 }

@@ -4,7 +4,6 @@
 //   join(timeout), close; name, daemon, pid, exitcode, authkey, sentinel.
 // Python's terminate() leaves the terminated process's children running as orphans; here they
 // end with it (the last part).
-#include <fcntl.h>
 #include <poll.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -37,11 +36,11 @@ void sleeper() {
     for (;;) pause();
 }
 
-// Starts a grandchild that sleeps, prints its pid, then sleeps too.
-void parent_of_sleeper() {
+// Starts a grandchild that sleeps, reports its pid, then sleeps too.
+void parent_of_sleeper(mproc::Connection report) {
     mproc::Process grandchild({.name = "grandchild"}, sleeper);
     grandchild.start();
-    std::cout << "grandchild pid " << *grandchild.pid() << std::endl;
+    report.send(*grandchild.pid());
     for (;;) pause();
 }
 
@@ -75,19 +74,10 @@ int main(int argc, char** argv) {
     std::cout << "after kill: " << s << std::endl;
 
     // terminate() ends the process and, unlike Python, its children too.
-    std::cout.flush();
-    int pipefd[2];
-    if (pipe2(pipefd, O_CLOEXEC) != 0) return 1;
-    mproc::Process t({.name = "parent", .start_method = "fork"}, [&] {
-        dup2(pipefd[1], 1);  // the grandchild's pid comes back through the pipe
-        parent_of_sleeper();
-    });
+    auto [report, report_end] = mproc::Pipe();
+    mproc::Process t({.name = "parent"}, parent_of_sleeper, std::move(report_end));
     t.start();
-    close(pipefd[1]);
-    char buf[64] = {};
-    const ssize_t n = read(pipefd[0], buf, sizeof buf - 1);
-    close(pipefd[0]);
-    const int grandchild = n > 0 ? std::atoi(buf + 15) : -1;
+    const int grandchild = report.recv<int>();
     t.terminate();
     t.join();
     std::cout << "terminated: " << t << std::endl;

@@ -23,6 +23,8 @@ struct Scenario {
 
 const Scenario kScenarios[] = {
     {"S1", "s01_memory_isolation", "each process has its own memory"},
+    {"S6", "s06_pipe", "Pipe: messages until \"END\"; two senders on one end never interleave"},
+    {"S6", "s06_python_peer", "a C++ program and a Python program exchange messages"},
     {"S7", "s07_process_api", "every parameter, method and attribute of Process; no orphans after terminate"},
     {"S8", "s08_two_ways", "a target function, or a subclass overriding run()"},
     {"S9", "s09_parallel_join", "start all, then join all: children run in parallel"},

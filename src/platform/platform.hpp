@@ -136,7 +136,14 @@ bool is_socket(int fd);
 std::size_t read_some(int fd, void* data, std::size_t size, std::vector<UniqueFd>* fds = nullptr);
 // Writes every byte of the pieces, the descriptors attached to the first byte (sockets only).
 // A closed peer is std::system_error(EPIPE), never SIGPIPE, for sockets and pipes alike.
-void write_all(int fd, std::span<const std::string_view> pieces, std::span<const int> fds = {});
+void write_all(int fd, bool socket, std::span<const std::string_view> pieces, std::span<const int> fds = {});
+// SOCK_SEQPACKET: one record (one sendmsg) made of the pieces; descriptors attached.
+void send_record(int fd, std::span<const std::string_view> pieces, std::span<const int> fds = {});
+// One record into data (at most size bytes); 0 at end of file. A record longer than size is
+// an error (the stream is not one of ours).
+std::size_t recv_record(int fd, void* data, std::size_t size, std::vector<UniqueFd>& fds);
+// SOCK_STREAM, SOCK_SEQPACKET, ... of a socket; 0 for anything else (a pipe).
+int socket_type(int fd);
 
 struct SocketAddress {
     std::string host;  // numeric, for TCP

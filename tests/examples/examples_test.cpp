@@ -57,6 +57,30 @@ TEST_P(Examples, S01MemoryIsolation) {
                                                   "Result(in main program): []"}));
 }
 
+TEST_P(Examples, S06Pipe) {
+    const Output r = run("s06_pipe");
+    std::vector<std::string> sent, received;
+    for (const auto& l : r.lines) {
+        if (l.rfind("Sent the message: ", 0) == 0) sent.push_back(l.substr(18));
+        if (l.rfind("Received the message: ", 0) == 0) received.push_back(l.substr(22));
+    }
+    EXPECT_EQ(sent, (std::vector<std::string>{"hello", "hey", "hru?", "END"})) << r.out;
+    EXPECT_EQ(received, (std::vector<std::string>{"hello", "hey", "hru?"})) << r.out;
+    EXPECT_TRUE(r.has("two senders on one end, 200 messages each: 400 arrived whole, 0 interleaved")) << r.out;
+}
+
+TEST_P(Examples, S06PythonPeer) {
+    const Output r = run("s06_python_peer");
+    const std::vector<std::string> dialogue(r.lines.begin() + (r.lines.empty() ? 0 : 1), r.lines.end());
+    EXPECT_EQ(dialogue, (std::vector<std::string>{
+                            "python sends:  What is 6 times 7?", "mproc got:     What is 6 times 7?",
+                            "mproc replies: 42", "python got:    42", "python sends:  Which language are you?",
+                            "mproc got:     Which language are you?", "mproc replies: C++, speaking Python's wire format",
+                            "python got:    C++, speaking Python's wire format", "python sends:  END",
+                            "python exited with 0"}))
+        << r.out;
+}
+
 TEST_P(Examples, S07ProcessApi) {
     const Output r = run("s07_process_api");
     EXPECT_TRUE(r.has("name=worker-1 daemon=False pid=None exitcode=None")) << r.out;

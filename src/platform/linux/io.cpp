@@ -89,7 +89,7 @@ bool is_cloexec(int fd) {
 
 void send_all(int sock, const void* data, std::size_t size, std::span<const int> fds) {
     const std::string_view piece(static_cast<const char*>(data), size);
-    write_all(sock, std::span<const std::string_view>(&piece, 1), fds);
+    write_all(sock, true, std::span<const std::string_view>(&piece, 1), fds);
 }
 
 namespace {

@@ -85,7 +85,7 @@ private:
 };
 }  // namespace
 
-void write_all(int fd, std::span<const std::string_view> pieces, std::span<const int> fds) {
+void write_all(int fd, bool sock, std::span<const std::string_view> pieces, std::span<const int> fds) {
     iovec iov[8];
     std::size_t count = 0;
     for (auto p : pieces)
@@ -93,7 +93,6 @@ void write_all(int fd, std::span<const std::string_view> pieces, std::span<const
             if (count == 8) throw std::logic_error("mproc: write_all takes at most 8 pieces");
             iov[count++] = iovec{const_cast<char*>(p.data()), p.size()};
         }
-    const bool sock = is_socket(fd);
     if (!fds.empty() && !sock)
         throw std::logic_error("mproc: descriptors can travel only over a socket connection, not a pipe");
     std::size_t first = 0;
@@ -133,6 +132,65 @@ void write_all(int fd, std::span<const std::string_view> pieces, std::span<const
             iov[first].iov_len -= left;
         }
     }
+}
+
+int socket_type(int fd) {
+    int type = 0;
+    socklen_t len = sizeof type;
+    if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0) {
+        if (errno == ENOTSOCK) return 0;
+        throw_errno("getsockopt(SO_TYPE)");
+    }
+    return type;
+}
+
+void send_record(int fd, std::span<const std::string_view> pieces, std::span<const int> fds) {
+    iovec iov[4];
+    std::size_t count = 0;
+    for (auto p : pieces)
+        if (!p.empty()) iov[count++] = iovec{const_cast<char*>(p.data()), p.size()};
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = count;
+    std::vector<char> control;
+    if (!fds.empty()) {
+        control.assign(CMSG_SPACE(sizeof(int) * fds.size()), 0);
+        msg.msg_control = control.data();
+        msg.msg_controllen = control.size();
+        cmsghdr* c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+        std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
+    }
+    while (::sendmsg(fd, &msg, MSG_NOSIGNAL) < 0)
+        if (errno != EINTR) throw_errno("mproc: send on a connection whose other end is closed", errno);
+}
+
+std::size_t recv_record(int fd, void* data, std::size_t size, std::vector<UniqueFd>& fds) {
+    iovec iov{data, size};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 64)];
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t n;
+    while ((n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC)) < 0) {
+        if (errno == ECONNRESET) return 0;
+        if (errno != EINTR) throw_errno("recvmsg");
+    }
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        const std::size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (std::size_t i = 0; i < k; ++i) {
+            int f;
+            std::memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof f);
+            fds.emplace_back(f);
+        }
+    }
+    if (msg.msg_flags & MSG_TRUNC) throw std::system_error(EMSGSIZE, std::generic_category(), "mproc: a record longer than expected");
+    return static_cast<std::size_t>(n);
 }
 
 namespace {

@@ -1,0 +1,212 @@
+// Connections: small-object round trip and 1 MiB one-way throughput, mproc beside a bare
+// socketpair and a bare pipe pair (the OS limit) and Python's multiprocessing.Pipe.
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <iomanip>
+#include <sstream>
+#include <string>
+#include <algorithm>
+#include <vector>
+
+#include <mproc/mproc.hpp>
+
+#include "bench.hpp"
+#include "harness.hpp"
+
+namespace {
+
+void mproc_echo(mproc::Connection c) {
+    for (;;) {
+        const int x = c.recv<int>();
+        if (x < 0) return;
+        c.send(x);
+    }
+}
+
+void mproc_sink(mproc::Connection c, int messages) {
+    std::string buf(1 << 20, '\0');
+    for (int i = 0; i < messages; ++i) c.recv_bytes_into(std::span<char>(buf));
+    c.send(1);
+}
+
+// A bare echo child over raw descriptors: read 8 bytes, write them back; the OS limit. It
+// closes the parent's ends, or it would never see end of file.
+pid_t bare_echo(int in, int out, std::initializer_list<int> parents_ends) {
+    const pid_t pid = fork();
+    if (pid == 0) {
+        for (int fd : parents_ends) close(fd);
+        char b[8];
+        for (;;) {
+            std::size_t got = 0;
+            while (got < sizeof b) {
+                const ssize_t n = read(in, b + got, sizeof b - got);
+                if (n <= 0) _exit(0);
+                got += static_cast<std::size_t>(n);
+            }
+            if (write(out, b, sizeof b) != sizeof b) _exit(1);
+        }
+    }
+    return pid;
+}
+
+void bare_rt(int out, int in) {
+    char b[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    if (write(out, b, sizeof b) != sizeof b) std::abort();
+    std::size_t got = 0;
+    while (got < sizeof b) got += static_cast<std::size_t>(read(in, b + got, sizeof b - got));
+}
+
+double bare_socketpair_mib(int mib) {
+    int sv[2];
+    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv);
+    const pid_t pid = fork();
+    if (pid == 0) {
+        close(sv[0]);
+        std::vector<char> b(1 << 20);
+        std::size_t total = 0;
+        const std::size_t want = static_cast<std::size_t>(mib) << 20;
+        while (total < want) {
+            const ssize_t n = read(sv[1], b.data(), b.size());
+            if (n <= 0) _exit(1);
+            total += static_cast<std::size_t>(n);
+        }
+        if (write(sv[1], "k", 1) != 1) _exit(1);
+        _exit(0);
+    }
+    close(sv[1]);
+    std::vector<char> payload(1 << 20, 'x');
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < mib; ++i) {
+        std::size_t off = 0;
+        while (off < payload.size()) off += static_cast<std::size_t>(write(sv[0], payload.data() + off, payload.size() - off));
+    }
+    char k;
+    if (read(sv[0], &k, 1) != 1) std::abort();
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    close(sv[0]);
+    waitpid(pid, nullptr, 0);
+    return s / mib;
+}
+
+double mproc_pipe_mib(int mib) {
+    auto [mine, theirs] = mproc::Pipe();
+    mproc::Process p(mproc_sink, std::move(theirs), mib);
+    p.start();
+    const std::string payload(1 << 20, 'x');
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < mib; ++i) mine.send_bytes(payload);
+    (void)mine.recv<int>();
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    p.join();
+    return s / mib;
+}
+
+std::string gbps(double seconds_per_mib) {
+    std::ostringstream o;
+    o << std::fixed << std::setprecision(2) << static_cast<double>(1 << 20) / 1e9 / seconds_per_mib << " GB/s";
+    return o.str();
+}
+
+
+struct RoundTrips {
+    double socketpair, pipes, mproc;
+};
+
+// Round trips: an mproc echo child, a bare socketpair echo child and a bare pipe-pair echo
+// child, all alive at once, measured round-robin. Pinned, every process runs on CPU 0: the
+// figures are then the software's cost. Unpinned, a round trip mostly measures whether the
+// scheduler woke the peer on the same core (~10 us here) or the other one (~40 us): useful to
+// know, useless for comparing.
+RoundTrips round_trips(int rts, bool pinned) {
+    cpu_set_t old;
+    sched_getaffinity(0, sizeof old, &old);
+    if (pinned) {
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(0, &one);
+        sched_setaffinity(0, sizeof one, &one);  // the children inherit it
+    }
+    auto [mine, theirs] = mproc::Pipe();
+    mproc::Process echo({.start_method = "fork"}, mproc_echo, std::move(theirs));
+    echo.start();
+    int sp[2];
+    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp);
+    const pid_t sp_child = bare_echo(sp[1], sp[1], {sp[0]});
+    close(sp[1]);
+    int up[2], down[2];
+    pipe2(up, O_CLOEXEC);
+    pipe2(down, O_CLOEXEC);
+    const pid_t pipe_child = bare_echo(down[0], up[1], {sp[0], down[1], up[0]});
+    close(down[0]);
+    close(up[1]);
+    const std::vector<double> m = bench::interleaved_medians(
+        rts, {[&] { bare_rt(sp[0], sp[0]); }, [&] { bare_rt(down[1], up[0]); },
+              [&] {
+                  mine.send(7);
+                  (void)mine.recv<int>();
+              }},
+        200);
+    mine.send(-1);
+    echo.join();
+    close(sp[0]);
+    close(down[1]);
+    close(up[0]);
+    waitpid(sp_child, nullptr, 0);
+    waitpid(pipe_child, nullptr, 0);
+    sched_setaffinity(0, sizeof old, &old);
+    return {m[0], m[1], m[2]};
+}
+}  // namespace
+
+void run_connection_bench(bool quick) {
+    const int rts = quick ? 2000 : 20000;
+    const int mib = quick ? 256 : 2048;
+    const RoundTrips pinned = round_trips(rts, true);
+    const RoundTrips free = round_trips(rts, false);
+
+    // 1 MiB messages, one way: alternate bare and mproc runs, keep the better half's median.
+    std::vector<double> bare_t, mproc_t;
+    for (int r = 0; r < 5; ++r) {
+        bare_t.push_back(bare_socketpair_mib(mib / 5));
+        mproc_t.push_back(mproc_pipe_mib(mib / 5));
+    }
+    std::sort(bare_t.begin(), bare_t.end());
+    std::sort(mproc_t.begin(), mproc_t.end());
+    const double bare_mib = bare_t[2], mproc_mib = mproc_t[2];
+
+    auto py = bench::run_python(bench::python_dir() + "/connection_bench.py",
+                                std::to_string(quick ? 1000 : 5000) + " " + std::to_string(quick ? 128 : 512));
+    auto vs_py = [&](const char* key, double ours) -> std::string {
+        auto it = py.find(key);
+        if (it == py.end()) return "(python3 not available)";
+        return bench::ratio(it->second, ours) + " faster than Python (" + bench::human_time(it->second) + ")";
+    };
+    bench::print_table(
+        "Pipe round trip of a small object, all processes on one CPU (median of " + std::to_string(rts) + " interleaved)",
+        {
+            {"bare socketpair, 8 bytes", pinned.socketpair, "1.00x (the limit)", ""},
+            {"bare pipe pair, 8 bytes", pinned.pipes, bench::ratio(pinned.pipes, pinned.socketpair) + " bare socketpair", ""},
+            {"mproc Pipe send<int>/recv<int>", pinned.mproc, bench::ratio(pinned.mproc, pinned.socketpair) + " bare socketpair",
+             vs_py("python_pipe_rt_pinned", pinned.mproc)},
+        });
+    std::cout << "  goal: within 1.2x of the bare socketpair round trip\n";
+    bench::print_table("The same, processes placed by the scheduler (for information: placement dominates)",
+                       {
+                           {"bare socketpair, 8 bytes", free.socketpair, "1.00x", ""},
+                           {"bare pipe pair, 8 bytes", free.pipes, bench::ratio(free.pipes, free.socketpair), ""},
+                           {"mproc Pipe send<int>/recv<int>", free.mproc, bench::ratio(free.mproc, free.socketpair),
+                            vs_py("python_pipe_rt", free.mproc)},
+                       });
+    bench::print_table("1 MiB messages, one way (median of 5 runs of " + std::to_string(mib / 5) + " MiB)",
+                       {
+                           {"bare socketpair write/read", bare_mib, gbps(bare_mib), ""},
+                           {"mproc send_bytes/recv_bytes_into", mproc_mib,
+                            gbps(mproc_mib) + " = " + bench::ratio(bare_mib, mproc_mib) + " bare",
+                            py.count("python_pipe_1mib") ? vs_py("python_pipe_1mib", mproc_mib) + ", " + gbps(py["python_pipe_1mib"]) : ""},
+                       });
+    std::cout << "  goal: at least 0.8x of the bare socketpair\n";
+}

@@ -1,0 +1,30 @@
+// mproc-bench: mproc beside Python's multiprocessing and the bare OS, on this machine.
+//   mproc-bench [--quick] [process|connection ...]   (default: every section)
+#include <cstring>
+#include <iostream>
+#include <set>
+#include <string>
+
+#include <mproc/mproc.hpp>
+
+#include "bench.hpp"
+
+int main(int argc, char** argv) {
+    mproc::init(argc, argv);
+    if (argc > 1 && std::strcmp(argv[1], "--bench-noop") == 0) return 0;  // a bare exec target
+    bool quick = false;
+    std::set<std::string> only;
+    for (int i = 1; i < argc; ++i) {
+        if (std::strcmp(argv[i], "--quick") == 0)
+            quick = true;
+        else
+            only.insert(argv[i]);
+    }
+    auto want = [&](const char* s) { return only.empty() || only.count(s); };
+    if (want("process")) run_process_bench(quick);
+    if (want("connection")) {
+        std::cout << "\n";
+        run_connection_bench(quick);
+    }
+    return 0;
+}
