@@ -11,6 +11,7 @@
 #include <system_error>
 
 #include "mproc/errors.hpp"
+#include "platform/linux/cmsg.hpp"
 #include "platform/platform.hpp"
 
 namespace mproc::platform {
@@ -107,16 +108,7 @@ ssize_t recv_some(int sock, void* data, std::size_t size, std::vector<UniqueFd>*
             if (errno == EINTR) continue;
             throw_errno("recvmsg");
         }
-        for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-            if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-            const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-            for (std::size_t i = 0; i < count; ++i) {
-                int fd;
-                std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-                UniqueFd owned(fd);  // owned at once, so an unwanted fd is closed, not leaked
-                if (fds) fds->push_back(std::move(owned));
-            }
-        }
+        collect_fds(msg, fds);
         return n;
     }
 }

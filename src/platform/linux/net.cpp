@@ -20,6 +20,7 @@
 #include <system_error>
 
 #include "mproc/errors.hpp"
+#include "platform/linux/cmsg.hpp"
 #include "platform/platform.hpp"
 
 namespace mproc::platform {
@@ -104,16 +105,7 @@ void write_all(int fd, bool sock, std::span<const std::string_view> pieces, std:
             msghdr msg{};
             msg.msg_iov = iov + first;
             msg.msg_iovlen = count - first;
-            if (!fds_sent) {
-                control.assign(CMSG_SPACE(sizeof(int) * fds.size()), 0);
-                msg.msg_control = control.data();
-                msg.msg_controllen = control.size();
-                cmsghdr* c = CMSG_FIRSTHDR(&msg);
-                c->cmsg_level = SOL_SOCKET;
-                c->cmsg_type = SCM_RIGHTS;
-                c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-                std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
-            }
+            if (!fds_sent) attach_fds(msg, control, fds);
             n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
         } else {
             SigpipeGuard guard;
@@ -153,16 +145,7 @@ void send_record(int fd, std::span<const std::string_view> pieces, std::span<con
     msg.msg_iov = iov;
     msg.msg_iovlen = count;
     std::vector<char> control;
-    if (!fds.empty()) {
-        control.assign(CMSG_SPACE(sizeof(int) * fds.size()), 0);
-        msg.msg_control = control.data();
-        msg.msg_controllen = control.size();
-        cmsghdr* c = CMSG_FIRSTHDR(&msg);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
-        std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
-    }
+    attach_fds(msg, control, fds);
     while (::sendmsg(fd, &msg, MSG_NOSIGNAL) < 0)
         if (errno != EINTR) throw_errno("mproc: send on a connection whose other end is closed", errno);
 }
@@ -180,15 +163,7 @@ std::size_t recv_record(int fd, void* data, std::size_t size, std::vector<Unique
         if (errno == ECONNRESET) return 0;
         if (errno != EINTR) throw_errno("recvmsg");
     }
-    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-        const std::size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (std::size_t i = 0; i < k; ++i) {
-            int f;
-            std::memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof f);
-            fds.emplace_back(f);
-        }
-    }
+    collect_fds(msg, &fds);
     if (msg.msg_flags & MSG_TRUNC) throw std::system_error(EMSGSIZE, std::generic_category(), "mproc: a record longer than expected");
     return static_cast<std::size_t>(n);
 }

@@ -1,0 +1,43 @@
+// SCM_RIGHTS: descriptors attached to a socket message, and collected from one (internal to
+// src/platform/linux).
+#pragma once
+
+#include <sys/socket.h>
+
+#include <cstring>
+#include <span>
+#include <vector>
+
+#include "platform/platform.hpp"
+
+namespace mproc::platform {
+
+// Points msg's control data at `control`, filled with fds. No-op when fds is empty.
+inline void attach_fds(msghdr& msg, std::vector<char>& control, std::span<const int> fds) {
+    if (fds.empty()) return;
+    control.assign(CMSG_SPACE(sizeof(int) * fds.size()), 0);
+    msg.msg_control = control.data();
+    msg.msg_controllen = control.size();
+    cmsghdr* c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+    std::memcpy(CMSG_DATA(c), fds.data(), sizeof(int) * fds.size());
+}
+
+// Takes ownership of every descriptor that arrived with msg at once (so none leaks), and
+// hands them to `out`, or closes them when out is null.
+inline void collect_fds(msghdr& msg, std::vector<UniqueFd>* out) {
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (std::size_t i = 0; i < count; ++i) {
+            int fd;
+            std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+            UniqueFd owned(fd);
+            if (out) out->push_back(std::move(owned));
+        }
+    }
+}
+
+}  // namespace mproc::platform
