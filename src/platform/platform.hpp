@@ -144,6 +144,9 @@ void send_record(int fd, std::span<const std::string_view> pieces, std::span<con
 std::size_t recv_record(int fd, void* data, std::size_t size, std::vector<UniqueFd>& fds);
 // SOCK_STREAM, SOCK_SEQPACKET, ... of a socket; 0 for anything else (a pipe).
 int socket_type(int fd);
+// SO_SNDBUF: asks for `bytes` (the kernel caps it at wmem_max); reads what is in force.
+void set_send_buffer_size(int fd, int bytes) noexcept;
+std::size_t send_buffer_size(int fd);
 
 struct SocketAddress {
     std::string host;  // numeric, for TCP

@@ -104,6 +104,47 @@ TEST(Pipe, OneWayEnds) {
     EXPECT_THROW(w.recv<int>(), std::logic_error);
 }
 
+TEST(Pipe, MessagesOfEverySizeAroundRecordBoundaries) {
+    // Duplex ends carry messages in records: a first one of 64 KiB with the header, then
+    // records of up to 1 MiB. Sizes on both sides of each boundary, and a message of many.
+    auto [a, b] = mproc::Pipe();
+    const std::size_t first = 64 * 1024 - 4;
+    for (std::size_t n : {std::size_t{0}, std::size_t{1}, first - 1, first, first + 1, std::size_t{64 * 1024},
+                          std::size_t{1 << 20} - 1, std::size_t{1 << 20}, std::size_t{1 << 20} + 1,
+                          std::size_t{5 << 20} + 7, std::size_t{40 << 20} + 3}) {
+        std::string m(n, '\0');
+        for (std::size_t i = 0; i < n; ++i) m[i] = static_cast<char>(i * 131 + n);
+        std::jthread t([&] { a.send_bytes(m); });
+        const std::string got = b.recv_bytes();
+        t.join();
+        ASSERT_EQ(got.size(), n);
+        ASSERT_EQ(got, m) << n;
+        std::jthread t2([&] { a.send(m); });
+        ASSERT_EQ(b.recv<std::string>(), m) << n;
+        t2.join();
+    }
+}
+
+TEST(Pipe, SkippingALongMessageKeepsTheNextOne) {
+    auto [a, b] = mproc::Pipe();
+    std::jthread t([&] {
+        a.send_bytes(std::string(3 << 20, 'x'));  // several records
+        a.send_bytes("next");
+    });
+    EXPECT_THROW(b.recv_bytes(1000), std::system_error);
+    EXPECT_EQ(b.recv_bytes(), "next");
+    t.join();
+    std::jthread t2([&] { a.send_bytes(std::string(3 << 20, 'y')); });
+    char small[16];
+    try {
+        b.recv_bytes_into(std::span<char>(small, sizeof small));
+        FAIL();
+    } catch (const mproc::BufferTooShort& e) {
+        EXPECT_EQ(e.message(), std::string(3 << 20, 'y'));
+    }
+    t2.join();
+}
+
 TEST(Pipe, BrokenPipeIsAnErrorNotSigpipe) {
     for (bool duplex : {true, false}) {
         auto [r, w] = mproc::Pipe(duplex);
@@ -250,7 +291,7 @@ TEST(Listener, TcpPortZeroWithKey) {
     mc::Listener l({"127.0.0.1", 0}, "secret");
     EXPECT_GT(l.address().port, 0);
     EXPECT_EQ(l.address().host, "127.0.0.1");
-    std::thread server(echo_once, &l, std::nullopt);
+    std::jthread server(echo_once, &l, std::nullopt);
     mc::Connection c = mc::Client(l.address(), "secret");
     c.send_bytes("ping");
     EXPECT_EQ(c.recv_bytes(), "ping");
@@ -261,7 +302,7 @@ TEST(Listener, TcpPortZeroWithKey) {
 
 TEST(Listener, WrongKeyFailsOnBothSides) {
     mc::Listener l({"127.0.0.1", 0}, "right");
-    std::thread server(echo_once, &l, std::string("digest received was wrong"));
+    std::jthread server(echo_once, &l, std::string("digest received was wrong"));
     EXPECT_THROW(mc::Client(l.address(), "wrong"), mproc::AuthenticationError);
     server.join();
 }
@@ -273,7 +314,7 @@ TEST(Listener, UnixPathAbstractNameAndDefault) {
         const std::string path = def.address().path;
         struct stat st;
         EXPECT_EQ(stat(path.c_str(), &st), 0);
-        std::thread server(echo_once, &def, std::nullopt);
+        std::jthread server(echo_once, &def, std::nullopt);
         mc::Connection c = mc::Client(def.address());
         c.send_bytes("unix");
         EXPECT_EQ(c.recv_bytes(), "unix");
@@ -284,7 +325,7 @@ TEST(Listener, UnixPathAbstractNameAndDefault) {
     const std::string name = "mproc-test-" + std::to_string(getpid());
     mc::Listener abs(mc::Address::abstract(name), "k");
     EXPECT_EQ(abs.address().str(), "@" + name);
-    std::thread server(echo_once, &abs, std::nullopt);
+    std::jthread server(echo_once, &abs, std::nullopt);
     mc::Connection c = mc::Client(abs.address(), "k");
     c.send_bytes("abstract");
     EXPECT_EQ(c.recv_bytes(), "abstract");
@@ -304,7 +345,7 @@ TEST(Listener, StalledOrHostileHandshakeIsBounded) {
     mc::Connection silent = mc::Client(l.address());
     EXPECT_THROW(l.accept(200ms), mproc::TimeoutError);
     // A client that answers the challenge with a huge frame: refused before reading it.
-    std::thread hostile([&] {
+    std::jthread hostile([&] {
         mc::Connection c = mc::Client(l.address());
         (void)c.recv_bytes();
         c.send_bytes(std::string(100000, 'x'));

@@ -136,6 +136,17 @@ int socket_type(int fd) {
     return type;
 }
 
+void set_send_buffer_size(int fd, int bytes) noexcept {
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes);  // best effort: capped silently
+}
+
+std::size_t send_buffer_size(int fd) {
+    int v = 0;
+    socklen_t len = sizeof v;
+    if (::getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, &len) != 0) throw_errno("getsockopt(SO_SNDBUF)");
+    return static_cast<std::size_t>(v);
+}
+
 void send_record(int fd, std::span<const std::string_view> pieces, std::span<const int> fds) {
     iovec iov[4];
     std::size_t count = 0;
