@@ -109,10 +109,10 @@ struct Row {
 inline void print_table(const std::string& title, const std::vector<Row>& rows) {
     std::cout << title << "\n";
     std::cout << "  " << std::left << std::setw(34) << "workload" << std::setw(12) << "median"
-              << std::setw(26) << "vs the OS limit" << "vs Python\n";
+              << std::setw(26) << "vs the OS limit" << "  vs Python\n";
     for (const auto& r : rows)
         std::cout << "  " << std::left << std::setw(34) << r.name << std::setw(12) << human_time(r.seconds)
-                  << std::setw(26) << r.vs_os << r.vs_python << "\n";
+                  << std::setw(26) << r.vs_os << "  " << r.vs_python << "\n";
     std::cout << std::flush;
 }
 
