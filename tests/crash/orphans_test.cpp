@@ -121,6 +121,31 @@ TEST_P(Orphans, ParentProcessHandleSeesTheParentEnd) {
     EXPECT_TRUE(all_gone_within(pids, 2000ms));
 }
 
+// At normal exit a process terminates its daemonic children and joins the others (Python's
+// util._exit_function): the daemon, which would block forever, ends, so the parent can exit;
+// without that the parent's join below would time out.
+void parent_with_daemon_and_worker(std::string fifo, std::string method) {
+    mproc::Process daemon({.daemon = true, .start_method = method}, block_forever);
+    daemon.start();
+    mproc::Process worker({.daemon = false, .start_method = method}, [](std::string f, int daemon_pid) {
+        mproc_test::write_fifo(f, std::to_string(daemon_pid) + " " + std::to_string(getpid()));
+    }, fifo, *daemon.pid());
+    worker.start();
+    // Returning here runs the exit function: terminate the daemon, join the worker.
+}
+
+TEST_P(Orphans, ExitTerminatesDaemonicChildrenAndJoinsTheOthers) {
+    mproc_test::Fifo fifo;
+    mproc::Process parent({.start_method = GetParam()}, parent_with_daemon_and_worker, fifo.path(), GetParam());
+    parent.start();
+    const std::vector<int> pids = fifo.read_ints();
+    ASSERT_EQ(pids.size(), 2u);
+    parent.join(20s);
+    EXPECT_EQ(parent.exitcode(), 0) << "the parent did not finish: its exit function hung";
+    EXPECT_TRUE(all_gone_within({pids[0]}, 2000ms)) << "the daemonic child outlived its parent's exit";
+    EXPECT_TRUE(all_gone_within({pids[1]}, 2000ms));
+}
+
 INSTANTIATE_TEST_SUITE_P(StartMethods, Orphans, testing::Values("fork", "spawn", "forkserver"),
                          [](const auto& info) { return info.param; });
 
