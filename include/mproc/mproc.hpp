@@ -6,4 +6,6 @@
 #include "mproc/errors.hpp"
 #include "mproc/process.hpp"
 #include "mproc/serialize.hpp"
+#include "mproc/sharedctypes.hpp"
+#include "mproc/synchronize.hpp"
 #include "mproc/version.hpp"

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
@@ -190,4 +191,20 @@ void robust_mutex_init(void* at);
 bool robust_mutex_lock(void* at);
 void robust_mutex_unlock(void* at) noexcept;
 
+}  // namespace mproc::platform
+
+// Synchronization primitives in shared memory.
+namespace mproc::platform {
+// FUTEX_WAIT on a shared (not process-private) word: sleeps while *word == expected, until
+// woken, the deadline passes or a signal interrupts. `cap_ms` bounds one sleep (0: none), for
+// callers that must look around now and then (a lock checking that its owner still lives).
+enum class Wake { Woken, Capped, Deadline };
+Wake futex_wait(std::uint32_t* word, std::uint32_t expected, const Deadline& deadline, int cap_ms = 0);
+// Wakes up to n waiters (INT_MAX: all).
+void futex_wake(std::uint32_t* word, int n) noexcept;
+// Whether a thread with this id (as gettid() returns) is alive: it exists and is not a zombie
+// (a killed process's main thread stays a zombie until its parent reaps it).
+bool thread_alive(pid_t tid) noexcept;
+// This thread's id, cached per thread (and refreshed in a forked child).
+pid_t current_tid() noexcept;
 }  // namespace mproc::platform

@@ -1,0 +1,32 @@
+// mproc/detail/shared_region.hpp: anonymous shared memory that travels (not API).
+//
+// A region is a memfd, mapped. A fork child inherits the mapping; a spawn or forkserver child
+// (or a process the handle is sent to over a Connection) receives the memfd and maps it. The
+// kernel frees the memory when the last mapping and descriptor are gone, so nothing can leak.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "mproc/detail/archive.hpp"
+
+namespace mproc::detail {
+
+class SharedRegion;
+
+struct RegionRef {
+    std::shared_ptr<SharedRegion> region;
+    std::size_t offset = 0;
+
+    // A new zero-filled region of `size` bytes.
+    static RegionRef create(std::size_t size);
+    void* data() const noexcept;
+    std::size_t size() const noexcept;  // from offset to the end
+    explicit operator bool() const noexcept { return region != nullptr; }
+
+    void save(OutputArchive& ar) const;
+    void load(InputArchive& ar);
+};
+
+}  // namespace mproc::detail

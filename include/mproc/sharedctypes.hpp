@@ -1,0 +1,191 @@
+// mproc/sharedctypes.hpp: typed values and arrays in shared memory (Python: multiprocessing's
+// Value, Array, RawValue, RawArray, from multiprocessing.sharedctypes).
+//
+//   mproc::Value<double> v(10.0);          // Value('d', 10)
+//   mproc::Array<int> a(4);                // Array('i', 4), zeroed
+//   mproc::Array<int> b{1, 2, 3, 4};
+//
+// T is any trivially copyable type. The memory is an anonymous memfd: a child inherits it
+// (fork) or receives it (spawn, forkserver, or sent over a Connection), and the kernel frees it
+// when the last process lets go, so it cannot leak. Copies of a handle refer to the same memory.
+//
+// Value and Array are synchronized, as Python's: value(), set_value(), get() and set() each take
+// the object's recursive lock (get_lock(), an RLock, robust to a dead holder); for several
+// operations as one, hold the lock: `std::lock_guard g(v.get_lock()); v.set_value(v.value() + 1);`.
+// get_obj() gives the raw memory, with no locking. RawValue and RawArray have no lock.
+#pragma once
+
+#include <cstddef>
+#include <cstring>
+#include <initializer_list>
+#include <new>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "mproc/synchronize.hpp"
+
+namespace mproc {
+
+namespace detail {
+// Layout of a synchronized object's region: its lock in the first 64 bytes, the data after.
+constexpr std::size_t kDataOffset = 64;
+
+template <class T>
+T* data_at(const RegionRef& r, std::size_t offset) {
+    if (!r) throw std::logic_error("mproc: use of a moved-from shared object");
+    return std::launder(reinterpret_cast<T*>(static_cast<char*>(r.data()) + offset));
+}
+
+inline void check_index(std::size_t i, std::size_t n) {
+    if (i >= n)
+        throw std::out_of_range("mproc: index " + std::to_string(i) + " out of range for an array of " +
+                                std::to_string(n));
+}
+}  // namespace detail
+
+template <class T>
+class RawValue {
+    static_assert(std::is_trivially_copyable_v<T>, "mproc::RawValue<T> needs a trivially copyable T");
+
+public:
+    explicit RawValue(const T& initial = T{}) : at_(detail::RegionRef::create(sizeof(T))) {
+        std::memcpy(static_cast<void*>(&value()), &initial, sizeof(T));
+    }
+    T& value() const { return *detail::data_at<T>(at_, 0); }
+    void set_value(const T& v) const { value() = v; }
+
+    void save(detail::OutputArchive& ar) const { at_.save(ar); }
+    void load(detail::InputArchive& ar) {
+        at_.load(ar);
+        if (at_.size() < sizeof(T)) throw SerializationError("mproc: malformed RawValue");
+    }
+
+private:
+    detail::RegionRef at_;
+};
+
+template <class T>
+class RawArray {
+    static_assert(std::is_trivially_copyable_v<T>, "mproc::RawArray<T> needs a trivially copyable T");
+
+public:
+    explicit RawArray(std::size_t n = 0) : at_(detail::RegionRef::create(n * sizeof(T))), n_(n) {}
+    RawArray(std::initializer_list<T> init) : RawArray(init.size()) { std::copy(init.begin(), init.end(), begin()); }
+    explicit RawArray(const std::vector<T>& init) : RawArray(init.size()) { std::copy(init.begin(), init.end(), begin()); }
+
+    std::size_t size() const noexcept { return n_; }
+    T& operator[](std::size_t i) const noexcept { return data()[i]; }
+    T& at(std::size_t i) const {
+        detail::check_index(i, n_);
+        return data()[i];
+    }
+    T* data() const { return detail::data_at<T>(at_, 0); }
+    T* begin() const { return data(); }
+    T* end() const { return data() + n_; }
+    std::vector<T> to_vector() const { return std::vector<T>(begin(), end()); }
+
+    void save(detail::OutputArchive& ar) const {
+        at_.save(ar);
+        ar(static_cast<std::uint64_t>(n_));
+    }
+    void load(detail::InputArchive& ar) {
+        at_.load(ar);
+        std::uint64_t n = 0;
+        ar(n);
+        if (n > at_.size() / (sizeof(T) ? sizeof(T) : 1)) throw SerializationError("mproc: malformed RawArray");
+        n_ = static_cast<std::size_t>(n);
+    }
+
+private:
+    detail::RegionRef at_;
+    std::size_t n_ = 0;
+};
+
+template <class T>
+class Value {
+    static_assert(std::is_trivially_copyable_v<T>, "mproc::Value<T> needs a trivially copyable T");
+
+public:
+    explicit Value(const T& initial = T{})
+        : at_(detail::RegionRef::create(detail::kDataOffset + sizeof(T))), lock_(detail::RegionRef{at_.region, 0}) {
+        std::memcpy(static_cast<void*>(&get_obj()), &initial, sizeof(T));
+    }
+    // Each takes the lock.
+    T value() const {
+        std::lock_guard g(lock_);
+        return get_obj();
+    }
+    void set_value(const T& v) const {
+        std::lock_guard g(lock_);
+        get_obj() = v;
+    }
+    RLock& get_lock() const noexcept { return lock_; }
+    T& get_obj() const { return *detail::data_at<T>(at_, detail::kDataOffset); }
+
+    void save(detail::OutputArchive& ar) const { at_.save(ar); }
+    void load(detail::InputArchive& ar) {
+        at_.load(ar);
+        if (at_.size() < detail::kDataOffset + sizeof(T)) throw SerializationError("mproc: malformed Value");
+        lock_ = RLock(detail::RegionRef{at_.region, at_.offset});
+    }
+
+private:
+    detail::RegionRef at_;
+    mutable RLock lock_;
+};
+
+template <class T>
+class Array {
+    static_assert(std::is_trivially_copyable_v<T>, "mproc::Array<T> needs a trivially copyable T");
+
+public:
+    explicit Array(std::size_t n = 0)
+        : at_(detail::RegionRef::create(detail::kDataOffset + n * sizeof(T))), lock_(detail::RegionRef{at_.region, 0}), n_(n) {}
+    Array(std::initializer_list<T> init) : Array(init.size()) { std::copy(init.begin(), init.end(), raw()); }
+    explicit Array(const std::vector<T>& init) : Array(init.size()) { std::copy(init.begin(), init.end(), raw()); }
+
+    std::size_t size() const noexcept { return n_; }
+    // Each takes the lock; an index out of range is std::out_of_range.
+    T get(std::size_t i) const {
+        detail::check_index(i, n_);
+        std::lock_guard g(lock_);
+        return raw()[i];
+    }
+    void set(std::size_t i, const T& v) const {
+        detail::check_index(i, n_);
+        std::lock_guard g(lock_);
+        raw()[i] = v;
+    }
+    // Python's arr[:]: a copy of every element, taken under the lock.
+    std::vector<T> to_vector() const {
+        std::lock_guard g(lock_);
+        return std::vector<T>(raw(), raw() + n_);
+    }
+    RLock& get_lock() const noexcept { return lock_; }
+    std::span<T> get_obj() const { return std::span<T>(raw(), n_); }
+
+    void save(detail::OutputArchive& ar) const {
+        at_.save(ar);
+        ar(static_cast<std::uint64_t>(n_));
+    }
+    void load(detail::InputArchive& ar) {
+        at_.load(ar);
+        std::uint64_t n = 0;
+        ar(n);
+        if (at_.size() < detail::kDataOffset || n > (at_.size() - detail::kDataOffset) / sizeof(T))
+            throw SerializationError("mproc: malformed Array");
+        n_ = static_cast<std::size_t>(n);
+        lock_ = RLock(detail::RegionRef{at_.region, at_.offset});
+    }
+
+private:
+    T* raw() const { return detail::data_at<T>(at_, detail::kDataOffset); }
+    detail::RegionRef at_;
+    mutable RLock lock_;
+    std::size_t n_ = 0;
+};
+
+}  // namespace mproc

@@ -1,0 +1,224 @@
+// mproc/synchronize.hpp: synchronization between processes (Python: multiprocessing.Lock,
+// RLock, Semaphore, BoundedSemaphore, Condition, Event, Barrier).
+//
+// Each object lives in a small region of shared memory. Copies of a handle refer to the same
+// object; a handle may be given to a child as a target argument under every start method, or
+// sent over a Connection, and used from any thread of any process.
+//
+// Raise or return as Python does: acquire(block, timeout) returns false when it could not
+// acquire in time; releasing a lock that is not held is std::logic_error (Python: ValueError /
+// RuntimeError); BoundedSemaphore released past its bound is std::logic_error; Condition::wait
+// returns false at its timeout; Barrier::wait throws BrokenBarrierError. A negative timeout is
+// a zero timeout. Each has lock/unlock/try_lock where it is a lock, for std::lock_guard and
+// std::unique_lock.
+//
+// Robust to a dead owner (where Python blocks forever): Lock, RLock and the lock of a Condition
+// record their owner's thread id. A waiter that has slept a while (1 ms at first, up to 100 ms)
+// checks that the owner still lives; if it died (SIGKILL, a crash), the waiter takes the lock
+// over, and owner_died() is true for it until it releases. The protected data may be half
+// updated: check owner_died() after acquiring when that matters. Semaphores, Events and Barriers
+// have no owner, as in Python; a process that dies holding a semaphore's unit keeps it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <mutex>
+
+#include "mproc/detail/shared_region.hpp"
+#include "mproc/detail/timeout.hpp"
+
+namespace mproc {
+
+namespace detail {
+// A lock word in shared memory, and the algorithms on it (src/synchronize.cpp).
+class LockCore {
+public:
+    LockCore() = default;
+    LockCore(RegionRef at, bool recursive) : at_(std::move(at)), recursive_(recursive) {}
+    bool acquire(bool block, const Timeout& timeout);
+    void release();
+    bool locked() const noexcept;
+    bool owned_by_me() const noexcept;
+    bool owner_died() const noexcept;
+    bool recursive() const noexcept { return recursive_; }
+    // For Condition::wait: give up the lock entirely (an RLock at any depth) and take it back.
+    std::uint32_t release_all();
+    void restore(std::uint32_t depth);
+    const RegionRef& region() const noexcept { return at_; }
+
+    void save(OutputArchive& ar) const;
+    void load(InputArchive& ar);
+
+private:
+    RegionRef at_;
+    bool recursive_ = false;
+};
+}  // namespace detail
+
+// A non-recursive lock (Python: multiprocessing.Lock). Any thread or process may release it,
+// as in Python.
+class Lock {
+public:
+    Lock();
+    // Blocks until acquired; with block false, tries once; with a timeout, gives up after it.
+    bool acquire(bool block = true, Timeout timeout = {}) { return core_.acquire(block, timeout); }
+    void release() { core_.release(); }
+    bool locked() const noexcept { return core_.locked(); }
+    // True when the current holder took this lock over from an owner that died holding it.
+    bool owner_died() const noexcept { return core_.owner_died(); }
+    void lock() { acquire(); }
+    void unlock() { release(); }
+    bool try_lock() { return acquire(false); }
+
+    void save(detail::OutputArchive& ar) const { core_.save(ar); }
+    void load(detail::InputArchive& ar) { core_.load(ar); }
+    const detail::LockCore& core() const noexcept { return core_; }
+
+private:
+    friend class Condition;
+    detail::LockCore core_;
+};
+
+// A recursive lock (Python: multiprocessing.RLock): the owning thread may acquire it again;
+// only the owner may release it.
+class RLock {
+public:
+    RLock();
+    // Over an existing region (Value and Array keep their lock beside their data).
+    explicit RLock(detail::RegionRef at) : core_(std::move(at), true) {}
+    bool acquire(bool block = true, Timeout timeout = {}) { return core_.acquire(block, timeout); }
+    void release() { core_.release(); }
+    bool owner_died() const noexcept { return core_.owner_died(); }
+    void lock() { acquire(); }
+    void unlock() { release(); }
+    bool try_lock() { return acquire(false); }
+
+    void save(detail::OutputArchive& ar) const { core_.save(ar); }
+    void load(detail::InputArchive& ar) { core_.load(ar); }
+    const detail::LockCore& core() const noexcept { return core_; }
+
+private:
+    friend class Condition;
+    detail::LockCore core_;
+};
+
+// A counting semaphore (Python: multiprocessing.Semaphore). value below 0: std::invalid_argument.
+class Semaphore {
+public:
+    explicit Semaphore(int value = 1);
+    bool acquire(bool block = true, Timeout timeout = {});
+    void release(int n = 1);
+    int get_value() const noexcept;
+    void lock() { acquire(); }
+    void unlock() { release(); }
+    bool try_lock() { return acquire(false); }
+
+    void save(detail::OutputArchive& ar) const;
+    void load(detail::InputArchive& ar);
+
+protected:
+    detail::RegionRef at_;
+};
+
+// A semaphore that may not be released above its initial value (std::logic_error, as Python's
+// ValueError).
+class BoundedSemaphore : public Semaphore {
+public:
+    explicit BoundedSemaphore(int value = 1);
+};
+
+// A condition variable (Python: multiprocessing.Condition), over an RLock by default.
+class Condition {
+public:
+    Condition();
+    explicit Condition(const Lock& lock);
+    explicit Condition(const RLock& lock);
+    bool acquire(bool block = true, Timeout timeout = {}) { return lock_.acquire(block, timeout); }
+    void release() { lock_.release(); }
+    void lock() { acquire(); }
+    void unlock() { release(); }
+    bool try_lock() { return acquire(false); }
+    bool owner_died() const noexcept { return lock_.owner_died(); }
+
+    // Releases the lock, waits for a notify (or the timeout), takes the lock back. False at the
+    // timeout. Not holding the lock: std::logic_error.
+    bool wait(Timeout timeout = {});
+    // Waits until pred() is true, rechecking after each wake; returns pred()'s last value.
+    template <class Pred>
+    bool wait_for(Pred pred, Timeout timeout = {});
+    void notify(int n = 1);
+    void notify_all();
+
+    void save(detail::OutputArchive& ar) const;
+    void load(detail::InputArchive& ar);
+
+private:
+    detail::LockCore lock_;
+    detail::RegionRef seq_;
+};
+
+// A flag processes wait on (Python: multiprocessing.Event).
+class Event {
+public:
+    Event();
+    bool is_set() const noexcept;
+    void set();
+    void clear();
+    // True when the flag is set (at once if it already is); false at the timeout.
+    bool wait(Timeout timeout = {});
+
+    void save(detail::OutputArchive& ar) const;
+    void load(detail::InputArchive& ar);
+
+private:
+    detail::RegionRef at_;
+};
+
+// A barrier for a fixed number of parties (Python: multiprocessing.Barrier). The action, when
+// given, runs in the process whose arrival completes the barrier, before anyone is released;
+// to reach a spawn or forkserver child it must be a plain function.
+class Barrier {
+public:
+    explicit Barrier(int parties, void (*action)() = nullptr, Timeout timeout = {});
+    // An empty handle, to be assigned or loaded (a child receiving a Barrier starts from one);
+    // using it is std::logic_error.
+    Barrier() = default;
+    // Waits for all parties; returns this party's arrival index (0 .. parties-1). A timeout,
+    // abort() or reset() while waiting, or an action that throws: BrokenBarrierError.
+    int wait(Timeout timeout = {});
+    void reset();
+    void abort();
+    int parties() const noexcept;
+    int n_waiting() const noexcept;
+    bool broken() const noexcept;
+
+    void save(detail::OutputArchive& ar) const;
+    void load(detail::InputArchive& ar);
+
+private:
+    detail::RegionRef at_;
+    detail::LockCore guard_;
+    void (*action_)() = nullptr;
+    Timeout default_timeout_;
+};
+
+template <class Pred>
+bool Condition::wait_for(Pred pred, Timeout timeout) {
+    using Clock = std::chrono::steady_clock;
+    const auto until = timeout ? std::optional<Clock::time_point>(
+                                     Clock::now() + std::chrono::duration_cast<Clock::duration>(*timeout))
+                               : std::nullopt;
+    bool result = pred();
+    while (!result) {
+        Timeout left;
+        if (until) {
+            left = std::chrono::duration<double>(*until - Clock::now());
+            if (left->count() <= 0) break;
+        }
+        wait(left);
+        result = pred();
+    }
+    return result;
+}
+
+}  // namespace mproc

@@ -1,0 +1,396 @@
+// Locks, semaphores, conditions, events and barriers on futexes in shared memory.
+#include "mproc/synchronize.hpp"
+
+#include <atomic>
+#include <climits>
+#include <stdexcept>
+
+#include "mproc/detail/code_address.hpp"
+#include "mproc/errors.hpp"
+#include "platform/platform.hpp"
+
+namespace mproc {
+namespace detail {
+
+namespace {
+using platform::Deadline;
+using platform::Wake;
+
+// A lock word holds its owner's thread id (ids are unique machine-wide, so they name the owner
+// across processes), with the top bit set while someone may be waiting.
+constexpr std::uint32_t kWaiters = 0x80000000u;
+constexpr std::uint32_t kTidMask = 0x3fffffffu;
+// A waiter sleeps at most this long before checking that the owner still lives; doubling from
+// 1 ms, so a lock whose owner was killed is taken over within about 100 ms, and a waiter on a
+// live owner wakes about ten times a second.
+constexpr int kFirstCheckMs = 1;
+constexpr int kMaxCheckMs = 100;
+
+struct LockState {
+    std::atomic<std::uint32_t> word;
+    std::atomic<std::uint32_t> depth;  // recursion depth (RLock)
+    std::atomic<std::uint32_t> died;   // the holder took it over from a dead owner
+};
+static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
+
+std::uint32_t* futex_word(std::atomic<std::uint32_t>& a) { return reinterpret_cast<std::uint32_t*>(&a); }
+
+LockState& lock_state(const RegionRef& r) {
+    if (!r) throw std::logic_error("mproc: use of a moved-from lock");
+    return *static_cast<LockState*>(r.data());
+}
+
+std::uint32_t me() { return static_cast<std::uint32_t>(platform::current_tid()) & kTidMask; }
+}  // namespace
+
+bool LockCore::acquire(bool block, const Timeout& timeout) {
+    LockState& st = lock_state(at_);
+    const std::uint32_t self = me();
+    std::uint32_t v = st.word.load(std::memory_order_relaxed);
+    if (recursive_ && (v & kTidMask) == self) {
+        st.depth.fetch_add(1, std::memory_order_relaxed);
+        return true;
+    }
+    auto acquired = [&](bool died) {
+        st.depth.store(1, std::memory_order_relaxed);
+        st.died.store(died ? 1 : 0, std::memory_order_relaxed);
+        return true;
+    };
+    // Take over from a dead owner: only if the word still holds that owner (a CAS), so two
+    // waiters that both saw the death cannot both win.
+    auto take_over_if_dead = [&](std::uint32_t seen) {
+        const std::uint32_t owner = seen & kTidMask;
+        if (owner == 0 || owner == self || platform::thread_alive(static_cast<pid_t>(owner))) return false;
+        return st.word.compare_exchange_strong(seen, self | kWaiters, std::memory_order_acquire);
+    };
+    std::uint32_t expected = 0;
+    if (st.word.compare_exchange_strong(expected, self, std::memory_order_acquire)) return acquired(false);
+    if (!block) return take_over_if_dead(expected) && acquired(true);
+
+    const Deadline deadline = Deadline::after(timeout);
+    int check_ms = kFirstCheckMs;
+    for (;;) {
+        v = st.word.load(std::memory_order_relaxed);
+        if (v == 0) {
+            // Keep the waiters bit: others may be asleep, and the release must wake one.
+            if (st.word.compare_exchange_weak(v, self | kWaiters, std::memory_order_acquire)) return acquired(false);
+            continue;
+        }
+        if (!(v & kWaiters)) {
+            if (!st.word.compare_exchange_weak(v, v | kWaiters, std::memory_order_relaxed)) continue;
+            v |= kWaiters;
+        }
+        const Wake w = platform::futex_wait(futex_word(st.word), v, deadline, check_ms);
+        if (w == Wake::Deadline) return false;
+        if (w == Wake::Capped) {
+            check_ms = std::min(check_ms * 2, kMaxCheckMs);
+            if (take_over_if_dead(st.word.load(std::memory_order_relaxed))) return acquired(true);
+        }
+    }
+}
+
+void LockCore::release() {
+    LockState& st = lock_state(at_);
+    const std::uint32_t v = st.word.load(std::memory_order_relaxed);
+    const std::uint32_t owner = v & kTidMask;
+    if (owner == 0)
+        throw std::logic_error(recursive_ ? "mproc: cannot release un-acquired lock"
+                                          : "mproc: semaphore or lock released too many times");
+    if (recursive_) {
+        if (owner != me()) throw std::logic_error("mproc: attempt to release recursive lock not owned by thread");
+        if (st.depth.fetch_sub(1, std::memory_order_relaxed) > 1) return;
+    }
+    st.died.store(0, std::memory_order_relaxed);
+    const std::uint32_t prev = st.word.exchange(0, std::memory_order_release);
+    if (prev & kWaiters) platform::futex_wake(futex_word(st.word), 1);
+}
+
+bool LockCore::locked() const noexcept {
+    return at_ && (static_cast<LockState*>(at_.data())->word.load(std::memory_order_relaxed) & kTidMask) != 0;
+}
+
+bool LockCore::owned_by_me() const noexcept {
+    return at_ && (static_cast<LockState*>(at_.data())->word.load(std::memory_order_relaxed) & kTidMask) == me();
+}
+
+bool LockCore::owner_died() const noexcept {
+    return owned_by_me() && static_cast<LockState*>(at_.data())->died.load(std::memory_order_relaxed) != 0;
+}
+
+std::uint32_t LockCore::release_all() {
+    LockState& st = lock_state(at_);
+    if (!owned_by_me()) throw std::logic_error("mproc: cannot wait on un-acquired lock");
+    const std::uint32_t depth = recursive_ ? st.depth.load(std::memory_order_relaxed) : 1;
+    st.depth.store(1, std::memory_order_relaxed);
+    release();
+    return depth;
+}
+
+void LockCore::restore(std::uint32_t depth) {
+    acquire(true, std::nullopt);
+    lock_state(at_).depth.store(depth, std::memory_order_relaxed);
+}
+
+void LockCore::save(OutputArchive& ar) const {
+    at_.save(ar);
+    ar(recursive_);
+}
+
+void LockCore::load(InputArchive& ar) {
+    at_.load(ar);
+    ar(recursive_);
+}
+
+}  // namespace detail
+
+using detail::RegionRef;
+using platform::Deadline;
+using platform::Wake;
+
+namespace {
+std::uint32_t* word_at(const RegionRef& r, std::size_t index) {
+    if (!r) throw std::logic_error("mproc: use of a moved-from synchronization object");
+    return static_cast<std::uint32_t*>(r.data()) + index;
+}
+std::atomic_ref<std::uint32_t> atom(const RegionRef& r, std::size_t index) { return std::atomic_ref<std::uint32_t>(*word_at(r, index)); }
+}  // namespace
+
+Lock::Lock() : core_(RegionRef::create(64), false) {}
+RLock::RLock() : core_(RegionRef::create(64), true) {}
+
+// Semaphore: word 0 the value, 1 sleeping waiters, 2 the bound (0: none).
+Semaphore::Semaphore(int value) {
+    if (value < 0) throw std::invalid_argument("mproc: semaphore initial value must be >= 0");
+    at_ = RegionRef::create(64);
+    atom(at_, 0).store(static_cast<std::uint32_t>(value));
+}
+
+BoundedSemaphore::BoundedSemaphore(int value) : Semaphore(value) { atom(at_, 2).store(static_cast<std::uint32_t>(value)); }
+
+bool Semaphore::acquire(bool block, Timeout timeout) {
+    auto value = atom(at_, 0);
+    auto waiters = atom(at_, 1);
+    const Deadline deadline = Deadline::after(timeout);
+    for (;;) {
+        std::uint32_t c = value.load();
+        while (c > 0)
+            if (value.compare_exchange_weak(c, c - 1, std::memory_order_acquire)) return true;
+        if (!block) return false;
+        waiters.fetch_add(1);
+        // Recheck after announcing ourselves: a release in between either sees us or left a unit.
+        if (value.load() > 0) {
+            waiters.fetch_sub(1);
+            continue;
+        }
+        const Wake w = platform::futex_wait(word_at(at_, 0), 0, deadline);
+        waiters.fetch_sub(1);
+        if (w == Wake::Deadline) {
+            c = value.load();
+            while (c > 0)
+                if (value.compare_exchange_weak(c, c - 1, std::memory_order_acquire)) return true;
+            return false;
+        }
+    }
+}
+
+void Semaphore::release(int n) {
+    if (n < 1) throw std::invalid_argument("mproc: n must be one or more");
+    auto value = atom(at_, 0);
+    const std::uint32_t bound = atom(at_, 2).load();
+    std::uint32_t c = value.load();
+    do {
+        if (bound && c + static_cast<std::uint32_t>(n) > bound)
+            throw std::logic_error("mproc: semaphore or lock released too many times");
+    } while (!value.compare_exchange_weak(c, c + static_cast<std::uint32_t>(n), std::memory_order_release));
+    if (atom(at_, 1).load() > 0) platform::futex_wake(word_at(at_, 0), n);
+}
+
+int Semaphore::get_value() const noexcept { return at_ ? static_cast<int>(atom(at_, 0).load()) : 0; }
+void Semaphore::save(detail::OutputArchive& ar) const { at_.save(ar); }
+void Semaphore::load(detail::InputArchive& ar) { at_.load(ar); }
+
+// Condition: its own region holds word 0 the sequence number notify advances.
+Condition::Condition() : lock_(RegionRef::create(64), true), seq_(RegionRef::create(64)) {}
+Condition::Condition(const Lock& lock) : lock_(lock.core()), seq_(RegionRef::create(64)) {}
+Condition::Condition(const RLock& lock) : lock_(lock.core()), seq_(RegionRef::create(64)) {}
+
+bool Condition::wait(Timeout timeout) {
+    if (!lock_.owned_by_me()) throw std::logic_error("mproc: cannot wait on un-acquired lock");
+    const Deadline deadline = Deadline::after(timeout);
+    auto seq = atom(seq_, 0);
+    const std::uint32_t before = seq.load(std::memory_order_acquire);
+    const std::uint32_t depth = lock_.release_all();
+    bool notified = false;
+    for (;;) {
+        if (seq.load(std::memory_order_acquire) != before) {
+            notified = true;
+            break;
+        }
+        if (platform::futex_wait(word_at(seq_, 0), before, deadline) == Wake::Deadline) {
+            notified = seq.load(std::memory_order_acquire) != before;
+            break;
+        }
+    }
+    lock_.restore(depth);
+    return notified;
+}
+
+void Condition::notify(int n) {
+    if (!lock_.owned_by_me()) throw std::logic_error("mproc: lock is not owned");
+    atom(seq_, 0).fetch_add(1, std::memory_order_release);
+    platform::futex_wake(word_at(seq_, 0), n);
+}
+
+void Condition::notify_all() { notify(INT_MAX); }
+
+void Condition::save(detail::OutputArchive& ar) const {
+    lock_.save(ar);
+    seq_.save(ar);
+}
+
+void Condition::load(detail::InputArchive& ar) {
+    lock_.load(ar);
+    seq_.load(ar);
+}
+
+// Event: word 0 the flag, 1 sleeping waiters.
+Event::Event() : at_(RegionRef::create(64)) {}
+bool Event::is_set() const noexcept { return at_ && atom(at_, 0).load(std::memory_order_acquire) != 0; }
+
+void Event::set() {
+    atom(at_, 0).store(1, std::memory_order_release);
+    if (atom(at_, 1).load() > 0) platform::futex_wake(word_at(at_, 0), INT_MAX);
+}
+
+void Event::clear() { atom(at_, 0).store(0, std::memory_order_release); }
+
+bool Event::wait(Timeout timeout) {
+    auto flag = atom(at_, 0);
+    if (flag.load(std::memory_order_acquire)) return true;
+    const Deadline deadline = Deadline::after(timeout);
+    atom(at_, 1).fetch_add(1);
+    while (!flag.load(std::memory_order_acquire))
+        if (platform::futex_wait(word_at(at_, 0), 0, deadline) == Wake::Deadline) break;
+    atom(at_, 1).fetch_sub(1);
+    return flag.load(std::memory_order_acquire) != 0;
+}
+
+void Event::save(detail::OutputArchive& ar) const { at_.save(ar); }
+void Event::load(detail::InputArchive& ar) { at_.load(ar); }
+
+// Barrier: words 0 generation, 1 arrived, 2 parties, 3 broken, 4 the generation a reset broke;
+// its guard lock at byte 64 of the same region.
+namespace {
+enum { kGen = 0, kCount = 1, kParties = 2, kBroken = 3, kResetGen = 4 };
+}
+
+Barrier::Barrier(int parties, void (*action)(), Timeout timeout)
+    : action_(action), default_timeout_(timeout) {
+    if (parties < 1) throw std::invalid_argument("mproc: a barrier needs at least one party");
+    at_ = RegionRef::create(128);
+    guard_ = detail::LockCore(RegionRef{at_.region, 64}, false);
+    atom(at_, kParties).store(static_cast<std::uint32_t>(parties));
+}
+
+int Barrier::wait(Timeout timeout) {
+    if (!timeout) timeout = default_timeout_;
+    const Deadline deadline = Deadline::after(timeout);
+    auto gen = atom(at_, kGen);
+    // Ends the current generation as broken: every waiter of it throws.
+    auto break_locked = [&] {
+        atom(at_, kBroken).store(1);
+        atom(at_, kCount).store(0);
+        gen.fetch_add(1);
+        platform::futex_wake(word_at(at_, kGen), INT_MAX);
+    };
+    guard_.acquire(true, std::nullopt);
+    if (atom(at_, kBroken).load()) {
+        guard_.release();
+        throw BrokenBarrierError();
+    }
+    const std::uint32_t my_gen = gen.load();
+    const std::uint32_t index = atom(at_, kCount).fetch_add(1);
+    if (index + 1 == atom(at_, kParties).load()) {
+        if (action_) {
+            try {
+                action_();
+            } catch (...) {
+                break_locked();
+                guard_.release();
+                throw;
+            }
+        }
+        atom(at_, kCount).store(0);
+        gen.fetch_add(1);
+        platform::futex_wake(word_at(at_, kGen), INT_MAX);
+        guard_.release();
+        return static_cast<int>(index);
+    }
+    guard_.release();
+    for (;;) {
+        if (gen.load() != my_gen) break;
+        if (platform::futex_wait(word_at(at_, kGen), my_gen, deadline) == Wake::Deadline) {
+            guard_.acquire(true, std::nullopt);
+            if (gen.load() == my_gen) {
+                break_locked();
+                guard_.release();
+                throw BrokenBarrierError();
+            }
+            guard_.release();
+            break;
+        }
+    }
+    if (atom(at_, kBroken).load() || atom(at_, kResetGen).load() == my_gen + 1) throw BrokenBarrierError();
+    return static_cast<int>(index);
+}
+
+void Barrier::reset() {
+    guard_.acquire(true, std::nullopt);
+    auto gen = atom(at_, kGen);
+    if (atom(at_, kCount).load() > 0) {
+        // Waiters of this generation must see a broken barrier; later ones find it fresh.
+        atom(at_, kResetGen).store(gen.load() + 1);
+        gen.fetch_add(1);
+        platform::futex_wake(word_at(at_, kGen), INT_MAX);
+    }
+    atom(at_, kCount).store(0);
+    atom(at_, kBroken).store(0);
+    guard_.release();
+}
+
+void Barrier::abort() {
+    guard_.acquire(true, std::nullopt);
+    atom(at_, kBroken).store(1);
+    atom(at_, kCount).store(0);
+    atom(at_, kGen).fetch_add(1);
+    platform::futex_wake(word_at(at_, kGen), INT_MAX);
+    guard_.release();
+}
+
+int Barrier::parties() const noexcept { return static_cast<int>(atom(at_, kParties).load()); }
+int Barrier::n_waiting() const noexcept { return atom(at_, kBroken).load() ? 0 : static_cast<int>(atom(at_, kCount).load()); }
+bool Barrier::broken() const noexcept { return atom(at_, kBroken).load() != 0; }
+
+void Barrier::save(detail::OutputArchive& ar) const {
+    at_.save(ar);
+    const bool has_action = action_ != nullptr;
+    ar(has_action);
+    if (has_action) ar(detail::encode_function(action_));
+    ar(default_timeout_);
+}
+
+void Barrier::load(detail::InputArchive& ar) {
+    at_.load(ar);
+    guard_ = detail::LockCore(RegionRef{at_.region, at_.offset + 64}, false);
+    bool has_action = false;
+    ar(has_action);
+    action_ = nullptr;
+    if (has_action) {
+        detail::CodeAddress a;
+        ar(a);
+        action_ = detail::decode_function<void()>(a);
+    }
+    ar(default_timeout_);
+}
+
+}  // namespace mproc
