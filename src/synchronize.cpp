@@ -155,8 +155,8 @@ std::uint32_t* word_at(const RegionRef& r, std::size_t index) {
 std::atomic_ref<std::uint32_t> atom(const RegionRef& r, std::size_t index) { return std::atomic_ref<std::uint32_t>(*word_at(r, index)); }
 }  // namespace
 
-Lock::Lock() : core_(RegionRef::create(64), false) {}
-RLock::RLock() : core_(RegionRef::create(64), true) {}
+Lock::Lock() : LockHandle(detail::LockCore(RegionRef::create(64), false)) {}
+RLock::RLock() : LockHandle(detail::LockCore(RegionRef::create(64), true)) {}
 
 // Semaphore: word 0 the value, 1 sleeping waiters, 2 the bound (0: none).
 Semaphore::Semaphore(int value) {

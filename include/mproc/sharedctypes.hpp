@@ -39,6 +39,14 @@ T* data_at(const RegionRef& r, std::size_t offset) {
     return std::launder(reinterpret_cast<T*>(static_cast<char*>(r.data()) + offset));
 }
 
+// An array's element count from a message, checked against the region it arrived with.
+inline std::size_t load_count(InputArchive& ar, std::size_t bytes_available, std::size_t element_size) {
+    std::uint64_t n = 0;
+    ar(n);
+    if (n > bytes_available / (element_size ? element_size : 1)) throw SerializationError("mproc: malformed shared array");
+    return static_cast<std::size_t>(n);
+}
+
 inline void check_index(std::size_t i, std::size_t n) {
     if (i >= n)
         throw std::out_of_range("mproc: index " + std::to_string(i) + " out of range for an array of " +
@@ -93,10 +101,7 @@ public:
     }
     void load(detail::InputArchive& ar) {
         at_.load(ar);
-        std::uint64_t n = 0;
-        ar(n);
-        if (n > at_.size() / (sizeof(T) ? sizeof(T) : 1)) throw SerializationError("mproc: malformed RawArray");
-        n_ = static_cast<std::size_t>(n);
+        n_ = detail::load_count(ar, at_.size(), sizeof(T));
     }
 
 private:
@@ -173,11 +178,8 @@ public:
     }
     void load(detail::InputArchive& ar) {
         at_.load(ar);
-        std::uint64_t n = 0;
-        ar(n);
-        if (at_.size() < detail::kDataOffset || n > (at_.size() - detail::kDataOffset) / sizeof(T))
-            throw SerializationError("mproc: malformed Array");
-        n_ = static_cast<std::size_t>(n);
+        if (at_.size() < detail::kDataOffset) throw SerializationError("mproc: malformed Array");
+        n_ = detail::load_count(ar, at_.size() - detail::kDataOffset, sizeof(T));
         lock_ = RLock(detail::RegionRef{at_.region, at_.offset});
     }
 

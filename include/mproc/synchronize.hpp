@@ -55,51 +55,44 @@ private:
 };
 }  // namespace detail
 
-// A non-recursive lock (Python: multiprocessing.Lock). Any thread or process may release it,
-// as in Python.
-class Lock {
+namespace detail {
+// What Lock and RLock share: a handle on a LockCore.
+class LockHandle {
 public:
-    Lock();
     // Blocks until acquired; with block false, tries once; with a timeout, gives up after it.
     bool acquire(bool block = true, Timeout timeout = {}) { return core_.acquire(block, timeout); }
     void release() { core_.release(); }
-    bool locked() const noexcept { return core_.locked(); }
     // True when the current holder took this lock over from an owner that died holding it.
     bool owner_died() const noexcept { return core_.owner_died(); }
     void lock() { acquire(); }
     void unlock() { release(); }
     bool try_lock() { return acquire(false); }
 
-    void save(detail::OutputArchive& ar) const { core_.save(ar); }
-    void load(detail::InputArchive& ar) { core_.load(ar); }
-    const detail::LockCore& core() const noexcept { return core_; }
+    void save(OutputArchive& ar) const { core_.save(ar); }
+    void load(InputArchive& ar) { core_.load(ar); }
+    const LockCore& core() const noexcept { return core_; }
 
-private:
-    friend class Condition;
-    detail::LockCore core_;
+protected:
+    explicit LockHandle(LockCore core) : core_(std::move(core)) {}
+    LockCore core_;
+};
+}  // namespace detail
+
+// A non-recursive lock (Python: multiprocessing.Lock). Any thread or process may release it,
+// as in Python.
+class Lock : public detail::LockHandle {
+public:
+    Lock();
+    bool locked() const noexcept { return core_.locked(); }
 };
 
 // A recursive lock (Python: multiprocessing.RLock): the owning thread may acquire it again;
 // only the owner may release it.
-class RLock {
+class RLock : public detail::LockHandle {
 public:
     RLock();
     // Over an existing region (Value and Array keep their lock beside their data).
-    explicit RLock(detail::RegionRef at) : core_(std::move(at), true) {}
-    bool acquire(bool block = true, Timeout timeout = {}) { return core_.acquire(block, timeout); }
-    void release() { core_.release(); }
-    bool owner_died() const noexcept { return core_.owner_died(); }
-    void lock() { acquire(); }
-    void unlock() { release(); }
-    bool try_lock() { return acquire(false); }
-
-    void save(detail::OutputArchive& ar) const { core_.save(ar); }
-    void load(detail::InputArchive& ar) { core_.load(ar); }
-    const detail::LockCore& core() const noexcept { return core_; }
-
-private:
-    friend class Condition;
-    detail::LockCore core_;
+    explicit RLock(detail::RegionRef at) : LockHandle(detail::LockCore(std::move(at), true)) {}
 };
 
 // A counting semaphore (Python: multiprocessing.Semaphore). value below 0: std::invalid_argument.
