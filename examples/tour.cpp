@@ -23,6 +23,8 @@ struct Scenario {
 
 const Scenario kScenarios[] = {
     {"S1", "s01_memory_isolation", "each process has its own memory"},
+    {"S2", "s02_shared_array_value", "Array and Value written by a child, read by the parent"},
+    {"S3", "s03_value_initial", "Value('d', 10), changed by four processes under its lock"},
     {"S6", "s06_pipe", "Pipe: messages until \"END\"; two senders on one end never interleave"},
     {"S6", "s06_python_peer", "a C++ program and a Python program exchange messages"},
     {"S7", "s07_process_api", "every parameter, method and attribute of Process; no orphans after terminate"},
@@ -31,6 +33,7 @@ const Scenario kScenarios[] = {
     {"S10", "s10_terminate", "terminate, is_alive, join, exitcode -SIGTERM"},
     {"S11", "s11_names_and_pids", "names and pids; each child's parent is the main process"},
     {"S14", "s14_lambdas", "lambdas go to children (Python cannot send them)"},
+    {"S20", "s20_process_lock", "a process Lock; daemon processes; a holder killed with the lock does not wedge it"},
     {"S24", "s24_main_guard", "mproc::init is the main guard; one process per core"},
 };
 

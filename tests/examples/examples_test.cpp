@@ -57,6 +57,30 @@ TEST_P(Examples, S01MemoryIsolation) {
                                                   "Result(in main program): []"}));
 }
 
+TEST_P(Examples, S02SharedArrayValue) {
+    const Output r = run("s02_shared_array_value");
+    EXPECT_EQ(r.lines, (std::vector<std::string>{
+                           "Result(in process p1): [1, 4, 9, 16]", "Sum of squares(in process p1): 30.0",
+                           "Result(in main program): [1, 4, 9, 16]", "Sum of squares(in main program): 30.0"}))
+        << r.out;
+}
+
+TEST_P(Examples, S03ValueInitial) {
+    const Output r = run("s03_value_initial");
+    EXPECT_EQ(r.lines, (std::vector<std::string>{"initial value: 10.0",
+                                                  "after 4 processes added 1.0 a hundred times each: 410.0"}))
+        << r.out;
+}
+
+TEST_P(Examples, S20ProcessLock) {
+    const Output r = run("s20_process_lock");
+    EXPECT_EQ(r.lines, (std::vector<std::string>{
+                           "process 0 holds the lock", "process 1 holds the lock", "process 2 holds the lock",
+                           "holder is daemonic: True", "holder has the lock; acquire(timeout=0.1) -> False",
+                           "holder killed: exitcode -9", "acquire after the holder died -> True; owner_died() -> True"}))
+        << r.out;
+}
+
 TEST_P(Examples, S06Pipe) {
     const Output r = run("s06_pipe");
     std::vector<std::string> sent, received;
