@@ -3,3 +3,4 @@
 
 void run_process_bench(bool quick);
 void run_connection_bench(bool quick);
+void run_sync_bench(bool quick);

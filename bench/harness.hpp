@@ -84,7 +84,9 @@ inline std::string python_dir() {
 inline std::string human_time(double s) {
     std::ostringstream o;
     o << std::fixed;
-    if (s < 1e-3)
+    if (s < 1e-6)
+        o << std::setprecision(1) << s * 1e9 << " ns";
+    else if (s < 1e-3)
         o << std::setprecision(1) << s * 1e6 << " us";
     else if (s < 1)
         o << std::setprecision(2) << s * 1e3 << " ms";

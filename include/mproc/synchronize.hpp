@@ -44,6 +44,9 @@ public:
     // For Condition::wait: give up the lock entirely (an RLock at any depth) and take it back.
     std::uint32_t release_all();
     void restore(std::uint32_t depth);
+    // For Condition::notify's wait morphing: the futex word, and its waiters bit.
+    std::uint32_t* word() const;
+    void mark_contended();
     const RegionRef& region() const noexcept { return at_; }
 
     void save(OutputArchive& ar) const;

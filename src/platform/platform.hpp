@@ -202,6 +202,9 @@ enum class Wake { Woken, Capped, Deadline };
 Wake futex_wait(std::uint32_t* word, std::uint32_t expected, const Deadline& deadline, int cap_ms = 0);
 // Wakes up to n waiters (INT_MAX: all).
 void futex_wake(std::uint32_t* word, int n) noexcept;
+// FUTEX_CMP_REQUEUE: if *from still equals expected, moves up to n of its waiters to wait on
+// `to` instead, waking none.
+void futex_requeue(std::uint32_t* from, std::uint32_t expected, int n, std::uint32_t* to) noexcept;
 // Whether a thread with this id (as gettid() returns) is alive: it exists and is not a zombie
 // (a killed process's main thread stays a zombie until its parent reaps it).
 bool thread_alive(pid_t tid) noexcept;

@@ -127,6 +127,29 @@ TEST_P(RobustLocks, RandomKillsNeverWedgeTheLock) {
     EXPECT_GT(takeovers, 0);
 }
 
+void notify_then_hang(mproc::Condition c, mproc::Event notified) {
+    c.acquire();
+    c.notify();  // moves the parent's wait onto the lock this process now holds
+    notified.set();
+    for (;;) pause();
+}
+
+TEST_P(RobustLocks, ConditionWaiterMovedOntoADeadHoldersLockIsReleased) {
+    mproc::Condition c;
+    mproc::Event notified;
+    c.acquire();
+    mproc::Process p(opts(), notify_then_hang, c, notified);
+    p.start();
+    std::jthread killer([&] {
+        if (notified.wait(20s)) p.kill();
+    });
+    EXPECT_TRUE(c.wait(20s));     // notified; then the lock is taken over from the dead notifier
+    EXPECT_TRUE(c.owner_died());
+    c.release();
+    killer.join();
+    p.join();
+}
+
 INSTANTIATE_TEST_SUITE_P(StartMethods, RobustLocks, testing::Values("fork", "spawn", "forkserver"),
                          [](const auto& info) { return info.param; });
 

@@ -6,6 +6,9 @@
 #include <unistd.h>
 
 #include <fcntl.h>
+#include <pthread.h>
+
+#include <atomic>
 
 #include <cerrno>
 #include <cstdio>
@@ -41,6 +44,10 @@ Wake futex_wait(std::uint32_t* word, std::uint32_t expected, const Deadline& dea
 
 void futex_wake(std::uint32_t* word, int n) noexcept { ::syscall(SYS_futex, word, FUTEX_WAKE, n, nullptr, nullptr, 0); }
 
+void futex_requeue(std::uint32_t* from, std::uint32_t expected, int n, std::uint32_t* to) noexcept {
+    ::syscall(SYS_futex, from, FUTEX_CMP_REQUEUE, 0, reinterpret_cast<void*>(static_cast<long>(n)), to, expected);
+}
+
 bool thread_alive(pid_t tid) noexcept {
     if (tid <= 0) return false;
     // kill(2) with signal 0 checks existence; a thread id is accepted (it names its group).
@@ -61,15 +68,26 @@ bool thread_alive(pid_t tid) noexcept {
 }
 
 namespace {
+// The thread id is cached per thread: gettid() is a system call, and every lock operation asks.
+// A forked child runs on a copy of the forking thread, whose cached id is the parent's: a fork
+// generation, bumped by an atfork handler in the child, marks every cache stale at no cost to
+// the fast path (one relaxed load).
+std::atomic<unsigned> g_fork_generation{1};
 thread_local pid_t t_tid = 0;
-thread_local pid_t t_tid_pid = 0;
+thread_local unsigned t_generation = 0;
+
+struct ForkWatch {
+    ForkWatch() {
+        pthread_atfork(nullptr, nullptr, [] { g_fork_generation.fetch_add(1, std::memory_order_relaxed); });
+    }
+} g_fork_watch;
 }  // namespace
 
 pid_t current_tid() noexcept {
-    const pid_t pid = ::getpid();  // a forked child keeps the parent's thread_local: recheck
-    if (t_tid_pid != pid) {
+    const unsigned gen = g_fork_generation.load(std::memory_order_relaxed);
+    if (t_generation != gen) {
         t_tid = static_cast<pid_t>(::syscall(SYS_gettid));
-        t_tid_pid = pid;
+        t_generation = gen;
     }
     return t_tid;
 }

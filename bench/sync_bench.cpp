@@ -1,0 +1,265 @@
+// Locks and shared values: mproc beside a bare robust process-shared pthread mutex, a bare
+// futex, and Python's multiprocessing.Value and Event.
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <climits>
+#include <cstdint>
+#include <iostream>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <mproc/mproc.hpp>
+
+#include "bench.hpp"
+#include "harness.hpp"
+
+namespace {
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+// Two processes (the caller and a forked child) each run body(n); returns wall seconds.
+template <class F>
+double two_processes(F body) {
+    const auto t0 = Clock::now();
+    const pid_t pid = fork();
+    if (pid == 0) {
+        body();
+        _exit(0);
+    }
+    body();
+    waitpid(pid, nullptr, 0);
+    return seconds_since(t0);
+}
+
+struct BareRobust {
+    pthread_mutex_t m;
+    long counter;
+};
+
+BareRobust* new_bare_robust() {
+    auto* b = static_cast<BareRobust*>(mmap(nullptr, sizeof(BareRobust), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+    pthread_mutex_init(&b->m, &a);
+    b->counter = 0;
+    return b;
+}
+
+// A bare process-shared pthread condition variable and its mutex: the OS limit for a
+// condition-variable ping-pong (a lock changes hands at every turn, which a futex alone avoids).
+struct BareCond {
+    pthread_mutex_t m;
+    pthread_cond_t c;
+    int turn;
+};
+
+BareCond* new_bare_cond() {
+    auto* b = static_cast<BareCond*>(mmap(nullptr, sizeof(BareCond), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+    pthread_mutexattr_t ma;
+    pthread_mutexattr_init(&ma);
+    pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
+    pthread_mutex_init(&b->m, &ma);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setpshared(&ca, PTHREAD_PROCESS_SHARED);
+    pthread_cond_init(&b->c, &ca);
+    b->turn = 0;
+    return b;
+}
+
+void bare_cond_turn(BareCond* b, int mine, int theirs) {
+    pthread_mutex_lock(&b->m);
+    b->turn = theirs;
+    pthread_cond_signal(&b->c);
+    while (b->turn != mine) pthread_cond_wait(&b->c, &b->m);
+    pthread_mutex_unlock(&b->m);
+}
+
+long futex(std::uint32_t* w, int op, std::uint32_t v) { return syscall(SYS_futex, w, op, v, nullptr, nullptr, 0); }
+
+// A bare futex ping-pong: word 0 means "ping pending", the peer flips it back.
+double bare_futex_rt(std::uint32_t* word) {
+    const auto t0 = Clock::now();
+    std::atomic_ref<std::uint32_t> w(*word);
+    w.store(1);
+    futex(word, FUTEX_WAKE, 1);
+    while (w.load() == 1) futex(word, FUTEX_WAIT, 1);
+    return seconds_since(t0);
+}
+
+void pin_to_cpu0(bool on, cpu_set_t& saved) {
+    if (on) {
+        sched_getaffinity(0, sizeof saved, &saved);
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(0, &one);
+        sched_setaffinity(0, sizeof one, &one);
+    } else {
+        sched_setaffinity(0, sizeof saved, &saved);
+    }
+}
+
+// The other side of a Condition ping-pong: waits for turn 1, sets turn 0, notifies.
+void pong_condition(mproc::Condition c, mproc::Value<int> turn, int n) {
+    for (int i = 0; i < n; ++i) {
+        std::unique_lock g(c);
+        c.wait_for([&] { return turn.get_obj() == 1; });
+        turn.get_obj() = 0;
+        c.notify();
+    }
+}
+
+void pong_events(mproc::Event ping, mproc::Event pong, int n) {
+    for (int i = 0; i < n; ++i) {
+        ping.wait();
+        ping.clear();
+        pong.set();
+    }
+}
+}  // namespace
+
+void run_sync_bench(bool quick) {
+    const long n = quick ? 200000 : 2000000;
+
+    // 1. Two processes each add 1 under the lock, n times; alternating runs of n/5, medians.
+    BareRobust* bare = new_bare_robust();
+    mproc::Value<long> v(0);
+    std::vector<double> bare_runs, mproc_runs;
+    const long part = n / 5;
+    for (int r = 0; r < 5; ++r) {
+        bare_runs.push_back(two_processes([&] {
+            for (long i = 0; i < part; ++i) {
+                pthread_mutex_lock(&bare->m);
+                ++bare->counter;
+                pthread_mutex_unlock(&bare->m);
+            }
+        }));
+        mproc_runs.push_back(two_processes([&] {
+            for (long i = 0; i < part; ++i) {
+                std::lock_guard g(v.get_lock());
+                ++v.get_obj();
+            }
+        }));
+    }
+    std::sort(bare_runs.begin(), bare_runs.end());
+    std::sort(mproc_runs.begin(), mproc_runs.end());
+    const double bare_s = bare_runs[2] * 5, mproc_s = mproc_runs[2] * 5;
+    const bool bare_ok = bare->counter == 10 * part;
+    const bool mproc_ok = v.value() == 10 * part;
+
+    // 2. Uncontended acquire + release, one thread.
+    const int reps = quick ? 2000000 : 20000000;
+    auto t0 = Clock::now();
+    for (int i = 0; i < reps; ++i) {
+        pthread_mutex_lock(&bare->m);
+        pthread_mutex_unlock(&bare->m);
+    }
+    const double bare_pair = seconds_since(t0) / reps;
+    mproc::Lock lk;
+    t0 = Clock::now();
+    for (int i = 0; i < reps; ++i) {
+        lk.acquire();
+        lk.release();
+    }
+    const double lock_pair = seconds_since(t0) / reps;
+    munmap(bare, sizeof(BareRobust));
+
+    // 3. Wake round trip between two processes on CPU 0: a bare futex, and mproc Events.
+    const int rts = quick ? 2000 : 20000;
+    cpu_set_t saved;
+    pin_to_cpu0(true, saved);
+    auto* word = static_cast<std::uint32_t*>(mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+    const pid_t ponger = fork();
+    if (ponger == 0) {
+        std::atomic_ref<std::uint32_t> w(*word);
+        for (int i = 0; i < rts + 200; ++i) {
+            while (w.load() == 0) futex(word, FUTEX_WAIT, 0);
+            w.store(0);
+            futex(word, FUTEX_WAKE, 1);
+        }
+        _exit(0);
+    }
+    BareCond* bc = new_bare_cond();
+    const pid_t cond_ponger = fork();
+    if (cond_ponger == 0) {
+        for (int i = 0; i < rts + 200; ++i) {
+            pthread_mutex_lock(&bc->m);
+            while (bc->turn != 1) pthread_cond_wait(&bc->c, &bc->m);
+            bc->turn = 0;
+            pthread_cond_signal(&bc->c);
+            pthread_mutex_unlock(&bc->m);
+        }
+        _exit(0);
+    }
+    mproc::Event ping, pong;
+    mproc::Process events({.start_method = "fork"}, pong_events, ping, pong, rts + 200);
+    events.start();
+    mproc::Condition cond;
+    mproc::Value<int> turn(0);
+    mproc::Process conds({.start_method = "fork"}, pong_condition, cond, turn, rts + 200);
+    conds.start();
+    const std::vector<double> m = bench::interleaved_medians(
+        rts, {[&] { bare_futex_rt(word); },
+              [&] {
+                  ping.set();
+                  pong.wait();
+                  pong.clear();
+              },
+              [&] {
+                  std::unique_lock g(cond);
+                  turn.get_obj() = 1;
+                  cond.notify();
+                  cond.wait_for([&] { return turn.get_obj() == 0; });
+              },
+              [&] { bare_cond_turn(bc, 0, 1); }},
+        200);
+    waitpid(ponger, nullptr, 0);
+    waitpid(cond_ponger, nullptr, 0);
+    munmap(bc, sizeof(BareCond));
+    events.join();
+    conds.join();
+    munmap(word, 4096);
+    pin_to_cpu0(false, saved);
+
+    auto py = bench::run_python(bench::python_dir() + "/sync_bench.py",
+                                std::to_string(quick ? 50000 : 200000) + " " + std::to_string(quick ? 1000 : 5000));
+    const double bare_ops = 2.0 * n / bare_s, mproc_ops = 2.0 * n / mproc_s;
+    auto ops = [](double x) { return std::to_string(static_cast<long>(x / 1000)) + "k ops/s"; };
+    std::string py_ops = "(python3 not available)";
+    if (py.count("python_value_ops"))
+        py_ops = bench::ratio(mproc_ops, py["python_value_ops"]) + " faster than Python (" + ops(py["python_value_ops"]) + ")";
+    std::cout << "Two processes each doing locked += 1 on a shared value (" << n << " each)\n";
+    std::cout << "  bare robust pthread mutex     " << ops(bare_ops) << (bare_ok ? "" : "  WRONG TOTAL") << "\n";
+    std::cout << "  mproc Value<long> get_lock()  " << ops(mproc_ops) << (mproc_ok ? "" : "  WRONG TOTAL") << "  = "
+              << bench::ratio(mproc_ops, bare_ops) << " bare  " << py_ops << "\n";
+    std::cout << "  goal: at least 0.7x of the bare robust mutex\n";
+    std::cout << "Uncontended acquire+release, one thread (" << reps << " pairs)\n";
+    std::cout << "  bare robust pthread mutex     " << bench::human_time(bare_pair) << "\n";
+    std::cout << "  mproc Lock                    " << bench::human_time(lock_pair) << "  = "
+              << bench::ratio(lock_pair, bare_pair) << " bare (goal: within 2x)\n";
+    bench::print_table("Wake round trip between two processes on one CPU (median of " + std::to_string(rts) + " interleaved)",
+                       {
+                           {"bare futex ping-pong", m[0], "1.00x (the limit)", ""},
+                           {"mproc Event ping-pong", m[1], bench::ratio(m[1], m[0]) + " bare futex",
+                            py.count("python_event_rt_pinned")
+                                ? bench::ratio(py["python_event_rt_pinned"], m[1]) + " faster than Python (" +
+                                      bench::human_time(py["python_event_rt_pinned"]) + ")"
+                                : "(python3 not available)"},
+                           {"bare pthread condvar ping-pong", m[3], bench::ratio(m[3], m[0]) + " bare futex", ""},
+                           {"mproc Condition ping-pong", m[2], bench::ratio(m[2], m[3]) + " bare condvar", ""},
+                       });
+    std::cout << "  goal: within 1.3x of the bare futex (an Event; a Condition is held to a bare condvar)\n";
+}
