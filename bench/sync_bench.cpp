@@ -42,13 +42,19 @@ double two_processes(F body) {
     return seconds_since(t0);
 }
 
+// Anonymous shared memory for the bare baselines (a forked child shares it).
+template <class T>
+T* shared_new() {
+    return static_cast<T*>(mmap(nullptr, sizeof(T), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+}
+
 struct BareRobust {
     pthread_mutex_t m;
     long counter;
 };
 
 BareRobust* new_bare_robust() {
-    auto* b = static_cast<BareRobust*>(mmap(nullptr, sizeof(BareRobust), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+    auto* b = shared_new<BareRobust>();
     pthread_mutexattr_t a;
     pthread_mutexattr_init(&a);
     pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
@@ -67,7 +73,7 @@ struct BareCond {
 };
 
 BareCond* new_bare_cond() {
-    auto* b = static_cast<BareCond*>(mmap(nullptr, sizeof(BareCond), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+    auto* b = shared_new<BareCond>();
     pthread_mutexattr_t ma;
     pthread_mutexattr_init(&ma);
     pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
