@@ -114,6 +114,11 @@ void run_job(int sock, bool fresh_program, pid_t forkserver) noexcept {
     try {
         ar(cfg, has_target);
         if (forkserver > 0) cfg.death_signal_parent = forkserver;
+        if (cfg.has_tracker) {
+            if (arg_fds.empty()) throw SerializationError("mproc: the job lacks its tracker descriptor");
+            adopt_tracker(arg_fds.back());  // after the arguments' descriptors, never one of them
+            arg_fds.back() = -1;
+        }
         if (has_target) {
             CodeAddress a;
             ar(a);

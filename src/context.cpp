@@ -58,6 +58,7 @@ void init(int argc, char** argv) {
             detail::run_job(parse_fd(argv[2], "spawn"), true);
         if (std::strcmp(argv[1], "--mproc-forkserver") == 0)
             detail::forkserver_main(parse_fd(argv[2], "forkserver"));
+        if (std::strcmp(argv[1], "--mproc-tracker") == 0) detail::tracker_main(parse_fd(argv[2], "tracker"));
     }
 }
 

@@ -205,6 +205,7 @@ std::vector<int> persistent_fds() {
         if (client().control) fds.push_back(client().control.get());
     }
     if (const int self = platform::self_pidfd_if_open(); self >= 0) fds.push_back(self);
+    if (const int t = tracker_fd(); t >= 0) fds.push_back(t);
     return fds;
 }
 }  // namespace mproc::detail

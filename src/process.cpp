@@ -102,6 +102,7 @@ ChildConfig make_child_config(const ProcessState& child) {
     c.parent_pid = platform::get_pid();
     c.parent_name = current_state()->name;
     c.death_signal_parent = platform::is_main_thread() ? platform::get_pid() : -1;
+    c.has_tracker = tracker_fd() >= 0;
     return c;
 }
 
@@ -380,6 +381,7 @@ void Process::start() {
             // the arguments carry, in the order the archive numbered them.
             fds.push_back(platform::self_pidfd());
             fds.insert(fds.end(), ar.fds().begin(), ar.fds().end());
+            if (cfg.has_tracker) fds.push_back(detail::tracker_fd());  // last: see run_job
         }
         popen = method == "spawn" ? detail::start_spawn(job, fds) : detail::start_forkserver(job, fds);
     }

@@ -63,10 +63,12 @@ struct ChildConfig {
     // forkserver), PR_SET_PDEATHSIG with this pid as the expected parent; otherwise (-1) a
     // watchdog thread polling the parent's pidfd.
     int death_signal_parent = -1;
+    // Whether the job's last descriptor is the shared-memory tracker's client end.
+    bool has_tracker = false;
 
     template <class Ar>
     void serialize(Ar& ar) {
-        ar(name, identity, daemon, authkey, start_method, parent_pid, parent_name, death_signal_parent);
+        ar(name, identity, daemon, authkey, start_method, parent_pid, parent_name, death_signal_parent, has_tracker);
     }
 };
 
@@ -105,6 +107,12 @@ void send_job(int sock, const std::string& job, std::span<const int> fds);
 std::unique_ptr<Popen> start_fork(const ChildConfig& cfg, const std::function<void()>& body);
 std::unique_ptr<Popen> start_spawn(const std::string& job, std::span<const int> fds);
 std::unique_ptr<Popen> start_forkserver(const std::string& job, std::span<const int> fds);
+
+// The shared-memory tracker's client end (-1: none in this tree yet); a child adopts the one
+// its parent passed; the tracker process's loop never returns.
+int tracker_fd() noexcept;
+void adopt_tracker(int fd) noexcept;
+[[noreturn]] void tracker_main(int fd) noexcept;
 
 // The forkserver process's loop; never returns.
 [[noreturn]] void forkserver_main(int control_fd) noexcept;

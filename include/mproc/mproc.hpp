@@ -6,6 +6,7 @@
 #include "mproc/errors.hpp"
 #include "mproc/process.hpp"
 #include "mproc/serialize.hpp"
+#include "mproc/shared_memory.hpp"
 #include "mproc/sharedctypes.hpp"
 #include "mproc/synchronize.hpp"
 #include "mproc/version.hpp"

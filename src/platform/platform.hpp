@@ -211,3 +211,18 @@ bool thread_alive(pid_t tid) noexcept;
 // This thread's id, cached per thread (and refreshed in a forked child).
 pid_t current_tid() noexcept;
 }  // namespace mproc::platform
+
+// Named shared memory segments (/dev/shm).
+namespace mproc::platform {
+// shm_open with O_CREAT|O_EXCL and the size set, or without O_CREAT; name starts with '/'.
+UniqueFd shm_create(const std::string& name, std::size_t size);
+UniqueFd shm_attach(const std::string& name);
+void shm_remove(const std::string& name);  // shm_unlink; ENOENT is std::system_error
+std::size_t file_size(int fd);
+void* map_shared(int fd, std::size_t size);
+void unmap(void* data, std::size_t size) noexcept;
+// flock(2): a shared lock held while a handle is open, and the exclusive lock the tracker takes
+// (blocking) before it removes a name.
+void lock_file_shared(int fd);
+void lock_file_exclusive(int fd);
+}  // namespace mproc::platform

@@ -33,8 +33,9 @@ std::vector<int> child_pids() {
         }
         closedir(d);
     }
-    const pid_t server = mproc::detail::forkserver_pid();
-    std::erase(pids, server);
+    // The forkserver and the shared-memory tracker are children the library keeps on purpose.
+    std::erase(pids, mproc::detail::forkserver_pid());
+    std::erase(pids, mproc::detail::tracker_pid());
     return pids;
 }
 
@@ -54,12 +55,20 @@ std::set<std::string> open_fd_targets() {
     return out;
 }
 
+std::string shm_prefix() {
+    static const std::string prefix = [] {
+        const char* env = getenv("MPROC_SHM_NAME_PREFIX");  // set by the test main, inherited
+        return std::string(env && *env ? env : "mproc_t" + std::to_string(getpid()) + "_");
+    }();
+    return prefix;
+}
+
 std::set<std::string> shm_entries() {
     std::set<std::string> out;
     if (DIR* d = opendir("/dev/shm")) {
         while (dirent* e = readdir(d)) {
             const std::string n = e->d_name;
-            if (n.find("mproc") != std::string::npos) out.insert(n);
+            if (n.rfind(shm_prefix(), 0) == 0) out.insert(n);
         }
         closedir(d);
     }

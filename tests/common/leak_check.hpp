@@ -12,7 +12,10 @@ namespace mproc_test {
 
 std::vector<int> child_pids();             // direct children of this process (incl. zombies)
 std::set<std::string> open_fd_targets();   // "fd -> target" for every open descriptor
-std::set<std::string> shm_entries();       // /dev/shm entries that look like mproc's
+// "mproc_t<pid>_": the prefix of the /dev/shm names this test process and its children create
+// (tests run side by side; /dev/shm is shared by all of them).
+std::string shm_prefix();
+std::set<std::string> shm_entries();       // /dev/shm entries with this process's prefix
 // Waits up to `seconds` for the children to go (a killed child takes a moment to be reaped
 // by us), reaping zombies. Returns the pids still there.
 std::vector<int> settle_children(double seconds);
