@@ -5,6 +5,7 @@
 #include "mproc/context.hpp"
 #include "mproc/errors.hpp"
 #include "mproc/process.hpp"
+#include "mproc/queues.hpp"
 #include "mproc/serialize.hpp"
 #include "mproc/shared_memory.hpp"
 #include "mproc/sharedctypes.hpp"

@@ -226,3 +226,15 @@ void unmap(void* data, std::size_t size) noexcept;
 void lock_file_shared(int fd);
 void lock_file_exclusive(int fd);
 }  // namespace mproc::platform
+
+// Rings for queues.
+namespace mproc::platform {
+// A memfd of `size` bytes (sparse: no memory until touched).
+UniqueFd memfd(const char* name, std::size_t size);
+// Maps the memfd twice, back to back, so that bytes [capacity, 2 * capacity) alias [0,
+// capacity): a message that wraps around the end is contiguous. capacity: a page multiple.
+void* map_ring(int fd, std::size_t capacity);
+void unmap_ring(void* base, std::size_t capacity) noexcept;
+// Gives the pages of [offset, offset + size) back to the system (they read as zero after).
+void release_range(int fd, std::size_t offset, std::size_t size) noexcept;
+}  // namespace mproc::platform

@@ -81,6 +81,14 @@ TEST_P(Examples, S20ProcessLock) {
         << r.out;
 }
 
+TEST_P(Examples, S05Queue) {
+    const Output r = run("s05_queue");
+    EXPECT_EQ(r.lines, (std::vector<std::string>{
+                           "Queue elements:", "1", "4", "9", "16", "Queue is now empty!",
+                           "a child put 64 MiB and exited before anyone read; the queue holds 64 messages"}))
+        << r.out;
+}
+
 TEST_P(Examples, S06Pipe) {
     const Output r = run("s06_pipe");
     std::vector<std::string> sent, received;

@@ -1,5 +1,6 @@
 // Named shared memory segments on Linux: files in /dev/shm.
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -64,6 +65,39 @@ void lock_file_shared(int fd) {
 void lock_file_exclusive(int fd) {
     while (::flock(fd, LOCK_EX) != 0)
         if (errno != EINTR) throw_errno("flock");
+}
+
+}  // namespace mproc::platform
+
+namespace mproc::platform {
+
+UniqueFd memfd(const char* name, std::size_t size) {
+    UniqueFd fd(::memfd_create(name, MFD_CLOEXEC));
+    if (!fd) throw_errno("memfd_create");
+    if (::ftruncate(fd.get(), static_cast<off_t>(size)) != 0) throw_errno("ftruncate");
+    return fd;
+}
+
+void* map_ring(int fd, std::size_t capacity) {
+    // Reserve twice the size, then put the file at both halves.
+    void* base = ::mmap(nullptr, 2 * capacity, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (base == MAP_FAILED) throw_errno("mmap (reserve)");
+    char* b = static_cast<char*>(base);
+    if (::mmap(b, capacity, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED ||
+        ::mmap(b + capacity, capacity, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0) == MAP_FAILED) {
+        const int e = errno;
+        ::munmap(base, 2 * capacity);
+        throw_errno("mmap (ring)", e);
+    }
+    return base;
+}
+
+void unmap_ring(void* base, std::size_t capacity) noexcept {
+    if (base) ::munmap(base, 2 * capacity);
+}
+
+void release_range(int fd, std::size_t offset, std::size_t size) noexcept {
+    ::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset), static_cast<off_t>(size));
 }
 
 }  // namespace mproc::platform

@@ -1,0 +1,157 @@
+// mproc/queues.hpp: queues between processes (Python: multiprocessing.Queue, SimpleQueue,
+// JoinableQueue).
+//
+//   mproc::Queue<int> q;        // unbounded;  mproc::Queue<int> q(100) holds at most 100
+//   q.put(7);  int x = q.get();  q.get(true, 1s);  q.get_nowait();   // mproc::Empty
+//
+// Where the data waits: in the queue's own shared memory, a ring in an anonymous memfd (1 GiB of
+// address space by default, QueueOptions::capacity_bytes), which holds only the pages that data
+// occupies; consumers give pages back as they pass them. put() copies the message into the
+// ring and returns; there is no feeder thread. So a child that puts 50 MiB and exits can be
+// joined before anyone reads (Python deadlocks there), and close()/join_thread() have nothing
+// to wait for. The memory bound is capacity_bytes per queue: past it, put() waits for room
+// (or raises Full), as it does past maxsize messages.
+//
+// Robust: the ring is guarded by a robust lock, and the read and write positions move only
+// after a whole message is copied. A producer killed inside put() leaves nothing visible; a
+// consumer killed inside get() leaves the message for the next one. Nobody is blocked by the
+// dead process.
+//
+// T is any serializable type (values holding descriptors, such as a Connection, cannot go
+// through shared memory: std::logic_error). FIFO per producer, any number of producers and
+// consumers in any processes. A queue is an ordinary argument to a child under every start
+// method; copies of a handle refer to the same queue.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "mproc/errors.hpp"
+#include "mproc/serialize.hpp"
+#include "mproc/synchronize.hpp"
+
+namespace mproc {
+
+struct QueueOptions {
+    long maxsize = 0;                        // messages; below 1: unbounded, as Python
+    std::size_t capacity_bytes = std::size_t{1} << 30;  // the ring: the most data that can wait
+};
+
+namespace detail {
+class Ring;
+
+// The untyped queue: messages of bytes in a shared ring.
+class QueueCore {
+public:
+    QueueCore() = default;
+    QueueCore(const QueueOptions& options, bool joinable);
+    // Full / Empty when not done in time (block false: at once).
+    void put(std::string_view bytes, bool block, const Timeout& timeout);
+    void get(std::string& out, bool block, const Timeout& timeout);
+    std::size_t qsize() const;
+    long maxsize() const;
+    void task_done();
+    void join();
+
+    void save(OutputArchive& ar) const;
+    void load(InputArchive& ar);
+
+private:
+    void attach_ring(int fd, std::size_t capacity);
+    RegionRef header_;
+    std::shared_ptr<Ring> ring_;
+    Lock lock_;
+    Condition not_empty_, not_full_, all_done_;
+};
+
+template <class T>
+std::string encode_for_queue(const T& x) {
+    std::string bytes;
+    std::vector<int> fds;
+    encode(bytes, x, fds);
+    if (!fds.empty())
+        throw std::logic_error("mproc: a " + type_name(typeid(T)) +
+                               " holds descriptors and cannot go through a queue's shared memory; use a Connection");
+    return bytes;
+}
+}  // namespace detail
+
+template <class T>
+class Queue {
+public:
+    explicit Queue(long maxsize = 0) : Queue(QueueOptions{.maxsize = maxsize}) {}
+    explicit Queue(const QueueOptions& options) : core_(options, false) {}
+
+    // Blocks while the queue is full (maxsize messages, or capacity_bytes of data); with block
+    // false or after timeout: mproc::Full. After close(): std::logic_error. A message larger
+    // than capacity_bytes: std::length_error, nothing enqueued.
+    void put(const T& x, bool block = true, Timeout timeout = {}) {
+        check_open();
+        core_.put(detail::encode_for_queue(x), block, timeout);
+    }
+    void put_nowait(const T& x) { put(x, false); }
+    // Blocks while empty; with block false or after timeout: mproc::Empty.
+    T get(bool block = true, Timeout timeout = {}) {
+        check_open();
+        std::string bytes;
+        core_.get(bytes, block, timeout);
+        return loads<T>(bytes);
+    }
+    T get_nowait() { return get(false); }
+    // Exact on every platform (Python's raises NotImplementedError on macOS).
+    std::size_t qsize() const { return core_.qsize(); }
+    bool empty() const { return qsize() == 0; }
+    bool full() const { return core_.maxsize() > 0 && static_cast<long>(qsize()) >= core_.maxsize(); }
+    // This handle will put and get no more (others are unaffected).
+    void close() noexcept { closed_ = true; }
+    // Python waits here for its feeder thread to flush; put() has already stored the data.
+    void join_thread() const {
+        if (!closed_) throw std::logic_error("mproc: queue not closed; call close() before join_thread()");
+    }
+    void cancel_join_thread() noexcept {}
+
+    void save(detail::OutputArchive& ar) const { core_.save(ar); }
+    void load(detail::InputArchive& ar) { core_.load(ar); }
+
+protected:
+    Queue(const QueueOptions& options, bool joinable) : core_(options, joinable) {}
+    void check_open() const {
+        if (closed_) throw std::logic_error("mproc: queue is closed");
+    }
+    detail::QueueCore core_;
+    bool closed_ = false;
+};
+
+// A queue with task accounting (Python: multiprocessing.JoinableQueue).
+template <class T>
+class JoinableQueue : public Queue<T> {
+public:
+    explicit JoinableQueue(long maxsize = 0) : Queue<T>(QueueOptions{.maxsize = maxsize}, true) {}
+    explicit JoinableQueue(const QueueOptions& options) : Queue<T>(options, true) {}
+    // One item taken with get() is done. More calls than items put: std::logic_error.
+    void task_done() { this->core_.task_done(); }
+    // Blocks until every item put has been marked done.
+    void join() { this->core_.join(); }
+};
+
+// Python: multiprocessing.SimpleQueue: put, get, empty, close.
+template <class T>
+class SimpleQueue {
+public:
+    SimpleQueue() : q_() {}
+    void put(const T& x) { q_.put(x); }
+    T get() { return q_.get(); }
+    bool empty() const { return q_.empty(); }
+    void close() noexcept { q_.close(); }
+
+    void save(detail::OutputArchive& ar) const { q_.save(ar); }
+    void load(detail::InputArchive& ar) { q_.load(ar); }
+
+private:
+    Queue<T> q_;
+};
+
+}  // namespace mproc

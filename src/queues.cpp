@@ -1,0 +1,191 @@
+// Queues: messages in a shared ring guarded by a robust lock.
+#include "mproc/queues.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+
+#include "platform/platform.hpp"
+
+namespace mproc::detail {
+
+namespace {
+// Pages go back to the system in chunks of this size as consumers pass them; the ring's
+// capacity is a multiple of it.
+constexpr std::size_t kRelease = 2 * 1024 * 1024;
+
+struct Header {
+    std::atomic<std::uint64_t> head;        // byte offset of the next message to read
+    std::atomic<std::uint64_t> tail;        // byte offset just past the last whole message
+    std::atomic<std::uint64_t> count;       // messages between head and tail
+    std::atomic<std::uint64_t> unfinished;  // JoinableQueue: put and not yet task_done
+    std::atomic<std::uint64_t> released;    // ring bytes given back up to here
+    std::uint64_t capacity;
+    std::int64_t maxsize;
+};
+static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
+
+std::size_t record_size(std::size_t len) { return 8 + (len + 7) / 8 * 8; }
+
+Header& header_of(const RegionRef& r) {
+    if (!r) throw std::logic_error("mproc: use of a moved-from queue");
+    return *static_cast<Header*>(r.data());
+}
+
+Timeout left(const std::optional<std::chrono::steady_clock::time_point>& until) {
+    if (!until) return std::nullopt;
+    return std::chrono::duration<double>(*until - std::chrono::steady_clock::now());
+}
+}  // namespace
+
+class Ring {
+public:
+    Ring(platform::UniqueFd fd, std::size_t capacity)
+        : fd_(std::move(fd)), base_(static_cast<char*>(platform::map_ring(fd_.get(), capacity))), capacity_(capacity) {}
+    ~Ring() { platform::unmap_ring(base_, capacity_); }
+    char* at(std::uint64_t offset) const { return base_ + offset % capacity_; }
+    int fd() const { return fd_.get(); }
+    std::size_t capacity() const { return capacity_; }
+
+private:
+    platform::UniqueFd fd_;
+    char* base_;
+    std::size_t capacity_;
+};
+
+QueueCore::QueueCore(const QueueOptions& o, bool joinable)
+    : header_(RegionRef::create(sizeof(Header))), not_empty_(lock_), not_full_(lock_), all_done_(lock_) {
+    const std::size_t capacity = std::max<std::size_t>((o.capacity_bytes + kRelease - 1) / kRelease, 1) * kRelease;
+    Header& h = header_of(header_);
+    h.capacity = capacity;
+    h.maxsize = o.maxsize > 0 ? o.maxsize : 0;
+    (void)joinable;  // task accounting is always kept; only JoinableQueue exposes it
+    ring_ = std::make_shared<Ring>(platform::memfd("mproc-queue", capacity), capacity);
+}
+
+namespace {
+// After taking the lock over from a process that died holding it: the positions are whole
+// (they move only after a copy), but the message count may lag a move by one. Recount.
+void repair(Header& h, const Ring& ring) {
+    std::uint64_t n = 0;
+    std::uint64_t pos = h.head.load();
+    const std::uint64_t tail = h.tail.load();
+    while (pos < tail) {
+        std::uint64_t len;
+        std::memcpy(&len, ring.at(pos), 8);
+        if (len > tail - pos - 8) {  // cannot happen unless memory was scribbled on: cut there
+            h.tail.store(pos);
+            break;
+        }
+        pos += record_size(static_cast<std::size_t>(len));
+        ++n;
+    }
+    h.count.store(n);
+}
+
+class Locked {
+public:
+    Locked(Lock& l, Header& h, const Ring& r) : l_(l) {
+        l_.acquire();
+        if (l_.owner_died()) repair(h, r);
+    }
+    ~Locked() { l_.release(); }
+
+private:
+    Lock& l_;
+};
+}  // namespace
+
+void QueueCore::put(std::string_view bytes, bool block, const Timeout& timeout) {
+    Header& h = header_of(header_);
+    const std::size_t rec = record_size(bytes.size());
+    if (rec > ring_->capacity())
+        throw std::length_error("mproc: a message of " + std::to_string(bytes.size()) +
+                                " bytes is larger than the queue's capacity (" + std::to_string(ring_->capacity()) +
+                                " bytes; QueueOptions::capacity_bytes)");
+    std::optional<std::chrono::steady_clock::time_point> until;
+    if (timeout) until = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(*timeout);
+    Locked g(lock_, h, *ring_);
+    auto no_room = [&] {
+        return (h.maxsize > 0 && h.count.load() >= static_cast<std::uint64_t>(h.maxsize)) ||
+               ring_->capacity() - (h.tail.load() - h.head.load()) < rec;
+    };
+    while (no_room()) {
+        if (!block || (until && !not_full_.wait(left(until)) && no_room())) throw Full();
+        if (!until) not_full_.wait();
+    }
+    const std::uint64_t tail = h.tail.load();
+    const std::uint64_t len = bytes.size();
+    std::memcpy(ring_->at(tail), &len, 8);
+    std::memcpy(ring_->at(tail) + 8, bytes.data(), bytes.size());  // contiguous: the ring is mapped twice
+    h.tail.store(tail + rec);  // the message becomes visible whole, or not at all
+    h.count.fetch_add(1);
+    h.unfinished.fetch_add(1);
+    not_empty_.notify();
+}
+
+void QueueCore::get(std::string& out, bool block, const Timeout& timeout) {
+    Header& h = header_of(header_);
+    std::optional<std::chrono::steady_clock::time_point> until;
+    if (timeout) until = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(*timeout);
+    Locked g(lock_, h, *ring_);
+    while (h.count.load() == 0) {
+        if (!block || (until && !not_empty_.wait(left(until)) && h.count.load() == 0)) throw Empty();
+        if (!until) not_empty_.wait();
+    }
+    const std::uint64_t head = h.head.load();
+    std::uint64_t len;
+    std::memcpy(&len, ring_->at(head), 8);
+    out.assign(ring_->at(head) + 8, static_cast<std::size_t>(len));
+    const std::uint64_t next = head + record_size(static_cast<std::size_t>(len));
+    h.head.store(next);  // consumed only now: a consumer killed while copying leaves it in place
+    h.count.fetch_sub(1);
+    // Give back the pages every consumer has passed. The file pages of positions [r, r + K)
+    // are also those of [r + C, r + C + K): once the producers have written that far (the ring
+    // was nearly full), they hold live data and must stay. (We hold the lock: no producer can
+    // move in between.)
+    const std::uint64_t tail_now = h.tail.load();
+    for (std::uint64_t r = h.released.load(); r + kRelease <= next; r += kRelease) {
+        if (tail_now <= r + ring_->capacity())
+            platform::release_range(ring_->fd(), static_cast<std::size_t>(r % ring_->capacity()), kRelease);
+        h.released.store(r + kRelease);
+    }
+    not_full_.notify();
+}
+
+std::size_t QueueCore::qsize() const { return static_cast<std::size_t>(header_of(header_).count.load()); }
+long QueueCore::maxsize() const { return static_cast<long>(header_of(header_).maxsize); }
+
+void QueueCore::task_done() {
+    Header& h = header_of(header_);
+    Locked g(lock_, h, *ring_);
+    if (h.unfinished.load() == 0) throw std::logic_error("mproc: task_done() called too many times");
+    if (h.unfinished.fetch_sub(1) == 1) all_done_.notify_all();
+}
+
+void QueueCore::join() {
+    Header& h = header_of(header_);
+    Locked g(lock_, h, *ring_);
+    while (h.unfinished.load() != 0) all_done_.wait();
+}
+
+void QueueCore::save(OutputArchive& ar) const {
+    header_.save(ar);
+    const std::uint32_t fd = ar.add_fd(ring_->fd());
+    ar(fd, static_cast<std::uint64_t>(ring_->capacity()), lock_, not_empty_, not_full_, all_done_);
+}
+
+void QueueCore::load(InputArchive& ar) {
+    header_.load(ar);
+    std::uint32_t fd = 0;
+    std::uint64_t capacity = 0;
+    ar(fd, capacity);
+    platform::UniqueFd ring_fd(ar.take_fd(fd));
+    if (capacity == 0 || capacity % kRelease != 0 || capacity != header_of(header_).capacity ||
+        platform::file_size(ring_fd.get()) != capacity)
+        throw SerializationError("mproc: malformed queue");
+    ring_ = std::make_shared<Ring>(std::move(ring_fd), static_cast<std::size_t>(capacity));
+    ar(lock_, not_empty_, not_full_, all_done_);
+}
+
+}  // namespace mproc::detail

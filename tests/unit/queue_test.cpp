@@ -1,0 +1,106 @@
+// Queues within one process: Python's semantics, bounds, sizes, errors.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <mproc/mproc.hpp>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+TEST(Queue, FifoSizesAndNowait) {
+    mproc::Queue<int> q;
+    EXPECT_TRUE(q.empty());
+    EXPECT_FALSE(q.full());  // unbounded
+    for (int i = 0; i < 100; ++i) q.put(i);
+    EXPECT_EQ(q.qsize(), 100u);
+    for (int i = 0; i < 100; ++i) EXPECT_EQ(q.get(), i);
+    EXPECT_THROW(q.get_nowait(), mproc::Empty);
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_THROW(q.get(true, 100ms), mproc::Empty);
+    EXPECT_GE(std::chrono::steady_clock::now() - t0, 100ms);
+}
+
+TEST(Queue, MaxsizeBounds) {
+    mproc::Queue<std::string> q(2);
+    q.put("a");
+    q.put_nowait("b");
+    EXPECT_TRUE(q.full());
+    EXPECT_THROW(q.put_nowait("c"), mproc::Full);
+    EXPECT_THROW(q.put("c", true, 50ms), mproc::Full);
+    std::jthread consumer([&] { EXPECT_EQ(q.get(), "a"); });
+    q.put("c", true, 10s);  // room appears when the consumer takes one
+    consumer.join();
+    EXPECT_EQ(q.get(), "b");
+    EXPECT_EQ(q.get(), "c");
+    mproc::Queue<int> unbounded(-5);  // below 1: unbounded, as Python
+    EXPECT_FALSE(unbounded.full());
+}
+
+TEST(Queue, CloseAndJoinThread) {
+    mproc::Queue<int> q;
+    EXPECT_THROW(q.join_thread(), std::logic_error);  // not closed
+    q.put(1);
+    q.close();
+    EXPECT_THROW(q.put(2), std::logic_error);
+    EXPECT_THROW(q.get(), std::logic_error);
+    q.join_thread();
+    q.cancel_join_thread();
+}
+
+TEST(Queue, MessagesOfAnySizeAndTheCap) {
+    mproc::Queue<std::string> q(mproc::QueueOptions{.capacity_bytes = 4 << 20});
+    const std::string big(3 << 20, 'x');
+    q.put(big);
+    EXPECT_EQ(q.get(), big);
+    EXPECT_THROW(q.put(std::string(5 << 20, 'y')), std::length_error);  // larger than the ring
+    EXPECT_EQ(q.qsize(), 0u);  // nothing enqueued
+    // Many messages of varying sizes through a small ring: wrap-around and page release.
+    std::jthread producer([&] {
+        for (int i = 0; i < 400; ++i) q.put(std::string(static_cast<std::size_t>(i * 7919 % 300000), static_cast<char>('a' + i % 26)));
+    });
+    for (int i = 0; i < 400; ++i) {
+        const std::string m = q.get(true, 20s);
+        const std::string e(static_cast<std::size_t>(i * 7919 % 300000), static_cast<char>('a' + i % 26));
+        ASSERT_TRUE(m == e) << "message " << i << ": " << m.size() << " bytes, expected " << e.size();  // no 300 KB dumps
+    }
+}
+
+TEST(Queue, TypedValuesAndDescriptorsRefused) {
+    mproc::Queue<std::vector<std::pair<int, std::string>>> q;
+    q.put({{1, "one"}, {2, "two"}});
+    EXPECT_EQ(q.get()[1].second, "two");
+    mproc::Queue<mproc::Connection> cq;
+    auto [a, b] = mproc::Pipe();
+    EXPECT_THROW(cq.put(a), std::logic_error);
+}
+
+TEST(JoinableQueue, TaskDoneAndJoin) {
+    mproc::JoinableQueue<int> q;
+    EXPECT_THROW(q.task_done(), std::logic_error);  // more than were put
+    for (int i = 0; i < 3; ++i) q.put(i);
+    std::jthread worker([&] {
+        for (int i = 0; i < 3; ++i) {
+            q.get();
+            q.task_done();
+        }
+    });
+    q.join();
+    EXPECT_TRUE(q.empty());
+    worker.join();
+    EXPECT_THROW(q.task_done(), std::logic_error);
+}
+
+TEST(SimpleQueue, PutGetEmpty) {
+    mproc::SimpleQueue<std::string> q;
+    EXPECT_TRUE(q.empty());
+    q.put("x");
+    EXPECT_FALSE(q.empty());
+    EXPECT_EQ(q.get(), "x");
+}
+
+}  // namespace
