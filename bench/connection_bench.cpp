@@ -174,6 +174,8 @@ RoundTrips round_trips(int rts, bool pinned) {
 }
 }  // namespace
 
+double bench::bare_socketpair_seconds_per_mib(int mib) { return bare_socketpair_mib(mib, false); }
+
 void run_connection_bench(bool quick) {
     const int rts = quick ? 2000 : 20000;
     const int mib = quick ? 256 : 2048;

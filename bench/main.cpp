@@ -1,5 +1,5 @@
 // mproc-bench: mproc beside Python's multiprocessing and the bare OS, on this machine.
-//   mproc-bench [--quick] [process|connection|sync ...]   (default: every section)
+//   mproc-bench [--quick] [process|connection|queue|sync ...]   (default: every section)
 #include <cstring>
 #include <iostream>
 #include <set>
@@ -25,6 +25,10 @@ int main(int argc, char** argv) {
     if (want("connection")) {
         std::cout << "\n";
         run_connection_bench(quick);
+    }
+    if (want("queue")) {
+        std::cout << "\n";
+        run_queue_bench(quick);
     }
     if (want("sync")) {
         std::cout << "\n";

@@ -9,6 +9,7 @@ packages=(
   libcereal-dev                      # serialization (DESIGN.md)
   libssl-dev                         # HMAC for the authkey handshake (OpenSSL libcrypto)
   libgtest-dev                       # tests: GoogleTest under CTest
+  libboost-dev                       # benchmarks only: Boost.Interprocess message_queue, the queue's rival
 )
 
 missing=()

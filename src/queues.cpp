@@ -4,6 +4,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <exception>
+#include <functional>
 
 #include "platform/platform.hpp"
 
@@ -13,13 +15,20 @@ namespace {
 // Pages go back to the system in chunks of this size as consumers pass them; the ring's
 // capacity is a multiple of it.
 constexpr std::size_t kRelease = 2 * 1024 * 1024;
+// Pages at file offsets below this stay resident once touched: when the queue empties, its
+// positions restart at 0 and the pages beyond this are given back, all at once. A queue that
+// keeps up reuses the same pages and never faults again. (Measured: giving pages back as soon
+// as consumers passed them cost a page fault per 4 KiB on the next pass, about 600 us per MiB,
+// and 1 MiB messages ran at 0.5-0.7 GB/s.) While data waits, its pages stay: the memory bound
+// is the ring's capacity.
+constexpr std::size_t kResident = 16 * 1024 * 1024;
 
 struct Header {
     std::atomic<std::uint64_t> head;        // byte offset of the next message to read
     std::atomic<std::uint64_t> tail;        // byte offset just past the last whole message
     std::atomic<std::uint64_t> count;       // messages between head and tail
     std::atomic<std::uint64_t> unfinished;  // JoinableQueue: put and not yet task_done
-    std::atomic<std::uint64_t> released;    // ring bytes given back up to here
+    std::atomic<std::uint64_t> released;    // the furthest position read since positions restarted
     std::uint64_t capacity;
     std::int64_t maxsize;
 };
@@ -124,10 +133,19 @@ void QueueCore::put(std::string_view bytes, bool block, const Timeout& timeout) 
     not_empty_.notify();
 }
 
-void QueueCore::get(std::string& out, bool block, const Timeout& timeout) {
+void QueueCore::get(const std::function<void(std::string_view)>& consume, bool block, const Timeout& timeout) {
     Header& h = header_of(header_);
     std::optional<std::chrono::steady_clock::time_point> until;
     if (timeout) until = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(*timeout);
+    if (block && h.count.load() == 0) {
+        // A producer that is mid-put will be done in well under a microsecond; sleeping on the
+        // condition would cost a wake-up round trip. Look a little first (bounded).
+        for (int spin = 0; spin < 200 && h.count.load(std::memory_order_relaxed) == 0; ++spin) {
+#if defined(__x86_64__) || defined(__i386__)
+            __builtin_ia32_pause();
+#endif
+        }
+    }
     Locked g(lock_, h, *ring_);
     while (h.count.load() == 0) {
         if (!block || (until && !not_empty_.wait(left(until)) && h.count.load() == 0)) throw Empty();
@@ -136,21 +154,31 @@ void QueueCore::get(std::string& out, bool block, const Timeout& timeout) {
     const std::uint64_t head = h.head.load();
     std::uint64_t len;
     std::memcpy(&len, ring_->at(head), 8);
-    out.assign(ring_->at(head) + 8, static_cast<std::size_t>(len));
     const std::uint64_t next = head + record_size(static_cast<std::size_t>(len));
+    // Decoded in place, under the lock: one copy, from the ring into the value. A message that
+    // cannot be decoded is consumed all the same (the error goes to the caller), as a
+    // Connection does, so one bad message cannot wedge the queue.
+    std::exception_ptr failed;
+    try {
+        consume(std::string_view(ring_->at(head) + 8, static_cast<std::size_t>(len)));
+    } catch (...) {
+        failed = std::current_exception();
+    }
     h.head.store(next);  // consumed only now: a consumer killed while copying leaves it in place
     h.count.fetch_sub(1);
-    // Give back the pages every consumer has passed. The file pages of positions [r, r + K)
-    // are also those of [r + C, r + C + K): once the producers have written that far (the ring
-    // was nearly full), they hold live data and must stay. (We hold the lock: no producer can
-    // move in between.)
-    const std::uint64_t tail_now = h.tail.load();
-    for (std::uint64_t r = h.released.load(); r + kRelease <= next; r += kRelease) {
-        if (tail_now <= r + ring_->capacity())
-            platform::release_range(ring_->fd(), static_cast<std::size_t>(r % ring_->capacity()), kRelease);
-        h.released.store(r + kRelease);
+    if (next == h.tail.load()) {
+        // Empty: start over at the resident pages, and give back what a backlog touched beyond
+        // them (up to the furthest position used since the last restart, within one pass).
+        const std::uint64_t used = std::min<std::uint64_t>(h.released.load() > next ? h.released.load() : next, ring_->capacity());
+        if (used > kResident) platform::release_range(ring_->fd(), kResident, static_cast<std::size_t>(used - kResident));
+        h.head.store(0);
+        h.tail.store(0);
+        h.released.store(0);
+    } else if (next > h.released.load()) {
+        h.released.store(next);  // the furthest position since the restart
     }
     not_full_.notify();
+    if (failed) std::rethrow_exception(failed);
 }
 
 std::size_t QueueCore::qsize() const { return static_cast<std::size_t>(header_of(header_).count.load()); }

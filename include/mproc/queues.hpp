@@ -24,6 +24,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -50,7 +51,8 @@ public:
     QueueCore(const QueueOptions& options, bool joinable);
     // Full / Empty when not done in time (block false: at once).
     void put(std::string_view bytes, bool block, const Timeout& timeout);
-    void get(std::string& out, bool block, const Timeout& timeout);
+    // Hands the next message's bytes to consume (still in the ring, under the lock).
+    void get(const std::function<void(std::string_view)>& consume, bool block, const Timeout& timeout);
     std::size_t qsize() const;
     long maxsize() const;
     void task_done();
@@ -96,9 +98,9 @@ public:
     // Blocks while empty; with block false or after timeout: mproc::Empty.
     T get(bool block = true, Timeout timeout = {}) {
         check_open();
-        std::string bytes;
-        core_.get(bytes, block, timeout);
-        return loads<T>(bytes);
+        T value{};
+        core_.get([&](std::string_view bytes) { value = loads<T>(bytes); }, block, timeout);
+        return value;
     }
     T get_nowait() { return get(false); }
     // Exact on every platform (Python's raises NotImplementedError on macOS).
