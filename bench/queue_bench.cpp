@@ -30,26 +30,30 @@ void put_ints(mproc::Queue<long> q, long n) {
     for (long i = 0; i < n; ++i) q.put(i);
 }
 
-void put_mib(mproc::Queue<std::string> q, int n) {
+void put_mib(mproc::Queue<std::string> q, long n) {
     const std::string payload(1 << 20, 'x');
-    for (int i = 0; i < n; ++i) q.put(payload);
+    for (long i = 0; i < n; ++i) q.put(payload);
 }
 
 void drain(mproc::Queue<long> q, long n) {
     for (long i = 0; i < n; ++i) (void)q.get();
 }
 
-// Messages per second, one producer process to this process.
-double mproc_small(long n) {
-    mproc::Queue<long> q;
-    mproc::Process p({.start_method = "fork"}, put_ints, q, n);
+// Seconds for a producer process to put n items into a new queue and this process to get them.
+template <class T, class Producer>
+double one_producer_to_here(Producer producer, long n) {
+    mproc::Queue<T> q;
+    mproc::Process p({.start_method = "fork"}, producer, q, n);
     const auto t = Clock::now();
     p.start();
     for (long i = 0; i < n; ++i) (void)q.get();
     const double s = since(t);
     p.join();
-    return n / s;
+    return s;
 }
+
+// Messages per second, one producer process to this process.
+double mproc_small(long n) { return n / one_producer_to_here<long>(put_ints, n); }
 
 // Two producers and two consumers, all child processes: total messages per second.
 double mproc_small_2x2(long n) {
@@ -63,16 +67,7 @@ double mproc_small_2x2(long n) {
     return n / since(t);
 }
 
-double mproc_mib(int n) {
-    mproc::Queue<std::string> q;
-    mproc::Process p({.start_method = "fork"}, put_mib, q, n);
-    const auto t = Clock::now();
-    p.start();
-    for (int i = 0; i < n; ++i) (void)q.get();
-    const double s = since(t);
-    p.join();
-    return s / n;
-}
+double mproc_mib(int n) { return one_producer_to_here<std::string>(put_mib, n) / n; }
 
 #ifdef MPROC_HAVE_BOOST
 double boost_small(long n) {

@@ -20,26 +20,22 @@ def put_mib(q, n):
         q.put(payload)
 
 
-if __name__ == "__main__":
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 100000
-    mib = int(sys.argv[2]) if len(sys.argv) > 2 else 200
-    ctx = mp.get_context("fork")
+def one_producer_to_here(ctx, target, n):
+    """Seconds for a producer process to put n items and this process to get them."""
     q = ctx.Queue()
-    p = ctx.Process(target=put_ints, args=(q, n))
+    p = ctx.Process(target=target, args=(q, n))
     t = time.perf_counter()
     p.start()
     for _ in range(n):
         q.get()
     elapsed = time.perf_counter() - t
     p.join()
-    print(f"python_queue_small {n / elapsed:.1f}", flush=True)
+    return elapsed
 
-    q = ctx.Queue()
-    p = ctx.Process(target=put_mib, args=(q, mib))
-    t = time.perf_counter()
-    p.start()
-    for _ in range(mib):
-        q.get()
-    elapsed = time.perf_counter() - t
-    p.join()
-    print(f"python_queue_1mib {elapsed / mib:.9f}", flush=True)
+
+if __name__ == "__main__":
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 100000
+    mib = int(sys.argv[2]) if len(sys.argv) > 2 else 200
+    ctx = mp.get_context("fork")
+    print(f"python_queue_small {n / one_producer_to_here(ctx, put_ints, n):.1f}", flush=True)
+    print(f"python_queue_1mib {one_producer_to_here(ctx, put_mib, mib) / mib:.9f}", flush=True)
