@@ -69,9 +69,11 @@ private:
     Condition not_empty_, not_full_, all_done_;
 };
 
+// Encodes x into a buffer this thread reuses (a fresh string per message cost an allocation).
 template <class T>
-std::string encode_for_queue(const T& x) {
-    std::string bytes;
+const std::string& encode_for_queue(const T& x) {
+    thread_local std::string bytes;
+    bytes.clear();
     std::vector<int> fds;
     encode(bytes, x, fds);
     if (!fds.empty())
