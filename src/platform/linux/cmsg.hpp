@@ -4,7 +4,9 @@
 
 #include <sys/socket.h>
 
+#include <cerrno>
 #include <cstring>
+#include <system_error>
 #include <span>
 #include <vector>
 
@@ -38,6 +40,28 @@ inline void collect_fds(msghdr& msg, std::vector<UniqueFd>* out) {
             if (out) out->push_back(std::move(owned));
         }
     }
+}
+
+// recvmsg(2) into data, taking ownership of the descriptors that came with the bytes (into
+// fds, or closed when fds is null). EINTR is retried; a reset connection reads as end of file
+// (0). truncated, when given, tells whether a record (SOCK_SEQPACKET) was longer than size.
+inline std::size_t receive_with_fds(int fd, void* data, std::size_t size, std::vector<UniqueFd>* fds,
+                                    bool* truncated = nullptr) {
+    iovec iov{data, size};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 64)];
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t n;
+    while ((n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC)) < 0) {
+        if (errno == ECONNRESET) return 0;
+        if (errno != EINTR) throw std::system_error(errno, std::generic_category(), "recvmsg");
+    }
+    collect_fds(msg, fds);
+    if (truncated) *truncated = (msg.msg_flags & MSG_TRUNC) != 0;
+    return static_cast<std::size_t>(n);
 }
 
 }  // namespace mproc::platform

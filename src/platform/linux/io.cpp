@@ -93,44 +93,23 @@ void send_all(int sock, const void* data, std::size_t size, std::span<const int>
     write_all(sock, true, std::span<const std::string_view>(&piece, 1), fds);
 }
 
-namespace {
-ssize_t recv_some(int sock, void* data, std::size_t size, std::vector<UniqueFd>* fds) {
-    iovec iov{data, size};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 64)];
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    for (;;) {
-        const ssize_t n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            throw_errno("recvmsg");
-        }
-        collect_fds(msg, fds);
-        return n;
-    }
-}
-}  // namespace
-
 bool recv_exact(int sock, void* data, std::size_t size, std::vector<UniqueFd>* fds) {
     char* p = static_cast<char*>(data);
     std::size_t got = 0;
     while (got < size) {
-        const ssize_t n = recv_some(sock, p + got, size - got, fds);
+        const std::size_t n = receive_with_fds(sock, p + got, size - got, fds);
         if (n == 0) {
             if (got == 0) return false;
             throw EOFError("mproc: end of file in the middle of a message (" + std::to_string(got) +
                            " of " + std::to_string(size) + " bytes)");
         }
-        got += static_cast<std::size_t>(n);
+        got += n;
     }
     return true;
 }
 
 std::size_t recv_message(int sock, void* data, std::size_t size, std::vector<UniqueFd>& fds) {
-    return static_cast<std::size_t>(recv_some(sock, data, size, &fds));
+    return receive_with_fds(sock, data, size, &fds);
 }
 
 }  // namespace mproc::platform

@@ -162,21 +162,10 @@ void send_record(int fd, std::span<const std::string_view> pieces, std::span<con
 }
 
 std::size_t recv_record(int fd, void* data, std::size_t size, std::vector<UniqueFd>& fds) {
-    iovec iov{data, size};
-    msghdr msg{};
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 64)];
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
-    ssize_t n;
-    while ((n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC)) < 0) {
-        if (errno == ECONNRESET) return 0;
-        if (errno != EINTR) throw_errno("recvmsg");
-    }
-    collect_fds(msg, &fds);
-    if (msg.msg_flags & MSG_TRUNC) throw std::system_error(EMSGSIZE, std::generic_category(), "mproc: a record longer than expected");
-    return static_cast<std::size_t>(n);
+    bool truncated = false;
+    const std::size_t n = receive_with_fds(fd, data, size, &fds, &truncated);
+    if (truncated) throw std::system_error(EMSGSIZE, std::generic_category(), "mproc: a record longer than expected");
+    return n;
 }
 
 namespace {
