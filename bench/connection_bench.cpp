@@ -142,7 +142,9 @@ RoundTrips round_trips(int rts, bool pinned) {
         CPU_SET(0, &one);
         sched_setaffinity(0, sizeof one, &one);  // the children inherit it
     }
-    auto [mine, theirs] = mproc::Pipe();
+    auto ends = mproc::Pipe();  // not a structured binding: clang 14 cannot capture those
+    auto& mine = ends.first;
+    auto& theirs = ends.second;
     mproc::Process echo({.start_method = "fork"}, mproc_echo, std::move(theirs));
     echo.start();
     int sp[2];

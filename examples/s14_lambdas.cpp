@@ -16,7 +16,7 @@ int main(int argc, char** argv) {
         p.join();
     }
 
-    const int base = 100;
+    int base = 100;  // a variable the lambdas capture (a constant would need no capture)
     mproc::Process f({.start_method = "fork"}, [base](int x) {
         std::cout << "capturing lambda under fork: base + x = " << base + x << std::endl;
     }, 5);

@@ -2,6 +2,7 @@
 # Installs what is missing, builds, and runs the whole test suite under CTest.
 #   scripts/test.sh              the normal build (build/)
 #   scripts/test.sh --sanitize   the same suite built with ASan+UBSan (build-sanitize/)
+#   scripts/test.sh --clang      the same suite built with clang (build-clang/)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/setup.sh"
@@ -12,6 +13,9 @@ if [[ "${1:-}" == "--sanitize" ]]; then
   export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
   "$root/scripts/build.sh" "$dir" -DCMAKE_BUILD_TYPE=Debug -DMPROC_SANITIZE=ON -DMPROC_BUILD_BENCH=OFF
+elif [[ "${1:-}" == "--clang" ]]; then
+  dir=$root/build-clang
+  "$root/scripts/build.sh" "$dir" -DCMAKE_CXX_COMPILER=clang++ -DMPROC_BUILD_BENCH=OFF
 else
   dir=$root/build
   "$root/scripts/build.sh" "$dir"
