@@ -157,7 +157,7 @@ struct Connection::State {
         if (!read_exact(reinterpret_cast<char*>(&be), 4, deadline))
             throw EOFError("mproc: the other end of the connection is closed");
         const std::int32_t n = static_cast<std::int32_t>(ntohl(static_cast<std::uint32_t>(be)));
-        if (n >= 0) return begin_payload(static_cast<std::size_t>(n));
+        if (n >= 0) return begin_payload(static_cast<std::size_t>(n), deadline);
         if (n != -1) {
             fd.reset();  // a negative length other than -1: the stream cannot be trusted again
             throw std::system_error(EPROTO, std::generic_category(), "mproc: malformed message header (negative length)");
@@ -165,12 +165,14 @@ struct Connection::State {
         std::uint64_t be64 = 0;
         if (!read_exact(reinterpret_cast<char*>(&be64), 8, deadline))
             throw ProcessError("mproc: got end of file during message header");
-        return begin_payload(static_cast<std::size_t>(be64toh(be64)));
+        return begin_payload(static_cast<std::size_t>(be64toh(be64)), deadline);
     }
 
-    // In records: what the first record holds beyond the header is the payload's start; the
-    // rest is still in the socket.
-    std::size_t begin_payload(std::size_t n) {
+    // Every message passes here: above max_message_size it is refused (the stream closed,
+    // nothing allocated). In records, what the first record holds beyond the header is the
+    // payload's start; the rest is still in the socket.
+    std::size_t begin_payload(std::size_t n, const platform::Deadline& deadline) {
+        if (n > max_message) refuse(n, max_message, "max_message_size", deadline);
         if (!packets) return n;
         const std::size_t here = rend - rpos;
         if (here > n) {
@@ -221,7 +223,6 @@ struct Connection::State {
         check_readable();
         LockGuard g(locks->lock(end, kRecv));
         const std::size_t n = read_length(deadline);
-        if (n > max_message) refuse(n, max_message, "max_message_size", deadline);
         if (maxlength && n > *maxlength) refuse(n, *maxlength, "maxlength", deadline);
         std::string out;
         read_payload(out, n, deadline);
@@ -296,7 +297,6 @@ const std::string& Connection::receive_message(std::vector<int>& fds) {
     LockGuard g(s.locks->lock(s.end, kRecv));
     const platform::Deadline never;
     const std::size_t n = s.read_length(never);
-    if (n > s.max_message) s.refuse(n, s.max_message, "max_message_size", never);
     s.read_payload(s.buffer, n, never);
     std::size_t count = 0;
     try {
@@ -332,7 +332,6 @@ std::size_t Connection::recv_bytes_into(std::span<char> buffer, std::size_t offs
     LockGuard g(s.locks->lock(s.end, kRecv));
     const platform::Deadline never;
     const std::size_t n = s.read_length(never);
-    if (n > s.max_message) s.refuse(n, s.max_message, "max_message_size", never);
     if (n <= buffer.size() - offset) {
         if (n > 0 && !s.read_exact(buffer.data() + offset, n, never))
             throw ProcessError("mproc: got end of file during message");

@@ -1,5 +1,6 @@
 // Listener and Client: connections by address, authenticated as Python's.
 #include <atomic>
+#include <chrono>
 
 #include "mproc/connection.hpp"
 #include "platform/platform.hpp"
@@ -10,11 +11,6 @@ namespace {
 platform::SocketAddress to_platform(const Address& a) { return {a.host, a.port, a.path}; }
 Address from_platform(const platform::SocketAddress& a) { return {a.host, a.port, a.path}; }
 
-Timeout remaining(const platform::Deadline& d) {
-    const int ms = d.poll_timeout_ms();
-    if (ms < 0) return std::nullopt;
-    return std::chrono::duration<double>(ms / 1000.0);
-}
 }  // namespace
 
 Listener::Listener(Address address, std::optional<std::string> authkey, int backlog) : authkey_(std::move(authkey)) {
@@ -63,8 +59,8 @@ Connection Listener::accept(Timeout timeout) {
     last_accepted_ = from_platform(peer);
     Connection c(s->release());
     if (authkey_) {
-        deliver_challenge(c, *authkey_, remaining(deadline));
-        answer_challenge(c, *authkey_, remaining(deadline));
+        deliver_challenge(c, *authkey_, deadline.remaining());
+        answer_challenge(c, *authkey_, deadline.remaining());
     }
     return c;
 }

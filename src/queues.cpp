@@ -44,10 +44,6 @@ Header& header_of(const RegionRef& r) {
     return *static_cast<Header*>(r.data());
 }
 
-Timeout left(const std::optional<std::chrono::steady_clock::time_point>& until) {
-    if (!until) return std::nullopt;
-    return std::chrono::duration<double>(*until - std::chrono::steady_clock::now());
-}
 }  // namespace
 
 class Ring {
@@ -115,17 +111,14 @@ void QueueCore::put(std::string_view bytes, bool block, const Timeout& timeout) 
         throw std::length_error("mproc: a message of " + std::to_string(bytes.size()) +
                                 " bytes is larger than the queue's capacity (" + std::to_string(ring_->capacity()) +
                                 " bytes; QueueOptions::capacity_bytes)");
-    std::optional<std::chrono::steady_clock::time_point> until;
-    if (timeout) until = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(*timeout);
+    const platform::Deadline deadline = platform::Deadline::after(timeout);
     Locked g(lock_, h, *ring_);
     auto no_room = [&] {
         return (h.maxsize > 0 && h.count.load(std::memory_order_relaxed) >= static_cast<std::uint64_t>(h.maxsize)) ||
                ring_->capacity() - (h.tail.load(std::memory_order_relaxed) - h.head.load(std::memory_order_relaxed)) < rec;
     };
-    while (no_room()) {
-        if (!block || (until && !not_full_.wait(left(until)) && no_room())) throw Full();
-        if (!until) not_full_.wait();
-    }
+    while (no_room())  // a wait returns false only when the deadline has passed
+        if (!block || (!not_full_.wait(deadline.remaining()) && no_room())) throw Full();
     const std::uint64_t tail = h.tail.load(std::memory_order_relaxed);
     const std::uint64_t len = bytes.size();
     std::memcpy(ring_->at(tail), &len, 8);
@@ -138,8 +131,7 @@ void QueueCore::put(std::string_view bytes, bool block, const Timeout& timeout) 
 
 void QueueCore::get(const std::function<void(std::string_view)>& consume, bool block, const Timeout& timeout) {
     Header& h = header_of(header_);
-    std::optional<std::chrono::steady_clock::time_point> until;
-    if (timeout) until = std::chrono::steady_clock::now() + std::chrono::duration_cast<std::chrono::steady_clock::duration>(*timeout);
+    const platform::Deadline deadline = platform::Deadline::after(timeout);
     if (block && h.count.load(std::memory_order_relaxed) == 0) {
         // A producer that is mid-put will be done in well under a microsecond; sleeping on the
         // condition would cost a wake-up round trip. Look a little first (bounded).
@@ -150,10 +142,8 @@ void QueueCore::get(const std::function<void(std::string_view)>& consume, bool b
         }
     }
     Locked g(lock_, h, *ring_);
-    while (h.count.load(std::memory_order_relaxed) == 0) {
-        if (!block || (until && !not_empty_.wait(left(until)) && h.count.load(std::memory_order_relaxed) == 0)) throw Empty();
-        if (!until) not_empty_.wait();
-    }
+    while (h.count.load(std::memory_order_relaxed) == 0)
+        if (!block || (!not_empty_.wait(deadline.remaining()) && h.count.load(std::memory_order_relaxed) == 0)) throw Empty();
     const std::uint64_t head = h.head.load(std::memory_order_relaxed);
     std::uint64_t len;
     std::memcpy(&len, ring_->at(head), 8);

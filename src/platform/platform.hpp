@@ -57,6 +57,8 @@ public:
     bool expired() const noexcept { return at_ && Clock::now() >= *at_; }
     // Milliseconds for poll(2): -1 when never, rounded up so a wait never ends early.
     int poll_timeout_ms() const noexcept;
+    // The time left as a Timeout, for calls that take one: empty when never, else >= 0.
+    Timeout remaining() const;
 
 private:
     std::optional<Clock::time_point> at_;

@@ -48,6 +48,12 @@ int Deadline::poll_timeout_ms() const noexcept {
     return ms > INT_MAX ? INT_MAX : static_cast<int>(ms);
 }
 
+Timeout Deadline::remaining() const {
+    if (!at_) return std::nullopt;
+    const auto left = *at_ - Clock::now();
+    return std::chrono::duration<double>(left > Clock::duration::zero() ? left : Clock::duration::zero());
+}
+
 std::vector<std::size_t> wait_any_readable(std::span<const int> fds, const Deadline& deadline) {
     std::vector<pollfd> pfds(fds.size());
     for (std::size_t i = 0; i < fds.size(); ++i) pfds[i] = pollfd{fds[i], POLLIN, 0};
