@@ -320,7 +320,16 @@ void Event::load(detail::InputArchive& ar) { at_.load(ar); }
 // its guard lock at byte 64 of the same region.
 namespace {
 enum { kGen = 0, kCount = 1, kParties = 2, kBroken = 3, kResetGen = 4 };
+
+// Ends the current generation (the guard held): every waiter of it wakes. Broken, they throw
+// BrokenBarrierError, and so does every later arrival until reset().
+void end_generation(const RegionRef& at, bool broken) {
+    if (broken) atom(at, kBroken).store(1);
+    atom(at, kCount).store(0);
+    atom(at, kGen).fetch_add(1);
+    platform::futex_wake(word_at(at, kGen), INT_MAX);
 }
+}  // namespace
 
 Barrier::Barrier(int parties, void (*action)(), Timeout timeout)
     : action_(action), default_timeout_(timeout) {
@@ -334,13 +343,6 @@ int Barrier::wait(Timeout timeout) {
     if (!timeout) timeout = default_timeout_;
     const Deadline deadline = Deadline::after(timeout);
     auto gen = atom(at_, kGen);
-    // Ends the current generation as broken: every waiter of it throws.
-    auto break_locked = [&] {
-        atom(at_, kBroken).store(1);
-        atom(at_, kCount).store(0);
-        gen.fetch_add(1);
-        platform::futex_wake(word_at(at_, kGen), INT_MAX);
-    };
     guard_.acquire(true, std::nullopt);
     if (atom(at_, kBroken).load()) {
         guard_.release();
@@ -353,14 +355,12 @@ int Barrier::wait(Timeout timeout) {
             try {
                 action_();
             } catch (...) {
-                break_locked();
+                end_generation(at_, true);
                 guard_.release();
                 throw;
             }
         }
-        atom(at_, kCount).store(0);
-        gen.fetch_add(1);
-        platform::futex_wake(word_at(at_, kGen), INT_MAX);
+        end_generation(at_, false);
         guard_.release();
         return static_cast<int>(index);
     }
@@ -370,7 +370,7 @@ int Barrier::wait(Timeout timeout) {
         if (platform::futex_wait(word_at(at_, kGen), my_gen, deadline) == Wake::Deadline) {
             guard_.acquire(true, std::nullopt);
             if (gen.load() == my_gen) {
-                break_locked();
+                end_generation(at_, true);
                 guard_.release();
                 throw BrokenBarrierError();
             }
@@ -384,12 +384,10 @@ int Barrier::wait(Timeout timeout) {
 
 void Barrier::reset() {
     guard_.acquire(true, std::nullopt);
-    auto gen = atom(at_, kGen);
     if (atom(at_, kCount).load() > 0) {
         // Waiters of this generation must see a broken barrier; later ones find it fresh.
-        atom(at_, kResetGen).store(gen.load() + 1);
-        gen.fetch_add(1);
-        platform::futex_wake(word_at(at_, kGen), INT_MAX);
+        atom(at_, kResetGen).store(atom(at_, kGen).load() + 1);
+        end_generation(at_, false);
     }
     atom(at_, kCount).store(0);
     atom(at_, kBroken).store(0);
@@ -398,10 +396,7 @@ void Barrier::reset() {
 
 void Barrier::abort() {
     guard_.acquire(true, std::nullopt);
-    atom(at_, kBroken).store(1);
-    atom(at_, kCount).store(0);
-    atom(at_, kGen).fetch_add(1);
-    platform::futex_wake(word_at(at_, kGen), INT_MAX);
+    end_generation(at_, true);
     guard_.release();
 }
 
