@@ -120,22 +120,18 @@ struct Connection::State {
                 // all of that fits here: receive it in place.
                 r = platform::recv_record(fd.get(), p + got, msg_left, fds);
                 msg_left -= std::min(r, msg_left);
-            } else if (first_read) {
-                // The caller reads the message in pieces (skipping it, or growing a buffer): a
-                // record may run past this piece, so it goes to the record buffer first.
-                const std::size_t cap = std::min(msg_left, kMaxRecord);
+            } else {
+                // Into the record buffer: the message's first record (the header and the
+                // payload's start), or a continuation the caller reads in pieces (skipping the
+                // message, or growing a buffer) that may run past this piece.
+                const bool continuation = first_read;
+                const std::size_t cap = continuation ? std::min(msg_left, kMaxRecord) : kFirstRecord;
                 if (record.size() < cap) record.resize(cap);
                 r = platform::recv_record(fd.get(), record.data(), cap, fds);
-                msg_left -= std::min(r, msg_left);
-                rpos = 0;
-                rend = r;
-                direct = false;
-            } else {
-                if (record.size() < kFirstRecord) record.resize(kFirstRecord);
-                r = platform::recv_record(fd.get(), record.data(), kFirstRecord, fds);
-                rpos = 0;
-                rend = r;
+                if (continuation) msg_left -= std::min(r, msg_left);
                 first_read = true;
+                rpos = 0;
+                rend = r;
                 direct = false;
             }
             for (auto& f : fds) arrived_fds.push_back(f.release());
