@@ -173,10 +173,7 @@ std::unique_ptr<Popen> start_fork(const ChildConfig& cfg, const std::function<vo
 
 std::unique_ptr<Popen> start_spawn(const std::string& job, std::span<const int> fds) {
     auto [mine, theirs] = platform::socket_pair(SOCK_STREAM);
-    const int child_fd = theirs.get();
-    const pid_t pid = platform::spawn_process(
-        get_executable(), {program_name(), "--mproc-spawn", std::to_string(child_fd)},
-        std::span<const int>(&child_fd, 1));
+    const pid_t pid = spawn_self("spawn", theirs.get());
     theirs.reset();
     auto popen = std::make_unique<ChildPopen>(pid, platform::pidfd_open(pid));
     try {

@@ -53,13 +53,18 @@ void init(int argc, char** argv) {
         }
     }
     g_initialized = true;
-    if (argc >= 3 && argv[1]) {
-        if (std::strcmp(argv[1], "--mproc-spawn") == 0)
-            detail::run_job(parse_fd(argv[2], "spawn"), true);
-        if (std::strcmp(argv[1], "--mproc-forkserver") == 0)
-            detail::forkserver_main(parse_fd(argv[2], "forkserver"));
-        if (std::strcmp(argv[1], "--mproc-tracker") == 0) detail::tracker_main(parse_fd(argv[2], "tracker"));
-    }
+    // The roles spawn_self() starts this executable in; none of them returns.
+    static constexpr struct {
+        const char* flag;
+        void (*run)(int fd);
+    } roles[] = {
+        {"--mproc-spawn", [](int fd) { detail::run_job(fd, true); }},
+        {"--mproc-forkserver", [](int fd) { detail::forkserver_main(fd); }},
+        {"--mproc-tracker", [](int fd) { detail::tracker_main(fd); }},
+    };
+    if (argc >= 3 && argv[1])
+        for (const auto& r : roles)
+            if (std::strcmp(argv[1], r.flag) == 0) r.run(parse_fd(argv[2], r.flag));
 }
 
 bool initialized() noexcept { return g_initialized.load(); }
@@ -106,10 +111,15 @@ int cpu_count() noexcept { return platform::cpu_count(); }
 int process_cpu_count() noexcept { return platform::process_cpu_count(); }
 
 namespace detail {
-std::string program_name() {
-    Settings& s = settings();
-    std::lock_guard lk(s.mu);
-    return s.program;
+pid_t spawn_self(const char* role, int fd) {
+    std::string program;
+    {
+        Settings& s = settings();
+        std::lock_guard lk(s.mu);
+        program = s.program;  // argv[0] as given to init, so the children read well in ps
+    }
+    return platform::spawn_process(get_executable(), {program, std::string("--mproc-") + role, std::to_string(fd)},
+                                   std::span<const int>(&fd, 1));
 }
 }  // namespace detail
 

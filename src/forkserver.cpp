@@ -53,10 +53,7 @@ void child_after() noexcept {
 int ensure_running_locked(Client& c) {
     if (c.control) return c.control.get();
     auto [mine, theirs] = platform::socket_pair(SOCK_SEQPACKET);
-    const int child_fd = theirs.get();
-    c.pid = platform::spawn_process(get_executable(),
-                                    {program_name(), "--mproc-forkserver", std::to_string(child_fd)},
-                                    std::span<const int>(&child_fd, 1));
+    c.pid = spawn_self("forkserver", theirs.get());
     c.control = std::move(mine);
     static std::once_flag once;
     std::call_once(once, [] { pthread_atfork(prepare, parent_after, child_after); });

@@ -120,6 +120,8 @@ pid_t forkserver_pid() noexcept;
 void stop_forkserver() noexcept;
 
 void flush_std_streams() noexcept;
-std::string program_name();  // argv[0] as given to init, for the children's argv[0]
+// Runs this executable again as `--mproc-<role> <fd>` (role: "spawn", "forkserver" or
+// "tracker"; init() sends each to its job), with fd kept open in it.
+pid_t spawn_self(const char* role, int fd);
 
 }  // namespace mproc::detail

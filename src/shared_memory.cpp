@@ -45,10 +45,8 @@ void send_to_tracker(char op, const std::string& name) {
     if (t.fd < 0) {
         if (op == 'U') return;
         auto [mine, theirs] = platform::socket_pair(SOCK_SEQPACKET);
-        const int child_fd = theirs.get();
         if (initialized()) {
-            t.pid = platform::spawn_process(get_executable(), {program_name(), "--mproc-tracker", std::to_string(child_fd)},
-                                            std::span<const int>(&child_fd, 1));
+            t.pid = spawn_self("tracker", theirs.get());
         } else {
             // Without mproc::init the program cannot re-run itself: fork, and serve at once.
             flush_std_streams();
