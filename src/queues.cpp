@@ -61,13 +61,12 @@ private:
     std::size_t capacity_;
 };
 
-QueueCore::QueueCore(const QueueOptions& o, bool joinable)
+QueueCore::QueueCore(const QueueOptions& o)
     : header_(RegionRef::create(sizeof(Header))), not_empty_(lock_), not_full_(lock_), all_done_(lock_) {
     const std::size_t capacity = std::max<std::size_t>((o.capacity_bytes + kRelease - 1) / kRelease, 1) * kRelease;
     Header& h = header_of(header_);
     h.capacity = capacity;
     h.maxsize = o.maxsize > 0 ? o.maxsize : 0;
-    (void)joinable;  // task accounting is always kept; only JoinableQueue exposes it
     ring_ = std::make_shared<Ring>(platform::memfd("mproc-queue", capacity), capacity);
 }
 

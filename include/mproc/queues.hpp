@@ -48,7 +48,8 @@ class Ring;
 class QueueCore {
 public:
     QueueCore() = default;
-    QueueCore(const QueueOptions& options, bool joinable);
+    // Task accounting (JoinableQueue) is always kept: it costs a counter.
+    explicit QueueCore(const QueueOptions& options);
     // Full / Empty when not done in time (block false: at once).
     void put(std::string_view bytes, bool block, const Timeout& timeout);
     // Hands the next message's bytes to consume (still in the ring, under the lock).
@@ -62,7 +63,6 @@ public:
     void load(InputArchive& ar);
 
 private:
-    void attach_ring(int fd, std::size_t capacity);
     RegionRef header_;
     std::shared_ptr<Ring> ring_;
     Lock lock_;
@@ -87,7 +87,7 @@ template <class T>
 class Queue {
 public:
     explicit Queue(long maxsize = 0) : Queue(QueueOptions{.maxsize = maxsize}) {}
-    explicit Queue(const QueueOptions& options) : core_(options, false) {}
+    explicit Queue(const QueueOptions& options) : core_(options) {}
 
     // Blocks while the queue is full (maxsize messages, or capacity_bytes of data); with block
     // false or after timeout: mproc::Full. After close(): std::logic_error. A message larger
@@ -121,7 +121,6 @@ public:
     void load(detail::InputArchive& ar) { core_.load(ar); }
 
 protected:
-    Queue(const QueueOptions& options, bool joinable) : core_(options, joinable) {}
     void check_open() const {
         if (closed_) throw std::logic_error("mproc: queue is closed");
     }
@@ -133,8 +132,8 @@ protected:
 template <class T>
 class JoinableQueue : public Queue<T> {
 public:
-    explicit JoinableQueue(long maxsize = 0) : Queue<T>(QueueOptions{.maxsize = maxsize}, true) {}
-    explicit JoinableQueue(const QueueOptions& options) : Queue<T>(options, true) {}
+    explicit JoinableQueue(long maxsize = 0) : Queue<T>(QueueOptions{.maxsize = maxsize}) {}
+    explicit JoinableQueue(const QueueOptions& options) : Queue<T>(options) {}
     // One item taken with get() is done. More calls than items put: std::logic_error.
     void task_done() { this->core_.task_done(); }
     // Blocks until every item put has been marked done.
