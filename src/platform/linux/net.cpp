@@ -325,21 +325,12 @@ std::string make_temp_dir(const char* prefix) {
 
 void remove_dir(const std::string& path) noexcept { ::rmdir(path.c_str()); }
 
-SharedPage SharedPage::create(std::size_t size) {
-    UniqueFd fd(::memfd_create("mproc-locks", MFD_CLOEXEC));
-    if (!fd) throw_errno("memfd_create");
-    if (::ftruncate(fd.get(), static_cast<off_t>(size)) != 0) throw_errno("ftruncate");
-    return attach(std::move(fd));
-}
+SharedPage SharedPage::create(std::size_t size) { return attach(memfd("mproc-shared", size)); }
 
 SharedPage SharedPage::attach(UniqueFd fd) {
-    struct stat st;
-    if (::fstat(fd.get(), &st) != 0) throw_errno("fstat");
     SharedPage p;
-    p.size_ = static_cast<std::size_t>(st.st_size);
-    void* m = ::mmap(nullptr, p.size_, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
-    if (m == MAP_FAILED) throw_errno("mmap");
-    p.data_ = m;
+    p.size_ = file_size(fd.get());
+    p.data_ = map_shared(fd.get(), p.size_);
     p.fd_ = std::move(fd);
     return p;
 }
@@ -349,7 +340,7 @@ SharedPage::SharedPage(SharedPage&& o) noexcept
 
 SharedPage& SharedPage::operator=(SharedPage&& o) noexcept {
     if (this != &o) {
-        if (data_) ::munmap(data_, size_);
+        unmap(data_, size_);
         fd_ = std::move(o.fd_);
         data_ = std::exchange(o.data_, nullptr);
         size_ = std::exchange(o.size_, 0);
@@ -357,9 +348,7 @@ SharedPage& SharedPage::operator=(SharedPage&& o) noexcept {
     return *this;
 }
 
-SharedPage::~SharedPage() {
-    if (data_) ::munmap(data_, size_);
-}
+SharedPage::~SharedPage() { unmap(data_, size_); }
 
 static_assert(sizeof(pthread_mutex_t) <= kRobustMutexSize);
 
