@@ -44,9 +44,12 @@ static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
 
 std::uint32_t* futex_word(std::atomic<std::uint32_t>& a) { return reinterpret_cast<std::uint32_t*>(&a); }
 
+// For the noexcept queries: null for a moved-from lock.
+LockState* lock_state_if(const RegionRef& r) noexcept { return r ? static_cast<LockState*>(r.data()) : nullptr; }
+
 LockState& lock_state(const RegionRef& r) {
-    if (!r) throw std::logic_error("mproc: use of a moved-from lock");
-    return *static_cast<LockState*>(r.data());
+    if (LockState* st = lock_state_if(r)) return *st;
+    throw std::logic_error("mproc: use of a moved-from lock");
 }
 
 std::uint32_t me() { return static_cast<std::uint32_t>(platform::current_tid()) & kTidMask; }
@@ -126,15 +129,17 @@ void LockCore::release() {
 }
 
 bool LockCore::locked() const noexcept {
-    return at_ && (static_cast<LockState*>(at_.data())->word.load(std::memory_order_relaxed) & kTidMask) != 0;
+    const LockState* st = lock_state_if(at_);
+    return st && (st->word.load(std::memory_order_relaxed) & kTidMask) != 0;
 }
 
 bool LockCore::owned_by_me() const noexcept {
-    return at_ && (static_cast<LockState*>(at_.data())->word.load(std::memory_order_relaxed) & kTidMask) == me();
+    const LockState* st = lock_state_if(at_);
+    return st && (st->word.load(std::memory_order_relaxed) & kTidMask) == me();
 }
 
 bool LockCore::owner_died() const noexcept {
-    return owned_by_me() && static_cast<LockState*>(at_.data())->died.load(std::memory_order_relaxed) != 0;
+    return owned_by_me() && lock_state_if(at_)->died.load(std::memory_order_relaxed) != 0;
 }
 
 void LockCore::mark_contended() { lock_state(at_).word.fetch_or(kWaiters, std::memory_order_relaxed); }
