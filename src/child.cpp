@@ -147,6 +147,10 @@ public:
     void send_signal(int sig) override {
         if (!code_) platform::pidfd_signal(pidfd_.get(), sig);
     }
+    int wait_ended() override {
+        if (!code_) code_ = platform::reap(pid_);
+        return *code_;
+    }
 
 private:
     pid_t pid_;
@@ -155,18 +159,20 @@ private:
 };
 }  // namespace
 
+pid_t fork_child() {
+    flush_std_streams();  // else buffered output would be written twice, by parent and child
+    std::lock_guard lk(fork_mutex());
+    const pid_t pid = platform::fork_process();
+    if (pid == 0) {
+        platform::forget_self_pidfd_after_fork();
+        forget_children_after_fork();
+    }
+    return pid;
+}
+
 std::unique_ptr<Popen> start_fork(const ChildConfig& cfg, const std::function<void()>& body) {
     const int lifeline = platform::self_pidfd();  // opened before fork so the child inherits it
-    flush_std_streams();  // else buffered output would be written twice, by parent and child
-    pid_t pid;
-    {
-        std::lock_guard lk(fork_mutex());
-        pid = platform::fork_process();
-        if (pid == 0) {
-            platform::forget_self_pidfd_after_fork();
-            forget_children_after_fork();
-        }
-    }
+    const pid_t pid = fork_child();
     if (pid == 0) run_child(cfg, lifeline, body, false);
     return std::make_unique<ChildPopen>(pid, platform::pidfd_open(pid));
 }
@@ -180,8 +186,7 @@ std::unique_ptr<Popen> start_spawn(const std::string& job, std::span<const int> 
         send_job(mine.get(), job, fds);
     } catch (...) {
         popen->send_signal(SIGKILL);
-        platform::wait_readable(popen->sentinel(), platform::Deadline::never());
-        popen->poll();
+        popen->wait_ended();
         throw;
     }
     return popen;

@@ -59,6 +59,9 @@ Registry& registry() {
         add(typeid(Full), &make_exception_from_what<Full>);
         add(typeid(EOFError), &make_exception_from_what<EOFError>);
         add(typeid(BrokenBarrierError), &make_exception_from_what<BrokenBarrierError>);
+        add(typeid(futures::BrokenExecutor), &make_exception_from_what<futures::BrokenExecutor>);
+        add(typeid(futures::BrokenProcessPool), &make_exception_from_what<futures::BrokenProcessPool>);
+        add(typeid(futures::BrokenThreadPool), &make_exception_from_what<futures::BrokenThreadPool>);
         return m;
     }();
     return *r;

@@ -29,41 +29,37 @@
 namespace mproc::detail {
 
 namespace {
-struct Client {
-    std::mutex mu;
-    platform::UniqueFd control;
-    pid_t pid = -1;
-};
-Client& client() {
-    static Client* c = new Client;  // never destroyed: stop_forkserver runs at exit
-    return *c;
-}
-
-void prepare() noexcept { client().mu.lock(); }
-void parent_after() noexcept { client().mu.unlock(); }
-void child_after() noexcept {
-    // The server belongs to the parent; holding its control socket open would keep it alive
-    // after the parent died. close(2) is async-signal-safe, as a fork handler needs.
-    Client& c = client();
-    c.control.reset();
-    c.pid = -1;
-    c.mu.unlock();
-}
-
-int ensure_running_locked(Client& c) {
-    if (c.control) return c.control.get();
-    auto [mine, theirs] = platform::socket_pair(SOCK_SEQPACKET);
-    c.pid = spawn_self("forkserver", theirs.get());
-    c.control = std::move(mine);
-    static std::once_flag once;
-    std::call_once(once, [] { pthread_atfork(prepare, parent_after, child_after); });
-    return c.control.get();
-}
-
 std::int32_t read_int(int fd, bool& eof) {
     std::int32_t v = 0;
     eof = !platform::recv_exact(fd, &v, sizeof v);
     return v;
+}
+
+// Every server's control socket, so that a fork child of this process can close its copies:
+// a server must see end of file when the process it serves is gone, not when every fork
+// child of that process is gone too.
+std::mutex& servers_mu() {
+    static auto* m = new std::mutex;
+    return *m;
+}
+std::vector<ForkServer*>& servers() {
+    static auto* v = new std::vector<ForkServer*>;
+    return *v;
+}
+// A server's own mutex is not taken here: a forked server is started with it held.
+void prepare() noexcept { servers_mu().lock(); }
+void parent_after() noexcept { servers_mu().unlock(); }
+void child_after() noexcept {
+    // close(2) is async-signal-safe, as a fork handler needs. The child is single-threaded,
+    // and the servers are the parent's: it never uses them.
+    for (ForkServer* s : servers()) s->forget_after_fork();
+    servers_mu().unlock();
+}
+void register_server(ForkServer* s) {
+    static std::once_flag once;
+    std::call_once(once, [] { pthread_atfork(prepare, parent_after, child_after); });
+    std::lock_guard lk(servers_mu());
+    servers().push_back(s);
 }
 
 class ForkserverPopen final : public Popen {
@@ -83,6 +79,13 @@ public:
     void send_signal(int sig) override {
         if (!code_) platform::send_signal(pid_, sig);
     }
+    int wait_ended() override {
+        if (code_) return *code_;
+        bool eof = false;
+        const std::int32_t v = read_int(sock_.get(), eof);
+        code_ = eof ? 255 : v;
+        return *code_;
+    }
 
 private:
     pid_t pid_;
@@ -91,31 +94,67 @@ private:
 };
 }  // namespace
 
-pid_t forkserver_pid() noexcept {
-    std::lock_guard lk(client().mu);
-    return client().pid;
+ForkServer::ForkServer(bool forked) : forked_(forked) { register_server(this); }
+
+ForkServer::~ForkServer() {
+    stop();
+    std::lock_guard lk(servers_mu());
+    std::erase(servers(), this);
 }
 
-void stop_forkserver() noexcept {
-    Client& c = client();
+pid_t ForkServer::pid() const noexcept {
+    std::lock_guard lk(mu_);
+    return pid_;
+}
+
+int ForkServer::control_fd() const noexcept {
+    std::lock_guard lk(mu_);
+    return control_.get();
+}
+
+int ForkServer::ensure_running_locked() {
+    if (control_) return control_.get();
+    auto [mine, theirs] = platform::socket_pair(SOCK_SEQPACKET);
+    if (forked_) {
+        // A copy of this process as it is now, which then only forks: its children see the
+        // memory of this moment (the fork start method's promise), and this process never
+        // forks again once it runs threads of its own.
+        const pid_t pid = fork_child();
+        if (pid == 0) {
+            mine.reset();
+            forkserver_main(theirs.release());
+        }
+        pid_ = pid;
+    } else {
+        pid_ = spawn_self("forkserver", theirs.get());
+    }
+    control_ = std::move(mine);
+    return control_.get();
+}
+
+void ForkServer::start() {
+    std::lock_guard lk(mu_);
+    ensure_running_locked();
+}
+
+void ForkServer::stop() noexcept {
     pid_t pid;
     {
-        std::lock_guard lk(c.mu);
-        if (!c.control) return;
-        c.control.reset();  // the server sees end of file and exits
-        pid = std::exchange(c.pid, -1);
+        std::lock_guard lk(mu_);
+        if (!control_) return;
+        control_.reset();  // the server sees end of file and exits
+        pid = std::exchange(pid_, -1);
     }
     int status;
     while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
 }
 
-std::unique_ptr<Popen> start_forkserver(const std::string& job, std::span<const int> fds) {
+std::unique_ptr<Popen> ForkServer::start_child(const std::string& job, std::span<const int> fds) {
     auto [mine, theirs] = platform::socket_pair(SOCK_STREAM);
     {
-        Client& c = client();
-        std::lock_guard lk(c.mu);
-        const int control = ensure_running_locked(c);
+        std::lock_guard lk(mu_);
+        const int control = ensure_running_locked();
         const char op = 'F';
         const int fd = theirs.get();
         platform::send_all(control, &op, 1, std::span<const int>(&fd, 1));
@@ -195,12 +234,19 @@ void forkserver_main(int control_fd) noexcept {
 }  // namespace mproc::detail
 
 namespace mproc::detail {
+ForkServer& global_forkserver() {
+    static auto* s = new ForkServer(false);  // never destroyed: stop_forkserver runs at exit
+    return *s;
+}
+pid_t forkserver_pid() noexcept { return global_forkserver().pid(); }
+void stop_forkserver() noexcept { global_forkserver().stop(); }
+std::unique_ptr<Popen> start_forkserver(const std::string& job, std::span<const int> fds) {
+    return global_forkserver().start_child(job, fds);
+}
+
 std::vector<int> persistent_fds() {
     std::vector<int> fds;
-    {
-        std::lock_guard lk(client().mu);
-        if (client().control) fds.push_back(client().control.get());
-    }
+    if (const int c = global_forkserver().control_fd(); c >= 0) fds.push_back(c);
     if (const int self = platform::self_pidfd_if_open(); self >= 0) fds.push_back(self);
     if (const int t = tracker_fd(); t >= 0) fds.push_back(t);
     return fds;

@@ -126,7 +126,7 @@ void exit_function() noexcept {
             }
             platform::wait_readable(sentinel, platform::Deadline::never());
             std::lock_guard lk(k->mu);
-            k->popen->poll();
+            k->popen->wait_ended();
         }
         {
             std::lock_guard lk(fork_mutex());
@@ -257,7 +257,7 @@ void BaseProcess::join(Timeout timeout) {
     const bool ended = platform::wait_readable(sentinel, platform::Deadline::after(timeout));
     if (!ended || s.kind == ProcessKind::Parent) return;
     std::lock_guard lk(s.mu);
-    if (s.popen) s.popen->poll();
+    if (s.popen) s.popen->wait_ended();
 }
 
 namespace {
@@ -331,6 +331,16 @@ void Process::run() {
     if (target_) target_->call();
 }
 
+namespace detail {
+Process make_pool_process(ProcessOptions options, std::unique_ptr<Target> target,
+                          std::shared_ptr<ForkServer> server) {
+    Process p(std::move(options));
+    p.target_ = std::move(target);
+    p.state().server = std::move(server);
+    return p;
+}
+}  // namespace detail
+
 void Process::start() {
     auto& s = state();
     std::string method;
@@ -351,10 +361,15 @@ void Process::start() {
 
     std::unique_ptr<detail::Popen> popen;
     const detail::ChildConfig cfg = detail::make_child_config(s);
-    if (method == "fork") {
+    std::shared_ptr<detail::ForkServer> server;
+    {
+        std::lock_guard lk(s.mu);
+        server = s.server;
+    }
+    if (method == "fork" && !server) {
         popen = detail::start_fork(cfg, [this] { run(); });
     } else {
-        if (!initialized())
+        if (!server && !initialized())
             throw std::logic_error(
                 "mproc: the '" + method +
                 "' start method runs this program again as the child, and the child needs "
@@ -383,7 +398,10 @@ void Process::start() {
             fds.insert(fds.end(), ar.fds().begin(), ar.fds().end());
             if (cfg.has_tracker) fds.push_back(detail::tracker_fd());  // last: see run_job
         }
-        popen = method == "spawn" ? detail::start_spawn(job, fds) : detail::start_forkserver(job, fds);
+        if (server)
+            popen = server->start_child(job, fds);
+        else
+            popen = method == "spawn" ? detail::start_spawn(job, fds) : detail::start_forkserver(job, fds);
     }
     {
         std::lock_guard lk(s.mu);
@@ -414,7 +432,7 @@ void Process::close() {
 namespace {
 std::string exitcode_name(int code) {
     if (code >= 0) return std::to_string(code);
-    if (const char* abbrev = sigabbrev_np(-code)) return std::string("-SIG") + abbrev;
+    if (const std::string abbrev = platform::signal_name(-code); !abbrev.empty()) return "-SIG" + abbrev;
     return std::to_string(code);
 }
 }  // namespace

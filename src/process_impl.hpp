@@ -29,6 +29,10 @@ public:
     virtual std::optional<int> poll() = 0;
     // No effect once the child has ended.
     virtual void send_signal(int sig) = 0;
+    // Blocking: the exit code, once the sentinel has said the child ended. (A pidfd can turn
+    // readable a moment before waitpid(WNOHANG) finds the child reapable: its last thread is
+    // still being torn down.)
+    virtual int wait_ended() = 0;
 };
 
 enum class ProcessKind { Child, Current, Parent };
@@ -46,6 +50,9 @@ struct ProcessState {
     std::unique_ptr<Popen> popen;
     bool closed = false;
     platform::UniqueFd parent_sentinel;  // Parent kind: a pidfd of the parent
+    // Set by a process pool: the server its worker is forked from (whatever the start method
+    // says), so that the pool's creator never forks itself once the pool runs threads.
+    std::shared_ptr<class ForkServer> server;
 };
 
 // What a child must know about itself and its parent; sent in the job (spawn, forkserver) or
@@ -104,6 +111,9 @@ void send_job(int sock, const std::string& job, std::span<const int> fds);
 // kernel parent, and single-threaded, so its death signal is the child's to set.
 [[noreturn]] void run_job(int sock, bool fresh_program, pid_t forkserver = -1) noexcept;
 
+// fork(2) under the fork mutex, after flushing the standard streams; in the child, forgets
+// the parent's children and pidfd. Returns 0 in the child.
+pid_t fork_child();
 std::unique_ptr<Popen> start_fork(const ChildConfig& cfg, const std::function<void()>& body);
 std::unique_ptr<Popen> start_spawn(const std::string& job, std::span<const int> fds);
 std::unique_ptr<Popen> start_forkserver(const std::string& job, std::span<const int> fds);
@@ -113,6 +123,39 @@ std::unique_ptr<Popen> start_forkserver(const std::string& job, std::span<const 
 int tracker_fd() noexcept;
 void adopt_tracker(int fd) noexcept;
 [[noreturn]] void tracker_main(int fd) noexcept;
+
+// A process that forks children on request (the protocol is in forkserver.cpp). The forkserver
+// start method uses one, started as a fresh run of this executable; a process pool under the
+// fork start method uses its own, forked from the pool's creator (forked = true), so that its
+// workers are copies of that moment while the creator itself never forks a process that runs
+// the pool's threads. The server exits when its control socket closes; stop() waits for it.
+class ForkServer {
+public:
+    explicit ForkServer(bool forked);
+    ForkServer(const ForkServer&) = delete;
+    ForkServer& operator=(const ForkServer&) = delete;
+    ~ForkServer();
+
+    // Starts the server now rather than with the first child.
+    void start();
+    std::unique_ptr<Popen> start_child(const std::string& job, std::span<const int> fds);
+    void stop() noexcept;
+    pid_t pid() const noexcept;
+    int control_fd() const noexcept;
+    // In a fork child: drops this process's copy of the control socket (async-signal-safe).
+    void forget_after_fork() noexcept {
+        control_.reset();
+        pid_ = -1;
+    }
+
+private:
+    int ensure_running_locked();
+
+    mutable std::mutex mu_;
+    const bool forked_;
+    platform::UniqueFd control_;
+    pid_t pid_ = -1;
+};
 
 // The forkserver process's loop; never returns.
 [[noreturn]] void forkserver_main(int control_fd) noexcept;

@@ -106,6 +106,24 @@ public:
     explicit BrokenBarrierError(const std::string& what) : std::runtime_error(what) {}
 };
 
+namespace futures {
+// concurrent.futures: an executor (or pool) that cannot run tasks any more, because a worker
+// could not be set up (its initializer failed) or, in Python's all-or-nothing mode, a worker
+// died. Python: BrokenExecutor(RuntimeError) and its subclasses.
+class BrokenExecutor : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+class BrokenProcessPool : public BrokenExecutor {
+public:
+    using BrokenExecutor::BrokenExecutor;
+};
+class BrokenThreadPool : public BrokenExecutor {
+public:
+    using BrokenExecutor::BrokenExecutor;
+};
+}  // namespace futures
+
 namespace detail {
 using ExceptionFactory = std::exception_ptr (*)(const std::string& what);
 // Records that exceptions whose dynamic type has this mangled name can be rebuilt from what().

@@ -57,8 +57,15 @@ struct ProcessOptions {
     std::string start_method = {};         // "" uses get_start_method() at start()
 };
 
+class Process;
 namespace detail {
 struct ProcessState;
+class ForkServer;
+class Target;
+// For process pools: a process with a type-erased target, forked by `server` when one is given
+// (whatever its start method says).
+Process make_pool_process(ProcessOptions options, std::unique_ptr<Target> target,
+                          std::shared_ptr<ForkServer> server);
 using EntryFn = void (*)(InputArchive&);
 
 // A target and its arguments, type-erased: run in place after fork, or sent to a fresh
@@ -271,6 +278,9 @@ public:
 
 private:
     std::unique_ptr<detail::Target> target_;
+
+    friend Process detail::make_pool_process(ProcessOptions, std::unique_ptr<detail::Target>,
+                                             std::shared_ptr<detail::ForkServer>);
 };
 
 // Python's repr: <Process name='Process-1' pid=123 parent=122 started daemon>, with status

@@ -102,6 +102,8 @@ int self_pidfd_if_open() noexcept;  // -1 when not opened yet
 // waitpid(WNOHANG): the exit code when pid has ended (negative signal number when killed),
 // empty while it runs. Reaps it.
 std::optional<int> try_reap(pid_t pid);
+// waitpid(2), blocking: for a child known to have ended.
+int reap(pid_t pid);
 int decode_wait_status(int status) noexcept;
 // kill(2); a process that is already gone is not an error.
 void send_signal(pid_t pid, int sig);
@@ -113,6 +115,11 @@ void start_parent_watchdog(int parent_pidfd);
 bool set_death_signal(pid_t expected_parent) noexcept;
 bool is_main_thread() noexcept;
 [[noreturn]] void exit_now(int code) noexcept;  // _exit(2)
+
+// "SEGV" for SIGSEGV; empty for a number that names no signal.
+std::string signal_name(int sig);
+// isatty(3).
+bool is_terminal(int fd) noexcept;
 
 // Machine facts.
 int cpu_count() noexcept;
@@ -133,6 +140,11 @@ void pidfd_signal(int pidfd, int sig);
 namespace mproc::platform {
 
 std::pair<UniqueFd, UniqueFd> make_pipe();  // {read end, write end}
+// An eventfd (close-on-exec, non-blocking): a wake-up word a poll loop can wait on beside its
+// descriptors. notify adds one; drain resets it to zero.
+UniqueFd make_event();
+void event_notify(int fd) noexcept;
+void event_drain(int fd) noexcept;
 bool is_socket(int fd);
 
 // Reads up to size bytes (at least one, unless end of file: 0). EINTR is retried.

@@ -111,6 +111,10 @@ public:
         return static_cast<std::uint32_t>(fds_.size() - 1);
     }
     const std::vector<int>& fds() const noexcept { return fds_; }
+    // Bytes written so far, and a way back to an earlier size (to replace a value half
+    // written when its serialization threw).
+    std::size_t size() const noexcept { return out_.size(); }
+    void truncate(std::size_t size) { out_.resize(size); }
 
 private:
     template <class T>
@@ -173,6 +177,14 @@ public:
 
     std::size_t remaining() const noexcept { return in_.size() - pos_; }
     std::size_t position() const noexcept { return pos_; }
+    // The bytes not read yet, and the message's descriptors, for reading a part of the
+    // message with an archive of its own; skip() then moves past that part.
+    std::string_view rest() const noexcept { return in_.substr(pos_); }
+    std::span<int> fd_slots() const noexcept { return fds_; }
+    void skip(std::size_t n) {
+        if (n > remaining()) throw SerializationError("mproc: message truncated");
+        pos_ += n;
+    }
     // Takes ownership of the descriptor sent at this index.
     int take_fd(std::uint32_t index) {
         if (index >= fds_.size() || fds_[index] < 0)

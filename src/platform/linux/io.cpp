@@ -1,6 +1,7 @@
 // Descriptors, sockets and the deadline loop on Linux.
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -116,6 +117,23 @@ bool recv_exact(int sock, void* data, std::size_t size, std::vector<UniqueFd>* f
 
 std::size_t recv_message(int sock, void* data, std::size_t size, std::vector<UniqueFd>& fds) {
     return receive_with_fds(sock, data, size, &fds);
+}
+
+UniqueFd make_event() {
+    const int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (fd < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+    return UniqueFd(fd);
+}
+
+void event_notify(int fd) noexcept {
+    const std::uint64_t one = 1;
+    // Only EAGAIN can fail here (the counter is saturated), and then a wake-up is pending anyway.
+    [[maybe_unused]] const ssize_t n = ::write(fd, &one, sizeof one);
+}
+
+void event_drain(int fd) noexcept {
+    std::uint64_t v;
+    [[maybe_unused]] const ssize_t n = ::read(fd, &v, sizeof v);
 }
 
 }  // namespace mproc::platform

@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
 #include <system_error>
@@ -125,6 +126,17 @@ std::optional<int> try_reap(pid_t pid) {
     }
 }
 
+int reap(pid_t pid) {
+    int status = 0;
+    for (;;) {
+        const pid_t r = ::waitpid(pid, &status, 0);
+        if (r == pid) return decode_wait_status(status);
+        if (errno == EINTR) continue;
+        if (errno == ECHILD) return 255;  // reaped by someone else, as in try_reap
+        throw_errno("waitpid");
+    }
+}
+
 void send_signal(pid_t pid, int sig) {
     if (::kill(pid, sig) != 0 && errno != ESRCH) throw_errno("kill");
 }
@@ -225,4 +237,11 @@ void pidfd_signal(int pidfd, int sig) {
     if (::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0) != 0 && errno != ESRCH)
         throw_errno("pidfd_send_signal");
 }
+std::string signal_name(int sig) {
+    const char* abbrev = ::sigabbrev_np(sig);
+    return abbrev ? abbrev : "";
+}
+
+bool is_terminal(int fd) noexcept { return ::isatty(fd) == 1; }
+
 }  // namespace mproc::platform

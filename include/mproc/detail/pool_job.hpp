@@ -1,0 +1,280 @@
+// mproc/detail/pool_job.hpp: the result side of a pool call (not API).
+//
+// A pool call (apply_async, map_async, imap, ...) is one Job: items numbered from 0, each of
+// which ends with a value or an exception, in any order and from any thread (the process
+// pool's dispatcher thread, or a thread pool's workers). What the caller sees depends on the
+// mode: one value (apply), the list (map: complete when every item is in, or failed as soon as
+// one item fails, as Python's MapResult), or a stream (imap: in input order, or in completion
+// order for imap_unordered; an item's exception is thrown when the iteration reaches it).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "mproc/detail/archive.hpp"
+#include "mproc/detail/exceptions.hpp"
+#include "mproc/detail/timeout.hpp"
+#include "mproc/errors.hpp"
+
+namespace mproc::detail::pool {
+
+enum class Mode { Single, List, Ordered, Unordered };
+
+// Draws "done/total, rate, time left" on stderr when it is a terminal (pool.cpp).
+class ProgressBar {
+public:
+    ProgressBar(std::size_t total, bool known_total);
+    ~ProgressBar();
+    ProgressBar(const ProgressBar&) = delete;
+    ProgressBar& operator=(const ProgressBar&) = delete;
+    void set_total(std::size_t total);
+    void update(std::size_t done);  // throttled: draws at most ten times a second
+    static bool wanted();           // stderr is a terminal
+
+private:
+    void draw(std::size_t done, bool final);
+    std::size_t total_;
+    bool known_;
+    std::size_t last_done_ = 0;
+    std::chrono::steady_clock::time_point start_, last_draw_;
+};
+
+// Runs a user callback, reporting (never propagating) what it throws: it runs on a pool's
+// own thread, where an exception would have nowhere to go. Python prints the traceback too.
+void run_callback(const std::function<void()>& f) noexcept;
+
+class JobBase {
+public:
+    virtual ~JobBase() = default;
+    // The worker's results for items [first, first + count), as run_chunk wrote them.
+    virtual void deliver(std::size_t first, std::uint32_t count, InputArchive& ar) = 0;
+    virtual void set_error(std::size_t index, std::exception_ptr e) = 0;
+    // True once no more results are wanted (the call completed or failed, or its iterator was
+    // dropped): the pool drops its chunks that have not started.
+    bool finished() const noexcept { return finished_.load(std::memory_order_acquire); }
+
+protected:
+    std::atomic<bool> finished_{false};
+};
+
+template <class R>
+class Job final : public JobBase {
+public:
+    using Value = std::conditional_t<std::is_void_v<R>, std::monostate, R>;
+    using ListCallback = std::function<void(const std::vector<Value>&)>;
+    using ValueCallback = std::function<void(const Value&)>;
+
+    Job(Mode mode, std::size_t total) : mode_(mode), total_(total) {
+        if (mode_ == Mode::Single || mode_ == Mode::List) values_.resize(total_);
+        if (total_ == 0 && mode_ == Mode::List) {
+            complete_ = completing_ = true;
+            finished_.store(true);
+        }
+    }
+
+    void set_callbacks(ValueCallback on_value, ListCallback on_list,
+                       std::function<void(std::exception_ptr)> on_error) {
+        on_value_ = std::move(on_value);
+        on_list_ = std::move(on_list);
+        on_error_ = std::move(on_error);
+    }
+    void set_progress(std::unique_ptr<ProgressBar> bar) { bar_ = std::move(bar); }
+
+    void deliver(std::size_t first, std::uint32_t count, InputArchive& ar) override {
+        for (std::uint32_t i = 0; i < count; ++i) {
+            std::uint8_t ok = 0;
+            ar(ok);
+            if (ok) {
+                Value v{};
+                if constexpr (!std::is_void_v<R>) ar(v);
+                set_value(first + i, std::move(v));
+            } else {
+                set_error(first + i, load_exception(ar));
+            }
+        }
+    }
+
+    void set_value(std::size_t index, Value&& v) { record(index, std::move(v), nullptr); }
+    void set_error(std::size_t index, std::exception_ptr e) override {
+        record(index, std::nullopt, std::move(e));
+    }
+
+    // --- the caller's side ---
+
+    // Waits until the call is complete (Single, List) or until the deadline.
+    bool wait(const Timeout& timeout) {
+        std::unique_lock lk(mu_);
+        return wait_locked(lk, timeout, [&] { return complete_; });
+    }
+    bool ready() {
+        std::lock_guard lk(mu_);
+        return complete_;
+    }
+    // Single/List, once complete.
+    std::exception_ptr error() {
+        std::lock_guard lk(mu_);
+        return error_;
+    }
+    Value value() {
+        std::lock_guard lk(mu_);
+        return values_[0].value();
+    }
+    std::vector<Value> list() {
+        std::lock_guard lk(mu_);
+        return gather_locked();
+    }
+
+    // Streams: the number of items is known once the input is exhausted.
+    void set_total(std::size_t total) {
+        {
+            std::lock_guard lk(mu_);
+            total_ = total;
+            if (bar_) bar_->set_total(total);
+        }
+        cv_.notify_all();
+    }
+    // Streams: the next result, empty at the end; TimeoutError when none comes in time.
+    std::optional<Value> next(const Timeout& timeout) {
+        std::unique_lock lk(mu_);
+        auto available = [&] {
+            if (yielded_ == total_) return true;
+            if (mode_ == Mode::Unordered) return !ready_.empty();
+            return pending_.count(yielded_) != 0;
+        };
+        if (!wait_locked(lk, timeout, available))
+            throw TimeoutError("mproc: no result arrived within the timeout");
+        if (yielded_ == total_) return std::nullopt;
+        Outcome o;
+        if (mode_ == Mode::Unordered) {
+            o = std::move(ready_.front());
+            ready_.pop_front();
+        } else {
+            auto it = pending_.find(yielded_);
+            o = std::move(it->second);
+            pending_.erase(it);
+        }
+        ++yielded_;
+        if (o.error) std::rethrow_exception(o.error);
+        return std::move(*o.value);
+    }
+    // Items handed out by next(), and items received but not handed out yet.
+    std::size_t yielded() {
+        std::lock_guard lk(mu_);
+        return yielded_;
+    }
+    // The caller stopped listening (a dropped imap iterator): let queued chunks go.
+    void abandon() { finished_.store(true, std::memory_order_release); }
+
+private:
+    struct Outcome {
+        std::optional<Value> value;
+        std::exception_ptr error;
+    };
+
+    template <class Pred>
+    bool wait_locked(std::unique_lock<std::mutex>& lk, const Timeout& timeout, Pred pred) {
+        if (!timeout) {
+            cv_.wait(lk, pred);
+            return true;
+        }
+        const auto until = std::chrono::steady_clock::now() +
+                           std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                               std::max(*timeout, std::chrono::duration<double>(0)));
+        return cv_.wait_until(lk, until, pred);
+    }
+
+    std::vector<Value> gather_locked() {
+        std::vector<Value> out;
+        out.reserve(values_.size());
+        for (auto& v : values_) out.push_back(*v);
+        return out;
+    }
+
+    // As in Python, a completion callback runs before the result is marked ready, so a
+    // caller that waited sees the callback's effects.
+    void record(std::size_t index, std::optional<Value> v, std::exception_ptr e) {
+        std::function<void()> callback;
+        bool completing = false;
+        {
+            std::lock_guard lk(mu_);
+            if (completing_) return;
+            ++done_;
+            if (bar_) bar_->update(done_);
+            switch (mode_) {
+                case Mode::Single:
+                case Mode::List:
+                    if (index >= values_.size()) return;
+                    if (e) {
+                        error_ = e;
+                    } else {
+                        values_[index] = std::move(v);
+                    }
+                    if (e || done_ == total_) {
+                        completing = completing_ = true;
+                        finished_.store(true, std::memory_order_release);
+                        bar_.reset();
+                        callback = completion_callback_locked();
+                    }
+                    break;
+                case Mode::Ordered:
+                    pending_[index] = Outcome{std::move(v), e};
+                    break;
+                case Mode::Unordered:
+                    ready_.push_back(Outcome{std::move(v), e});
+                    break;
+            }
+        }
+        if (callback) run_callback(callback);
+        if (completing) {
+            std::lock_guard lk(mu_);
+            complete_ = true;
+        }
+        cv_.notify_all();
+    }
+
+    std::function<void()> completion_callback_locked() {
+        if (error_) {
+            if (!on_error_) return {};
+            return [f = std::move(on_error_), e = error_] { f(e); };
+        }
+        if (mode_ == Mode::Single && on_value_)
+            return [f = std::move(on_value_), v = *values_[0]] { f(v); };
+        if (mode_ == Mode::List && on_list_)
+            return [f = std::move(on_list_), l = gather_locked()] { f(l); };
+        return {};
+    }
+
+    std::mutex mu_;
+    std::condition_variable cv_;
+    const Mode mode_;
+    std::size_t total_;
+    std::size_t done_ = 0;
+    bool complete_ = false;
+    bool completing_ = false;
+    std::vector<std::optional<Value>> values_;
+    std::exception_ptr error_;
+    std::map<std::size_t, Outcome> pending_;  // Ordered
+    std::deque<Outcome> ready_;               // Unordered
+    std::size_t yielded_ = 0;
+    ValueCallback on_value_;
+    ListCallback on_list_;
+    std::function<void(std::exception_ptr)> on_error_;
+    std::unique_ptr<ProgressBar> bar_;
+};
+
+}  // namespace mproc::detail::pool

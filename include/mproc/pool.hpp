@@ -1,0 +1,700 @@
+// mproc/pool.hpp: process and thread pools (Python: multiprocessing.pool).
+//
+//   int square(int x) { return x * x; }
+//   mproc::Pool pool(4);                        // or mproc::Pool pool;  (process_cpu_count())
+//   std::vector<int> r = pool.map(square, std::vector<int>{1, 2, 3});
+//   mproc::AsyncResult<int> ar = pool.apply_async(square, 7);   // ar.get() == 49
+//
+// Tasks go to worker processes that already run, so under every start method a task is a
+// function, a captureless lambda or a serializable callable (a capturing lambda is a compile
+// error naming the rule), and its arguments and result are serializable. With the fork start
+// method the workers are copies of the program as it was when the pool was made: they are
+// forked by a helper process forked at that moment, so the pool's creator never forks itself
+// again once the pool runs its dispatcher thread (docs/design.md, Pools).
+//
+// Where Python's pool hangs or breaks, this one does not:
+// - a worker that dies (a crash, _exit, SIGKILL, the OOM killer) fails only the task it was
+//   running, with mproc::WorkerLostError naming the signal or exit code; the rest of its chunk
+//   runs again elsewhere (so use chunksize 1 where a task must not run twice), a new worker
+//   takes its place, and the pool keeps working;
+// - a task may have a deadline (PoolOptions::task_timeout, or per call): past it the worker is
+//   killed and replaced, and the task fails with mproc::TimeoutError;
+// - an exception thrown by a task reaches the caller with its type and message (API.md);
+// - an initializer that throws or crashes makes every task fail with
+//   mproc::futures::BrokenProcessPool, rather than restarting workers forever;
+// - a pool can be made anywhere, also inside a pool task; a plain mproc::Queue can be an
+//   argument of a pool task.
+//
+// Python's lifetime rules: close() stops new submissions, join() (after close or terminate)
+// waits for the workers to finish what was submitted and exit, terminate() stops them at once
+// (tasks not finished fail with mproc::ProcessError), and the destructor terminates, as
+// Python's `with Pool() as p:` does. Callbacks run on the pool's dispatcher thread (a thread
+// pool's worker thread): keep them short, as in Python.
+//
+// mproc::pool::ThreadPool has the same interface on threads of this process: any callable,
+// captures included, and no serialization. Threads cannot be killed, so it has no task deadline
+// (asking for one is std::invalid_argument).
+#pragma once
+
+#include <algorithm>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <iterator>
+#include <memory>
+#include <optional>
+#include <ranges>
+#include <span>
+#include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "mproc/context.hpp"
+#include "mproc/detail/pool_job.hpp"
+#include "mproc/process.hpp"
+
+namespace mproc {
+
+// Runs once in every worker before its first task (Python: initializer and initargs).
+//   mproc::Pool pool({.processes = 2, .initializer = mproc::Initializer(setup, "db.sqlite")});
+class Initializer {
+public:
+    Initializer() = default;
+    template <class F, class... A>
+        requires std::invocable<std::decay_t<F>&, detail::stored_arg_t<A>...>
+    explicit Initializer(F&& f, A&&... args)
+        : target_(std::make_shared<detail::TargetImpl<std::decay_t<F>, detail::stored_arg_t<A>...>>(f, args...)),
+          local_([f = std::decay_t<F>(f),
+                  tup = std::tuple<detail::stored_arg_t<A>...>(std::forward<A>(args)...)]() mutable {
+              std::apply(f, tup);
+          }) {}
+    explicit operator bool() const noexcept { return target_ != nullptr; }
+    // For worker processes: the target to send (refusal() says when it cannot travel).
+    const std::shared_ptr<detail::Target>& target() const noexcept { return target_; }
+    // For worker threads: runs it here, on copies of the arguments.
+    void run_here() const { local_(); }
+
+private:
+    std::shared_ptr<detail::Target> target_;
+    std::function<void()> local_;
+};
+
+// Python: Pool(processes=None, initializer=None, initargs=(), maxtasksperchild=None,
+// context=None). initargs travel inside the Initializer; the context is start_method.
+struct PoolOptions {
+    std::optional<int> processes = {};  // default process_cpu_count(); below 1: invalid_argument
+    Initializer initializer = {};
+    // A worker is replaced after this many chunks (Python counts chunks too); empty: never.
+    std::optional<std::size_t> maxtasksperchild = {};
+    std::string start_method = {};      // "" uses get_start_method()
+    // mproc's own: a deadline for every task (each item of a map); calls may set their own.
+    Timeout task_timeout = {};
+    // A task whose serialized result is larger fails with mproc::ProcessError saying so; the
+    // worker lives on.
+    std::size_t max_result_bytes = std::size_t{1} << 30;
+};
+
+template <class R>
+using pool_value_t = std::conditional_t<std::is_void_v<R>, std::monostate, R>;
+
+// apply_async's keyword arguments (Python: callback, error_callback).
+template <class R>
+struct ApplyOptions {
+    std::function<void(const pool_value_t<R>&)> callback = {};
+    std::function<void(std::exception_ptr)> error_callback = {};
+    Timeout task_timeout = {};  // empty: the pool's
+};
+
+// map/starmap (and their _async forms): Python's chunksize, callback, error_callback, and
+// mproc's deadline and progress bar (drawn on stderr when it is a terminal).
+template <class R>
+struct MapOptions {
+    std::optional<std::size_t> chunksize = {};  // default: Python's, about len / (4 * processes)
+    std::function<void(const std::vector<pool_value_t<R>>&)> callback = {};
+    std::function<void(std::exception_ptr)> error_callback = {};
+    Timeout task_timeout = {};
+    bool progress = false;
+};
+
+// imap/imap_unordered.
+struct IMapOptions {
+    std::size_t chunksize = 1;
+    Timeout task_timeout = {};
+    bool progress = false;
+};
+
+namespace detail::pool {
+// An _async call's job, seen without its result type.
+struct ResultWaiter {
+    std::function<bool(const Timeout&)> wait;
+    std::function<bool()> ready;
+    std::function<std::exception_ptr()> error;
+};
+}  // namespace detail::pool
+
+namespace pool {
+
+// The result of an _async call (Python: multiprocessing.pool.AsyncResult).
+template <class T>
+class AsyncResult {
+public:
+    // The value, or the task's exception; mproc::TimeoutError when not ready in time.
+    T get(Timeout timeout = {}) const {
+        if (!job_->wait(timeout)) throw TimeoutError("mproc: the result is not ready within the timeout");
+        if (auto e = job_->error()) std::rethrow_exception(e);
+        if constexpr (!std::is_void_v<T>) return take_();
+    }
+    void wait(Timeout timeout = {}) const { job_->wait(timeout); }
+    bool ready() const { return job_->ready(); }
+    // Whether it completed without an exception; std::logic_error while not ready (Python:
+    // ValueError).
+    bool successful() const {
+        if (!job_->ready()) throw std::logic_error("mproc: the result is not ready");
+        return job_->error() == nullptr;
+    }
+
+    using Waiter = detail::pool::ResultWaiter;
+    AsyncResult(Waiter w, std::function<T()> take)
+        : job_(std::make_shared<Waiter>(std::move(w))), take_(std::move(take)) {}
+
+private:
+    std::shared_ptr<Waiter> job_;
+    std::function<T()> take_;
+};
+
+// The iterator imap and imap_unordered return (Python: IMapIterator). The input is read as the
+// results are taken, a few chunks per worker ahead, so an endless input works. A task's
+// exception is thrown when the iteration reaches that item; the iteration can go on after it.
+template <class V>
+class IMapIterator {
+public:
+    IMapIterator(std::shared_ptr<detail::pool::Job<V>> job, std::function<bool()> feed,
+                 std::function<void()> on_close, std::size_t window)
+        : s_(std::make_shared<State>(std::move(job), std::move(feed), std::move(on_close), window)) {}
+
+    // The next result, empty at the end; mproc::TimeoutError when none arrives in time
+    // (Python: next(timeout), StopIteration at the end).
+    std::optional<typename detail::pool::Job<V>::Value> next(Timeout timeout = {}) {
+        s_->top_up();
+        return s_->job->next(timeout);
+    }
+
+    class iterator {
+    public:
+        using value_type = typename detail::pool::Job<V>::Value;
+        using difference_type = std::ptrdiff_t;
+        iterator() = default;
+        explicit iterator(IMapIterator* owner) : owner_(owner) { advance(); }
+        const value_type& operator*() const { return *current_; }
+        iterator& operator++() {
+            advance();
+            return *this;
+        }
+        void operator++(int) { advance(); }
+        bool operator==(std::default_sentinel_t) const noexcept { return !current_; }
+
+    private:
+        void advance() {
+            current_.reset();
+            current_ = owner_->next();
+        }
+        IMapIterator* owner_ = nullptr;
+        std::optional<value_type> current_;
+    };
+    iterator begin() { return iterator(this); }
+    std::default_sentinel_t end() const noexcept { return {}; }
+
+private:
+    struct State {
+        State(std::shared_ptr<detail::pool::Job<V>> j, std::function<bool()> f, std::function<void()> c,
+              std::size_t w)
+            : job(std::move(j)), feed(std::move(f)), on_close(std::move(c)), window(w) {}
+        ~State() {
+            job->abandon();
+            if (!exhausted) on_close();
+        }
+        void top_up() {
+            while (!exhausted && submitted - job->yielded() < window) {
+                if (!feed()) {
+                    exhausted = true;
+                    on_close();
+                    break;
+                }
+                ++submitted;  // counts chunks: one per feed() call
+            }
+        }
+        std::shared_ptr<detail::pool::Job<V>> job;
+        std::function<bool()> feed;
+        std::function<void()> on_close;
+        std::size_t window;
+        std::size_t submitted = 0;
+        bool exhausted = false;
+    };
+    std::shared_ptr<State> s_;
+};
+
+}  // namespace pool
+
+namespace detail::pool {
+
+// What a worker process knows of the item it is running; the dispatcher reads it (through
+// shared memory) to enforce deadlines and to know, when a worker dies, which item killed it.
+class ChunkContext {
+public:
+    ChunkContext(void* slot, std::size_t max_result_bytes) : slot_(slot), max_result_bytes_(max_result_bytes) {}
+    void begin_chunk(std::uint64_t seq) noexcept;
+    void begin_item(std::uint32_t index) noexcept;
+    std::size_t max_result_bytes() const noexcept { return max_result_bytes_; }
+
+private:
+    void* slot_;
+    std::size_t max_result_bytes_;
+    std::uint64_t seq_ = 0;
+};
+
+// The error a result too large to send turns into.
+std::exception_ptr result_too_large(std::size_t size, std::size_t cap);
+
+// Runs in a worker: the callable (from the chunk's prefix), then each item in its own archive
+// (so that one malformed item cannot spoil the next), writing a status byte and the value or
+// exception of each.
+template <class F, class Tuple, class R>
+void run_chunk(InputArchive& in, OutputArchive& out, ChunkContext& ctx) {
+    std::optional<F> f;
+    std::exception_ptr setup_error;
+    try {
+        f.emplace(load_callable<F>(in));
+    } catch (...) {
+        setup_error = std::current_exception();
+    }
+    std::uint32_t n = 0;
+    in(n);
+    std::vector<std::uint32_t> sizes(n);
+    for (auto& s : sizes) in(s);
+    out(n);
+    std::string_view items = in.rest();
+    std::size_t offset = 0;
+    for (std::uint32_t i = 0; i < n; ++i) {
+        ctx.begin_item(i);
+        const std::size_t mark = out.size();
+        try {
+            if (setup_error) std::rethrow_exception(setup_error);
+            if (sizes[i] > items.size() - offset) throw SerializationError("mproc: malformed task chunk");
+            InputArchive item(items.substr(offset, sizes[i]), in.fd_slots());
+            Tuple args;
+            item(args);
+            if constexpr (std::is_void_v<R>) {
+                std::apply(*f, std::move(args));
+                out(std::uint8_t{1});
+            } else {
+                R r = std::apply(*f, std::move(args));
+                out(std::uint8_t{1});
+                out(r);
+            }
+        } catch (...) {
+            out.truncate(mark);
+            out(std::uint8_t{0});
+            save_exception(out, std::current_exception());
+        }
+        if (out.size() - mark > ctx.max_result_bytes()) {
+            const std::size_t size = out.size() - mark;
+            out.truncate(mark);
+            out(std::uint8_t{0});
+            save_exception(out, result_too_large(size, ctx.max_result_bytes()));
+        }
+        offset += sizes[i];
+    }
+    in.skip(std::min(offset, in.remaining()));
+}
+
+using ChunkFn = void (*)(InputArchive&, OutputArchive&, ChunkContext&);
+
+// A chunk of items for a worker process, serialized.
+struct Chunk {
+    std::shared_ptr<JobBase> job;
+    std::size_t first = 0;  // index in the job of the first item
+    std::shared_ptr<const std::string> prefix;  // the chunk function's address and the callable
+    std::vector<std::uint32_t> sizes;
+    std::string items;
+    std::shared_ptr<const std::vector<int>> fds;  // descriptors the items carry (owned copies)
+    Timeout timeout;
+};
+
+// What the process and the thread pool share: the lifecycle (pool.cpp's Gate).
+struct Gate;
+class CoreBase {
+public:
+    std::size_t processes() const noexcept { return processes_; }
+    // A lazily fed stream (imap) keeps the pool going after close() until it ends.
+    void stream_opened();
+    void stream_closed();
+    // std::logic_error after close or terminate; the breaking error once broken.
+    void check_accepting() const;
+    void close();
+
+protected:
+    CoreBase() = default;
+    ~CoreBase() = default;
+    std::size_t processes_ = 0;
+    std::shared_ptr<Gate> gate_;
+};
+
+class ProcessCore : public CoreBase {
+public:
+    explicit ProcessCore(const PoolOptions& options);
+    ~ProcessCore();
+    ProcessCore(const ProcessCore&) = delete;
+    ProcessCore& operator=(const ProcessCore&) = delete;
+
+    template <class R, class F, class Tuple>
+    void submit_items(const std::shared_ptr<Job<R>>& job, std::size_t first, const F& f,
+                      std::vector<Tuple>&& items, const Timeout& timeout, bool stream) {
+        Chunk c;
+        c.job = job;
+        c.first = first;
+        c.timeout = timeout ? timeout : default_timeout_;
+        {
+            std::string prefix;
+            OutputArchive ar(prefix);
+            ar(encode_function(static_cast<ChunkFn>(&run_chunk<F, Tuple, R>)));
+            save_callable(ar, f);
+            c.prefix = std::make_shared<const std::string>(std::move(prefix));
+        }
+        OutputArchive ar(c.items);
+        c.sizes.reserve(items.size());
+        for (auto& t : items) {
+            const std::size_t before = c.items.size();
+            ar(t);
+            c.sizes.push_back(static_cast<std::uint32_t>(c.items.size() - before));
+        }
+        submit(std::move(c), ar.fds(), stream);
+    }
+
+    void terminate();
+    void join();
+
+private:
+    void submit(Chunk&& c, const std::vector<int>& fds, bool stream);
+
+    struct Impl;
+    Timeout default_timeout_;
+    std::shared_ptr<Impl> impl_;
+};
+
+class ThreadCore : public CoreBase {
+public:
+    explicit ThreadCore(const PoolOptions& options);
+    ~ThreadCore();
+    ThreadCore(const ThreadCore&) = delete;
+    ThreadCore& operator=(const ThreadCore&) = delete;
+
+    template <class R, class F, class Tuple>
+    void submit_items(const std::shared_ptr<Job<R>>& job, std::size_t first, const F& f,
+                      std::vector<Tuple>&& items, const Timeout& timeout, bool stream) {
+        if (timeout)
+            throw std::invalid_argument(
+                "mproc: a thread cannot be stopped from outside, so a ThreadPool task cannot have "
+                "a deadline; use mproc::Pool for tasks that must be stoppable");
+        std::shared_ptr<JobBase> base = job;
+        submit([job, first, f, items = std::move(items)]() mutable {
+            for (std::size_t i = 0; i < items.size(); ++i) {
+                if (job->finished()) return;
+                try {
+                    if constexpr (std::is_void_v<R>) {
+                        std::apply(f, std::move(items[i]));
+                        job->set_value(first + i, {});
+                    } else {
+                        job->set_value(first + i, std::apply(f, std::move(items[i])));
+                    }
+                } catch (...) {
+                    job->set_error(first + i, std::current_exception());
+                }
+            }
+        }, std::move(base), first, items.size(), stream);
+    }
+
+    void terminate();
+    void join();
+
+private:
+    void submit(std::function<void()> task, std::shared_ptr<JobBase> job, std::size_t first,
+                std::size_t count, bool stream);
+
+    struct Impl;
+    std::shared_ptr<Impl> impl_;
+};
+
+template <class T>
+struct tuple_of {
+    using type = std::tuple<T>;
+};
+template <class... T>
+struct tuple_of<std::tuple<T...>> {
+    using type = std::tuple<stored_arg_t<T>...>;
+};
+template <class A, class B>
+struct tuple_of<std::pair<A, B>> {
+    using type = std::tuple<stored_arg_t<A>, stored_arg_t<B>>;
+};
+
+template <class F, class Tuple>
+struct apply_result;
+template <class F, class... A>
+struct apply_result<F, std::tuple<A...>> {
+    using type = std::invoke_result_t<F&, A...>;
+};
+
+template <class F, class Rng>
+using map_result_t = std::invoke_result_t<std::decay_t<F>&, stored_arg_t<std::ranges::range_value_t<Rng>>>;
+template <class F, class Rng>
+using starmap_result_t = typename apply_result<
+    std::decay_t<F>, typename tuple_of<std::remove_cvref_t<std::ranges::range_value_t<Rng>>>::type>::type;
+
+// Python's default chunksize for map: len / (4 * processes), rounded up.
+inline std::size_t default_chunksize(std::size_t n, std::size_t processes) {
+    if (n == 0) return 1;
+    const std::size_t per = processes * 4;
+    return n / per + (n % per ? 1 : 0);
+}
+
+template <class Core, class F>
+constexpr void check_callable() {
+    if constexpr (std::is_same_v<Core, ProcessCore>)
+        static_assert(is_portable_callable_v<F>,
+                      "mproc: a pool task goes to a worker process that already runs, so it must be "
+                      "a function, a captureless lambda or a default-constructible callable with "
+                      "serialize(); pass captured values as arguments (or use "
+                      "mproc::pool::ThreadPool, which runs any callable)");
+}
+
+// The interface Python's Pool and ThreadPool share, over a core that runs chunks of items.
+template <class Core>
+class BasicPool {
+public:
+    explicit BasicPool(PoolOptions options = {}) : core_(std::make_unique<Core>(options)) {}
+    explicit BasicPool(int processes) : BasicPool(PoolOptions{.processes = processes}) {}
+    BasicPool(BasicPool&&) noexcept = default;
+    BasicPool& operator=(BasicPool&&) noexcept = default;
+    ~BasicPool() {
+        if (core_) core_->terminate();
+    }
+
+    // apply(f, args...): runs f(args...) in a worker and waits for the result.
+    template <class F, class... A>
+        requires std::invocable<std::decay_t<F>&, stored_arg_t<A>...>
+    auto apply(F&& f, A&&... args) {
+        return apply_async(std::forward<F>(f), std::forward<A>(args)...).get();
+    }
+
+    template <class F, class... A>
+        requires std::invocable<std::decay_t<F>&, stored_arg_t<A>...>
+    auto apply_async(F&& f, A&&... args) {
+        using Tuple = std::tuple<stored_arg_t<A>...>;
+        return apply_tuple(std::decay_t<F>(std::forward<F>(f)), Tuple(std::forward<A>(args)...), {});
+    }
+    // Python's apply_async(func, args, callback=..., error_callback=...).
+    template <class F, class... A>
+        requires std::invocable<std::decay_t<F>&, A&...>
+    auto apply_async(F&& f, std::tuple<A...> args,
+                     std::type_identity_t<ApplyOptions<std::invoke_result_t<std::decay_t<F>&, A&...>>> options) {
+        return apply_tuple(std::decay_t<F>(std::forward<F>(f)), std::tuple<stored_arg_t<A>...>(std::move(args)),
+                           std::move(options));
+    }
+
+    // map(f, items): f over every item, results in input order. The first item that throws
+    // makes map throw its exception (the other items still run).
+    template <class F, std::ranges::input_range Rng>
+    auto map(F&& f, Rng&& items, std::optional<std::size_t> chunksize = {}) {
+        return map_async(std::forward<F>(f), std::forward<Rng>(items), {.chunksize = chunksize}).get();
+    }
+    template <class F, std::ranges::input_range Rng>
+    auto map(F&& f, Rng&& items, std::type_identity_t<MapOptions<map_result_t<F, Rng>>> options) {
+        return map_async(std::forward<F>(f), std::forward<Rng>(items), std::move(options)).get();
+    }
+    template <class F, std::ranges::input_range Rng>
+    auto map_async(F&& f, Rng&& items, std::type_identity_t<MapOptions<map_result_t<F, Rng>>> options = {}) {
+        using Tuple = std::tuple<stored_arg_t<std::ranges::range_value_t<Rng>>>;
+        return list_call<Tuple>(std::decay_t<F>(std::forward<F>(f)), std::forward<Rng>(items), std::move(options));
+    }
+
+    // starmap(f, tuples): f(a, b, ...) for every tuple (or pair) (a, b, ...).
+    template <class F, std::ranges::input_range Rng>
+    auto starmap(F&& f, Rng&& items, std::optional<std::size_t> chunksize = {}) {
+        return starmap_async(std::forward<F>(f), std::forward<Rng>(items), {.chunksize = chunksize}).get();
+    }
+    template <class F, std::ranges::input_range Rng>
+    auto starmap(F&& f, Rng&& items, std::type_identity_t<MapOptions<starmap_result_t<F, Rng>>> options) {
+        return starmap_async(std::forward<F>(f), std::forward<Rng>(items), std::move(options)).get();
+    }
+    template <class F, std::ranges::input_range Rng>
+    auto starmap_async(F&& f, Rng&& items,
+                       std::type_identity_t<MapOptions<starmap_result_t<F, Rng>>> options = {}) {
+        using Tuple = typename tuple_of<std::remove_cvref_t<std::ranges::range_value_t<Rng>>>::type;
+        return list_call<Tuple>(std::decay_t<F>(std::forward<F>(f)), std::forward<Rng>(items), std::move(options));
+    }
+
+    // imap(f, items): results in input order as they come; imap_unordered: as they finish.
+    template <class F, std::ranges::input_range Rng>
+    auto imap(F&& f, Rng&& items, std::size_t chunksize = 1) {
+        return stream_call(Mode::Ordered, std::decay_t<F>(std::forward<F>(f)), std::forward<Rng>(items),
+                           IMapOptions{.chunksize = chunksize});
+    }
+    template <class F, std::ranges::input_range Rng>
+    auto imap(F&& f, Rng&& items, IMapOptions options) {
+        return stream_call(Mode::Ordered, std::decay_t<F>(std::forward<F>(f)), std::forward<Rng>(items), options);
+    }
+    template <class F, std::ranges::input_range Rng>
+    auto imap_unordered(F&& f, Rng&& items, std::size_t chunksize = 1) {
+        return stream_call(Mode::Unordered, std::decay_t<F>(std::forward<F>(f)), std::forward<Rng>(items),
+                           IMapOptions{.chunksize = chunksize});
+    }
+    template <class F, std::ranges::input_range Rng>
+    auto imap_unordered(F&& f, Rng&& items, IMapOptions options) {
+        return stream_call(Mode::Unordered, std::decay_t<F>(std::forward<F>(f)), std::forward<Rng>(items), options);
+    }
+
+    // No more tasks; the workers exit once the submitted ones are done.
+    void close() { core_->close(); }
+    // Stops the workers now; unfinished tasks fail with mproc::ProcessError.
+    void terminate() { core_->terminate(); }
+    // After close() or terminate() (else std::logic_error): waits for the workers to exit.
+    void join() { core_->join(); }
+    std::size_t processes() const noexcept { return core_->processes(); }
+
+private:
+
+    template <class R>
+    static void check_result() {
+        if constexpr (!std::is_void_v<R> && std::is_same_v<Core, ProcessCore>)
+            static_assert(serializable<R>,
+                          "mproc: a pool task's result travels back from the worker, so its type "
+                          "must be serializable (see serialize.hpp)");
+    }
+
+    template <class F, class Tuple>
+    auto apply_tuple(F f, Tuple args, ApplyOptions<typename apply_result<F, Tuple>::type> options) {
+        using R = typename apply_result<F, Tuple>::type;
+        check_callable<Core, F>();
+        check_result<R>();
+        core_->check_accepting();
+        auto job = std::make_shared<Job<R>>(Mode::Single, 1);
+        job->set_callbacks(std::move(options.callback), {}, std::move(options.error_callback));
+        std::vector<Tuple> items;
+        items.push_back(std::move(args));
+        core_->submit_items(job, 0, f, std::move(items), options.task_timeout, false);
+        return mproc::pool::AsyncResult<R>(waiter(job), [job]() -> R {
+            if constexpr (!std::is_void_v<R>) return job->value();
+        });
+    }
+
+    template <class Tuple, class F, class Rng, class R>
+    auto list_call(F f, Rng&& range, MapOptions<R> options) {
+        check_callable<Core, F>();
+        check_result<R>();
+        core_->check_accepting();
+        std::vector<Tuple> all;
+        if constexpr (std::ranges::sized_range<Rng>) all.reserve(std::ranges::size(range));
+        for (auto&& x : range) all.push_back(to_tuple<Tuple>(std::forward<decltype(x)>(x)));
+        const std::size_t n = all.size();
+        const std::size_t chunk = std::max<std::size_t>(1, options.chunksize.value_or(default_chunksize(n, core_->processes())));
+        auto job = std::make_shared<Job<R>>(Mode::List, n);
+        job->set_callbacks({}, std::move(options.callback), std::move(options.error_callback));
+        if (options.progress && ProgressBar::wanted()) job->set_progress(std::make_unique<ProgressBar>(n, true));
+        for (std::size_t first = 0; first < n; first += chunk) {
+            const std::size_t last = std::min(n, first + chunk);
+            std::vector<Tuple> part(std::make_move_iterator(all.begin() + first),
+                                    std::make_move_iterator(all.begin() + last));
+            core_->submit_items(job, first, f, std::move(part), options.task_timeout, false);
+        }
+        using V = typename Job<R>::Value;
+        return mproc::pool::AsyncResult<std::vector<V>>(waiter(job), [job] { return job->list(); });
+    }
+
+    template <class F, class Rng>
+    auto stream_call(Mode mode, F f, Rng&& range, IMapOptions options) {
+        using Tuple = std::tuple<stored_arg_t<std::ranges::range_value_t<Rng>>>;
+        using R = typename apply_result<F, Tuple>::type;
+        check_callable<Core, F>();
+        check_result<R>();
+        core_->check_accepting();
+        auto job = std::make_shared<Job<R>>(mode, static_cast<std::size_t>(-1));
+        const bool sized = std::ranges::sized_range<Rng>;
+        std::size_t total = 0;
+        if constexpr (std::ranges::sized_range<Rng>) total = std::ranges::size(range);
+        if (options.progress && ProgressBar::wanted()) job->set_progress(std::make_unique<ProgressBar>(total, sized));
+        const std::size_t chunk = std::max<std::size_t>(1, options.chunksize);
+        core_->stream_opened();
+        // The input is read here, in the caller's thread, as the iteration asks for results.
+        auto view = std::views::all(std::forward<Rng>(range));
+        using View = decltype(view);
+        struct Source {
+            View view;
+            std::ranges::iterator_t<View> it;
+            bool started = false;
+            std::size_t next_index = 0;
+        };
+        auto src = std::make_shared<Source>(Source{std::move(view), {}, false, 0});
+        Core* core = core_.get();
+        auto feed = [src, core, job, f, chunk, timeout = options.task_timeout]() -> bool {
+            if (!src->started) {
+                src->it = std::ranges::begin(src->view);
+                src->started = true;
+            }
+            std::vector<Tuple> part;
+            while (part.size() < chunk && src->it != std::ranges::end(src->view)) {
+                part.push_back(to_tuple<Tuple>(*src->it));
+                ++src->it;
+            }
+            if (part.empty()) {
+                job->set_total(src->next_index);
+                return false;
+            }
+            const std::size_t first = src->next_index;
+            src->next_index += part.size();
+            core->submit_items(job, first, f, std::move(part), timeout, true);
+            return true;
+        };
+        auto on_close = [core] { core->stream_closed(); };
+        return mproc::pool::IMapIterator<R>(job, std::move(feed), std::move(on_close), core_->processes() * 4);
+    }
+
+    // One item as the task's argument tuple: (x) for map, the tuple or pair itself for starmap.
+    template <class Tuple, class X>
+    static Tuple to_tuple(X&& x) {
+        return Tuple(std::forward<X>(x));
+    }
+
+    template <class R>
+    static ResultWaiter waiter(const std::shared_ptr<Job<R>>& job) {
+        return {[job](const Timeout& t) { return job->wait(t); }, [job] { return job->ready(); },
+                [job] { return job->error(); }};
+    }
+
+    std::unique_ptr<Core> core_;
+};
+
+}  // namespace detail::pool
+
+// A pool of worker processes (Python: multiprocessing.Pool).
+class Pool : public detail::pool::BasicPool<detail::pool::ProcessCore> {
+public:
+    using BasicPool::BasicPool;
+};
+
+template <class T>
+using AsyncResult = pool::AsyncResult<T>;
+
+namespace pool {
+using mproc::Pool;
+// A pool of threads of this process with Pool's interface (Python:
+// multiprocessing.pool.ThreadPool).
+class ThreadPool : public detail::pool::BasicPool<detail::pool::ThreadCore> {
+public:
+    using BasicPool::BasicPool;
+};
+}  // namespace pool
+
+}  // namespace mproc

@@ -1,0 +1,892 @@
+// Process and thread pools (Python: multiprocessing.pool).
+//
+// The process pool is one dispatcher thread and N workers, each joined to the pool by its own
+// duplex Pipe. The dispatcher, and only it, sends chunks to workers and reads their results,
+// so it always knows which chunks each worker holds; that is what lets a worker's death fail
+// only its own task (docs/design.md, Pools). Protocol, one message each way per chunk:
+//   pool -> worker  'T' seq, prefix (chunk function, callable), item count, item sizes, items
+//                   'S' stop: finish what was sent, then exit
+//   worker -> pool  'H' the initializer ran; 'I' exception: the initializer threw
+//                   'R' seq, count, per item: 1 + value, or 0 + exception
+// Each worker also has a slot of shared memory saying which item of which chunk it runs and
+// since when: the dispatcher reads it to enforce deadlines, and after a death to tell the item
+// that killed the worker from those that finished or never started.
+#include "mproc/pool.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "mproc/connection.hpp"
+#include "mproc/detail/shared_region.hpp"
+#include "platform/platform.hpp"
+#include "process_impl.hpp"
+
+namespace mproc::detail::pool {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+
+std::int64_t now_ns() noexcept {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+}
+
+// One per worker position, in a shared region; written only by the worker.
+struct alignas(64) Slot {
+    std::atomic<std::uint64_t> pos;         // (chunk seq mod 2^32) << 32 | item index
+    std::atomic<std::int64_t> started_ns;   // when that item began, steady clock
+};
+static_assert(sizeof(Slot) == 64);
+
+std::uint64_t slot_pos(std::uint64_t seq, std::uint32_t item) noexcept {
+    return ((seq & 0xffffffffu) << 32) | item;
+}
+
+std::string describe_exit(int code) {
+    if (code < 0) {
+        const std::string name = platform::signal_name(-code);
+        return "was killed by signal " + (name.empty() ? std::to_string(-code) : "SIG" + name);
+    }
+    return "exited with code " + std::to_string(code);
+}
+
+std::string seconds_text(double s) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g s", s);
+    return buf;
+}
+}  // namespace
+
+void ChunkContext::begin_chunk(std::uint64_t seq) noexcept {
+    seq_ = seq;
+    begin_item(0);
+}
+
+void ChunkContext::begin_item(std::uint32_t index) noexcept {
+    auto* s = static_cast<Slot*>(slot_);
+    s->started_ns.store(now_ns(), std::memory_order_relaxed);
+    s->pos.store(slot_pos(seq_, index), std::memory_order_release);
+}
+
+std::exception_ptr result_too_large(std::size_t size, std::size_t cap) {
+    return std::make_exception_ptr(ProcessError(
+        "mproc: the task's result takes " + std::to_string(size) + " bytes serialized, more than "
+        "the pool's max_result_bytes (" + std::to_string(cap) + "); it was not sent"));
+}
+
+void run_callback(const std::function<void()>& f) noexcept {
+    try {
+        f();
+    } catch (...) {
+        const std::string text = "mproc: a pool callback threw " + describe_exception(std::current_exception()) + "\n";
+        std::fputs(text.c_str(), stderr);
+    }
+}
+
+// ---------------------------------------------------------------- progress bar
+
+ProgressBar::ProgressBar(std::size_t total, bool known_total)
+    : total_(total), known_(known_total), start_(Clock::now()), last_draw_(start_) {}
+
+ProgressBar::~ProgressBar() {
+    draw(last_done_, true);
+}
+
+bool ProgressBar::wanted() { return platform::is_terminal(2); }
+
+void ProgressBar::set_total(std::size_t total) {
+    total_ = total;
+    known_ = true;
+}
+
+void ProgressBar::update(std::size_t done) {
+    last_done_ = done;
+    const auto now = Clock::now();
+    if (now - last_draw_ < std::chrono::milliseconds(100) && !(known_ && done == total_)) return;
+    last_draw_ = now;
+    draw(done, false);
+}
+
+void ProgressBar::draw(std::size_t done, bool final) {
+    const double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
+    const double rate = elapsed > 0 ? static_cast<double>(done) / elapsed : 0.0;
+    char line[160];
+    if (known_ && total_ > 0) {
+        constexpr int kWidth = 30;
+        const double frac = std::min(1.0, static_cast<double>(done) / static_cast<double>(total_));
+        const int filled = static_cast<int>(frac * kWidth);
+        std::string bar(static_cast<std::size_t>(filled), '#');
+        bar.resize(kWidth, '.');
+        const double left = rate > 0 ? static_cast<double>(total_ - std::min(done, total_)) / rate : 0.0;
+        std::snprintf(line, sizeof line, "\r[%s] %zu/%zu %3.0f%%  %.0f/s  %.0f s left ", bar.c_str(), done,
+                      total_, frac * 100, rate, std::ceil(left));
+    } else {
+        std::snprintf(line, sizeof line, "\r%zu done  %.0f/s ", done, rate);
+    }
+    std::fputs(line, stderr);
+    if (final) std::fputs("\n", stderr);
+    std::fflush(stderr);
+}
+
+// ---------------------------------------------------------------- the worker process
+
+namespace {
+constexpr std::uint8_t kTask = 'T', kStop = 'S', kHello = 'H', kInitFailed = 'I', kResult = 'R';
+constexpr std::size_t kBigMessage = 64 * 1024;  // larger chunks are sent only to an idle worker
+
+// Pool messages wear the typed envelope of this tag type: it is what tells a Connection how many
+// descriptors travel with a message, and it makes a stray message a clear error.
+struct PoolMessage {};
+
+// Starts a message in out (cleared); returns where the descriptor count goes.
+std::size_t begin_message(std::string& out) {
+    out.clear();
+    return write_envelope(out, typeid(PoolMessage));
+}
+
+std::string_view message_body(const std::string& msg) {
+    return std::string_view(msg).substr(check_envelope(msg, typeid(PoolMessage)).payload_offset);
+}
+
+void close_unclaimed(std::vector<int>& fds) noexcept {
+    for (int fd : fds)
+        if (fd >= 0) platform::UniqueFd closer(fd);
+    fds.clear();
+}
+
+void worker_entry(InputArchive& ar) {
+    connection::Connection conn;
+    RegionRef slot;
+    std::uint64_t cap = 0;
+    bool has_init = false;
+    ar(conn, slot, cap, has_init);
+    conn.set_max_message_size(std::numeric_limits<std::size_t>::max() / 2);
+    std::string out;
+    {
+        begin_message(out);
+        OutputArchive hello(out);
+        try {
+            if (has_init) {
+                CodeAddress a;
+                ar(a);
+                decode_function<void(InputArchive&)>(a)(ar);
+            }
+            hello(kHello);
+        } catch (...) {
+            begin_message(out);
+            hello(kInitFailed);
+            save_exception(hello, std::current_exception());
+            conn.send_message(out);
+            return;
+        }
+        conn.send_message(out);
+    }
+    ChunkContext ctx(slot.data(), cap);
+    for (;;) {
+        std::vector<int> fds;
+        const std::string* msg = nullptr;
+        try {
+            msg = &conn.receive_message(fds);
+        } catch (const EOFError&) {
+            return;  // the pool is gone
+        }
+        InputArchive in(message_body(*msg), fds);
+        std::uint8_t op = 0;
+        in(op);
+        if (op != kTask) {
+            close_unclaimed(fds);
+            return;  // kStop
+        }
+        std::uint64_t seq = 0;
+        in(seq);
+        ctx.begin_chunk(seq);
+        CodeAddress a;
+        in(a);
+        const ChunkFn run = decode_function<void(InputArchive&, OutputArchive&, ChunkContext&)>(a);
+        const std::size_t at = begin_message(out);
+        OutputArchive oa(out);
+        oa(kResult, seq);
+        run(in, oa, ctx);
+        close_unclaimed(fds);
+        patch_envelope_fds(out, at, oa.fds().size());
+        conn.send_message(out, oa.fds());
+    }
+}
+
+// What a worker process runs; always sent as a job (a fresh program, or a fork of the pool's
+// own fork server), never run in place.
+class WorkerTarget final : public Target {
+public:
+    WorkerTarget(connection::Connection conn, RegionRef slot, std::size_t cap, std::shared_ptr<Target> init)
+        : conn_(std::move(conn)), slot_(std::move(slot)), cap_(cap), init_(std::move(init)) {}
+    void call() override { throw std::logic_error("mproc: a pool worker runs only as a job"); }
+    const char* refusal() const noexcept override { return init_ ? init_->refusal() : nullptr; }
+    EntryFn entry() const noexcept override { return &worker_entry; }
+    void save(OutputArchive& ar) const override {
+        const bool has_init = init_ != nullptr;
+        ar(conn_, slot_, static_cast<std::uint64_t>(cap_), has_init);
+        if (has_init) {
+            ar(encode_function(init_->entry()));
+            init_->save(ar);
+        }
+    }
+
+private:
+    connection::Connection conn_;
+    RegionRef slot_;
+    std::size_t cap_;
+    std::shared_ptr<Target> init_;
+};
+
+std::atomic<unsigned> worker_counter{0};
+
+std::shared_ptr<const std::vector<int>> own_copies(const std::vector<int>& fds) {
+    if (fds.empty()) return nullptr;
+    auto* v = new std::vector<int>;
+    for (int fd : fds) v->push_back(platform::dup_fd(fd).release());
+    return std::shared_ptr<const std::vector<int>>(v, [](const std::vector<int>* p) {
+        for (int fd : *p) platform::UniqueFd closer(fd);
+        delete p;
+    });
+}
+
+void fail_items(const std::shared_ptr<JobBase>& job, std::size_t first, std::size_t count,
+                const std::exception_ptr& e) {
+    for (std::size_t i = 0; i < count; ++i) job->set_error(first + i, e);
+}
+}  // namespace
+
+// ---------------------------------------------------------------- the process pool
+
+// The lifecycle both pools share: running, then closed (no new calls, though an imap begun
+// before may still feed its input), then terminating; and broken, once a worker could not be
+// set up.
+struct Gate {
+    enum class State { Running, Closed, Terminating };
+    virtual ~Gate() = default;
+    // Tells the pool's own thread(s) that the state or the work changed.
+    virtual void wake() noexcept = 0;
+
+    std::mutex mu;
+    State state = State::Running;
+    std::size_t streams = 0;
+    std::exception_ptr broken;
+
+    // Under mu, for a new chunk: null to take it, else the error to fail it with. A new call
+    // (not the next chunk of an imap) after close is std::logic_error.
+    std::exception_ptr admit_locked(bool stream) const {
+        if (broken) return broken;
+        if (!stream && state != State::Running) throw_closed();
+        if (state == State::Terminating) return terminated_error();
+        return nullptr;
+    }
+    void check_accepting() {
+        std::lock_guard lk(mu);
+        if (broken) std::rethrow_exception(broken);
+        if (state != State::Running) throw_closed();
+    }
+    void stream_opened() {
+        std::lock_guard lk(mu);
+        ++streams;
+    }
+    void stream_closed() {
+        std::lock_guard lk(mu);
+        --streams;
+    }
+    void close() {
+        std::lock_guard lk(mu);
+        if (state == State::Running) state = State::Closed;
+    }
+    void check_joinable() {
+        std::lock_guard lk(mu);
+        if (state == State::Running)
+            throw std::logic_error("mproc: join() needs close() or terminate() first (Python: ValueError)");
+    }
+    [[noreturn]] static void throw_closed() {
+        throw std::logic_error("mproc: the pool is closed or terminated; it takes no new tasks");
+    }
+    static std::exception_ptr terminated_error() {
+        return std::make_exception_ptr(ProcessError("mproc: the pool was terminated before this task finished"));
+    }
+};
+
+struct ProcessCore::Impl : Gate {
+    struct InFlight {
+        Chunk chunk;
+        std::uint64_t seq;
+        bool big;
+    };
+    enum class Kill { None, Deadline, Pool };
+    struct Worker {
+        Process proc;
+        connection::Connection conn;
+        std::uint32_t slot = 0;
+        std::deque<InFlight> inflight;
+        std::size_t chunks = 0;
+        bool hello = false;
+        bool stopping = false;
+        bool dead = false;
+        Kill killed = Kill::None;
+        double killed_after = 0;
+    };
+    PoolOptions opts;
+    std::string method;
+    std::shared_ptr<ForkServer> server;
+    RegionRef slots;
+    std::size_t n = 0;
+
+    std::deque<Chunk> incoming;  // guarded by mu
+    platform::UniqueFd wake_fd;
+    std::thread thread;
+    std::once_flag joined;
+
+    // The dispatcher's own.
+    std::vector<std::unique_ptr<Worker>> workers;
+    std::deque<Chunk> queue;
+    std::uint64_t next_seq = 1;
+    std::string sendbuf;
+
+    void wake() noexcept override { platform::event_notify(wake_fd.get()); }
+
+    Slot& slot_of(const Worker& w) const { return static_cast<Slot*>(slots.data())[w.slot]; }
+
+    std::unique_ptr<Worker> start_worker(std::uint32_t slot) {
+        auto [mine, theirs] = mproc::Pipe(true);
+        RegionRef r = slots;
+        r.offset = slot * sizeof(Slot);
+        static_cast<Slot*>(slots.data())[slot].pos.store(0, std::memory_order_relaxed);
+        auto target = std::make_unique<WorkerTarget>(std::move(theirs), std::move(r), opts.max_result_bytes,
+                                                     opts.initializer.target());
+        const char* kind = method == "fork" ? "Fork" : method == "spawn" ? "Spawn" : "ForkServer";
+        ProcessOptions po{.name = std::string(kind) + "PoolWorker-" + std::to_string(++worker_counter),
+                          .daemon = true,
+                          .start_method = method};
+        auto w = std::make_unique<Worker>();
+        w->proc = make_pool_process(std::move(po), std::move(target), server);
+        w->conn = std::move(mine);
+        w->slot = slot;
+        w->conn.set_max_message_size(std::numeric_limits<std::size_t>::max() / 2);
+        w->proc.start();
+        return w;
+    }
+
+    // --- sending ---
+
+    void build_message(const Chunk& c, std::uint64_t seq) {
+        const std::size_t at = begin_message(sendbuf);
+        patch_envelope_fds(sendbuf, at, c.fds ? c.fds->size() : 0);
+        OutputArchive ar(sendbuf);
+        ar(kTask, seq);
+        ar.saveBinary(c.prefix->data(), c.prefix->size());
+        ar(static_cast<std::uint32_t>(c.sizes.size()));
+        ar.saveBinary(c.sizes.data(), c.sizes.size() * sizeof(std::uint32_t));
+        ar.saveBinary(c.items.data(), c.items.size());
+    }
+
+    void dispatch() {
+        for (auto& wp : workers) {
+            Worker& w = *wp;
+            while (!queue.empty() && !w.stopping && !w.dead && w.killed == Kill::None) {
+                if (w.inflight.size() >= 2 || (!w.inflight.empty() && w.inflight.front().big)) break;
+                if (queue.front().job->finished()) {
+                    queue.pop_front();
+                    continue;
+                }
+                const std::uint64_t seq = next_seq;
+                build_message(queue.front(), seq);
+                const bool big = sendbuf.size() > kBigMessage;
+                if (big && !w.inflight.empty()) break;  // only to an idle worker: see send_message
+                try {
+                    std::span<const int> fds;
+                    if (queue.front().fds) fds = *queue.front().fds;
+                    w.conn.send_message(sendbuf, fds);
+                } catch (const std::exception&) {
+                    w.dead = true;  // it is gone; its sentinel will say how
+                    break;
+                }
+                ++next_seq;
+                w.inflight.push_back(InFlight{std::move(queue.front()), seq, big});
+                queue.pop_front();
+                ++w.chunks;
+                if (opts.maxtasksperchild && w.chunks >= *opts.maxtasksperchild) stop_worker(w);
+            }
+        }
+    }
+
+    void stop_worker(Worker& w) {
+        if (w.stopping || w.dead) return;
+        w.stopping = true;
+        std::string stop;
+        begin_message(stop);
+        OutputArchive ar(stop);
+        ar(kStop);
+        try {
+            w.conn.send_message(stop);
+        } catch (const std::exception&) {
+            w.dead = true;
+        }
+    }
+
+    // --- receiving ---
+
+    void read_messages(Worker& w) {
+        try {
+            while (!w.conn.closed() && w.conn.poll(Timeout(0.0))) {
+                std::vector<int> fds;
+                const std::string& msg = w.conn.receive_message(fds);
+                handle_message(w, msg, fds);
+                close_unclaimed(fds);
+            }
+        } catch (const EOFError&) {
+            w.dead = true;
+        } catch (const std::exception& e) {
+            // Not a message a worker of ours writes: this worker cannot be trusted any more.
+            std::fprintf(stderr, "mproc: pool worker sent a malformed message (%s); killing it\n", e.what());
+            w.dead = true;
+            w.proc.kill();
+        }
+    }
+
+    void handle_message(Worker& w, const std::string& msg, std::vector<int>& fds) {
+        InputArchive ar(message_body(msg), fds);
+        std::uint8_t op = 0;
+        ar(op);
+        if (op == kHello) {
+            w.hello = true;
+            return;
+        }
+        if (op == kInitFailed) {
+            const std::exception_ptr e = load_exception(ar);
+            make_broken(std::make_exception_ptr(futures::BrokenProcessPool(
+                "mproc: the pool's initializer failed in a worker: " + describe_exception(e))));
+            return;
+        }
+        std::uint64_t seq = 0;
+        ar(seq);
+        if (w.inflight.empty() || w.inflight.front().seq != seq) return;  // cannot happen: in order
+        InFlight f = std::move(w.inflight.front());
+        w.inflight.pop_front();
+        std::uint32_t count = 0;
+        try {
+            ar(count);
+            f.chunk.job->deliver(f.chunk.first, count, ar);
+        } catch (...) {
+            // A result that does not decode fails its item and the rest of the chunk.
+            const std::exception_ptr e = std::current_exception();
+            for (std::size_t i = 0; i < f.chunk.sizes.size(); ++i) f.chunk.job->set_error(f.chunk.first + i, e);
+        }
+    }
+
+    // --- deaths, deadlines ---
+
+    static Chunk slice(const Chunk& c, std::size_t from, std::size_t to) {
+        Chunk s;
+        s.job = c.job;
+        s.first = c.first + from;
+        s.prefix = c.prefix;
+        s.fds = c.fds;
+        s.timeout = c.timeout;
+        std::size_t off = 0;
+        for (std::size_t i = 0; i < from; ++i) off += c.sizes[i];
+        std::size_t len = 0;
+        for (std::size_t i = from; i < to; ++i) len += c.sizes[i];
+        s.sizes.assign(c.sizes.begin() + static_cast<std::ptrdiff_t>(from), c.sizes.begin() + static_cast<std::ptrdiff_t>(to));
+        s.items = c.items.substr(off, len);
+        return s;
+    }
+
+    void on_death(std::size_t index) {
+        Worker& w = *workers[index];
+        read_messages(w);  // results it sent before it died
+        w.proc.join();
+        const int code = w.proc.exitcode().value_or(255);
+        const pid_t pid = w.proc.pid().value_or(-1);
+        std::deque<Chunk> again;
+        if (!w.hello && w.killed != Kill::Pool && !broken_now()) {
+            make_broken(std::make_exception_ptr(futures::BrokenProcessPool(
+                "mproc: a pool worker (pid " + std::to_string(pid) + ") " + describe_exit(code) +
+                " before its initializer finished")));
+        }
+        std::exception_ptr reason;
+        if (w.killed == Kill::Deadline)
+            reason = std::make_exception_ptr(TimeoutError(
+                "mproc: the task ran past its deadline of " + seconds_text(w.killed_after) +
+                "; its worker (pid " + std::to_string(pid) + ") was killed and replaced"));
+        else
+            reason = std::make_exception_ptr(WorkerLostError(
+                "mproc: the worker process (pid " + std::to_string(pid) + ") running this task " +
+                describe_exit(code)));
+        bool first = true;
+        for (auto& f : w.inflight) {
+            const std::uint64_t pos = slot_of(w).pos.load(std::memory_order_acquire);
+            const std::size_t count = f.chunk.sizes.size();
+            if (first && (pos >> 32) == (f.seq & 0xffffffffu) && (pos & 0xffffffffu) < count) {
+                const std::size_t item = pos & 0xffffffffu;
+                f.chunk.job->set_error(f.chunk.first + item, reason);
+                // Its other items finished with it (their results died with it) or never
+                // started: they run again elsewhere.
+                if (item > 0) again.push_back(slice(f.chunk, 0, item));
+                if (item + 1 < count) again.push_back(slice(f.chunk, item + 1, count));
+            } else {
+                again.push_back(std::move(f.chunk));
+            }
+            first = false;
+        }
+        w.inflight.clear();
+        for (auto it = again.rbegin(); it != again.rend(); ++it) queue.push_front(std::move(*it));
+        const std::uint32_t slot = w.slot;
+        w.proc.close();
+        bool replace;
+        {
+            std::lock_guard lk(mu);
+            replace = state != State::Terminating && !broken;
+        }
+        workers.erase(workers.begin() + static_cast<std::ptrdiff_t>(index));
+        if (broken_now()) fail_queued();
+        if (replace) {
+            try {
+                workers.push_back(start_worker(slot));
+            } catch (...) {
+                make_broken(std::make_exception_ptr(futures::BrokenProcessPool(
+                    "mproc: could not start a replacement worker: " +
+                    describe_exception(std::current_exception()))));
+            }
+        }
+    }
+
+    // Kills workers whose running item is past its deadline; returns when to look again.
+    platform::Deadline enforce_deadlines() {
+        std::optional<Clock::time_point> next;
+        const auto now = Clock::now();
+        auto consider = [&](Clock::time_point t) {
+            if (!next || t < *next) next = t;
+        };
+        for (auto& wp : workers) {
+            Worker& w = *wp;
+            if (w.killed != Kill::None || w.inflight.empty() || !w.inflight.front().chunk.timeout) continue;
+            const InFlight& f = w.inflight.front();
+            const double limit = f.chunk.timeout->count();
+            const std::uint64_t pos = slot_of(w).pos.load(std::memory_order_acquire);
+            if ((pos >> 32) != (f.seq & 0xffffffffu)) {
+                consider(now + std::chrono::milliseconds(10));  // not begun yet: look again soon
+                continue;
+            }
+            const std::int64_t started = slot_of(w).started_ns.load(std::memory_order_relaxed);
+            const auto due = Clock::time_point(std::chrono::nanoseconds(started)) +
+                             std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(limit));
+            if (now >= due) {
+                w.killed = Kill::Deadline;
+                w.killed_after = limit;
+                w.proc.kill();
+            } else {
+                consider(due);
+            }
+        }
+        if (!next) return platform::Deadline::never();
+        return platform::Deadline::after(Timeout(std::chrono::duration<double>(*next - now)));
+    }
+
+    // --- failure of everything ---
+
+    bool broken_now() {
+        std::lock_guard lk(mu);
+        return broken != nullptr;
+    }
+
+    void make_broken(std::exception_ptr e) {
+        {
+            std::lock_guard lk(mu);
+            if (broken) return;
+            broken = e;
+        }
+        fail_queued();
+        for (auto& wp : workers) {
+            for (auto& f : wp->inflight) fail_items(f.chunk.job, f.chunk.first, f.chunk.sizes.size(), e);
+            wp->inflight.clear();
+        }
+    }
+
+    void fail_queued() {
+        std::exception_ptr e;
+        {
+            std::lock_guard lk(mu);
+            e = broken;
+            for (auto& c : incoming) queue.push_back(std::move(c));
+            incoming.clear();
+        }
+        if (!e) return;
+        for (auto& c : queue) fail_items(c.job, c.first, c.sizes.size(), e);
+        queue.clear();
+    }
+
+    // --- the loop ---
+
+    void run() {
+        for (;;) {
+            State st;
+            std::size_t open_streams;
+            {
+                std::lock_guard lk(mu);
+                for (auto& c : incoming) queue.push_back(std::move(c));
+                incoming.clear();
+                st = state;
+                open_streams = streams;
+            }
+            if (st == State::Terminating) return shutdown(true);
+            if (broken_now()) fail_queued();
+            dispatch();
+            const bool idle = std::all_of(workers.begin(), workers.end(), [](auto& w) { return w->inflight.empty(); });
+            if (st == State::Closed && open_streams == 0 && queue.empty() && idle) return shutdown(false);
+
+            const platform::Deadline deadline = enforce_deadlines();
+            std::vector<int> fds{wake_fd.get()};
+            for (auto& w : workers) {
+                fds.push_back(w->conn.fileno());
+                fds.push_back(w->proc.sentinel());
+            }
+            const std::vector<std::size_t> ready = platform::wait_any_readable(fds, deadline);
+            std::vector<bool> died(workers.size(), false);
+            for (std::size_t r : ready) {
+                if (r == 0) {
+                    platform::event_drain(wake_fd.get());
+                    continue;
+                }
+                const std::size_t i = (r - 1) / 2;
+                if ((r - 1) % 2 == 0)
+                    read_messages(*workers[i]);
+                else
+                    died[i] = true;
+            }
+            for (std::size_t i = died.size(); i-- > 0;)
+                if (died[i]) on_death(i);
+        }
+    }
+
+    void shutdown(bool now) {
+        if (now) {
+            for (auto& w : workers) {
+                w->killed = Kill::Pool;
+                w->proc.kill();
+            }
+        } else {
+            for (auto& w : workers) stop_worker(*w);
+        }
+        for (auto& w : workers) w->proc.join();
+        const auto e = terminated_error();
+        for (auto& w : workers) {
+            for (auto& f : w->inflight) fail_items(f.chunk.job, f.chunk.first, f.chunk.sizes.size(), e);
+            w->proc.close();
+        }
+        workers.clear();
+        {
+            std::lock_guard lk(mu);
+            for (auto& c : incoming) queue.push_back(std::move(c));
+            incoming.clear();
+        }
+        for (auto& c : queue) fail_items(c.job, c.first, c.sizes.size(), e);
+        queue.clear();
+        if (server) server->stop();
+    }
+};
+
+ProcessCore::ProcessCore(const PoolOptions& options) : impl_(std::make_shared<Impl>()) {
+    gate_ = impl_;
+    const int p = options.processes.value_or(process_cpu_count());
+    if (p < 1) throw std::invalid_argument("mproc: a pool needs at least one process (processes = " + std::to_string(p) + ")");
+    if (options.task_timeout && options.task_timeout->count() <= 0)
+        throw std::invalid_argument("mproc: a task deadline must be positive");
+    processes_ = static_cast<std::size_t>(p);
+    default_timeout_ = options.task_timeout;
+    Impl& im = *impl_;
+    im.opts = options;
+    im.n = processes_;
+    im.method = options.start_method.empty() ? get_start_method() : options.start_method;
+    const auto all = get_all_start_methods();
+    if (std::find(all.begin(), all.end(), im.method) == all.end())
+        throw std::invalid_argument("mproc: unknown start method '" + im.method + "' (choose fork, spawn or forkserver)");
+    if (options.initializer && options.initializer.target()->refusal())
+        throw std::logic_error(options.initializer.target()->refusal());
+    if (im.method == "fork") {
+        im.server = std::make_shared<ForkServer>(true);
+        im.server->start();
+    }
+    im.slots = RegionRef::create(processes_ * sizeof(Slot));
+    im.wake_fd = platform::make_event();
+    try {
+        for (std::uint32_t i = 0; i < processes_; ++i) im.workers.push_back(im.start_worker(i));
+    } catch (...) {
+        im.shutdown(true);
+        throw;
+    }
+    im.thread = std::thread([impl = impl_] { impl->run(); });
+}
+
+ProcessCore::~ProcessCore() { terminate(); }
+
+void ProcessCore::submit(Chunk&& c, const std::vector<int>& fds, bool stream) {
+    c.fds = own_copies(fds);
+    std::exception_ptr refused;
+    {
+        std::lock_guard lk(impl_->mu);
+        refused = impl_->admit_locked(stream);
+        if (!refused) impl_->incoming.push_back(std::move(c));
+    }
+    if (refused) return fail_items(c.job, c.first, c.sizes.size(), refused);
+    impl_->wake();
+}
+
+void ProcessCore::terminate() {
+    {
+        std::lock_guard lk(impl_->mu);
+        impl_->state = Impl::State::Terminating;
+    }
+    impl_->wake();
+    join();
+}
+
+void ProcessCore::join() {
+    impl_->check_joinable();
+    // From a callback (the dispatcher itself) there is nothing to wait for: it ends on return.
+    if (impl_->thread.get_id() == std::this_thread::get_id()) return;
+    std::call_once(impl_->joined, [&] {
+        if (impl_->thread.joinable()) impl_->thread.join();
+    });
+}
+
+void CoreBase::check_accepting() const { gate_->check_accepting(); }
+void CoreBase::stream_opened() { gate_->stream_opened(); }
+
+void CoreBase::stream_closed() {
+    gate_->stream_closed();
+    gate_->wake();
+}
+
+void CoreBase::close() {
+    gate_->close();
+    gate_->wake();
+}
+
+// ---------------------------------------------------------------- the thread pool
+
+struct ThreadCore::Impl : Gate {
+    struct Task {
+        std::function<void()> run;
+        std::shared_ptr<JobBase> job;
+        std::size_t first;
+        std::size_t count;
+    };
+    PoolOptions opts;
+    std::condition_variable cv;   // with mu
+    std::deque<Task> tasks;       // guarded by mu
+    std::deque<std::thread> threads;
+    std::mutex join_mu;
+
+    void wake() noexcept override { cv.notify_all(); }
+
+    void start_thread() { threads.emplace_back([this] { work(); }); }
+
+    void fail_all_locked(const std::exception_ptr& e) {
+        for (auto& t : tasks) fail_items(t.job, t.first, t.count, e);
+        tasks.clear();
+    }
+
+    void work() {
+        if (opts.initializer) {
+            try {
+                opts.initializer.run_here();
+            } catch (...) {
+                std::lock_guard lk(mu);
+                if (!broken)
+                    broken = std::make_exception_ptr(futures::BrokenThreadPool(
+                        "mproc: the pool's initializer failed in a worker thread: " +
+                        describe_exception(std::current_exception())));
+                fail_all_locked(broken);
+                cv.notify_all();
+                return;
+            }
+        }
+        std::size_t done = 0;
+        for (;;) {
+            Task t;
+            {
+                std::unique_lock lk(mu);
+                cv.wait(lk, [&] {
+                    return !tasks.empty() || state == State::Terminating || broken ||
+                           (state == State::Closed && streams == 0);
+                });
+                if (tasks.empty() || state == State::Terminating || broken) return;
+                t = std::move(tasks.front());
+                tasks.pop_front();
+            }
+            t.run();
+            if (opts.maxtasksperchild && ++done >= *opts.maxtasksperchild) {
+                std::lock_guard lk(mu);
+                if (state != State::Terminating) start_thread();  // this one retires
+                return;
+            }
+        }
+    }
+};
+
+ThreadCore::ThreadCore(const PoolOptions& options) : impl_(std::make_shared<Impl>()) {
+    gate_ = impl_;
+    const int p = options.processes.value_or(process_cpu_count());
+    if (p < 1) throw std::invalid_argument("mproc: a pool needs at least one thread (processes = " + std::to_string(p) + ")");
+    if (options.task_timeout)
+        throw std::invalid_argument("mproc: a thread cannot be stopped from outside, so a ThreadPool task cannot have a deadline");
+    processes_ = static_cast<std::size_t>(p);
+    impl_->opts = options;
+    std::lock_guard lk(impl_->mu);
+    for (int i = 0; i < p; ++i) impl_->start_thread();
+}
+
+ThreadCore::~ThreadCore() { terminate(); }
+
+void ThreadCore::submit(std::function<void()> task, std::shared_ptr<JobBase> job, std::size_t first,
+                        std::size_t count, bool stream) {
+    std::exception_ptr refused;
+    {
+        std::lock_guard lk(impl_->mu);
+        refused = impl_->admit_locked(stream);
+        if (!refused) impl_->tasks.push_back({std::move(task), job, first, count});
+    }
+    if (refused) return fail_items(job, first, count, refused);
+    impl_->cv.notify_one();
+}
+
+void ThreadCore::terminate() {
+    {
+        std::lock_guard lk(impl_->mu);
+        impl_->state = Impl::State::Terminating;
+        impl_->fail_all_locked(Gate::terminated_error());
+    }
+    impl_->cv.notify_all();
+    join();
+}
+
+void ThreadCore::join() {
+    impl_->check_joinable();
+    std::lock_guard jl(impl_->join_mu);
+    for (;;) {
+        std::thread t;
+        {
+            std::lock_guard lk(impl_->mu);
+            if (impl_->threads.empty()) return;
+            t = std::move(impl_->threads.front());
+            impl_->threads.pop_front();
+        }
+        if (t.get_id() == std::this_thread::get_id()) {
+            t.detach();  // join() from one of its own tasks: it ends when the task returns
+            continue;
+        }
+        t.join();
+    }
+}
+
+}  // namespace mproc::detail::pool

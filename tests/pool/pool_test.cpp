@@ -1,0 +1,272 @@
+// mproc::Pool under every start method: Python's interface and semantics.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <numeric>
+#include <ranges>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <mproc/mproc.hpp>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+int square(int x) { return x * x; }
+int add(int a, int b) { return a + b; }
+std::string shout(std::string s, int times) {
+    std::string out;
+    for (int i = 0; i < times; ++i) out += s + "!";
+    return out;
+}
+int fail_on_seven(int x) {
+    if (x == 7) throw std::invalid_argument("seven is not allowed");
+    return x;
+}
+int my_pid(int) { return mproc::current_process().pid().value_or(-1); }
+void nothing(int) {}
+
+int g_initialized = 0;
+void init_global(int v) { g_initialized = v; }
+int read_global(int) { return g_initialized; }
+void init_throws() { throw std::runtime_error("no database"); }
+
+int nested_pool_sum(int n) {
+    mproc::Pool inner(2);
+    auto r = inner.map(square, std::views::iota(1, n + 1));
+    return std::accumulate(r.begin(), r.end(), 0);
+}
+
+int drain_queue(mproc::Queue<int> q, int n) {
+    int sum = 0;
+    for (int i = 0; i < n; ++i) sum += q.get(true, 10s);
+    return sum;
+}
+
+class PoolTest : public testing::TestWithParam<std::string> {
+protected:
+    mproc::PoolOptions opts(int processes = 2) { return {.processes = processes, .start_method = GetParam()}; }
+};
+
+TEST_P(PoolTest, MapReturnsTheListInOrder) {
+    mproc::Pool pool(opts());
+    std::vector<int> in(1000);
+    std::iota(in.begin(), in.end(), 0);
+    const std::vector<int> r = pool.map(square, in);
+    ASSERT_EQ(r.size(), in.size());
+    for (int i = 0; i < 1000; ++i) EXPECT_EQ(r[i], i * i);
+    EXPECT_EQ(pool.map(square, std::vector<int>{}), std::vector<int>{});
+    EXPECT_EQ(pool.map(square, std::vector<int>{1, 2, 3}, 1), (std::vector<int>{1, 4, 9}));
+}
+
+TEST_P(PoolTest, ApplyAsyncAndApplyWithSeveralArguments) {
+    mproc::Pool pool(opts());
+    mproc::AsyncResult<int> ar = pool.apply_async(add, 1, 2);
+    EXPECT_EQ(ar.get(10s), 3);
+    EXPECT_TRUE(ar.ready());
+    EXPECT_TRUE(ar.successful());
+    EXPECT_EQ(pool.apply(add, 20, 22), 42);
+    EXPECT_EQ(pool.apply(shout, std::string("hi"), 2), "hi!hi!");
+    EXPECT_EQ(pool.apply(shout, "const char*", 1), "const char*!");
+}
+
+TEST_P(PoolTest, StarmapOverTuplesAndPairs) {
+    mproc::Pool pool(opts());
+    EXPECT_EQ(pool.starmap(add, std::vector<std::tuple<int, int>>{{1, 2}, {3, 4}}), (std::vector<int>{3, 7}));
+    EXPECT_EQ(pool.starmap(add, std::vector<std::pair<int, int>>{{5, 6}}), (std::vector<int>{11}));
+    auto ar = pool.starmap_async(add, std::vector<std::tuple<int, int>>{{1, 1}, {2, 2}});
+    EXPECT_EQ(ar.get(10s), (std::vector<int>{2, 4}));
+}
+
+TEST_P(PoolTest, ImapKeepsOrderAndImapUnorderedGetsEverything) {
+    mproc::Pool pool(opts());
+    std::vector<int> got;
+    for (int y : pool.imap(square, std::views::iota(0, 100))) got.push_back(y);
+    std::vector<int> want;
+    for (int i = 0; i < 100; ++i) want.push_back(i * i);
+    EXPECT_EQ(got, want);
+
+    got.clear();
+    for (int y : pool.imap_unordered(square, std::views::iota(0, 100), 7)) got.push_back(y);
+    std::sort(got.begin(), got.end());
+    EXPECT_EQ(got, want);
+}
+
+TEST_P(PoolTest, ImapReadsAnEndlessInputLazily) {
+    mproc::Pool pool(opts());
+    auto it = pool.imap(square, std::views::iota(0));  // no end
+    for (int i = 0; i < 50; ++i) {
+        auto v = it.next(10s);
+        ASSERT_TRUE(v);
+        EXPECT_EQ(*v, i * i);
+    }
+}
+
+TEST_P(PoolTest, ImapThrowsAtTheFailingItemAndGoesOn) {
+    mproc::Pool pool(opts());
+    auto it = pool.imap(fail_on_seven, std::views::iota(5, 10));
+    EXPECT_EQ(*it.next(10s), 5);
+    EXPECT_EQ(*it.next(10s), 6);
+    EXPECT_THROW(it.next(10s), std::invalid_argument);
+    EXPECT_EQ(*it.next(10s), 8);
+    EXPECT_EQ(*it.next(10s), 9);
+    EXPECT_FALSE(it.next(10s));
+}
+
+TEST_P(PoolTest, AnExceptionReachesTheCallerWithItsTypeAndThePoolKeepsWorking) {
+    mproc::Pool pool(opts());
+    std::vector<int> in(20);
+    std::iota(in.begin(), in.end(), 0);
+    try {
+        pool.map(fail_on_seven, in);
+        FAIL() << "map did not throw";
+    } catch (const std::invalid_argument& e) {
+        EXPECT_STREQ(e.what(), "seven is not allowed");
+    }
+    auto ar = pool.apply_async(fail_on_seven, 7);
+    ar.wait(10s);
+    ASSERT_TRUE(ar.ready());
+    EXPECT_FALSE(ar.successful());
+    EXPECT_THROW(ar.get(), std::invalid_argument);
+    EXPECT_EQ(pool.map(square, std::vector<int>{3, 4}), (std::vector<int>{9, 16}));
+}
+
+TEST_P(PoolTest, CallbacksRunWithTheResultOrTheError) {
+    mproc::Pool pool(opts());
+    std::atomic<int> value{0};
+    std::atomic<bool> errored{false};
+    auto a = pool.apply_async(square, std::tuple{9}, {.callback = [&](const int& v) { value = v; }});
+    auto b = pool.apply_async(fail_on_seven, std::tuple{7},
+                              {.error_callback = [&](std::exception_ptr) { errored = true; }});
+    std::vector<int> list_seen;
+    auto c = pool.map_async(square, std::vector<int>{1, 2},
+                            {.callback = [&](const std::vector<int>& v) { list_seen = v; }});
+    a.wait(10s);
+    b.wait(10s);
+    c.wait(10s);
+    // As in Python, a callback has run by the time its result is ready.
+    EXPECT_EQ(value.load(), 81);
+    EXPECT_TRUE(errored.load());
+    EXPECT_EQ(list_seen, (std::vector<int>{1, 4}));
+}
+
+TEST_P(PoolTest, GetWithATimeoutThrowsTimeoutError) {
+    mproc::Pool pool(opts(1));
+    auto slow = pool.apply_async(+[](int ms) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+        return ms;
+    }, 2000);
+    EXPECT_THROW(slow.get(0.05s), mproc::TimeoutError);
+    EXPECT_FALSE(slow.ready());
+    EXPECT_THROW(slow.successful(), std::logic_error);
+}
+
+TEST_P(PoolTest, InitializerRunsInEveryWorker) {
+    mproc::Pool pool({.processes = 2, .initializer = mproc::Initializer(init_global, 42), .start_method = GetParam()});
+    const auto r = pool.map(read_global, std::vector<int>(10, 0), 1);
+    for (int v : r) EXPECT_EQ(v, 42);
+}
+
+TEST_P(PoolTest, AFailingInitializerBreaksThePoolInsteadOfHanging) {
+    mproc::Pool pool({.processes = 2, .initializer = mproc::Initializer(init_throws), .start_method = GetParam()});
+    try {
+        pool.apply(square, 2);
+        FAIL() << "no error";
+    } catch (const mproc::futures::BrokenProcessPool& e) {
+        EXPECT_NE(std::string(e.what()).find("no database"), std::string::npos) << e.what();
+    }
+    EXPECT_THROW(pool.apply_async(square, 2), mproc::futures::BrokenProcessPool);
+}
+
+TEST_P(PoolTest, MaxTasksPerChildReplacesWorkers) {
+    mproc::Pool pool({.processes = 1, .maxtasksperchild = 2, .start_method = GetParam()});
+    const auto pids = pool.map(my_pid, std::vector<int>(6, 0), 1);
+    std::set<int> distinct(pids.begin(), pids.end());
+    EXPECT_EQ(distinct.size(), 3u);
+}
+
+TEST_P(PoolTest, VoidTasks) {
+    mproc::Pool pool(opts());
+    auto r = pool.map(nothing, std::vector<int>{1, 2, 3});
+    EXPECT_EQ(r.size(), 3u);
+    pool.apply(nothing, 1);
+}
+
+TEST_P(PoolTest, CloseThenJoinFinishesSubmittedWork) {
+    mproc::Pool pool(opts());
+    auto ar = pool.map_async(square, std::views::iota(0, 100));
+    pool.close();
+    EXPECT_THROW(pool.apply_async(square, 1), std::logic_error);
+    pool.join();
+    EXPECT_EQ(ar.get(0s).size(), 100u);
+}
+
+TEST_P(PoolTest, TerminateFailsWhatIsUnfinished) {
+    mproc::Pool pool(opts(1));
+    auto slow = pool.apply_async(+[](int ms) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+        return ms;
+    }, 60000);
+    pool.terminate();
+    EXPECT_THROW(slow.get(5s), mproc::ProcessError);
+    EXPECT_THROW(pool.apply_async(square, 1), std::logic_error);
+}
+
+TEST_P(PoolTest, JoinBeforeCloseIsAnError) {
+    mproc::Pool pool(opts(1));
+    EXPECT_THROW(pool.join(), std::logic_error);
+}
+
+TEST_P(PoolTest, ProcessesBelowOneIsAnError) {
+    EXPECT_THROW(mproc::Pool(opts(0)), std::invalid_argument);
+}
+
+TEST_P(PoolTest, APoolInsideAPoolTask) {
+    mproc::Pool pool(opts());
+    EXPECT_EQ(pool.apply(nested_pool_sum, 4), 1 + 4 + 9 + 16);
+}
+
+TEST_P(PoolTest, APlainQueueCanBeAPoolTaskArgument) {
+    mproc::Pool pool(opts());
+    mproc::Queue<int> q;
+    auto r = pool.apply_async(drain_queue, q, 5);
+    for (int i = 1; i <= 5; ++i) q.put(i);
+    EXPECT_EQ(r.get(20s), 15);
+}
+
+TEST_P(PoolTest, AResultLargerThanTheCapFailsThatTaskOnly) {
+    mproc::Pool pool({.processes = 1, .start_method = GetParam(), .max_result_bytes = 1000});
+    auto big = pool.apply_async(+[](int n) { return std::string(static_cast<std::size_t>(n), 'x'); }, 5000);
+    EXPECT_THROW(big.get(10s), mproc::ProcessError);
+    EXPECT_EQ(pool.apply(+[](int n) { return std::string(static_cast<std::size_t>(n), 'x'); }, 10), "xxxxxxxxxx");
+}
+
+INSTANTIATE_TEST_SUITE_P(StartMethods, PoolTest, testing::Values("fork", "spawn", "forkserver"),
+                         [](const auto& info) { return info.param; });
+
+// The thread pool: the same interface, any callable.
+TEST(ThreadPool, SameInterfaceAnyCallable) {
+    mproc::pool::ThreadPool pool(3);
+    int offset = 10;
+    EXPECT_EQ(pool.map([offset](int x) { return x + offset; }, std::vector<int>{1, 2}), (std::vector<int>{11, 12}));
+    EXPECT_EQ(pool.apply(add, 2, 3), 5);
+    EXPECT_EQ(pool.starmap(add, std::vector<std::pair<int, int>>{{1, 2}}), (std::vector<int>{3}));
+    std::vector<int> got;
+    for (int y : pool.imap(square, std::views::iota(0, 10))) got.push_back(y);
+    EXPECT_EQ(got.size(), 10u);
+    EXPECT_THROW(pool.map(fail_on_seven, std::views::iota(0, 10)), std::invalid_argument);
+    EXPECT_THROW(mproc::pool::ThreadPool({.processes = 1, .task_timeout = 1s}), std::invalid_argument);
+    pool.close();
+    pool.join();
+}
+
+TEST(ThreadPool, FailingInitializerBreaksIt) {
+    mproc::pool::ThreadPool pool({.processes = 1, .initializer = mproc::Initializer(init_throws)});
+    EXPECT_THROW(pool.apply(square, 2), mproc::futures::BrokenThreadPool);
+}
+
+}  // namespace
