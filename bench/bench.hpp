@@ -5,8 +5,16 @@ void run_process_bench(bool quick);
 void run_connection_bench(bool quick);
 void run_sync_bench(bool quick);
 void run_queue_bench(bool quick);
+void run_pool_bench(bool quick);
+
+#include <initializer_list>
+#include <sys/types.h>
 
 namespace bench {
 // Seconds per 1 MiB message over a bare byte-stream socketpair (connection_bench.cpp).
 double bare_socketpair_seconds_per_mib(int mib);
+// A bare echo child (fork) over raw descriptors: reads 8 bytes, writes them back, until end of
+// file; it closes parents_ends first. bare_rt is one round trip with it (connection_bench.cpp).
+pid_t bare_echo(int in, int out, std::initializer_list<int> parents_ends);
+void bare_rt(int out, int in);
 }

@@ -35,7 +35,9 @@ void mproc_sink(mproc::Connection c, int messages) {
 
 // A bare echo child over raw descriptors: read 8 bytes, write them back; the OS limit. It
 // closes the parent's ends, or it would never see end of file.
-pid_t bare_echo(int in, int out, std::initializer_list<int> parents_ends) {
+}  // namespace
+
+pid_t bench::bare_echo(int in, int out, std::initializer_list<int> parents_ends) {
     const pid_t pid = fork();
     if (pid == 0) {
         for (int fd : parents_ends) close(fd);
@@ -53,12 +55,16 @@ pid_t bare_echo(int in, int out, std::initializer_list<int> parents_ends) {
     return pid;
 }
 
-void bare_rt(int out, int in) {
+void bench::bare_rt(int out, int in) {
     char b[8] = {1, 2, 3, 4, 5, 6, 7, 8};
     if (write(out, b, sizeof b) != sizeof b) std::abort();
     std::size_t got = 0;
     while (got < sizeof b) got += static_cast<std::size_t>(read(in, b + got, sizeof b - got));
 }
+
+namespace {
+using bench::bare_echo;
+using bench::bare_rt;
 
 // 1 MiB messages over a bare socketpair: a byte stream with default buffers (what Python's
 // Pipe uses), or records of up to 1 MiB with the send buffer mproc asks for (what mproc's Pipe

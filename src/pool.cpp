@@ -63,14 +63,15 @@ std::string seconds_text(double s) {
 }
 }  // namespace
 
-void ChunkContext::begin_chunk(std::uint64_t seq) noexcept {
+void ChunkContext::begin_chunk(std::uint64_t seq, bool timed) noexcept {
     seq_ = seq;
+    timed_ = timed;
     begin_item(0);
 }
 
 void ChunkContext::begin_item(std::uint32_t index) noexcept {
     auto* s = static_cast<Slot*>(slot_);
-    s->started_ns.store(now_ns(), std::memory_order_relaxed);
+    if (timed_) s->started_ns.store(now_ns(), std::memory_order_relaxed);
     s->pos.store(slot_pos(seq_, index), std::memory_order_release);
 }
 
@@ -203,16 +204,30 @@ void worker_entry(InputArchive& ar) {
             close_unclaimed(fds);
             return;  // kStop
         }
-        std::uint64_t seq = 0;
-        in(seq);
-        ctx.begin_chunk(seq);
-        CodeAddress a;
-        in(a);
-        const ChunkFn run = decode_function<void(InputArchive&, OutputArchive&, ChunkContext&)>(a);
+        // A batch of chunks in, one message of results out: the time it took travels back, so
+        // that the pool can size the next batch.
+        const auto t0 = Clock::now();
+        std::uint32_t records = 0;
+        in(records);
         const std::size_t at = begin_message(out);
         OutputArchive oa(out);
-        oa(kResult, seq);
-        run(in, oa, ctx);
+        oa(kResult, records);
+        const std::size_t elapsed_at = out.size();
+        oa(std::int64_t{0});
+        for (std::uint32_t r = 0; r < records; ++r) {
+            std::uint64_t seq = 0;
+            bool timed = false;
+            in(seq, timed);
+            ctx.begin_chunk(seq, timed);
+            CodeAddress a;
+            in(a);
+            const ChunkFn run = decode_function<void(InputArchive&, OutputArchive&, ChunkContext&)>(a);
+            oa(seq);
+            run(in, oa, ctx);
+        }
+        const std::int64_t elapsed =
+            std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
+        std::memcpy(out.data() + elapsed_at, &elapsed, sizeof elapsed);
         close_unclaimed(fds);
         patch_envelope_fds(out, at, oa.fds().size());
         conn.send_message(out, oa.fds());
@@ -320,20 +335,23 @@ struct ProcessCore::Impl : Gate {
     struct InFlight {
         Chunk chunk;
         std::uint64_t seq;
-        bool big;
     };
     enum class Kill { None, Deadline, Pool };
     struct Worker {
         Process proc;
         connection::Connection conn;
         std::uint32_t slot = 0;
-        std::deque<InFlight> inflight;
+        std::deque<InFlight> inflight;  // sent, in the order the worker runs them
+        std::size_t batches_out = 0;    // messages sent whose results have not come back
+        bool big_out = false;           // one of them is large
         std::size_t chunks = 0;
         bool hello = false;
         bool stopping = false;
         bool dead = false;
         Kill killed = Kill::None;
         double killed_after = 0;
+
+        bool usable() const noexcept { return !stopping && !dead && killed == Kill::None; }
     };
     PoolOptions opts;
     std::string method;
@@ -351,6 +369,7 @@ struct ProcessCore::Impl : Gate {
     std::deque<Chunk> queue;
     std::uint64_t next_seq = 1;
     std::string sendbuf;
+    double chunk_ns = 0;  // the time one chunk takes in a worker, a moving average (0: unknown)
 
     void wake() noexcept override { platform::event_notify(wake_fd.get()); }
 
@@ -377,43 +396,81 @@ struct ProcessCore::Impl : Gate {
     }
 
     // --- sending ---
+    //
+    // Chunks travel in batches, one message each way per batch, so that many small chunks do
+    // not cost a system call each. A batch is sized to about kBatchWork of work (from the
+    // times workers report), split among the idle workers, and capped by bytes. A worker holds
+    // at most two batches, so it never waits for the next; a large one (over kBigMessage) goes
+    // only to a worker holding nothing, which is therefore reading: with results and tasks
+    // both in flight and larger than the sockets' buffers, each side could otherwise block in
+    // send while the other does.
 
-    void build_message(const Chunk& c, std::uint64_t seq) {
-        const std::size_t at = begin_message(sendbuf);
-        patch_envelope_fds(sendbuf, at, c.fds ? c.fds->size() : 0);
+    static constexpr double kBatchWork = 200e3;  // ns
+    static constexpr std::size_t kMaxBatch = 256, kBatchBytes = 1 << 20;
+
+    std::size_t batch_limit(std::size_t usable) const {
+        std::size_t by_time = 1;
+        if (chunk_ns > 0) by_time = static_cast<std::size_t>(std::clamp(kBatchWork / chunk_ns, 1.0, double(kMaxBatch)));
+        const std::size_t share = (queue.size() + usable - 1) / std::max<std::size_t>(usable, 1);
+        return std::max<std::size_t>(1, std::min(by_time, share));
+    }
+
+    void append_record(const Chunk& c, std::uint64_t seq) {
         OutputArchive ar(sendbuf);
-        ar(kTask, seq);
+        ar(seq, static_cast<bool>(c.timeout));
         ar.saveBinary(c.prefix->data(), c.prefix->size());
-        ar(static_cast<std::uint32_t>(c.sizes.size()));
+        ar(static_cast<std::uint32_t>(c.count), c.fixed);
         ar.saveBinary(c.sizes.data(), c.sizes.size() * sizeof(std::uint32_t));
         ar.saveBinary(c.items.data(), c.items.size());
     }
 
     void dispatch() {
+        const auto usable = static_cast<std::size_t>(
+            std::count_if(workers.begin(), workers.end(), [](auto& w) { return w->usable(); }));
         for (auto& wp : workers) {
             Worker& w = *wp;
-            while (!queue.empty() && !w.stopping && !w.dead && w.killed == Kill::None) {
-                if (w.inflight.size() >= 2 || (!w.inflight.empty() && w.inflight.front().big)) break;
-                if (queue.front().job->finished()) {
+            while (w.usable() && w.batches_out < 2 && !w.big_out) {
+                while (!queue.empty() && queue.front().job->finished()) queue.pop_front();
+                if (queue.empty()) return;
+                if (w.batches_out > 0 && queue.front().items.size() > kBigMessage) break;
+                std::size_t limit = batch_limit(usable);
+                if (opts.maxtasksperchild) limit = std::min(limit, *opts.maxtasksperchild - w.chunks);
+                const std::size_t at = begin_message(sendbuf);
+                OutputArchive head(sendbuf);
+                head(kTask);
+                const std::size_t count_at = sendbuf.size();
+                head(std::uint32_t{0});
+                std::uint32_t count = 0;
+                std::span<const int> fds;
+                while (!queue.empty() && count < limit) {
+                    Chunk& c = queue.front();
+                    if (c.job->finished()) {
+                        queue.pop_front();
+                        continue;
+                    }
+                    // A chunk whose items carry descriptors travels alone: its archive numbers
+                    // them from 0.
+                    if (count > 0 && (c.fds || sendbuf.size() + c.items.size() > kBatchBytes)) break;
+                    const std::uint64_t seq = next_seq++;
+                    append_record(c, seq);
+                    if (c.fds) fds = *c.fds;
+                    w.inflight.push_back(InFlight{std::move(c), seq});
                     queue.pop_front();
-                    continue;
+                    ++count;
+                    if (!fds.empty()) break;
                 }
-                const std::uint64_t seq = next_seq;
-                build_message(queue.front(), seq);
-                const bool big = sendbuf.size() > kBigMessage;
-                if (big && !w.inflight.empty()) break;  // only to an idle worker: see send_message
+                if (count == 0) return;
+                std::memcpy(sendbuf.data() + count_at, &count, sizeof count);
+                patch_envelope_fds(sendbuf, at, fds.size());
+                ++w.batches_out;
+                w.big_out = sendbuf.size() > kBigMessage;
+                w.chunks += count;
                 try {
-                    std::span<const int> fds;
-                    if (queue.front().fds) fds = *queue.front().fds;
                     w.conn.send_message(sendbuf, fds);
                 } catch (const std::exception&) {
-                    w.dead = true;  // it is gone; its sentinel will say how
-                    break;
+                    w.dead = true;  // it is gone; its sentinel will say how, and on_death
+                    break;          // will run its chunks again
                 }
-                ++next_seq;
-                w.inflight.push_back(InFlight{std::move(queue.front()), seq, big});
-                queue.pop_front();
-                ++w.chunks;
                 if (opts.maxtasksperchild && w.chunks >= *opts.maxtasksperchild) stop_worker(w);
             }
         }
@@ -435,14 +492,21 @@ struct ProcessCore::Impl : Gate {
 
     // --- receiving ---
 
-    void read_messages(Worker& w) {
+    // One message when the loop's poll said the connection is readable (the next poll finds
+    // any other); every waiting message when drain is set (after the worker died).
+    void read_messages(Worker& w, bool drain = true) {
+        auto read_one = [&] {
+            std::vector<int> fds;
+            const std::string& msg = w.conn.receive_message(fds);
+            handle_message(w, msg, fds);
+            close_unclaimed(fds);
+        };
         try {
-            while (!w.conn.closed() && w.conn.poll(Timeout(0.0))) {
-                std::vector<int> fds;
-                const std::string& msg = w.conn.receive_message(fds);
-                handle_message(w, msg, fds);
-                close_unclaimed(fds);
+            if (!drain) {
+                if (!w.dead) read_one();
+                return;
             }
+            while (w.conn.poll(Timeout(0.0))) read_one();
         } catch (const EOFError&) {
             w.dead = true;
         } catch (const std::exception& e) {
@@ -467,19 +531,34 @@ struct ProcessCore::Impl : Gate {
                 "mproc: the pool's initializer failed in a worker: " + describe_exception(e))));
             return;
         }
-        std::uint64_t seq = 0;
-        ar(seq);
-        if (w.inflight.empty() || w.inflight.front().seq != seq) return;  // cannot happen: in order
-        InFlight f = std::move(w.inflight.front());
-        w.inflight.pop_front();
-        std::uint32_t count = 0;
-        try {
-            ar(count);
-            f.chunk.job->deliver(f.chunk.first, count, ar);
-        } catch (...) {
-            // A result that does not decode fails its item and the rest of the chunk.
-            const std::exception_ptr e = std::current_exception();
-            for (std::size_t i = 0; i < f.chunk.sizes.size(); ++i) f.chunk.job->set_error(f.chunk.first + i, e);
+        std::uint32_t records = 0;
+        std::int64_t elapsed = 0;
+        ar(records, elapsed);
+        if (records > 0) {
+            const double per = static_cast<double>(elapsed) / records;
+            chunk_ns = chunk_ns > 0 ? 0.7 * chunk_ns + 0.3 * per : per;
+        }
+        if (w.batches_out > 0) --w.batches_out;
+        w.big_out = false;
+        for (std::uint32_t r = 0; r < records; ++r) {
+            std::uint64_t seq = 0;
+            ar(seq);
+            if (w.inflight.empty() || w.inflight.front().seq != seq)
+                throw SerializationError("mproc: a worker answered a chunk it was not given");
+            InFlight f = std::move(w.inflight.front());
+            w.inflight.pop_front();
+            std::uint32_t count = 0;
+            try {
+                ar(count);
+                f.chunk.job->deliver(f.chunk.first, count, ar);
+            } catch (...) {
+                // A result that does not decode fails its item and the rest of the batch.
+                const std::exception_ptr e = std::current_exception();
+                fail_items(f.chunk.job, f.chunk.first, f.chunk.count, e);
+                for (auto& g : w.inflight) fail_items(g.chunk.job, g.chunk.first, g.chunk.count, e);
+                w.inflight.clear();
+                return;
+            }
         }
     }
 
@@ -489,16 +568,35 @@ struct ProcessCore::Impl : Gate {
         Chunk s;
         s.job = c.job;
         s.first = c.first + from;
+        s.count = to - from;
         s.prefix = c.prefix;
         s.fds = c.fds;
         s.timeout = c.timeout;
-        std::size_t off = 0;
-        for (std::size_t i = 0; i < from; ++i) off += c.sizes[i];
-        std::size_t len = 0;
-        for (std::size_t i = from; i < to; ++i) len += c.sizes[i];
-        s.sizes.assign(c.sizes.begin() + static_cast<std::ptrdiff_t>(from), c.sizes.begin() + static_cast<std::ptrdiff_t>(to));
+        s.fixed = c.fixed;
+        std::size_t off = 0, len = 0;
+        if (c.fixed) {
+            off = from * c.fixed;
+            len = (to - from) * c.fixed;
+        } else {
+            for (std::size_t i = 0; i < from; ++i) off += c.sizes[i];
+            for (std::size_t i = from; i < to; ++i) len += c.sizes[i];
+            s.sizes.assign(c.sizes.begin() + static_cast<std::ptrdiff_t>(from), c.sizes.begin() + static_cast<std::ptrdiff_t>(to));
+        }
         s.items = c.items.substr(off, len);
         return s;
+    }
+
+    // Which of w's chunks the worker is running, and which item of it; empty when it is not
+    // running any of them (between batches).
+    std::optional<std::pair<std::size_t, std::size_t>> running(const Worker& w) const {
+        const std::uint64_t pos = slot_of(w).pos.load(std::memory_order_acquire);
+        for (std::size_t k = 0; k < w.inflight.size(); ++k)
+            if ((pos >> 32) == (w.inflight[k].seq & 0xffffffffu)) {
+                const std::size_t item = pos & 0xffffffffu;
+                if (item >= w.inflight[k].chunk.count) return std::nullopt;
+                return std::pair{k, item};
+            }
+        return std::nullopt;
     }
 
     void on_death(std::size_t index) {
@@ -507,7 +605,6 @@ struct ProcessCore::Impl : Gate {
         w.proc.join();
         const int code = w.proc.exitcode().value_or(255);
         const pid_t pid = w.proc.pid().value_or(-1);
-        std::deque<Chunk> again;
         if (!w.hello && w.killed != Kill::Pool && !broken_now()) {
             make_broken(std::make_exception_ptr(futures::BrokenProcessPool(
                 "mproc: a pool worker (pid " + std::to_string(pid) + ") " + describe_exit(code) +
@@ -522,21 +619,20 @@ struct ProcessCore::Impl : Gate {
             reason = std::make_exception_ptr(WorkerLostError(
                 "mproc: the worker process (pid " + std::to_string(pid) + ") running this task " +
                 describe_exit(code)));
-        bool first = true;
-        for (auto& f : w.inflight) {
-            const std::uint64_t pos = slot_of(w).pos.load(std::memory_order_acquire);
-            const std::size_t count = f.chunk.sizes.size();
-            if (first && (pos >> 32) == (f.seq & 0xffffffffu) && (pos & 0xffffffffu) < count) {
-                const std::size_t item = pos & 0xffffffffu;
-                f.chunk.job->set_error(f.chunk.first + item, reason);
-                // Its other items finished with it (their results died with it) or never
-                // started: they run again elsewhere.
-                if (item > 0) again.push_back(slice(f.chunk, 0, item));
-                if (item + 1 < count) again.push_back(slice(f.chunk, item + 1, count));
-            } else {
-                again.push_back(std::move(f.chunk));
+        // The item it was running fails; every other item it held runs again elsewhere:
+        // those it finished (their results died with it) and those it never began.
+        const auto at = running(w);
+        std::deque<Chunk> again;
+        for (std::size_t k = 0; k < w.inflight.size(); ++k) {
+            Chunk& c = w.inflight[k].chunk;
+            if (!at || at->first != k) {
+                again.push_back(std::move(c));
+                continue;
             }
-            first = false;
+            const std::size_t item = at->second;
+            c.job->set_error(c.first + item, reason);
+            if (item > 0) again.push_back(slice(c, 0, item));
+            if (item + 1 < c.count) again.push_back(slice(c, item + 1, c.count));
         }
         w.inflight.clear();
         for (auto it = again.rbegin(); it != again.rend(); ++it) queue.push_front(std::move(*it));
@@ -569,14 +665,16 @@ struct ProcessCore::Impl : Gate {
         };
         for (auto& wp : workers) {
             Worker& w = *wp;
-            if (w.killed != Kill::None || w.inflight.empty() || !w.inflight.front().chunk.timeout) continue;
-            const InFlight& f = w.inflight.front();
-            const double limit = f.chunk.timeout->count();
-            const std::uint64_t pos = slot_of(w).pos.load(std::memory_order_acquire);
-            if ((pos >> 32) != (f.seq & 0xffffffffu)) {
-                consider(now + std::chrono::milliseconds(10));  // not begun yet: look again soon
+            if (w.killed != Kill::None || w.inflight.empty()) continue;
+            const bool any_timed = std::any_of(w.inflight.begin(), w.inflight.end(),
+                                               [](const InFlight& f) { return f.chunk.timeout.has_value(); });
+            if (!any_timed) continue;
+            const auto at = running(w);
+            if (!at || !w.inflight[at->first].chunk.timeout) {
+                consider(now + std::chrono::milliseconds(10));  // between items: look again soon
                 continue;
             }
+            const double limit = w.inflight[at->first].chunk.timeout->count();
             const std::int64_t started = slot_of(w).started_ns.load(std::memory_order_relaxed);
             const auto due = Clock::time_point(std::chrono::nanoseconds(started)) +
                              std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(limit));
@@ -607,7 +705,7 @@ struct ProcessCore::Impl : Gate {
         }
         fail_queued();
         for (auto& wp : workers) {
-            for (auto& f : wp->inflight) fail_items(f.chunk.job, f.chunk.first, f.chunk.sizes.size(), e);
+            for (auto& f : wp->inflight) fail_items(f.chunk.job, f.chunk.first, f.chunk.count, e);
             wp->inflight.clear();
         }
     }
@@ -621,7 +719,7 @@ struct ProcessCore::Impl : Gate {
             incoming.clear();
         }
         if (!e) return;
-        for (auto& c : queue) fail_items(c.job, c.first, c.sizes.size(), e);
+        for (auto& c : queue) fail_items(c.job, c.first, c.count, e);
         queue.clear();
     }
 
@@ -659,7 +757,7 @@ struct ProcessCore::Impl : Gate {
                 }
                 const std::size_t i = (r - 1) / 2;
                 if ((r - 1) % 2 == 0)
-                    read_messages(*workers[i]);
+                    read_messages(*workers[i], false);
                 else
                     died[i] = true;
             }
@@ -680,7 +778,7 @@ struct ProcessCore::Impl : Gate {
         for (auto& w : workers) w->proc.join();
         const auto e = terminated_error();
         for (auto& w : workers) {
-            for (auto& f : w->inflight) fail_items(f.chunk.job, f.chunk.first, f.chunk.sizes.size(), e);
+            for (auto& f : w->inflight) fail_items(f.chunk.job, f.chunk.first, f.chunk.count, e);
             w->proc.close();
         }
         workers.clear();
@@ -689,7 +787,7 @@ struct ProcessCore::Impl : Gate {
             for (auto& c : incoming) queue.push_back(std::move(c));
             incoming.clear();
         }
-        for (auto& c : queue) fail_items(c.job, c.first, c.sizes.size(), e);
+        for (auto& c : queue) fail_items(c.job, c.first, c.count, e);
         queue.clear();
         if (server) server->stop();
     }
@@ -737,7 +835,7 @@ void ProcessCore::submit(Chunk&& c, const std::vector<int>& fds, bool stream) {
         refused = impl_->admit_locked(stream);
         if (!refused) impl_->incoming.push_back(std::move(c));
     }
-    if (refused) return fail_items(c.job, c.first, c.sizes.size(), refused);
+    if (refused) return fail_items(c.job, c.first, c.count, refused);
     impl_->wake();
 }
 

@@ -40,6 +40,7 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <iterator>
 #include <memory>
@@ -241,11 +242,12 @@ private:
 namespace detail::pool {
 
 // What a worker process knows of the item it is running; the dispatcher reads it (through
-// shared memory) to enforce deadlines and to know, when a worker dies, which item killed it.
+// shared memory) to enforce deadlines, and to tell, when a worker dies, which item killed it.
 class ChunkContext {
 public:
     ChunkContext(void* slot, std::size_t max_result_bytes) : slot_(slot), max_result_bytes_(max_result_bytes) {}
-    void begin_chunk(std::uint64_t seq) noexcept;
+    // timed: the chunk has a deadline, so each item's start time is written too.
+    void begin_chunk(std::uint64_t seq, bool timed) noexcept;
     void begin_item(std::uint32_t index) noexcept;
     std::size_t max_result_bytes() const noexcept { return max_result_bytes_; }
 
@@ -253,14 +255,45 @@ private:
     void* slot_;
     std::size_t max_result_bytes_;
     std::uint64_t seq_ = 0;
+    bool timed_ = false;
 };
 
 // The error a result too large to send turns into.
 std::exception_ptr result_too_large(std::size_t size, std::size_t cap);
 
-// Runs in a worker: the callable (from the chunk's prefix), then each item in its own archive
-// (so that one malformed item cannot spoil the next), writing a status byte and the value or
-// exception of each.
+// Arguments and results of plain types (arithmetic, trivially copyable) travel packed, as bytes
+// side by side, without an archive per item: on the hot path of a map of small tasks that is
+// most of the cost.
+template <class T>
+inline constexpr bool packable_v = is_raw_copyable_v<T> && !std::is_same_v<T, bool>;
+template <class Tuple>
+struct packed_args : std::false_type {};
+template <class... A>
+struct packed_args<std::tuple<A...>> : std::bool_constant<(sizeof...(A) > 0) && (packable_v<A> && ...)> {
+    static constexpr std::size_t size = (std::size_t{0} + ... + sizeof(A));
+};
+template <class Tuple>
+void pack_args(char* dst, const Tuple& t) {
+    std::apply([&](const auto&... a) {
+        std::size_t off = 0;
+        ((std::memcpy(dst + off, &a, sizeof a), off += sizeof a), ...);
+    }, t);
+}
+template <class Tuple>
+void unpack_args(const char* src, Tuple& t) {
+    std::apply([&](auto&... a) {
+        std::size_t off = 0;
+        ((std::memcpy(&a, src + off, sizeof a), off += sizeof a), ...);
+    }, t);
+}
+// Results: layout 0 is, per item, 1 and the value or 0 and the exception; layout 1 (packed R)
+// is n status bytes, n values (those of failed items left zero), then the exceptions in order.
+constexpr std::uint8_t kPerItem = 0, kPacked = 1;
+
+// A chunk on the wire, after its prefix (the chunk function's address, then the callable):
+//   u32 n, u32 fixed size (0: sizes follow), [u32 size] * n, the items.
+// Each item is read with an archive of its own, so one malformed item cannot spoil the next.
+// Runs in a worker; writes u32 n, then per item 1 and the value, or 0 and the exception.
 template <class F, class Tuple, class R>
 void run_chunk(InputArchive& in, OutputArchive& out, ChunkContext& ctx) {
     std::optional<F> f;
@@ -270,22 +303,64 @@ void run_chunk(InputArchive& in, OutputArchive& out, ChunkContext& ctx) {
     } catch (...) {
         setup_error = std::current_exception();
     }
-    std::uint32_t n = 0;
-    in(n);
-    std::vector<std::uint32_t> sizes(n);
-    for (auto& s : sizes) in(s);
-    out(n);
-    std::string_view items = in.rest();
+    std::uint32_t n = 0, fixed = 0;
+    in(n, fixed);
+    std::vector<std::uint32_t> sizes;
+    if (!fixed) {
+        sizes.resize(n);
+        in.loadBinary(sizes.data(), n * sizeof(std::uint32_t));
+    }
+    const std::string_view items = in.rest();
+    if constexpr (packed_args<Tuple>::value && (std::is_void_v<R> || packable_v<R>)) {
+        if (fixed == packed_args<Tuple>::size && std::size_t{n} * fixed <= items.size()) {
+            constexpr std::size_t rsize = std::is_void_v<R> ? 0 : sizeof(std::conditional_t<std::is_void_v<R>, char, R>);
+            out(n, kPacked);
+            const std::size_t status_at = out.size();
+            out.truncate(status_at + n + std::size_t{n} * rsize);
+            for (std::uint32_t i = 0; i < n; ++i) {
+                ctx.begin_item(i);
+                std::uint8_t ok = 1;
+                try {
+                    if (setup_error) std::rethrow_exception(setup_error);
+                    Tuple args;
+                    unpack_args(items.data() + std::size_t{i} * fixed, args);
+                    if constexpr (std::is_void_v<R>) {
+                        std::apply(*f, std::move(args));
+                    } else {
+                        const R r = std::apply(*f, std::move(args));
+                        std::memcpy(out.data() + status_at + n + std::size_t{i} * rsize, &r, rsize);
+                    }
+                } catch (...) {
+                    ok = 0;
+                    save_exception(out, std::current_exception());
+                }
+                out.data()[status_at + i] = static_cast<char>(ok);
+            }
+            in.skip(std::size_t{n} * fixed);
+            return;
+        }
+    }
+    out(n, kPerItem);
+    // One archive reads the items in turn (an archive costs more to make than a small item to
+    // read); after an item that fails to decode, a new one starts at the next item's offset.
+    std::optional<InputArchive> item;
+    std::size_t base = 0;  // where in items the archive began
     std::size_t offset = 0;
     for (std::uint32_t i = 0; i < n; ++i) {
         ctx.begin_item(i);
+        const std::size_t size = fixed ? fixed : sizes[i];
         const std::size_t mark = out.size();
         try {
             if (setup_error) std::rethrow_exception(setup_error);
-            if (sizes[i] > items.size() - offset) throw SerializationError("mproc: malformed task chunk");
-            InputArchive item(items.substr(offset, sizes[i]), in.fd_slots());
+            if (size > items.size() - offset) throw SerializationError("mproc: malformed task chunk");
+            if (!item) {
+                item.emplace(items.substr(offset), in.fd_slots());
+                base = offset;
+            }
             Tuple args;
-            item(args);
+            (*item)(args);
+            if (base + item->position() != offset + size)
+                throw SerializationError("mproc: malformed task chunk: an item's size is wrong");
             if constexpr (std::is_void_v<R>) {
                 std::apply(*f, std::move(args));
                 out(std::uint8_t{1});
@@ -300,12 +375,13 @@ void run_chunk(InputArchive& in, OutputArchive& out, ChunkContext& ctx) {
             save_exception(out, std::current_exception());
         }
         if (out.size() - mark > ctx.max_result_bytes()) {
-            const std::size_t size = out.size() - mark;
+            const std::size_t big = out.size() - mark;
             out.truncate(mark);
             out(std::uint8_t{0});
-            save_exception(out, result_too_large(size, ctx.max_result_bytes()));
+            save_exception(out, result_too_large(big, ctx.max_result_bytes()));
         }
-        offset += sizes[i];
+        offset += size;
+        if (item && base + item->position() != offset) item.reset();
     }
     in.skip(std::min(offset, in.remaining()));
 }
@@ -316,8 +392,10 @@ using ChunkFn = void (*)(InputArchive&, OutputArchive&, ChunkContext&);
 struct Chunk {
     std::shared_ptr<JobBase> job;
     std::size_t first = 0;  // index in the job of the first item
+    std::size_t count = 0;
     std::shared_ptr<const std::string> prefix;  // the chunk function's address and the callable
-    std::vector<std::uint32_t> sizes;
+    std::uint32_t fixed = 0;                    // every item's size, when they are all alike
+    std::vector<std::uint32_t> sizes;           // else each item's
     std::string items;
     std::shared_ptr<const std::vector<int>> fds;  // descriptors the items carry (owned copies)
     Timeout timeout;
@@ -349,26 +427,45 @@ public:
     ProcessCore(const ProcessCore&) = delete;
     ProcessCore& operator=(const ProcessCore&) = delete;
 
+    // Once per call: what every chunk of it starts with.
     template <class R, class F, class Tuple>
-    void submit_items(const std::shared_ptr<Job<R>>& job, std::size_t first, const F& f,
-                      std::vector<Tuple>&& items, const Timeout& timeout, bool stream) {
+    std::shared_ptr<const std::string> prepare(const F& f) const {
+        std::string prefix;
+        OutputArchive ar(prefix);
+        ar(encode_function(static_cast<ChunkFn>(&run_chunk<F, Tuple, R>)));
+        save_callable(ar, f);
+        return std::make_shared<const std::string>(std::move(prefix));
+    }
+
+    template <class R, class Tuple>
+    void submit_items(const std::shared_ptr<Job<R>>& job, std::size_t first,
+                      const std::shared_ptr<const std::string>& prefix, std::span<Tuple> items,
+                      const Timeout& timeout, bool stream) {
         Chunk c;
         c.job = job;
         c.first = first;
+        c.count = items.size();
+        c.prefix = prefix;
         c.timeout = timeout ? timeout : default_timeout_;
-        {
-            std::string prefix;
-            OutputArchive ar(prefix);
-            ar(encode_function(static_cast<ChunkFn>(&run_chunk<F, Tuple, R>)));
-            save_callable(ar, f);
-            c.prefix = std::make_shared<const std::string>(std::move(prefix));
+        if constexpr (packed_args<Tuple>::value) {
+            constexpr std::size_t size = packed_args<Tuple>::size;
+            c.items.resize(items.size() * size);
+            for (std::size_t i = 0; i < items.size(); ++i) pack_args(c.items.data() + i * size, items[i]);
+            c.fixed = static_cast<std::uint32_t>(size);
+            return submit(std::move(c), {}, stream);
         }
         OutputArchive ar(c.items);
         c.sizes.reserve(items.size());
+        bool alike = true;
         for (auto& t : items) {
             const std::size_t before = c.items.size();
             ar(t);
             c.sizes.push_back(static_cast<std::uint32_t>(c.items.size() - before));
+            alike = alike && c.sizes.back() == c.sizes.front();
+        }
+        if (alike && !c.sizes.empty() && c.sizes.front() > 0) {
+            c.fixed = c.sizes.front();
+            c.sizes.clear();
         }
         submit(std::move(c), ar.fds(), stream);
     }
@@ -392,13 +489,20 @@ public:
     ThreadCore& operator=(const ThreadCore&) = delete;
 
     template <class R, class F, class Tuple>
-    void submit_items(const std::shared_ptr<Job<R>>& job, std::size_t first, const F& f,
-                      std::vector<Tuple>&& items, const Timeout& timeout, bool stream) {
+    F prepare(const F& f) const {
+        return f;
+    }
+
+    template <class R, class F, class Tuple>
+    void submit_items(const std::shared_ptr<Job<R>>& job, std::size_t first, const F& f, std::span<Tuple> span,
+                      const Timeout& timeout, bool stream) {
         if (timeout)
             throw std::invalid_argument(
                 "mproc: a thread cannot be stopped from outside, so a ThreadPool task cannot have "
                 "a deadline; use mproc::Pool for tasks that must be stoppable");
+        std::vector<Tuple> items(std::make_move_iterator(span.begin()), std::make_move_iterator(span.end()));
         std::shared_ptr<JobBase> base = job;
+        const std::size_t count = items.size();
         submit([job, first, f, items = std::move(items)]() mutable {
             for (std::size_t i = 0; i < items.size(); ++i) {
                 if (job->finished()) return;
@@ -413,7 +517,7 @@ public:
                     job->set_error(first + i, std::current_exception());
                 }
             }
-        }, std::move(base), first, items.size(), stream);
+        }, std::move(base), first, count, stream);
     }
 
     void terminate();
@@ -582,9 +686,8 @@ private:
         core_->check_accepting();
         auto job = std::make_shared<Job<R>>(Mode::Single, 1);
         job->set_callbacks(std::move(options.callback), {}, std::move(options.error_callback));
-        std::vector<Tuple> items;
-        items.push_back(std::move(args));
-        core_->submit_items(job, 0, f, std::move(items), options.task_timeout, false);
+        const auto prepared = core_->template prepare<R, F, Tuple>(f);
+        core_->template submit_items<R>(job, 0, prepared, std::span<Tuple>(&args, 1), options.task_timeout, false);
         return mproc::pool::AsyncResult<R>(waiter(job), [job]() -> R {
             if constexpr (!std::is_void_v<R>) return job->value();
         });
@@ -603,11 +706,11 @@ private:
         auto job = std::make_shared<Job<R>>(Mode::List, n);
         job->set_callbacks({}, std::move(options.callback), std::move(options.error_callback));
         if (options.progress && ProgressBar::wanted()) job->set_progress(std::make_unique<ProgressBar>(n, true));
+        const auto prepared = core_->template prepare<R, F, Tuple>(f);
         for (std::size_t first = 0; first < n; first += chunk) {
             const std::size_t last = std::min(n, first + chunk);
-            std::vector<Tuple> part(std::make_move_iterator(all.begin() + first),
-                                    std::make_move_iterator(all.begin() + last));
-            core_->submit_items(job, first, f, std::move(part), options.task_timeout, false);
+            core_->template submit_items<R>(job, first, prepared, std::span<Tuple>(all).subspan(first, last - first),
+                                            options.task_timeout, false);
         }
         using V = typename Job<R>::Value;
         return mproc::pool::AsyncResult<std::vector<V>>(waiter(job), [job] { return job->list(); });
@@ -638,7 +741,8 @@ private:
         };
         auto src = std::make_shared<Source>(Source{std::move(view), {}, false, 0});
         Core* core = core_.get();
-        auto feed = [src, core, job, f, chunk, timeout = options.task_timeout]() -> bool {
+        auto prepared = core_->template prepare<R, F, Tuple>(f);
+        auto feed = [src, core, job, prepared, chunk, timeout = options.task_timeout]() -> bool {
             if (!src->started) {
                 src->it = std::ranges::begin(src->view);
                 src->started = true;
@@ -654,7 +758,7 @@ private:
             }
             const std::size_t first = src->next_index;
             src->next_index += part.size();
-            core->submit_items(job, first, f, std::move(part), timeout, true);
+            core->template submit_items<R>(job, first, prepared, std::span<Tuple>(part), timeout, true);
             return true;
         };
         auto on_close = [core] { core->stream_closed(); };

@@ -74,6 +74,18 @@ TEST_P(PoolTest, ApplyAsyncAndApplyWithSeveralArguments) {
     EXPECT_EQ(pool.apply(shout, "const char*", 1), "const char*!");
 }
 
+TEST_P(PoolTest, ItemsOfEveryShapeTravel) {
+    mproc::Pool pool(opts());
+    // Strings alike in size, and not; a tuple mixing a string and an int; doubles packed.
+    const std::vector<std::string> same{"ab", "cd", "ef"}, mixed{"", "a", std::string(5000, 'z')};
+    EXPECT_EQ(pool.map(+[](std::string s) { return s + s; }, same), (std::vector<std::string>{"abab", "cdcd", "efef"}));
+    EXPECT_EQ(pool.map(+[](std::string s) { return s.size(); }, mixed), (std::vector<std::size_t>{0, 1, 5000}));
+    EXPECT_EQ(pool.starmap(shout, std::vector<std::tuple<std::string, int>>{{"x", 2}, {"y", 0}}),
+              (std::vector<std::string>{"x!x!", ""}));
+    EXPECT_EQ(pool.starmap(+[](double a, float b) { return a * b; }, std::vector<std::tuple<double, float>>{{1.5, 2.0f}}),
+              (std::vector<double>{3.0}));
+}
+
 TEST_P(PoolTest, StarmapOverTuplesAndPairs) {
     mproc::Pool pool(opts());
     EXPECT_EQ(pool.starmap(add, std::vector<std::tuple<int, int>>{{1, 2}, {3, 4}}), (std::vector<int>{3, 7}));

@@ -115,6 +115,8 @@ public:
     // written when its serialization threw).
     std::size_t size() const noexcept { return out_.size(); }
     void truncate(std::size_t size) { out_.resize(size); }
+    // The bytes written so far, to fill in place; valid until the next write.
+    char* data() noexcept { return out_.data(); }
 
 private:
     template <class T>

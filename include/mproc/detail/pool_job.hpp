@@ -11,6 +11,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -20,6 +21,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -78,6 +80,10 @@ public:
     using Value = std::conditional_t<std::is_void_v<R>, std::monostate, R>;
     using ListCallback = std::function<void(const std::vector<Value>&)>;
     using ValueCallback = std::function<void(const Value&)>;
+    struct Outcome {
+        std::optional<Value> value;
+        std::exception_ptr error;
+    };
 
     Job(Mode mode, std::size_t total) : mode_(mode), total_(total) {
         if (mode_ == Mode::Single || mode_ == Mode::List) values_.resize(total_);
@@ -95,23 +101,50 @@ public:
     }
     void set_progress(std::unique_ptr<ProgressBar> bar) { bar_ = std::move(bar); }
 
+    // Reads what run_chunk wrote after the count: see kPerItem and kPacked in pool.hpp.
     void deliver(std::size_t first, std::uint32_t count, InputArchive& ar) override {
-        for (std::uint32_t i = 0; i < count; ++i) {
+        std::uint8_t layout = 0;
+        ar(layout);
+        if (layout == 1) {
+            if constexpr (std::is_void_v<R> || (std::is_trivially_copyable_v<R> && !std::is_same_v<R, bool>)) {
+                constexpr std::size_t rsize = std::is_void_v<R> ? 0 : sizeof(Value);
+                const std::string_view rest = ar.rest();
+                if (rest.size() < count + std::size_t{count} * rsize)
+                    throw SerializationError("mproc: malformed results from a pool worker");
+                ar.skip(count + std::size_t{count} * rsize);
+                return record(first, count, [&](std::size_t i) {
+                    Outcome o;
+                    if (rest[i]) {
+                        o.value.emplace();
+                        if constexpr (!std::is_void_v<R>) std::memcpy(&*o.value, rest.data() + count + i * rsize, rsize);
+                    } else {
+                        o.error = load_exception(ar);
+                    }
+                    return o;
+                });
+            }
+            throw SerializationError("mproc: packed results for a type that cannot be packed");
+        }
+        // Decoded before the lock is taken: a value may be large.
+        std::vector<Outcome> got(count);
+        for (auto& o : got) {
             std::uint8_t ok = 0;
             ar(ok);
             if (ok) {
-                Value v{};
-                if constexpr (!std::is_void_v<R>) ar(v);
-                set_value(first + i, std::move(v));
+                o.value.emplace();
+                if constexpr (!std::is_void_v<R>) ar(*o.value);
             } else {
-                set_error(first + i, load_exception(ar));
+                o.error = load_exception(ar);
             }
         }
+        record(first, count, [&](std::size_t i) { return std::move(got[i]); });
     }
 
-    void set_value(std::size_t index, Value&& v) { record(index, std::move(v), nullptr); }
+    void set_value(std::size_t index, Value&& v) {
+        record(index, 1, [&](std::size_t) { return Outcome{std::move(v), nullptr}; });
+    }
     void set_error(std::size_t index, std::exception_ptr e) override {
-        record(index, std::nullopt, std::move(e));
+        record(index, 1, [&](std::size_t) { return Outcome{std::nullopt, e}; });
     }
 
     // --- the caller's side ---
@@ -181,10 +214,6 @@ public:
     void abandon() { finished_.store(true, std::memory_order_release); }
 
 private:
-    struct Outcome {
-        std::optional<Value> value;
-        std::exception_ptr error;
-    };
 
     template <class Pred>
     bool wait_locked(std::unique_lock<std::mutex>& lk, const Timeout& timeout, Pred pred) {
@@ -205,38 +234,44 @@ private:
         return out;
     }
 
-    // As in Python, a completion callback runs before the result is marked ready, so a
-    // caller that waited sees the callback's effects.
-    void record(std::size_t index, std::optional<Value> v, std::exception_ptr e) {
+    // Items first, first + 1, ... ended so. As in Python, a completion callback runs before
+    // the result is marked ready, so a caller that waited sees the callback's effects.
+    // get(i) gives item first + i's outcome; it is called in order, under the lock.
+    template <class Get>
+    void record(std::size_t first, std::size_t count, Get get) {
         std::function<void()> callback;
         bool completing = false;
         {
             std::lock_guard lk(mu_);
             if (completing_) return;
-            ++done_;
+            for (std::size_t i = 0; i < count && !completing; ++i) {
+                Outcome o = get(i);
+                const std::size_t index = first + i;
+                ++done_;
+                switch (mode_) {
+                    case Mode::Single:
+                    case Mode::List:
+                        if (index >= values_.size()) break;
+                        if (o.error)
+                            error_ = o.error;
+                        else
+                            values_[index] = std::move(o.value);
+                        if (o.error || done_ == total_) completing = true;
+                        break;
+                    case Mode::Ordered:
+                        pending_[index] = std::move(o);
+                        break;
+                    case Mode::Unordered:
+                        ready_.push_back(std::move(o));
+                        break;
+                }
+            }
             if (bar_) bar_->update(done_);
-            switch (mode_) {
-                case Mode::Single:
-                case Mode::List:
-                    if (index >= values_.size()) return;
-                    if (e) {
-                        error_ = e;
-                    } else {
-                        values_[index] = std::move(v);
-                    }
-                    if (e || done_ == total_) {
-                        completing = completing_ = true;
-                        finished_.store(true, std::memory_order_release);
-                        bar_.reset();
-                        callback = completion_callback_locked();
-                    }
-                    break;
-                case Mode::Ordered:
-                    pending_[index] = Outcome{std::move(v), e};
-                    break;
-                case Mode::Unordered:
-                    ready_.push_back(Outcome{std::move(v), e});
-                    break;
+            if (completing) {
+                completing_ = true;
+                finished_.store(true, std::memory_order_release);
+                bar_.reset();
+                callback = completion_callback_locked();
             }
         }
         if (callback) run_callback(callback);

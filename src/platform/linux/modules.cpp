@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <stdexcept>
+#include <unordered_map>
 
 #include "mproc/detail/code_address.hpp"
 #include "mproc/errors.hpp"
@@ -49,7 +50,23 @@ int find_by_name(dl_phdr_info* info, size_t, void* data) {
 }
 }  // namespace
 
-CodeAddress encode_code_address(const void* p) {
+namespace {
+// Pools send the same few functions with every chunk, and dl_iterate_phdr takes the loader's
+// lock and walks every module: remember what was found in the main executable, which is never
+// unloaded (a shared library could be dlclose'd, so its addresses are looked up every time).
+struct MainCache {
+    std::unordered_map<std::uintptr_t, std::uint64_t> offsets;  // address -> offset
+    std::unordered_map<std::uint64_t, std::uintptr_t> addresses;  // offset -> address
+};
+MainCache& main_cache() {
+    thread_local MainCache c;
+    return c;
+}
+constexpr std::size_t kMaxCached = 4096;
+}  // namespace
+
+namespace {
+CodeAddress encode_uncached(const void* p) {
     Search s;
     s.addr = reinterpret_cast<std::uintptr_t>(p);
     dl_iterate_phdr(find_by_address, &s);
@@ -59,8 +76,21 @@ CodeAddress encode_code_address(const void* p) {
             "time?), so it cannot be sent to another process; use the fork start method");
     return CodeAddress{s.module, s.addr - s.base};
 }
+}  // namespace
+
+CodeAddress encode_code_address(const void* p) {
+    MainCache& c = main_cache();
+    const auto addr = reinterpret_cast<std::uintptr_t>(p);
+    if (auto it = c.offsets.find(addr); it != c.offsets.end()) return CodeAddress{"", it->second};
+    CodeAddress a = encode_uncached(p);
+    if (a.module.empty() && c.offsets.size() < kMaxCached) c.offsets.emplace(addr, a.offset);
+    return a;
+}
 
 const void* decode_code_address(const CodeAddress& a) {
+    MainCache& c = main_cache();
+    if (a.module.empty())
+        if (auto it = c.addresses.find(a.offset); it != c.addresses.end()) return reinterpret_cast<const void*>(it->second);
     Search s;
     s.name = a.module.c_str();
     s.addr = static_cast<std::uintptr_t>(a.offset);
@@ -74,6 +104,7 @@ const void* decode_code_address(const CodeAddress& a) {
         throw SerializationError("mproc: no function at offset " + std::to_string(a.offset) +
                                  " of module '" + (a.module.empty() ? "<executable>" : a.module) +
                                  "': the child is not the same program as its parent");
+    if (a.module.empty() && c.addresses.size() < kMaxCached) c.addresses.emplace(a.offset, s.base + s.addr);
     return reinterpret_cast<const void*>(s.base + s.addr);
 }
 
