@@ -33,7 +33,13 @@ const Scenario kScenarios[] = {
     {"S9", "s09_parallel_join", "start all, then join all: children run in parallel"},
     {"S10", "s10_terminate", "terminate, is_alive, join, exitcode -SIGTERM"},
     {"S11", "s11_names_and_pids", "names and pids; each child's parent is the main process"},
+    {"S12", "s12_pool", "Pool: map returns a list; apply_async().get(); CPU-bound speedup"},
+    {"S13", "s13_pool_anywhere", "a pool in a method, and pools inside pool tasks (Python refuses)"},
     {"S14", "s14_lambdas", "lambdas go to children (Python cannot send them)"},
+    {"S15", "s15_pool_exception", "a task's exception reaches map's caller; a crashed worker fails only its task"},
+    {"S16", "s16_starmap", "starmap over tuples; apply_async with several arguments"},
+    {"S17", "s17_leave_core_free", "Pool(cpu_count() - 1)"},
+    {"S18", "s18_queue_to_pool", "a plain Queue passed to pool tasks (Python needs a Manager)"},
     {"S20", "s20_process_lock", "a process Lock; daemon processes; a holder killed with the lock does not wedge it"},
     {"S24", "s24_main_guard", "mproc::init is the main guard; one process per core"},
 };

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <regex>
 #include <sstream>
@@ -166,6 +167,50 @@ TEST_P(Examples, S14Lambdas) {
         EXPECT_TRUE(r.has(std::string("captureless lambda under ") + m + ": 12 squared is 144")) << r.out;
     EXPECT_TRUE(r.has("capturing lambda under fork: base + x = 105")) << r.out;
     EXPECT_TRUE(r.contains("capturing lambda under spawn refused: mproc: the target is a lambda with captures")) << r.out;
+}
+
+TEST_P(Examples, S12Pool) {
+    const Output r = run("s12_pool");
+    EXPECT_TRUE(r.has("[1, 4, 9, 16, 25]")) << r.out;
+    EXPECT_TRUE(r.has("100")) << r.out;
+    // The speedup itself is the benchmark's to judge (mproc-bench pool), not a timed test's.
+    EXPECT_TRUE(std::regex_search(r.out, std::regex("speedup [0-9.]+x on \\d+ cores \\(same results: True\\)"))) << r.out;
+}
+
+TEST_P(Examples, S13PoolAnywhere) {
+    const Output r = run("s13_pool_anywhere");
+    EXPECT_TRUE(r.has("pool inside a method: [1, 4, 9]")) << r.out;
+    EXPECT_TRUE(r.has("pools inside pool tasks: [14, 30]")) << r.out;
+}
+
+TEST_P(Examples, S15PoolException) {
+    const Output r = run("s15_pool_exception");
+    EXPECT_TRUE(r.has("map raised std::domain_error: division by zero")) << r.out;
+    EXPECT_TRUE(r.has("the pool keeps working: [100, 50, 25]")) << r.out;
+    EXPECT_TRUE(r.has("task 1: 1") && r.has("task 2: 2") && r.has("task 4: 4")) << r.out;
+    EXPECT_TRUE(r.contains("task 3: WorkerLostError (mproc: the worker process (pid ")) << r.out;
+    EXPECT_TRUE(r.contains("was killed by signal SIGKILL)")) << r.out;
+}
+
+TEST_P(Examples, S16Starmap) {
+    const Output r = run("s16_starmap");
+    ASSERT_EQ(r.lines.size(), 2u) << r.out;
+    EXPECT_EQ(r.lines[0], "[3, 7, 11]");
+    EXPECT_EQ(r.lines[1], "3");
+}
+
+TEST_P(Examples, S17LeaveCoreFree) {
+    const Output r = run("s17_leave_core_free");
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(r.out, m, std::regex("cpu_count=(\\d+), pool of (\\d+)"))) << r.out;
+    EXPECT_EQ(std::stoi(m[2]), std::max(1, std::stoi(m[1]) - 1));
+    EXPECT_TRUE(r.has("[1, 4, 9, 16]")) << r.out;
+}
+
+TEST_P(Examples, S18QueueToPool) {
+    const Output r = run("s18_queue_to_pool");
+    EXPECT_TRUE(r.has("a plain Queue went to pool tasks: 4 messages")) << r.out;
+    EXPECT_TRUE(r.has("get with a timeout on an empty queue: Empty")) << r.out;
 }
 
 TEST_P(Examples, S24MainGuard) {
