@@ -1,9 +1,14 @@
 // Process and thread pools (Python: multiprocessing.pool).
 //
-// The process pool is one dispatcher thread and N workers, each joined to the pool by its own
-// duplex Pipe. The dispatcher, and only it, sends chunks to workers and reads their results,
-// so it always knows which chunks each worker holds; that is what lets a worker's death fail
-// only its own task (docs/design.md, Pools). Protocol, one message each way per chunk:
+// The process pool is N workers, each joined to the pool by its own duplex Pipe, and the
+// pool's state (queued chunks, which chunks each worker holds) under one mutex: knowing what
+// each worker holds is what lets a worker's death fail only its own task (docs/design.md,
+// Pools). Chunks are sent by whoever submits them, when a worker is free, else by the
+// dispatcher thread; results are read by the dispatcher thread, or by a thread waiting for a
+// result, which polls the workers itself rather than wait to be woken (one hand-off fewer on
+// a round trip). Polling happens without the mutex, reading and sending with it; what the
+// results set off in user code (callbacks) runs after it is released. Protocol, one message
+// each way per batch of chunks:
 //   pool -> worker  'T' seq, prefix (chunk function, callable), item count, item sizes, items
 //                   'S' stop: finish what was sent, then exit
 //   worker -> pool  'H' the initializer ran; 'I' exception: the initializer threw
@@ -88,6 +93,27 @@ void run_callback(const std::function<void()>& f) noexcept {
         const std::string text = "mproc: a pool callback threw " + describe_exception(std::current_exception()) + "\n";
         std::fputs(text.c_str(), stderr);
     }
+}
+
+// ---------------------------------------------------------------- jobs
+
+JobBase::~JobBase() {
+    if (event_fd_ >= 0) platform::UniqueFd closer(event_fd_);
+}
+
+int JobBase::event_fd() {
+    std::lock_guard lk(event_mu_);
+    if (event_fd_ < 0) {
+        event_fd_ = platform::make_event().release();
+        if (signalled_) platform::event_notify(event_fd_);
+    }
+    return event_fd_;
+}
+
+void JobBase::signal_completion() noexcept {
+    std::lock_guard lk(event_mu_);
+    signalled_ = true;
+    if (event_fd_ >= 0) platform::event_notify(event_fd_);
 }
 
 // ---------------------------------------------------------------- progress bar
@@ -340,6 +366,7 @@ struct ProcessCore::Impl : Gate {
     struct Worker {
         Process proc;
         connection::Connection conn;
+        std::uint64_t id = 0;  // stays unique when a replacement reuses the slot
         std::uint32_t slot = 0;
         std::deque<InFlight> inflight;  // sent, in the order the worker runs them
         std::size_t batches_out = 0;    // messages sent whose results have not come back
@@ -359,17 +386,19 @@ struct ProcessCore::Impl : Gate {
     RegionRef slots;
     std::size_t n = 0;
 
-    std::deque<Chunk> incoming;  // guarded by mu
     platform::UniqueFd wake_fd;
     std::thread thread;
     std::once_flag joined;
+    bool stopped = false;  // the dispatcher has shut the workers down
 
-    // The dispatcher's own.
+    // Everything below is guarded by mu.
+    Deferred deferred;  // job updates to finish once mu is released
+    std::uint64_t next_worker_id = 1;
     std::vector<std::unique_ptr<Worker>> workers;
     std::deque<Chunk> queue;
     std::uint64_t next_seq = 1;
     std::string sendbuf;
-    double chunk_ns = 0;  // the time one chunk takes in a worker, a moving average (0: unknown)
+    double item_ns = 0;  // the time one item takes in a worker, a moving average (0: unknown)
 
     void wake() noexcept override { platform::event_notify(wake_fd.get()); }
 
@@ -387,6 +416,7 @@ struct ProcessCore::Impl : Gate {
                           .daemon = true,
                           .start_method = method};
         auto w = std::make_unique<Worker>();
+        w->id = next_worker_id++;
         w->proc = make_pool_process(std::move(po), std::move(target), server);
         w->conn = std::move(mine);
         w->slot = slot;
@@ -410,7 +440,10 @@ struct ProcessCore::Impl : Gate {
 
     std::size_t batch_limit(std::size_t usable) const {
         std::size_t by_time = 1;
-        if (chunk_ns > 0) by_time = static_cast<std::size_t>(std::clamp(kBatchWork / chunk_ns, 1.0, double(kMaxBatch)));
+        if (item_ns > 0 && !queue.empty()) {
+            const double chunk_ns = item_ns * static_cast<double>(std::max<std::size_t>(queue.front().count, 1));
+            by_time = static_cast<std::size_t>(std::clamp(kBatchWork / chunk_ns, 1.0, double(kMaxBatch)));
+        }
         const std::size_t share = (queue.size() + usable - 1) / std::max<std::size_t>(usable, 1);
         return std::max<std::size_t>(1, std::min(by_time, share));
     }
@@ -492,21 +525,15 @@ struct ProcessCore::Impl : Gate {
 
     // --- receiving ---
 
-    // One message when the loop's poll said the connection is readable (the next poll finds
-    // any other); every waiting message when drain is set (after the worker died).
-    void read_messages(Worker& w, bool drain = true) {
-        auto read_one = [&] {
-            std::vector<int> fds;
-            const std::string& msg = w.conn.receive_message(fds);
-            handle_message(w, msg, fds);
-            close_unclaimed(fds);
-        };
+    // Every message waiting on w's connection (another thread may have read them already).
+    void read_messages(Worker& w) {
         try {
-            if (!drain) {
-                if (!w.dead) read_one();
-                return;
+            while (w.conn.poll(Timeout(0.0))) {
+                std::vector<int> fds;
+                const std::string& msg = w.conn.receive_message(fds);
+                handle_message(w, msg, fds);
+                close_unclaimed(fds);
             }
-            while (w.conn.poll(Timeout(0.0))) read_one();
         } catch (const EOFError&) {
             w.dead = true;
         } catch (const std::exception& e) {
@@ -534,9 +561,11 @@ struct ProcessCore::Impl : Gate {
         std::uint32_t records = 0;
         std::int64_t elapsed = 0;
         ar(records, elapsed);
-        if (records > 0) {
-            const double per = static_cast<double>(elapsed) / records;
-            chunk_ns = chunk_ns > 0 ? 0.7 * chunk_ns + 0.3 * per : per;
+        std::size_t items = 0;
+        for (std::size_t k = 0; k < records && k < w.inflight.size(); ++k) items += w.inflight[k].chunk.count;
+        if (items > 0) {
+            const double per = static_cast<double>(elapsed) / static_cast<double>(items);
+            item_ns = item_ns > 0 ? 0.7 * item_ns + 0.3 * per : per;
         }
         if (w.batches_out > 0) --w.batches_out;
         w.big_out = false;
@@ -550,12 +579,12 @@ struct ProcessCore::Impl : Gate {
             std::uint32_t count = 0;
             try {
                 ar(count);
-                f.chunk.job->deliver(f.chunk.first, count, ar);
+                f.chunk.job->deliver(f.chunk.first, count, ar, deferred);
             } catch (...) {
                 // A result that does not decode fails its item and the rest of the batch.
                 const std::exception_ptr e = std::current_exception();
-                fail_items(f.chunk.job, f.chunk.first, f.chunk.count, e);
-                for (auto& g : w.inflight) fail_items(g.chunk.job, g.chunk.first, g.chunk.count, e);
+                fail_later(f.chunk, e);
+                for (auto& g : w.inflight) fail_later(g.chunk, e);
                 w.inflight.clear();
                 return;
             }
@@ -605,7 +634,7 @@ struct ProcessCore::Impl : Gate {
         w.proc.join();
         const int code = w.proc.exitcode().value_or(255);
         const pid_t pid = w.proc.pid().value_or(-1);
-        if (!w.hello && w.killed != Kill::Pool && !broken_now()) {
+        if (!w.hello && w.killed != Kill::Pool && !broken) {
             make_broken(std::make_exception_ptr(futures::BrokenProcessPool(
                 "mproc: a pool worker (pid " + std::to_string(pid) + ") " + describe_exit(code) +
                 " before its initializer finished")));
@@ -630,7 +659,7 @@ struct ProcessCore::Impl : Gate {
                 continue;
             }
             const std::size_t item = at->second;
-            c.job->set_error(c.first + item, reason);
+            c.job->set_error(c.first + item, reason, deferred);
             if (item > 0) again.push_back(slice(c, 0, item));
             if (item + 1 < c.count) again.push_back(slice(c, item + 1, c.count));
         }
@@ -638,13 +667,9 @@ struct ProcessCore::Impl : Gate {
         for (auto it = again.rbegin(); it != again.rend(); ++it) queue.push_front(std::move(*it));
         const std::uint32_t slot = w.slot;
         w.proc.close();
-        bool replace;
-        {
-            std::lock_guard lk(mu);
-            replace = state != State::Terminating && !broken;
-        }
+        const bool replace = state != State::Terminating && !broken;
         workers.erase(workers.begin() + static_cast<std::ptrdiff_t>(index));
-        if (broken_now()) fail_queued();
+        if (broken) fail_queued();
         if (replace) {
             try {
                 workers.push_back(start_worker(slot));
@@ -692,81 +717,118 @@ struct ProcessCore::Impl : Gate {
 
     // --- failure of everything ---
 
-    bool broken_now() {
-        std::lock_guard lk(mu);
-        return broken != nullptr;
+    void fail_later(const Chunk& c, const std::exception_ptr& e) {
+        for (std::size_t i = 0; i < c.count; ++i) c.job->set_error(c.first + i, e, deferred);
     }
 
     void make_broken(std::exception_ptr e) {
-        {
-            std::lock_guard lk(mu);
-            if (broken) return;
-            broken = e;
-        }
+        if (broken) return;
+        broken = e;
         fail_queued();
         for (auto& wp : workers) {
-            for (auto& f : wp->inflight) fail_items(f.chunk.job, f.chunk.first, f.chunk.count, e);
+            for (auto& f : wp->inflight) fail_later(f.chunk, e);
             wp->inflight.clear();
         }
     }
 
     void fail_queued() {
-        std::exception_ptr e;
-        {
-            std::lock_guard lk(mu);
-            e = broken;
-            for (auto& c : incoming) queue.push_back(std::move(c));
-            incoming.clear();
-        }
-        if (!e) return;
-        for (auto& c : queue) fail_items(c.job, c.first, c.count, e);
+        for (auto& c : queue) fail_later(c, broken);
         queue.clear();
+    }
+
+    // Runs the deferred job updates without the lock (they may run callbacks that submit).
+    void flush(std::unique_lock<std::mutex>& lk) {
+        while (!deferred.empty()) {
+            Deferred now;
+            now.swap(deferred);
+            lk.unlock();
+            for (auto& f : now) f();
+            lk.lock();
+        }
     }
 
     // --- the loop ---
 
-    void run() {
-        for (;;) {
-            State st;
-            std::size_t open_streams;
-            {
-                std::lock_guard lk(mu);
-                for (auto& c : incoming) queue.push_back(std::move(c));
-                incoming.clear();
-                st = state;
-                open_streams = streams;
+    // One round, with mu held on entry and exit: send what can go, wait (without the lock)
+    // for a worker's message or death, the deadline, or `extra` (the dispatcher's wake-up, or
+    // a waiting thread's job), and handle what came.
+    void round(std::unique_lock<std::mutex>& lk, int extra, const platform::Deadline& until) {
+        dispatch();
+        flush(lk);
+        const platform::Deadline due = enforce_deadlines();
+        std::vector<int> fds{extra};
+        std::vector<std::uint64_t> ids;
+        for (auto& w : workers) {
+            fds.push_back(w->conn.fileno());
+            fds.push_back(w->proc.sentinel());
+            ids.push_back(w->id);
+        }
+        lk.unlock();
+        const std::vector<std::size_t> ready = platform::wait_any_readable(fds, earlier(due, until));
+        lk.lock();
+        std::vector<std::uint64_t> died;
+        for (std::size_t r : ready) {
+            if (r == 0) {
+                if (extra == wake_fd.get()) platform::event_drain(extra);
+                continue;
             }
-            if (st == State::Terminating) return shutdown(true);
-            if (broken_now()) fail_queued();
-            dispatch();
-            const bool idle = std::all_of(workers.begin(), workers.end(), [](auto& w) { return w->inflight.empty(); });
-            if (st == State::Closed && open_streams == 0 && queue.empty() && idle) return shutdown(false);
-
-            const platform::Deadline deadline = enforce_deadlines();
-            std::vector<int> fds{wake_fd.get()};
-            for (auto& w : workers) {
-                fds.push_back(w->conn.fileno());
-                fds.push_back(w->proc.sentinel());
-            }
-            const std::vector<std::size_t> ready = platform::wait_any_readable(fds, deadline);
-            std::vector<bool> died(workers.size(), false);
-            for (std::size_t r : ready) {
-                if (r == 0) {
-                    platform::event_drain(wake_fd.get());
-                    continue;
+            const std::uint64_t id = ids[(r - 1) / 2];
+            Worker* w = find(id);
+            if (!w) continue;  // another thread handled its death
+            if ((r - 1) % 2 == 0)
+                read_messages(*w);
+            else
+                died.push_back(id);
+        }
+        for (std::uint64_t id : died)
+            for (std::size_t i = 0; i < workers.size(); ++i)
+                if (workers[i]->id == id) {
+                    on_death(i);
+                    break;
                 }
-                const std::size_t i = (r - 1) / 2;
-                if ((r - 1) % 2 == 0)
-                    read_messages(*workers[i], false);
-                else
-                    died[i] = true;
-            }
-            for (std::size_t i = died.size(); i-- > 0;)
-                if (died[i]) on_death(i);
+        dispatch();
+        flush(lk);
+    }
+
+    static const platform::Deadline& earlier(const platform::Deadline& a, const platform::Deadline& b) {
+        if (a.is_never()) return b;
+        if (b.is_never()) return a;
+        return *a.remaining() < *b.remaining() ? a : b;
+    }
+
+    Worker* find(std::uint64_t id) {
+        for (auto& w : workers)
+            if (w->id == id) return w.get();
+        return nullptr;
+    }
+
+    // A thread waiting for job: one round for it. False once the pool has stopped.
+    bool help(JobBase& job, const Timeout& timeout) {
+        const int fd = job.event_fd();
+        std::unique_lock lk(mu);
+        if (stopped || state == State::Terminating) return false;
+        round(lk, fd, platform::Deadline::after(timeout));
+        return true;
+    }
+
+    static bool pump(const std::shared_ptr<void>& core, JobBase& job, const Timeout& timeout) {
+        return static_cast<Impl*>(core.get())->help(job, timeout);
+    }
+
+    void run() {
+        std::unique_lock lk(mu);
+        for (;;) {
+            if (state == State::Terminating) return shutdown(lk, true);
+            if (broken) fail_queued();
+            dispatch();
+            flush(lk);
+            const bool idle = std::all_of(workers.begin(), workers.end(), [](auto& w) { return w->inflight.empty(); });
+            if (state == State::Closed && streams == 0 && queue.empty() && idle) return shutdown(lk, false);
+            round(lk, wake_fd.get(), platform::Deadline::never());
         }
     }
 
-    void shutdown(bool now) {
+    void shutdown(std::unique_lock<std::mutex>& lk, bool now) {
         if (now) {
             for (auto& w : workers) {
                 w->killed = Kill::Pool;
@@ -778,17 +840,14 @@ struct ProcessCore::Impl : Gate {
         for (auto& w : workers) w->proc.join();
         const auto e = terminated_error();
         for (auto& w : workers) {
-            for (auto& f : w->inflight) fail_items(f.chunk.job, f.chunk.first, f.chunk.count, e);
+            for (auto& f : w->inflight) fail_later(f.chunk, e);
             w->proc.close();
         }
         workers.clear();
-        {
-            std::lock_guard lk(mu);
-            for (auto& c : incoming) queue.push_back(std::move(c));
-            incoming.clear();
-        }
-        for (auto& c : queue) fail_items(c.job, c.first, c.count, e);
+        for (auto& c : queue) fail_later(c, e);
         queue.clear();
+        stopped = true;
+        flush(lk);
         if (server) server->stop();
     }
 };
@@ -817,9 +876,11 @@ ProcessCore::ProcessCore(const PoolOptions& options) : impl_(std::make_shared<Im
     im.slots = RegionRef::create(processes_ * sizeof(Slot));
     im.wake_fd = platform::make_event();
     try {
+        std::lock_guard lk(im.mu);
         for (std::uint32_t i = 0; i < processes_; ++i) im.workers.push_back(im.start_worker(i));
     } catch (...) {
-        im.shutdown(true);
+        std::unique_lock lk(im.mu);
+        im.shutdown(lk, true);
         throw;
     }
     im.thread = std::thread([impl = impl_] { impl->run(); });
@@ -829,15 +890,33 @@ ProcessCore::~ProcessCore() { terminate(); }
 
 void ProcessCore::submit(Chunk&& c, const std::vector<int>& fds, bool stream) {
     c.fds = own_copies(fds);
+    const bool timed = c.timeout.has_value();
     std::exception_ptr refused;
+    bool queued = false;
     {
-        std::lock_guard lk(impl_->mu);
+        std::unique_lock lk(impl_->mu);
         refused = impl_->admit_locked(stream);
-        if (!refused) impl_->incoming.push_back(std::move(c));
+        if (!refused && !impl_->stopped) {
+            // Behind other queued chunks it waits its turn (and goes out in a batch); else it
+            // goes straight to a free worker, from this thread.
+            const bool first_in_line = impl_->queue.empty();
+            impl_->queue.push_back(std::move(c));
+            if (first_in_line) {
+                impl_->dispatch();
+                queued = !impl_->queue.empty();
+            }
+            impl_->flush(lk);
+        } else if (!refused) {
+            refused = Gate::terminated_error();
+        }
     }
     if (refused) return fail_items(c.job, c.first, c.count, refused);
-    impl_->wake();
+    // The dispatcher must hear of work left waiting (once: later chunks queue behind it), and
+    // of a deadline to watch.
+    if (queued || timed) impl_->wake();
 }
+
+void ProcessCore::adopt(JobBase& job) const { job.set_pump(impl_, &Impl::pump); }
 
 void ProcessCore::terminate() {
     {

@@ -470,6 +470,8 @@ public:
         submit(std::move(c), ar.fds(), stream);
     }
 
+    // A new call's job: a thread that waits for it may read the workers' results itself.
+    void adopt(JobBase& job) const;
     void terminate();
     void join();
 
@@ -520,6 +522,7 @@ public:
         }, std::move(base), first, count, stream);
     }
 
+    void adopt(JobBase&) const {}
     void terminate();
     void join();
 
@@ -612,32 +615,36 @@ public:
     // makes map throw its exception (the other items still run).
     template <class F, std::ranges::input_range Rng>
     auto map(F&& f, Rng&& items, std::optional<std::size_t> chunksize = {}) {
-        return map_async(std::forward<F>(f), std::forward<Rng>(items), {.chunksize = chunksize}).get();
+        return map(std::forward<F>(f), std::forward<Rng>(items), {.chunksize = chunksize});
     }
     template <class F, std::ranges::input_range Rng>
     auto map(F&& f, Rng&& items, std::type_identity_t<MapOptions<map_result_t<F, Rng>>> options) {
-        return map_async(std::forward<F>(f), std::forward<Rng>(items), std::move(options)).get();
+        using Tuple = std::tuple<stored_arg_t<std::ranges::range_value_t<Rng>>>;
+        return list_job<Tuple>(std::decay_t<F>(std::forward<F>(f)), std::forward<Rng>(items), std::move(options), true)
+            .get();
     }
     template <class F, std::ranges::input_range Rng>
     auto map_async(F&& f, Rng&& items, std::type_identity_t<MapOptions<map_result_t<F, Rng>>> options = {}) {
         using Tuple = std::tuple<stored_arg_t<std::ranges::range_value_t<Rng>>>;
-        return list_call<Tuple>(std::decay_t<F>(std::forward<F>(f)), std::forward<Rng>(items), std::move(options));
+        return list_job<Tuple>(std::decay_t<F>(std::forward<F>(f)), std::forward<Rng>(items), std::move(options), false);
     }
 
     // starmap(f, tuples): f(a, b, ...) for every tuple (or pair) (a, b, ...).
     template <class F, std::ranges::input_range Rng>
     auto starmap(F&& f, Rng&& items, std::optional<std::size_t> chunksize = {}) {
-        return starmap_async(std::forward<F>(f), std::forward<Rng>(items), {.chunksize = chunksize}).get();
+        return starmap(std::forward<F>(f), std::forward<Rng>(items), {.chunksize = chunksize});
     }
     template <class F, std::ranges::input_range Rng>
     auto starmap(F&& f, Rng&& items, std::type_identity_t<MapOptions<starmap_result_t<F, Rng>>> options) {
-        return starmap_async(std::forward<F>(f), std::forward<Rng>(items), std::move(options)).get();
+        using Tuple = typename tuple_of<std::remove_cvref_t<std::ranges::range_value_t<Rng>>>::type;
+        return list_job<Tuple>(std::decay_t<F>(std::forward<F>(f)), std::forward<Rng>(items), std::move(options), true)
+            .get();
     }
     template <class F, std::ranges::input_range Rng>
     auto starmap_async(F&& f, Rng&& items,
                        std::type_identity_t<MapOptions<starmap_result_t<F, Rng>>> options = {}) {
         using Tuple = typename tuple_of<std::remove_cvref_t<std::ranges::range_value_t<Rng>>>::type;
-        return list_call<Tuple>(std::decay_t<F>(std::forward<F>(f)), std::forward<Rng>(items), std::move(options));
+        return list_job<Tuple>(std::decay_t<F>(std::forward<F>(f)), std::forward<Rng>(items), std::move(options), false);
     }
 
     // imap(f, items): results in input order as they come; imap_unordered: as they finish.
@@ -685,6 +692,7 @@ private:
         check_result<R>();
         core_->check_accepting();
         auto job = std::make_shared<Job<R>>(Mode::Single, 1);
+        core_->adopt(*job);
         job->set_callbacks(std::move(options.callback), {}, std::move(options.error_callback));
         const auto prepared = core_->template prepare<R, F, Tuple>(f);
         core_->template submit_items<R>(job, 0, prepared, std::span<Tuple>(&args, 1), options.task_timeout, false);
@@ -693,8 +701,9 @@ private:
         });
     }
 
+    // once: the result is read by a blocking call, once, so its values can be moved out.
     template <class Tuple, class F, class Rng, class R>
-    auto list_call(F f, Rng&& range, MapOptions<R> options) {
+    auto list_job(F f, Rng&& range, MapOptions<R> options, bool once) {
         check_callable<Core, F>();
         check_result<R>();
         core_->check_accepting();
@@ -704,6 +713,7 @@ private:
         const std::size_t n = all.size();
         const std::size_t chunk = std::max<std::size_t>(1, options.chunksize.value_or(default_chunksize(n, core_->processes())));
         auto job = std::make_shared<Job<R>>(Mode::List, n);
+        core_->adopt(*job);
         job->set_callbacks({}, std::move(options.callback), std::move(options.error_callback));
         if (options.progress && ProgressBar::wanted()) job->set_progress(std::make_unique<ProgressBar>(n, true));
         const auto prepared = core_->template prepare<R, F, Tuple>(f);
@@ -713,7 +723,9 @@ private:
                                             options.task_timeout, false);
         }
         using V = typename Job<R>::Value;
-        return mproc::pool::AsyncResult<std::vector<V>>(waiter(job), [job] { return job->list(); });
+        return mproc::pool::AsyncResult<std::vector<V>>(waiter(job), [job, once] {
+            return once ? job->take_list() : job->list();
+        });
     }
 
     template <class F, class Rng>

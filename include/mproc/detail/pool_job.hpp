@@ -60,18 +60,49 @@ private:
 // own thread, where an exception would have nowhere to go. Python prints the traceback too.
 void run_callback(const std::function<void()>& f) noexcept;
 
-class JobBase {
+// What a call's completion still has to do (run its callback, wake its waiters), handed back
+// to a caller that holds a lock user code must not run under.
+using Deferred = std::vector<std::function<void()>>;
+
+class JobBase : public std::enable_shared_from_this<JobBase> {
 public:
-    virtual ~JobBase() = default;
-    // The worker's results for items [first, first + count), as run_chunk wrote them.
-    virtual void deliver(std::size_t first, std::uint32_t count, InputArchive& ar) = 0;
-    virtual void set_error(std::size_t index, std::exception_ptr e) = 0;
+    virtual ~JobBase();
+    // The worker's results for items [first, first + count), as run_chunk wrote them; when the
+    // call completes, its callback and wake-up go to `later`.
+    virtual void deliver(std::size_t first, std::uint32_t count, InputArchive& ar, Deferred& later) = 0;
+    virtual void set_error(std::size_t index, std::exception_ptr e, Deferred& later) = 0;
+    void set_error(std::size_t index, std::exception_ptr e) {
+        Deferred later;
+        set_error(index, std::move(e), later);
+        for (auto& f : later) f();
+    }
     // True once no more results are wanted (the call completed or failed, or its iterator was
     // dropped): the pool drops its chunks that have not started.
     bool finished() const noexcept { return finished_.load(std::memory_order_acquire); }
 
+    // A process pool lets a thread waiting for a call read the workers' results itself, one
+    // hand-off fewer than being woken by the pool's dispatcher: pump runs one round of the
+    // pool's loop for that thread, returning when something happened, the job completed
+    // (event_fd turns readable) or the timeout passed; false when the pool cannot help.
+    using Pump = bool (*)(const std::shared_ptr<void>& core, JobBase& job, const Timeout& timeout);
+    void set_pump(std::weak_ptr<void> core, Pump pump) {
+        core_ = std::move(core);
+        pump_ = pump;
+    }
+    // An eventfd, made on first use, that turns readable once the call completes.
+    int event_fd();
+
 protected:
+    void signal_completion() noexcept;
+
     std::atomic<bool> finished_{false};
+    std::weak_ptr<void> core_;
+    Pump pump_ = nullptr;
+
+private:
+    std::mutex event_mu_;
+    int event_fd_ = -1;
+    bool signalled_ = false;
 };
 
 template <class R>
@@ -102,7 +133,7 @@ public:
     void set_progress(std::unique_ptr<ProgressBar> bar) { bar_ = std::move(bar); }
 
     // Reads what run_chunk wrote after the count: see kPerItem and kPacked in pool.hpp.
-    void deliver(std::size_t first, std::uint32_t count, InputArchive& ar) override {
+    void deliver(std::size_t first, std::uint32_t count, InputArchive& ar, Deferred& later) override {
         std::uint8_t layout = 0;
         ar(layout);
         if (layout == 1) {
@@ -112,7 +143,9 @@ public:
                 if (rest.size() < count + std::size_t{count} * rsize)
                     throw SerializationError("mproc: malformed results from a pool worker");
                 ar.skip(count + std::size_t{count} * rsize);
-                return record(first, count, [&](std::size_t i) {
+                if (mode_ == Mode::List && std::memchr(rest.data(), 0, count) == nullptr)
+                    return record_values(later, first, count, rest.data() + count);
+                return record(later, first, count, [&](std::size_t i) {
                     Outcome o;
                     if (rest[i]) {
                         o.value.emplace();
@@ -137,20 +170,39 @@ public:
                 o.error = load_exception(ar);
             }
         }
-        record(first, count, [&](std::size_t i) { return std::move(got[i]); });
+        record(later, first, count, [&](std::size_t i) { return std::move(got[i]); });
     }
 
     void set_value(std::size_t index, Value&& v) {
-        record(index, 1, [&](std::size_t) { return Outcome{std::move(v), nullptr}; });
+        Deferred later;
+        record(later, index, 1, [&](std::size_t) { return Outcome{std::move(v), nullptr}; });
+        for (auto& f : later) f();
     }
-    void set_error(std::size_t index, std::exception_ptr e) override {
-        record(index, 1, [&](std::size_t) { return Outcome{std::nullopt, e}; });
+    using JobBase::set_error;
+    void set_error(std::size_t index, std::exception_ptr e, Deferred& later) override {
+        record(later, index, 1, [&](std::size_t) { return Outcome{std::nullopt, e}; });
     }
 
     // --- the caller's side ---
 
     // Waits until the call is complete (Single, List) or until the deadline.
     bool wait(const Timeout& timeout) {
+        if (pump_) {
+            const auto start = std::chrono::steady_clock::now();
+            for (;;) {
+                {
+                    std::lock_guard lk(mu_);
+                    if (complete_) return true;
+                }
+                Timeout left;
+                if (timeout) {
+                    left = *timeout - (std::chrono::steady_clock::now() - start);
+                    if (left->count() <= 0) return false;
+                }
+                const std::shared_ptr<void> core = core_.lock();
+                if (!core || !pump_(core, *this, left)) break;
+            }
+        }
         std::unique_lock lk(mu_);
         return wait_locked(lk, timeout, [&] { return complete_; });
     }
@@ -170,6 +222,14 @@ public:
     std::vector<Value> list() {
         std::lock_guard lk(mu_);
         return gather_locked();
+    }
+    // For a blocking map, the only reader: the values are moved out, not copied.
+    std::vector<Value> take_list() {
+        std::lock_guard lk(mu_);
+        std::vector<Value> out;
+        out.reserve(values_.size());
+        for (auto& v : values_) out.push_back(std::move(*v));
+        return out;
     }
 
     // Streams: the number of items is known once the input is exhausted.
@@ -238,48 +298,71 @@ private:
     // the result is marked ready, so a caller that waited sees the callback's effects.
     // get(i) gives item first + i's outcome; it is called in order, under the lock.
     template <class Get>
-    void record(std::size_t first, std::size_t count, Get get) {
-        std::function<void()> callback;
+    void record(Deferred& later, std::size_t first, std::size_t count, Get get) {
+        std::unique_lock lk(mu_);
+        if (completing_) return;
         bool completing = false;
-        {
-            std::lock_guard lk(mu_);
-            if (completing_) return;
-            for (std::size_t i = 0; i < count && !completing; ++i) {
-                Outcome o = get(i);
-                const std::size_t index = first + i;
-                ++done_;
-                switch (mode_) {
-                    case Mode::Single:
-                    case Mode::List:
-                        if (index >= values_.size()) break;
-                        if (o.error)
-                            error_ = o.error;
-                        else
-                            values_[index] = std::move(o.value);
-                        if (o.error || done_ == total_) completing = true;
-                        break;
-                    case Mode::Ordered:
-                        pending_[index] = std::move(o);
-                        break;
-                    case Mode::Unordered:
-                        ready_.push_back(std::move(o));
-                        break;
-                }
-            }
-            if (bar_) bar_->update(done_);
-            if (completing) {
-                completing_ = true;
-                finished_.store(true, std::memory_order_release);
-                bar_.reset();
-                callback = completion_callback_locked();
+        for (std::size_t i = 0; i < count && !completing; ++i) {
+            Outcome o = get(i);
+            const std::size_t index = first + i;
+            ++done_;
+            switch (mode_) {
+                case Mode::Single:
+                case Mode::List:
+                    if (index >= values_.size()) break;
+                    if (o.error)
+                        error_ = o.error;
+                    else
+                        values_[index] = std::move(o.value);
+                    if (o.error || done_ == total_) completing = true;
+                    break;
+                case Mode::Ordered:
+                    pending_[index] = std::move(o);
+                    break;
+                case Mode::Unordered:
+                    ready_.push_back(std::move(o));
+                    break;
             }
         }
-        if (callback) run_callback(callback);
-        if (completing) {
-            std::lock_guard lk(mu_);
-            complete_ = true;
+        conclude(lk, later, completing);
+    }
+
+    // Packed values of a list call, none failed: stored in one pass.
+    void record_values(Deferred& later, std::size_t first, std::size_t count, const char* packed) {
+        std::unique_lock lk(mu_);
+        if (completing_) return;
+        if (first + count > values_.size()) throw SerializationError("mproc: results for items the call does not have");
+        for (std::size_t i = 0; i < count; ++i) {
+            auto& v = values_[first + i].emplace();
+            if constexpr (!std::is_void_v<R>) std::memcpy(&v, packed + i * sizeof(Value), sizeof(Value));
         }
-        cv_.notify_all();
+        done_ += count;
+        conclude(lk, later, done_ == total_);
+    }
+
+    // After a batch of outcomes, under the lock: the progress bar, and either a plain wake-up
+    // or, when the call just completed, what must follow once the caller's locks are gone.
+    void conclude(std::unique_lock<std::mutex>& lk, Deferred& later, bool completing) {
+        if (bar_) bar_->update(done_);
+        if (!completing) {
+            lk.unlock();
+            cv_.notify_all();
+            return;
+        }
+        completing_ = true;
+        finished_.store(true, std::memory_order_release);
+        bar_.reset();
+        std::function<void()> callback = completion_callback_locked();
+        lk.unlock();
+        later.push_back([self = std::static_pointer_cast<Job>(shared_from_this()), callback = std::move(callback)] {
+            if (callback) run_callback(callback);
+            {
+                std::lock_guard lk(self->mu_);
+                self->complete_ = true;
+            }
+            self->cv_.notify_all();
+            self->signal_completion();
+        });
     }
 
     std::function<void()> completion_callback_locked() {
