@@ -2,6 +2,7 @@
 // beside a bare pipe round trip, and CPU-bound work on 2 workers against one process; each
 // beside the same workload in Python's multiprocessing.Pool.
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -76,17 +77,35 @@ void run_pool_bench(bool quick) {
         return v[v.size() / 2];
     };
 
-    // Round trips: apply_async(...).get() and a bare pipe echo child, interleaved.
-    int up[2], down[2];
-    if (pipe2(up, O_CLOEXEC) != 0 || pipe2(down, O_CLOEXEC) != 0) std::abort();
-    const pid_t echo = bench::bare_echo(down[0], up[1], {down[1], up[0]});
-    close(down[0]);
-    close(up[1]);
-    const std::vector<double> rt = bench::interleaved_medians(
-        rts, {[&] { bench::bare_rt(down[1], up[0]); }, [&] { (void)pool.apply_async(square, 7L).get(); }}, 200);
-    close(down[1]);
-    close(up[0]);
-    waitpid(echo, nullptr, 0);
+    // Round trips: apply_async(...).get() and a bare pipe echo child, interleaved; then the
+    // same with every process and thread on CPU 0, where the figures are the software's cost
+    // (unpinned, they mostly say whether the scheduler woke the peer on this core or the
+    // other, docs/benchmarks.md).
+    auto round_trips = [&](mproc::Pool& p) {
+        int up[2], down[2];
+        if (pipe2(up, O_CLOEXEC) != 0 || pipe2(down, O_CLOEXEC) != 0) std::abort();
+        const pid_t echo = bench::bare_echo(down[0], up[1], {down[1], up[0]});
+        close(down[0]);
+        close(up[1]);
+        const std::vector<double> m = bench::interleaved_medians(
+            rts, {[&] { bench::bare_rt(down[1], up[0]); }, [&] { (void)p.apply_async(square, 7L).get(); }}, 200);
+        close(down[1]);
+        close(up[0]);
+        waitpid(echo, nullptr, 0);
+        return m;
+    };
+    const std::vector<double> rt = round_trips(pool);
+    std::vector<double> rt_pinned;
+    {
+        cpu_set_t old, one;
+        sched_getaffinity(0, sizeof old, &old);
+        CPU_ZERO(&one);
+        CPU_SET(0, &one);
+        sched_setaffinity(0, sizeof one, &one);  // the pool's workers and the echo child inherit it
+        mproc::Pool pinned({.processes = 2, .start_method = "fork"});
+        rt_pinned = round_trips(pinned);
+        sched_setaffinity(0, sizeof old, &old);
+    }
 
     // CPU-bound: the same tasks in this process, then on the pool.
     std::vector<int> seeds(static_cast<std::size_t>(cpu_tasks));
@@ -116,10 +135,12 @@ void run_pool_bench(bool quick) {
     };
     line("map, default chunksize", c, "python_map_default", ">= 10x Python");
     line("map, chunksize 1", o, "python_map_chunksize1", ">= 20x Python");
-    std::cout << "apply_async(...).get() round trip (median of " << rts << ", interleaved, not pinned)\n";
-    std::cout << "  bare pipe round trip              " << bench::human_time(rt[0]) << "\n";
+    std::cout << "apply_async(...).get() round trip (median of " << rts << ", interleaved)\n";
+    std::cout << "  bare pipe round trip              " << bench::human_time(rt[0]) << "  (all on CPU 0: "
+              << bench::human_time(rt_pinned[0]) << ")\n";
     std::cout << "  mproc apply_async + get           " << bench::human_time(rt[1]) << "  = " << bench::ratio(rt[1], rt[0])
-              << " bare pipe";
+              << " bare pipe  (all on CPU 0: " << bench::human_time(rt_pinned[1]) << " = "
+              << bench::ratio(rt_pinned[1], rt_pinned[0]) << ")";
     if (py.count("python_apply_rt"))
         std::cout << "  " << bench::ratio(py["python_apply_rt"], rt[1]) << " faster than Python ("
                   << bench::human_time(py["python_apply_rt"]) << ")";

@@ -248,6 +248,7 @@ std::vector<int> persistent_fds() {
     std::vector<int> fds;
     if (const int c = global_forkserver().control_fd(); c >= 0) fds.push_back(c);
     if (const int self = platform::self_pidfd_if_open(); self >= 0) fds.push_back(self);
+    if (const int w = pool::waiter_fd_if_open(); w >= 0) fds.push_back(w);
     if (const int t = tracker_fd(); t >= 0) fds.push_back(t);
     return fds;
 }

@@ -46,6 +46,10 @@ std::int64_t now_ns() noexcept {
 struct alignas(64) Slot {
     std::atomic<std::uint64_t> pos;         // (chunk seq mod 2^32) << 32 | item index
     std::atomic<std::int64_t> started_ns;   // when that item began, steady clock
+    // Set once the initializer has run. The 'H' message says so too, but a worker that dies
+    // with a task unread makes the kernel report a reset on our end before the messages it
+    // sent: the slot survives that.
+    std::atomic<std::uint32_t> ready;
 };
 static_assert(sizeof(Slot) == 64);
 
@@ -66,6 +70,10 @@ std::string seconds_text(double s) {
     std::snprintf(buf, sizeof buf, "%g s", s);
     return buf;
 }
+}  // namespace
+
+namespace {
+void mark_ready(void* slot) noexcept { static_cast<Slot*>(slot)->ready.store(1, std::memory_order_release); }
 }  // namespace
 
 void ChunkContext::begin_chunk(std::uint64_t seq, bool timed) noexcept {
@@ -97,23 +105,38 @@ void run_callback(const std::function<void()>& f) noexcept {
 
 // ---------------------------------------------------------------- jobs
 
-JobBase::~JobBase() {
-    if (event_fd_ >= 0) platform::UniqueFd closer(event_fd_);
+JobBase::~JobBase() = default;
+
+namespace {
+// Each thread that waits for a pool result has one eventfd, made on first use and kept: a
+// result read by another thread wakes it through that.
+struct ThreadEvent {
+    platform::UniqueFd fd;
+};
+thread_local ThreadEvent t_event;
+int thread_event_fd() {
+    if (!t_event.fd) t_event.fd = platform::make_event();
+    return t_event.fd.get();
+}
+}  // namespace
+
+int waiter_fd_if_open() noexcept { return t_event.fd ? t_event.fd.get() : -1; }
+
+void JobBase::watch(int fd) {
+    std::lock_guard lk(event_mu_);
+    watchers_.push_back(fd);
 }
 
-int JobBase::event_fd() {
+void JobBase::unwatch(int fd) noexcept {
     std::lock_guard lk(event_mu_);
-    if (event_fd_ < 0) {
-        event_fd_ = platform::make_event().release();
-        if (signalled_) platform::event_notify(event_fd_);
-    }
-    return event_fd_;
+    std::erase(watchers_, fd);
 }
 
 void JobBase::signal_completion() noexcept {
     std::lock_guard lk(event_mu_);
-    signalled_ = true;
-    if (event_fd_ >= 0) platform::event_notify(event_fd_);
+    const int mine = t_event.fd ? t_event.fd.get() : -1;
+    for (int fd : watchers_)
+        if (fd != mine) platform::event_notify(fd);  // the completing thread is not asleep
 }
 
 // ---------------------------------------------------------------- progress bar
@@ -204,12 +227,27 @@ void worker_entry(InputArchive& ar) {
                 ar(a);
                 decode_function<void(InputArchive&)>(a)(ar);
             }
+            mark_ready(slot.data());
             hello(kHello);
         } catch (...) {
             begin_message(out);
             hello(kInitFailed);
             save_exception(hello, std::current_exception());
             conn.send_message(out);
+            // Wait for the pool to stop us: exiting with tasks unread would make the kernel
+            // report a reset on the pool's end before this message.
+            try {
+                for (;;) {
+                    std::vector<int> fds;
+                    const std::string& msg = conn.receive_message(fds);
+                    close_unclaimed(fds);
+                    InputArchive in(message_body(msg), fds);
+                    std::uint8_t op = 0;
+                    in(op);
+                    if (op == kStop) return;
+                }
+            } catch (const std::exception&) {
+            }
             return;
         }
         conn.send_message(out);
@@ -390,6 +428,7 @@ struct ProcessCore::Impl : Gate {
     std::thread thread;
     std::once_flag joined;
     bool stopped = false;  // the dispatcher has shut the workers down
+    std::size_t helpers = 0;  // threads in round() for a result they wait for (under mu)
 
     // Everything below is guarded by mu.
     Deferred deferred;  // job updates to finish once mu is released
@@ -409,6 +448,7 @@ struct ProcessCore::Impl : Gate {
         RegionRef r = slots;
         r.offset = slot * sizeof(Slot);
         static_cast<Slot*>(slots.data())[slot].pos.store(0, std::memory_order_relaxed);
+        static_cast<Slot*>(slots.data())[slot].ready.store(0, std::memory_order_relaxed);
         auto target = std::make_unique<WorkerTarget>(std::move(theirs), std::move(r), opts.max_result_bytes,
                                                      opts.initializer.target());
         const char* kind = method == "fork" ? "Fork" : method == "spawn" ? "Spawn" : "ForkServer";
@@ -525,10 +565,12 @@ struct ProcessCore::Impl : Gate {
 
     // --- receiving ---
 
-    // Every message waiting on w's connection (another thread may have read them already).
-    void read_messages(Worker& w) {
+    // Every message waiting on w's connection, or (all = false) the first: a poll said it was
+    // readable and will say so again while more wait. Another thread may have read it first,
+    // hence the check before reading.
+    void read_messages(Worker& w, bool all = true) {
         try {
-            while (w.conn.poll(Timeout(0.0))) {
+            for (bool more = true; more && w.conn.poll(Timeout(0.0)); more = all) {
                 std::vector<int> fds;
                 const std::string& msg = w.conn.receive_message(fds);
                 handle_message(w, msg, fds);
@@ -634,7 +676,8 @@ struct ProcessCore::Impl : Gate {
         w.proc.join();
         const int code = w.proc.exitcode().value_or(255);
         const pid_t pid = w.proc.pid().value_or(-1);
-        if (!w.hello && w.killed != Kill::Pool && !broken) {
+        const bool was_ready = w.hello || slot_of(w).ready.load(std::memory_order_acquire);
+        if (!was_ready && w.killed != Kill::Pool && !broken) {
             make_broken(std::make_exception_ptr(futures::BrokenProcessPool(
                 "mproc: a pool worker (pid " + std::to_string(pid) + ") " + describe_exit(code) +
                 " before its initializer finished")));
@@ -728,6 +771,7 @@ struct ProcessCore::Impl : Gate {
         for (auto& wp : workers) {
             for (auto& f : wp->inflight) fail_later(f.chunk, e);
             wp->inflight.clear();
+            stop_worker(*wp);  // a broken pool runs nothing more; the workers may go
         }
     }
 
@@ -752,14 +796,24 @@ struct ProcessCore::Impl : Gate {
     // One round, with mu held on entry and exit: send what can go, wait (without the lock)
     // for a worker's message or death, the deadline, or `extra` (the dispatcher's wake-up, or
     // a waiting thread's job), and handle what came.
-    void round(std::unique_lock<std::mutex>& lk, int extra, const platform::Deadline& until) {
+    //
+    // While a thread waiting for a result runs rounds (a helper), the dispatcher leaves the
+    // workers' connections to it and wakes only for deaths, its wake-up, and every kBlindCheck
+    // to look again: else both would wake for every result and fight over the mutex, which
+    // costs more than the hand-off the helper saves. A result nobody waits for is therefore
+    // read at most kBlindCheck after the last helper left.
+    static constexpr double kBlindCheck = 0.002;  // s
+
+    void round(std::unique_lock<std::mutex>& lk, int extra, platform::Deadline until) {
         dispatch();
         flush(lk);
         const platform::Deadline due = enforce_deadlines();
+        const bool blind = extra == wake_fd.get() && helpers > 0;
+        if (blind) until = platform::Deadline::after(Timeout(kBlindCheck));
         std::vector<int> fds{extra};
         std::vector<std::uint64_t> ids;
         for (auto& w : workers) {
-            fds.push_back(w->conn.fileno());
+            fds.push_back(blind ? -1 : w->conn.fileno());
             fds.push_back(w->proc.sentinel());
             ids.push_back(w->id);
         }
@@ -769,14 +823,14 @@ struct ProcessCore::Impl : Gate {
         std::vector<std::uint64_t> died;
         for (std::size_t r : ready) {
             if (r == 0) {
-                if (extra == wake_fd.get()) platform::event_drain(extra);
+                platform::event_drain(extra);  // the dispatcher's wake-up, or the waiter's
                 continue;
             }
             const std::uint64_t id = ids[(r - 1) / 2];
             Worker* w = find(id);
             if (!w) continue;  // another thread handled its death
             if ((r - 1) % 2 == 0)
-                read_messages(*w);
+                read_messages(*w, false);
             else
                 died.push_back(id);
         }
@@ -804,10 +858,26 @@ struct ProcessCore::Impl : Gate {
 
     // A thread waiting for job: one round for it. False once the pool has stopped.
     bool help(JobBase& job, const Timeout& timeout) {
-        const int fd = job.event_fd();
-        std::unique_lock lk(mu);
-        if (stopped || state == State::Terminating) return false;
-        round(lk, fd, platform::Deadline::after(timeout));
+        const int fd = thread_event_fd();
+        job.watch(fd);
+        // Completed meanwhile (its wake-up may have gone to no one): the caller's condition
+        // variable has it.
+        if (job.finished()) {
+            job.unwatch(fd);
+            return false;
+        }
+        {
+            std::unique_lock lk(mu);
+            if (stopped || state == State::Terminating) {
+                lk.unlock();
+                job.unwatch(fd);
+                return false;
+            }
+            ++helpers;
+            round(lk, fd, platform::Deadline::after(timeout));
+            --helpers;
+        }
+        job.unwatch(fd);
         return true;
     }
 

@@ -163,6 +163,12 @@ pid_t forkserver_pid() noexcept;
 void stop_forkserver() noexcept;
 
 void flush_std_streams() noexcept;
+
+namespace pool {
+// This thread's eventfd for waiting on pool results, -1 when it has none (it is kept for the
+// thread's life, so the test suite's descriptor check counts it as persistent).
+int waiter_fd_if_open() noexcept;
+}
 // Runs this executable again as `--mproc-<role> <fd>` (role: "spawn", "forkserver" or
 // "tracker"; init() sends each to its job), with fd kept open in it.
 pid_t spawn_self(const char* role, int fd);

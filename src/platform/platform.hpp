@@ -66,7 +66,8 @@ private:
 
 // Waits until fd is readable (or has hung up) or the deadline passes. True when readable.
 bool wait_readable(int fd, const Deadline& deadline);
-// Waits for any of fds to become readable; returns the indices of the ready ones (empty on
+// Waits for any of fds to become readable (a negative one is skipped, as poll(2) does); returns
+// the indices of the ready ones (empty on
 // timeout).
 std::vector<std::size_t> wait_any_readable(std::span<const int> fds, const Deadline& deadline);
 

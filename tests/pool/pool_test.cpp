@@ -1,5 +1,9 @@
 // mproc::Pool under every start method: Python's interface and semantics.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <numeric>
@@ -259,6 +263,43 @@ TEST_P(PoolTest, AResultLargerThanTheCapFailsThatTaskOnly) {
 
 INSTANTIATE_TEST_SUITE_P(StartMethods, PoolTest, testing::Values("fork", "spawn", "forkserver"),
                          [](const auto& info) { return info.param; });
+
+// The progress bar is drawn only when stderr is a terminal: give it one (a pseudo-terminal).
+TEST(PoolProgress, DrawnOnATerminalWithCountAndRate) {
+    const int master = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    ASSERT_GE(master, 0);
+    ASSERT_EQ(::grantpt(master), 0);
+    ASSERT_EQ(::unlockpt(master), 0);
+    const int slave = ::open(::ptsname(master), O_RDWR | O_NOCTTY | O_CLOEXEC);
+    ASSERT_GE(slave, 0);
+    const int saved = ::dup(2);
+    ::dup2(slave, 2);
+    std::vector<int> r;
+    {
+        mproc::Pool pool({.processes = 2, .start_method = "fork"});
+        r = pool.map(square, std::views::iota(0, 100), {.chunksize = 10, .progress = true});
+        std::vector<int> streamed;
+        for (int y : pool.imap(square, std::views::iota(0, 30), {.chunksize = 5, .progress = true})) streamed.push_back(y);
+        EXPECT_EQ(streamed.size(), 30u);
+    }
+    ::dup2(saved, 2);
+    ::close(saved);
+    ::close(slave);
+    std::string drawn;
+    char buf[4096];
+    pollfd p{master, POLLIN, 0};
+    while (::poll(&p, 1, 0) == 1 && (p.revents & POLLIN)) {
+        const ssize_t n = ::read(master, buf, sizeof buf);
+        if (n <= 0) break;
+        drawn.append(buf, static_cast<std::size_t>(n));
+    }
+    ::close(master);
+    EXPECT_EQ(r.size(), 100u);
+    EXPECT_NE(drawn.find("100/100 100%"), std::string::npos) << drawn;
+    EXPECT_NE(drawn.find("[##############################]"), std::string::npos) << drawn;
+    EXPECT_NE(drawn.find("/s"), std::string::npos) << drawn;
+    EXPECT_NE(drawn.find("30/30"), std::string::npos) << drawn;  // imap: the total is known (sized input)
+}
 
 // The thread pool: the same interface, any callable.
 TEST(ThreadPool, SameInterfaceAnyCallable) {

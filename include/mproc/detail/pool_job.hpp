@@ -89,8 +89,9 @@ public:
         core_ = std::move(core);
         pump_ = pump;
     }
-    // An eventfd, made on first use, that turns readable once the call completes.
-    int event_fd();
+    // A waiting thread's eventfd, to be written when the call completes (by another thread).
+    void watch(int fd);
+    void unwatch(int fd) noexcept;
 
 protected:
     void signal_completion() noexcept;
@@ -101,8 +102,7 @@ protected:
 
 private:
     std::mutex event_mu_;
-    int event_fd_ = -1;
-    bool signalled_ = false;
+    std::vector<int> watchers_;
 };
 
 template <class R>
