@@ -62,6 +62,8 @@ Registry& registry() {
         add(typeid(futures::BrokenExecutor), &make_exception_from_what<futures::BrokenExecutor>);
         add(typeid(futures::BrokenProcessPool), &make_exception_from_what<futures::BrokenProcessPool>);
         add(typeid(futures::BrokenThreadPool), &make_exception_from_what<futures::BrokenThreadPool>);
+        add(typeid(futures::CancelledError), &make_exception_from_what<futures::CancelledError>);
+        add(typeid(futures::InvalidStateError), &make_exception_from_what<futures::InvalidStateError>);
         return m;
     }();
     return *r;

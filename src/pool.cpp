@@ -400,7 +400,7 @@ struct ProcessCore::Impl : Gate {
         Chunk chunk;
         std::uint64_t seq;
     };
-    enum class Kill { None, Deadline, Pool };
+    enum class Kill { None, Deadline, Pool, Cancel };
     struct Worker {
         Process proc;
         connection::Connection conn;
@@ -526,6 +526,7 @@ struct ProcessCore::Impl : Gate {
                     if (count > 0 && (c.fds || sendbuf.size() + c.items.size() > kBatchBytes)) break;
                     const std::uint64_t seq = next_seq++;
                     append_record(c, seq);
+                    c.job->mark_running();
                     if (c.fds) fds = *c.fds;
                     w.inflight.push_back(InFlight{std::move(c), seq});
                     queue.pop_front();
@@ -676,6 +677,10 @@ struct ProcessCore::Impl : Gate {
         w.proc.join();
         const int code = w.proc.exitcode().value_or(255);
         const pid_t pid = w.proc.pid().value_or(-1);
+        if (opts.break_on_worker_death && w.killed == Kill::None && !w.stopping)
+            make_broken(std::make_exception_ptr(futures::BrokenProcessPool(
+                "mproc: a process in the process pool was terminated abruptly while the future was "
+                "running or pending (pid " + std::to_string(pid) + " " + describe_exit(code) + ")")));
         const bool was_ready = w.hello || slot_of(w).ready.load(std::memory_order_acquire);
         if (!was_ready && w.killed != Kill::Pool && !broken) {
             make_broken(std::make_exception_ptr(futures::BrokenProcessPool(
@@ -988,6 +993,28 @@ void ProcessCore::submit(Chunk&& c, const std::vector<int>& fds, bool stream) {
 
 void ProcessCore::adopt(JobBase& job) const { job.set_pump(impl_, &Impl::pump); }
 
+bool ProcessCore::stop(const JobBase& job) {
+    std::lock_guard lk(impl_->mu);
+    for (auto& w : impl_->workers) {
+        const auto at = impl_->running(*w);
+        if (!at || w->inflight[at->first].chunk.job.get() != &job || w->killed != Impl::Kill::None) continue;
+        w->killed = Impl::Kill::Cancel;
+        w->proc.kill();
+        return true;
+    }
+    return false;
+}
+
+void ProcessCore::cancel_pending() {
+    std::vector<std::shared_ptr<JobBase>> jobs;
+    {
+        std::lock_guard lk(impl_->mu);
+        for (auto& c : impl_->queue)
+            if (!c.job->started()) jobs.push_back(c.job);
+    }
+    for (auto& j : jobs) j->cancel();
+}
+
 void ProcessCore::terminate() {
     {
         std::lock_guard lk(impl_->mu);
@@ -1036,7 +1063,16 @@ struct ThreadCore::Impl : Gate {
 
     void wake() noexcept override { cv.notify_all(); }
 
-    void start_thread() { threads.emplace_back([this] { work(); }); }
+    std::size_t started = 0;
+
+    void start_thread() {
+        const std::string name = (opts.thread_name_prefix.empty() ? std::string("ThreadPool") : opts.thread_name_prefix) +
+                                  "_" + std::to_string(started++);
+        threads.emplace_back([this, name] {
+            platform::set_thread_name(name);
+            work();
+        });
+    }
 
     void fail_all_locked(const std::exception_ptr& e) {
         for (auto& t : tasks) fail_items(t.job, t.first, t.count, e);
@@ -1105,6 +1141,16 @@ void ThreadCore::submit(std::function<void()> task, std::shared_ptr<JobBase> job
     }
     if (refused) return fail_items(job, first, count, refused);
     impl_->cv.notify_one();
+}
+
+void ThreadCore::cancel_pending() {
+    std::vector<std::shared_ptr<JobBase>> jobs;
+    {
+        std::lock_guard lk(impl_->mu);
+        for (auto& t : impl_->tasks)
+            if (!t.job->started()) jobs.push_back(t.job);
+    }
+    for (auto& j : jobs) j->cancel();
 }
 
 void ThreadCore::terminate() {

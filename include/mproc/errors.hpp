@@ -122,6 +122,17 @@ class BrokenThreadPool : public BrokenExecutor {
 public:
     using BrokenExecutor::BrokenExecutor;
 };
+// The future was cancelled (Python: concurrent.futures.CancelledError).
+class CancelledError : public std::runtime_error {
+public:
+    CancelledError() : std::runtime_error("mproc: the future was cancelled") {}
+    explicit CancelledError(const std::string& what) : std::runtime_error(what) {}
+};
+// An operation not allowed in the future's current state (Python: InvalidStateError).
+class InvalidStateError : public std::logic_error {
+public:
+    using std::logic_error::logic_error;
+};
 }  // namespace futures
 
 namespace detail {

@@ -96,6 +96,13 @@ struct PoolOptions {
     // A task whose serialized result is larger fails with mproc::ProcessError saying so; the
     // worker lives on.
     std::size_t max_result_bytes = std::size_t{1} << 30;
+    // Python's all-or-nothing behaviour (its ProcessPoolExecutor's): a worker that dies breaks
+    // the pool, and every task not finished fails with futures::BrokenProcessPool. By default
+    // only the task it was running fails.
+    bool break_on_worker_death = false;
+    // Thread pools: the threads' names are this prefix and a number (as Python's
+    // ThreadPoolExecutor names them); empty: "ThreadPool".
+    std::string thread_name_prefix = {};
 };
 
 template <class R>
@@ -136,6 +143,31 @@ struct ResultWaiter {
 };
 }  // namespace detail::pool
 
+namespace detail::pool {
+// An input iterator over anything with `std::optional<V> next()`, empty at the end: what
+// imap, Executor.map and as_completed return ranges of.
+template <class Owner, class V>
+class NextIterator {
+public:
+    using value_type = V;
+    using difference_type = std::ptrdiff_t;
+    NextIterator() = default;
+    explicit NextIterator(Owner* owner) : owner_(owner) { current_ = owner_->next(); }
+    V& operator*() const { return *current_; }
+    NextIterator& operator++() {
+        current_.reset();
+        current_ = owner_->next();
+        return *this;
+    }
+    void operator++(int) { ++*this; }
+    bool operator==(std::default_sentinel_t) const noexcept { return !current_; }
+
+private:
+    Owner* owner_ = nullptr;
+    mutable std::optional<V> current_;
+};
+}  // namespace detail::pool
+
 namespace pool {
 
 // The result of an _async call (Python: multiprocessing.pool.AsyncResult).
@@ -172,6 +204,7 @@ private:
 template <class V>
 class IMapIterator {
 public:
+    using value_type = V;
     IMapIterator(std::shared_ptr<detail::pool::Job<V>> job, std::function<bool()> feed,
                  std::function<void()> on_close, std::size_t window)
         : s_(std::make_shared<State>(std::move(job), std::move(feed), std::move(on_close), window)) {}
@@ -183,28 +216,7 @@ public:
         return s_->job->next(timeout);
     }
 
-    class iterator {
-    public:
-        using value_type = typename detail::pool::Job<V>::Value;
-        using difference_type = std::ptrdiff_t;
-        iterator() = default;
-        explicit iterator(IMapIterator* owner) : owner_(owner) { advance(); }
-        const value_type& operator*() const { return *current_; }
-        iterator& operator++() {
-            advance();
-            return *this;
-        }
-        void operator++(int) { advance(); }
-        bool operator==(std::default_sentinel_t) const noexcept { return !current_; }
-
-    private:
-        void advance() {
-            current_.reset();
-            current_ = owner_->next();
-        }
-        IMapIterator* owner_ = nullptr;
-        std::optional<value_type> current_;
-    };
+    using iterator = detail::pool::NextIterator<IMapIterator, typename detail::pool::Job<V>::Value>;
     iterator begin() { return iterator(this); }
     std::default_sentinel_t end() const noexcept { return {}; }
 
@@ -472,6 +484,11 @@ public:
 
     // A new call's job: a thread that waits for it may read the workers' results itself.
     void adopt(JobBase& job) const;
+    // Kills the worker running a chunk of job (it is replaced); true when there was one.
+    bool stop(const JobBase& job);
+    static constexpr bool can_stop_running = true;
+    // Cancels every call none of whose chunks has gone to a worker yet.
+    void cancel_pending();
     void terminate();
     void join();
 
@@ -506,6 +523,7 @@ public:
         std::shared_ptr<JobBase> base = job;
         const std::size_t count = items.size();
         submit([job, first, f, items = std::move(items)]() mutable {
+            if (!job->finished()) job->mark_running();
             for (std::size_t i = 0; i < items.size(); ++i) {
                 if (job->finished()) return;
                 try {
@@ -523,6 +541,9 @@ public:
     }
 
     void adopt(JobBase&) const {}
+    bool stop(const JobBase&) { return false; }  // a thread cannot be stopped
+    static constexpr bool can_stop_running = false;
+    void cancel_pending();
     void terminate();
     void join();
 
@@ -688,19 +709,87 @@ private:
     template <class F, class Tuple>
     auto apply_tuple(F f, Tuple args, ApplyOptions<typename apply_result<F, Tuple>::type> options) {
         using R = typename apply_result<F, Tuple>::type;
-        check_callable<Core, F>();
-        check_result<R>();
-        core_->check_accepting();
-        auto job = std::make_shared<Job<R>>(Mode::Single, 1);
-        core_->adopt(*job);
-        job->set_callbacks(std::move(options.callback), {}, std::move(options.error_callback));
-        const auto prepared = core_->template prepare<R, F, Tuple>(f);
-        core_->template submit_items<R>(job, 0, prepared, std::span<Tuple>(&args, 1), options.task_timeout, false);
+        auto job = submit_job(std::move(f), std::move(args), options.task_timeout, std::move(options.callback),
+                              std::move(options.error_callback));
         return mproc::pool::AsyncResult<R>(waiter(job), [job]() -> R {
             if constexpr (!std::is_void_v<R>) return job->value();
         });
     }
 
+public:
+    // For executors (not API): one call of f(args...), as its job.
+    template <class F, class Tuple, class R = typename apply_result<F, Tuple>::type>
+    std::shared_ptr<Job<R>> submit_job(F f, Tuple args, const Timeout& timeout,
+                                       typename Job<R>::ValueCallback on_value = {},
+                                       std::function<void(std::exception_ptr)> on_error = {}) {
+        check_callable<Core, F>();
+        check_result<R>();
+        core_->check_accepting();
+        auto job = std::make_shared<Job<R>>(Mode::Single, 1);
+        core_->adopt(*job);
+        job->set_callbacks(std::move(on_value), {}, std::move(on_error));
+        const auto prepared = core_->template prepare<R, F, Tuple>(f);
+        core_->template submit_items<R>(job, 0, prepared, std::span<Tuple>(&args, 1), timeout, false);
+        return job;
+    }
+
+    // For executors (not API): f over the ranges zipped (as Python's map(f, *iterables)),
+    // results in order, the input read as results are taken.
+    template <class F, class... Rngs>
+    auto zip_stream(F f, std::size_t chunksize, const Timeout& task_timeout, Rngs&&... ranges) {
+        using Tuple = std::tuple<stored_arg_t<std::ranges::range_value_t<Rngs>>...>;
+        using R = typename apply_result<F, Tuple>::type;
+        check_callable<Core, F>();
+        check_result<R>();
+        core_->check_accepting();
+        auto job = std::make_shared<Job<R>>(Mode::Ordered, static_cast<std::size_t>(-1));
+        core_->stream_opened();
+        using Views = std::tuple<decltype(std::views::all(std::forward<Rngs>(ranges)))...>;
+        struct Source {
+            Views views;
+            std::tuple<std::ranges::iterator_t<decltype(std::views::all(std::declval<Rngs>()))>...> its;
+            bool started = false;
+            std::size_t next_index = 0;
+        };
+        auto src = std::make_shared<Source>(Source{Views(std::views::all(std::forward<Rngs>(ranges))...), {}, false, 0});
+        Core* core = core_.get();
+        auto prepared = core_->template prepare<R, F, Tuple>(f);
+        const std::size_t chunk = std::max<std::size_t>(1, chunksize);
+        auto feed = [src, core, job, prepared, chunk, task_timeout]() -> bool {
+            constexpr auto idx = std::index_sequence_for<Rngs...>{};
+            if (!src->started) {
+                [&]<std::size_t... I>(std::index_sequence<I...>) {
+                    ((std::get<I>(src->its) = std::ranges::begin(std::get<I>(src->views))), ...);
+                }(idx);
+                src->started = true;
+            }
+            std::vector<Tuple> part;
+            while (part.size() < chunk) {
+                const bool more = [&]<std::size_t... I>(std::index_sequence<I...>) {
+                    return ((std::get<I>(src->its) != std::ranges::end(std::get<I>(src->views))) && ...);
+                }(idx);
+                if (!more) break;
+                [&]<std::size_t... I>(std::index_sequence<I...>) {
+                    part.emplace_back(*std::get<I>(src->its)...);
+                    (++std::get<I>(src->its), ...);
+                }(idx);
+            }
+            if (part.empty()) {
+                job->set_total(src->next_index);
+                return false;
+            }
+            const std::size_t first = src->next_index;
+            src->next_index += part.size();
+            core->template submit_items<R>(job, first, prepared, std::span<Tuple>(part), task_timeout, true);
+            return true;
+        };
+        auto on_close = [core] { core->stream_closed(); };
+        return mproc::pool::IMapIterator<R>(job, std::move(feed), std::move(on_close), core_->processes() * 4);
+    }
+
+    Core& core() noexcept { return *core_; }
+
+private:
     // once: the result is read by a blocking call, once, so its values can be moved out.
     template <class Tuple, class F, class Rng, class R>
     auto list_job(F f, Rng&& range, MapOptions<R> options, bool once) {

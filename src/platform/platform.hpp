@@ -115,6 +115,8 @@ void start_parent_watchdog(int parent_pidfd);
 // exits. Returns false when the parent is already gone (getppid() is no longer expected_parent).
 bool set_death_signal(pid_t expected_parent) noexcept;
 bool is_main_thread() noexcept;
+// The calling thread's name as the OS shows it (truncated to 15 bytes, the kernel's limit).
+void set_thread_name(const std::string& name) noexcept;
 [[noreturn]] void exit_now(int code) noexcept;  // _exit(2)
 
 // "SEGV" for SIGSEGV; empty for a number that names no signal.

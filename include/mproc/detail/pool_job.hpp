@@ -71,6 +71,9 @@ public:
     // call completes, its callback and wake-up go to `later`.
     virtual void deliver(std::size_t first, std::uint32_t count, InputArchive& ar, Deferred& later) = 0;
     virtual void set_error(std::size_t index, std::exception_ptr e, Deferred& later) = 0;
+    // Ends the call as cancelled (futures::CancelledError) unless it has ended already; true
+    // when it is cancelled.
+    virtual bool cancel() = 0;
     void set_error(std::size_t index, std::exception_ptr e) {
         Deferred later;
         set_error(index, std::move(e), later);
@@ -79,6 +82,9 @@ public:
     // True once no more results are wanted (the call completed or failed, or its iterator was
     // dropped): the pool drops its chunks that have not started.
     bool finished() const noexcept { return finished_.load(std::memory_order_acquire); }
+    // Set by the pool when a chunk of the call goes to a worker (Python: a running future).
+    void mark_running() noexcept { running_.store(true, std::memory_order_relaxed); }
+    bool started() const noexcept { return running_.load(std::memory_order_relaxed); }
 
     // A process pool lets a thread waiting for a call read the workers' results itself, one
     // hand-off fewer than being woken by the pool's dispatcher: pump runs one round of the
@@ -97,6 +103,7 @@ protected:
     void signal_completion() noexcept;
 
     std::atomic<bool> finished_{false};
+    std::atomic<bool> running_{false};
     std::weak_ptr<void> core_;
     Pump pump_ = nullptr;
 
@@ -223,6 +230,37 @@ public:
         std::lock_guard lk(mu_);
         return gather_locked();
     }
+    // Runs f once the call is complete: now, in this thread, when it already is (Python:
+    // Future.add_done_callback).
+    void add_done_callback(std::function<void()> f) {
+        {
+            std::lock_guard lk(mu_);
+            if (!complete_) {
+                done_callbacks_.push_back(std::move(f));
+                return;
+            }
+        }
+        run_callback(f);
+    }
+    bool cancelled() {
+        std::lock_guard lk(mu_);
+        return cancelled_;
+    }
+    // Ends the call as cancelled unless it has ended already (then: whether it was cancelled).
+    bool cancel() override {
+        Deferred later;
+        {
+            std::unique_lock lk(mu_);
+            if (completing_) return cancelled_;
+            cancelled_ = true;
+            error_ = std::make_exception_ptr(futures::CancelledError());
+            done_ = total_;
+            conclude(lk, later, true);
+        }
+        for (auto& f : later) f();
+        return true;
+    }
+
     // For a blocking map, the only reader: the values are moved out, not copied.
     std::vector<Value> take_list() {
         std::lock_guard lk(mu_);
@@ -356,12 +394,15 @@ private:
         lk.unlock();
         later.push_back([self = std::static_pointer_cast<Job>(shared_from_this()), callback = std::move(callback)] {
             if (callback) run_callback(callback);
+            std::vector<std::function<void()>> done;
             {
                 std::lock_guard lk(self->mu_);
                 self->complete_ = true;
+                done.swap(self->done_callbacks_);
             }
             self->cv_.notify_all();
             self->signal_completion();
+            for (auto& f : done) run_callback(f);
         });
     }
 
@@ -384,6 +425,8 @@ private:
     std::size_t done_ = 0;
     bool complete_ = false;
     bool completing_ = false;
+    bool cancelled_ = false;
+    std::vector<std::function<void()>> done_callbacks_;
     std::vector<std::optional<Value>> values_;
     std::exception_ptr error_;
     std::map<std::size_t, Outcome> pending_;  // Ordered

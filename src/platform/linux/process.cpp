@@ -244,4 +244,8 @@ std::string signal_name(int sig) {
 
 bool is_terminal(int fd) noexcept { return ::isatty(fd) == 1; }
 
+void set_thread_name(const std::string& name) noexcept {
+    ::pthread_setname_np(::pthread_self(), name.substr(0, 15).c_str());
+}
+
 }  // namespace mproc::platform

@@ -1,0 +1,317 @@
+// mproc/futures.hpp: executors and futures (Python: concurrent.futures).
+//
+//   namespace cf = mproc::futures;
+//   cf::ProcessPoolExecutor ex(2);
+//   cf::Future<int> f = ex.submit(add, 1, 2);       // f.result() == 3
+//   for (int y : ex.map(square, items)) ...         // in order, the input read lazily
+//
+// ProcessPoolExecutor and ThreadPoolExecutor share mproc::Pool's machinery (pool.hpp): the same
+// workers, the same crash isolation (a worker that dies fails only the future it was running,
+// with mproc::WorkerLostError, and is replaced; `.break_on_worker_death = true` gives Python's
+// BrokenProcessPool instead), the same deadlines. An initializer that fails breaks the
+// executor (BrokenProcessPool / BrokenThreadPool), as in Python. cancel() stops a pending
+// future, and also a running one on a process executor (its worker is killed and replaced).
+// submit after shutdown: std::logic_error (Python: RuntimeError). The destructor shuts down
+// and waits, as Python's `with` block does.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "mproc/pool.hpp"
+
+namespace mproc::futures {
+
+template <class T>
+class Future {
+public:
+    using Value = pool_value_t<T>;
+
+    // The value, or the task's exception; CancelledError when cancelled; mproc::TimeoutError
+    // when not done in time.
+    T result(Timeout timeout = {}) const {
+        if (!job_->wait(timeout)) throw TimeoutError("mproc: the future is not done within the timeout");
+        if (auto e = job_->error()) std::rethrow_exception(e);
+        if constexpr (!std::is_void_v<T>) return job_->value();
+    }
+    // The task's exception (null when it returned); CancelledError when cancelled.
+    std::exception_ptr exception(Timeout timeout = {}) const {
+        if (!job_->wait(timeout)) throw TimeoutError("mproc: the future is not done within the timeout");
+        if (job_->cancelled()) throw CancelledError();
+        return job_->error();
+    }
+    bool done() const { return job_->ready(); }
+    bool running() const { return job_->started() && !job_->ready(); }
+    bool cancelled() const { return job_->cancelled(); }
+    // Cancels a pending future; a running one too on a process executor (its worker is
+    // killed and replaced). False when it has finished, or runs on a thread.
+    bool cancel() {
+        if (job_->started() && !job_->ready()) {
+            if (!stop_) return false;
+            if (!job_->cancel()) return job_->cancelled();
+            stop_(*job_);
+            return true;
+        }
+        return job_->cancel();
+    }
+    // fn(future) once the future is done: at once, in this thread, when it already is.
+    void add_done_callback(std::function<void(Future&)> fn) {
+        Future self = *this;
+        job_->add_done_callback([self, fn = std::move(fn)]() mutable { fn(self); });
+    }
+
+    // For executors (not API).
+    Future(std::shared_ptr<detail::pool::Job<T>> job, std::function<bool(const detail::pool::JobBase&)> stop)
+        : job_(std::move(job)), stop_(std::move(stop)) {}
+    detail::pool::Job<T>& job() const noexcept { return *job_; }
+
+private:
+    std::shared_ptr<detail::pool::Job<T>> job_;
+    std::function<bool(const detail::pool::JobBase&)> stop_;
+};
+
+enum ReturnWhen { FIRST_COMPLETED, FIRST_EXCEPTION, ALL_COMPLETED };
+
+template <class T>
+struct DoneAndNotDone {
+    std::vector<Future<T>> done;
+    std::vector<Future<T>> not_done;
+};
+
+namespace detail {
+// Counts completions of a set of futures, for wait and as_completed.
+struct Completions {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::deque<std::size_t> order;  // indices, as they completed
+};
+}  // namespace detail
+
+// Waits until the condition holds for the futures or the timeout passes (Python:
+// concurrent.futures.wait).
+template <class T>
+DoneAndNotDone<T> wait(const std::vector<Future<T>>& fs, Timeout timeout = {}, ReturnWhen return_when = ALL_COMPLETED) {
+    auto c = std::make_shared<detail::Completions>();
+    for (std::size_t i = 0; i < fs.size(); ++i) {
+        Future<T> f = fs[i];
+        f.add_done_callback([c, i](Future<T>&) {
+            {
+                std::lock_guard lk(c->mu);
+                c->order.push_back(i);
+            }
+            c->cv.notify_all();
+        });
+    }
+    auto satisfied = [&] {
+        if (c->order.size() == fs.size()) return true;
+        if (return_when == FIRST_COMPLETED) return !c->order.empty();
+        if (return_when == FIRST_EXCEPTION)
+            for (std::size_t i : c->order)
+                if (fs[i].cancelled() || fs[i].exception()) return true;
+        return false;
+    };
+    {
+        std::unique_lock lk(c->mu);
+        if (timeout)
+            c->cv.wait_for(lk, std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                   std::max(*timeout, std::chrono::duration<double>(0))),
+                           satisfied);
+        else
+            c->cv.wait(lk, satisfied);
+    }
+    DoneAndNotDone<T> r;
+    for (const auto& f : fs) (f.done() ? r.done : r.not_done).push_back(f);
+    return r;
+}
+
+// The futures in the order they complete (Python: concurrent.futures.as_completed); iterating
+// past the timeout (counted from the call) throws mproc::TimeoutError.
+template <class T>
+class AsCompleted {
+public:
+    AsCompleted(std::vector<Future<T>> fs, Timeout timeout)
+        : fs_(std::move(fs)), c_(std::make_shared<detail::Completions>()),
+          until_(timeout ? std::optional(std::chrono::steady_clock::now() +
+                                         std::chrono::duration_cast<std::chrono::steady_clock::duration>(*timeout))
+                         : std::nullopt) {
+        for (std::size_t i = 0; i < fs_.size(); ++i) {
+            auto c = c_;
+            fs_[i].add_done_callback([c, i](Future<T>&) {
+                {
+                    std::lock_guard lk(c->mu);
+                    c->order.push_back(i);
+                }
+                c->cv.notify_all();
+            });
+        }
+    }
+
+    // The next future to complete; empty after the last.
+    std::optional<Future<T>> next() {
+        if (yielded_ == fs_.size()) return std::nullopt;
+        std::unique_lock lk(c_->mu);
+        auto ready = [&] { return !c_->order.empty(); };
+        if (until_) {
+            if (!c_->cv.wait_until(lk, *until_, ready))
+                throw TimeoutError("mproc: " + std::to_string(fs_.size() - yielded_) + " (of " +
+                                   std::to_string(fs_.size()) + ") futures unfinished");
+        } else {
+            c_->cv.wait(lk, ready);
+        }
+        const std::size_t i = c_->order.front();
+        c_->order.pop_front();
+        ++yielded_;
+        return fs_[i];
+    }
+
+    using iterator = mproc::detail::pool::NextIterator<AsCompleted, Future<T>>;
+    iterator begin() { return iterator(this); }
+    std::default_sentinel_t end() const noexcept { return {}; }
+
+private:
+    std::vector<Future<T>> fs_;
+    std::shared_ptr<detail::Completions> c_;
+    std::optional<std::chrono::steady_clock::time_point> until_;
+    std::size_t yielded_ = 0;
+};
+
+template <class T>
+AsCompleted<T> as_completed(std::vector<Future<T>> fs, Timeout timeout = {}) {
+    return AsCompleted<T>(std::move(fs), timeout);
+}
+
+// Executor.map's keyword arguments.
+struct ExecutorMapOptions {
+    Timeout timeout = {};       // for the whole iteration, counted from the call
+    std::size_t chunksize = 1;  // process executors batch this many items per task
+};
+
+// Results of Executor.map in order; past the timeout, mproc::TimeoutError.
+template <class V>
+class MapIterator {
+public:
+    MapIterator(mproc::pool::IMapIterator<V> it, Timeout timeout)
+        : it_(std::move(it)),
+          until_(timeout ? std::optional(std::chrono::steady_clock::now() +
+                                         std::chrono::duration_cast<std::chrono::steady_clock::duration>(*timeout))
+                         : std::nullopt) {}
+    std::optional<pool_value_t<V>> next() {
+        Timeout left;
+        if (until_) left = std::max(std::chrono::duration<double>(0), std::chrono::duration<double>(*until_ - std::chrono::steady_clock::now()));
+        return it_.next(left);
+    }
+    using iterator = mproc::detail::pool::NextIterator<MapIterator, pool_value_t<V>>;
+    iterator begin() { return iterator(this); }
+    std::default_sentinel_t end() const noexcept { return {}; }
+
+private:
+    mproc::pool::IMapIterator<V> it_;
+    std::optional<std::chrono::steady_clock::time_point> until_;
+};
+
+namespace detail {
+// What ThreadPoolExecutor and ProcessPoolExecutor share, over a pool of either kind.
+template <class Core>
+class Executor {
+public:
+    // submit(f, args...): f(args...) in a worker; its Future.
+    template <class F, class... A>
+        requires std::invocable<std::decay_t<F>&, mproc::detail::stored_arg_t<A>...>
+    auto submit(F&& f, A&&... args) {
+        using Tuple = std::tuple<mproc::detail::stored_arg_t<A>...>;
+        auto job = pool_->submit_job(std::decay_t<F>(std::forward<F>(f)), Tuple(std::forward<A>(args)...), Timeout{});
+        using R = typename decltype(job)::element_type::Value;
+        using T = std::conditional_t<std::is_same_v<R, std::monostate>, void, R>;
+        return Future<T>(std::move(job), stopper());
+    }
+
+    // map(f, ranges...): f over the ranges zipped, results in order (Python: Executor.map).
+    template <class F, std::ranges::input_range... Rngs>
+        requires(sizeof...(Rngs) > 0)
+    auto map(F&& f, Rngs&&... ranges) {
+        return map(ExecutorMapOptions{}, std::forward<F>(f), std::forward<Rngs>(ranges)...);
+    }
+    template <class F, std::ranges::input_range... Rngs>
+        requires(sizeof...(Rngs) > 0)
+    auto map(ExecutorMapOptions options, F&& f, Rngs&&... ranges) {
+        auto it = pool_->zip_stream(std::decay_t<F>(std::forward<F>(f)), options.chunksize, Timeout{},
+                                    std::forward<Rngs>(ranges)...);
+        using V = typename decltype(it)::value_type;
+        return MapIterator<V>(std::move(it), options.timeout);
+    }
+
+    // No more submissions; wait: until the submitted ones are done and the workers gone;
+    // cancel_futures: cancel those not started (Python: shutdown(wait, cancel_futures)).
+    void shutdown(bool wait = true, bool cancel_futures = false) {
+        if (!pool_) return;
+        if (cancel_futures) pool_->core().cancel_pending();
+        pool_->close();
+        if (wait) pool_->join();
+    }
+
+    std::size_t max_workers() const noexcept { return pool_->processes(); }
+
+protected:
+    explicit Executor(PoolOptions options) : pool_(std::make_unique<mproc::detail::pool::BasicPool<Core>>(std::move(options))) {}
+    Executor(Executor&&) noexcept = default;
+    Executor& operator=(Executor&&) noexcept = default;
+    ~Executor() {
+        if (pool_) shutdown(true);
+    }
+
+private:
+    std::function<bool(const mproc::detail::pool::JobBase&)> stopper() {
+        if constexpr (Core::can_stop_running) {
+            Core* core = &pool_->core();
+            return [core](const mproc::detail::pool::JobBase& j) { return core->stop(j); };
+        } else {
+            return {};
+        }
+    }
+
+    std::unique_ptr<mproc::detail::pool::BasicPool<Core>> pool_;
+};
+}  // namespace detail
+
+// Python: ThreadPoolExecutor(max_workers=None, thread_name_prefix='', initializer=None,
+// initargs=()).
+struct ThreadPoolExecutorOptions {
+    std::optional<int> max_workers = {};  // default min(32, process_cpu_count() + 4); below 1: invalid_argument
+    std::string thread_name_prefix = {};
+    Initializer initializer = {};
+};
+
+// Threads of this process: any callable, captures included.
+class ThreadPoolExecutor : public detail::Executor<mproc::detail::pool::ThreadCore> {
+public:
+    explicit ThreadPoolExecutor(ThreadPoolExecutorOptions options = {});
+    explicit ThreadPoolExecutor(int max_workers) : ThreadPoolExecutor(ThreadPoolExecutorOptions{.max_workers = max_workers}) {}
+};
+
+// Python: ProcessPoolExecutor(max_workers=None, mp_context=None, initializer=None, initargs=(),
+// max_tasks_per_child=None); mp_context is start_method.
+struct ProcessPoolExecutorOptions {
+    std::optional<int> max_workers = {};  // default process_cpu_count(); below 1: invalid_argument
+    std::string start_method = {};
+    Initializer initializer = {};
+    std::optional<std::size_t> max_tasks_per_child = {};
+    // mproc's own: Python's behaviour when a worker dies (BrokenProcessPool for every future
+    // not finished) instead of failing only the future it ran.
+    bool break_on_worker_death = false;
+};
+
+class ProcessPoolExecutor : public detail::Executor<mproc::detail::pool::ProcessCore> {
+public:
+    explicit ProcessPoolExecutor(ProcessPoolExecutorOptions options = {});
+    explicit ProcessPoolExecutor(int max_workers) : ProcessPoolExecutor(ProcessPoolExecutorOptions{.max_workers = max_workers}) {}
+};
+
+}  // namespace mproc::futures

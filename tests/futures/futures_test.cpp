@@ -1,0 +1,202 @@
+// mproc::futures: executors and futures (process executor under every start method).
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <ranges>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <mproc/mproc.hpp>
+
+using namespace std::chrono_literals;
+namespace cf = mproc::futures;
+
+namespace {
+
+int square(int x) { return x * x; }
+int add(int a, int b) { return a + b; }
+int fail_on_seven(int x) {
+    if (x == 7) throw std::invalid_argument("seven");
+    return x;
+}
+int sleep_ms(int ms) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    return ms;
+}
+int started_then_sleep(mproc::Event started, int ms) {
+    started.set();
+    return sleep_ms(ms);
+}
+int die(int) {
+    ::raise(SIGKILL);
+    return 0;
+}
+void init_throws() { throw std::runtime_error("no database"); }
+
+class ProcessExecutor : public testing::TestWithParam<std::string> {
+protected:
+    cf::ProcessPoolExecutorOptions opts(int n = 2) { return {.max_workers = n, .start_method = GetParam()}; }
+};
+
+TEST_P(ProcessExecutor, SubmitResultAndMap) {
+    cf::ProcessPoolExecutor ex(opts());
+    cf::Future<int> f = ex.submit(add, 1, 2);
+    EXPECT_EQ(f.result(10s), 3);
+    EXPECT_TRUE(f.done());
+    EXPECT_FALSE(f.running());
+    EXPECT_FALSE(f.cancelled());
+    EXPECT_EQ(f.exception(), nullptr);
+    std::vector<int> got;
+    for (int y : ex.map(square, std::vector<int>{1, 2, 3})) got.push_back(y);
+    EXPECT_EQ(got, (std::vector<int>{1, 4, 9}));
+    // Several ranges zipped, the shortest deciding, as Python's map.
+    got.clear();
+    for (int y : ex.map(add, std::vector<int>{1, 2, 3}, std::vector<int>{10, 20})) got.push_back(y);
+    EXPECT_EQ(got, (std::vector<int>{11, 22}));
+    got.clear();
+    for (int y : ex.map({.chunksize = 7}, square, std::views::iota(0, 50))) got.push_back(y);
+    EXPECT_EQ(got.size(), 50u);
+    EXPECT_EQ(got[49], 49 * 49);
+}
+
+TEST_P(ProcessExecutor, ExceptionsKeepTheirType) {
+    cf::ProcessPoolExecutor ex(opts());
+    auto f = ex.submit(fail_on_seven, 7);
+    EXPECT_THROW(f.result(10s), std::invalid_argument);
+    std::exception_ptr e = f.exception();
+    ASSERT_NE(e, nullptr);
+    EXPECT_THROW(std::rethrow_exception(e), std::invalid_argument);
+}
+
+TEST_P(ProcessExecutor, AWorkerThatDiesFailsOnlyItsFuture) {
+    cf::ProcessPoolExecutor ex(opts());
+    auto bad = ex.submit(die, 0);
+    EXPECT_THROW(bad.result(30s), mproc::WorkerLostError);
+    EXPECT_EQ(ex.submit(square, 9).result(30s), 81);
+}
+
+TEST_P(ProcessExecutor, PythonsBrokenPoolWhenAskedFor) {
+    auto o = opts();
+    o.break_on_worker_death = true;
+    cf::ProcessPoolExecutor ex(o);
+    auto bad = ex.submit(die, 0);
+    EXPECT_THROW(bad.result(30s), cf::BrokenProcessPool);
+    EXPECT_THROW(ex.submit(square, 2), cf::BrokenProcessPool);
+}
+
+TEST_P(ProcessExecutor, AFailingInitializerBreaksIt) {
+    auto o = opts(1);
+    o.initializer = mproc::Initializer(init_throws);
+    cf::ProcessPoolExecutor ex(o);
+    EXPECT_THROW(ex.submit(square, 2).result(30s), cf::BrokenProcessPool);
+}
+
+TEST_P(ProcessExecutor, CancelStopsARunningTask) {
+    cf::ProcessPoolExecutor ex(opts(1));
+    mproc::Event started;
+    auto slow = ex.submit(started_then_sleep, started, 60000);
+    auto queued = ex.submit(sleep_ms, 1);
+    ASSERT_TRUE(started.wait(30s));
+    ASSERT_TRUE(slow.running());
+    EXPECT_TRUE(slow.cancel());
+    EXPECT_TRUE(slow.cancelled());
+    EXPECT_THROW(slow.result(), cf::CancelledError);
+    EXPECT_EQ(queued.result(30s), 1);  // the replacement worker runs what was queued
+    EXPECT_FALSE(queued.cancel());     // finished
+}
+
+TEST_P(ProcessExecutor, ShutdownRefusesNewWorkAndCancelsPending) {
+    cf::ProcessPoolExecutor ex(opts(1));
+    auto running = ex.submit(sleep_ms, 200);
+    std::vector<cf::Future<int>> pending;
+    for (int i = 0; i < 5; ++i) pending.push_back(ex.submit(sleep_ms, 200));
+    ex.shutdown(true, true);
+    EXPECT_EQ(running.result(0s), 200);
+    int cancelled = 0;
+    for (auto& f : pending) cancelled += f.cancelled();
+    EXPECT_GE(cancelled, 4);  // the first may have gone to the worker already
+    EXPECT_THROW(ex.submit(square, 1), std::logic_error);
+}
+
+INSTANTIATE_TEST_SUITE_P(StartMethods, ProcessExecutor, testing::Values("fork", "spawn", "forkserver"),
+                         [](const auto& info) { return info.param; });
+
+TEST(ThreadExecutor, AnyCallableWaitAndAsCompleted) {
+    cf::ThreadPoolExecutor ex(4);
+    EXPECT_EQ(ex.max_workers(), 4u);
+    int base = 100;
+    auto f = ex.submit([base](int x) { return base + x; }, 1);
+    EXPECT_EQ(f.result(10s), 101);
+
+    std::vector<cf::Future<int>> fs;
+    for (int ms : {300, 1, 150}) fs.push_back(ex.submit(sleep_ms, ms));
+    auto [done, not_done] = cf::wait(fs, 10s, cf::FIRST_COMPLETED);
+    EXPECT_GE(done.size(), 1u);
+    auto all = cf::wait(fs, 10s);
+    EXPECT_EQ(all.done.size(), 3u);
+    EXPECT_TRUE(all.not_done.empty());
+
+    std::vector<cf::Future<int>> gs;
+    for (int ms : {200, 1, 100}) gs.push_back(ex.submit(sleep_ms, ms));
+    std::vector<int> order;
+    for (auto& g : cf::as_completed(gs, 30s)) order.push_back(g.result());
+    EXPECT_EQ(order, (std::vector<int>{1, 100, 200}));
+}
+
+TEST(ThreadExecutor, FirstExceptionAndTimeouts) {
+    cf::ThreadPoolExecutor ex(2);
+    std::vector<cf::Future<int>> fs{ex.submit(fail_on_seven, 7), ex.submit(sleep_ms, 500)};
+    auto r = cf::wait(fs, 30s, cf::FIRST_EXCEPTION);
+    EXPECT_EQ(r.done.size(), 1u);
+    EXPECT_THROW(fs[1].result(0.01s), mproc::TimeoutError);
+    EXPECT_THROW(
+        {
+            for (auto& g : cf::as_completed(std::vector<cf::Future<int>>{fs[1]}, 0.01s)) (void)g;
+        },
+        mproc::TimeoutError);
+    EXPECT_FALSE(fs[1].cancel());  // running on a thread: it cannot be stopped
+}
+
+TEST(ThreadExecutor, DoneCallbacksRunOnceDoneOrAtOnce) {
+    cf::ThreadPoolExecutor ex(1);
+    std::atomic<int> seen{0};
+    std::promise<void> ran;
+    auto f = ex.submit(square, 5);
+    f.add_done_callback([&](cf::Future<int>& g) {
+        seen += g.result();
+        ran.set_value();
+    });
+    ASSERT_EQ(ran.get_future().wait_for(10s), std::future_status::ready);
+    EXPECT_EQ(seen.load(), 25);
+    f.add_done_callback([&](cf::Future<int>& g) { seen += g.result(); });  // runs here, now
+    EXPECT_EQ(seen.load(), 50);
+}
+
+TEST(ThreadExecutor, CancelPendingAndBadInput) {
+    cf::ThreadPoolExecutor ex(1);
+    auto busy = ex.submit(sleep_ms, 200);
+    auto waiting = ex.submit(sleep_ms, 1);
+    EXPECT_TRUE(waiting.cancel());
+    EXPECT_THROW(waiting.result(), cf::CancelledError);
+    EXPECT_EQ(busy.result(10s), 200);
+    EXPECT_THROW(cf::ThreadPoolExecutor(0), std::invalid_argument);
+    EXPECT_THROW(cf::ThreadPoolExecutor({.max_workers = 1, .initializer = mproc::Initializer(init_throws)})
+                     .submit(square, 1)
+                     .result(10s),
+                 cf::BrokenThreadPool);
+    ex.shutdown();
+    EXPECT_THROW(ex.submit(square, 1), std::logic_error);
+}
+
+TEST(ThreadExecutor, DefaultWorkersArePythons) {
+    cf::ThreadPoolExecutor ex;
+    EXPECT_EQ(ex.max_workers(), static_cast<std::size_t>(std::min(32, mproc::process_cpu_count() + 4)));
+}
+
+}  // namespace
