@@ -6,6 +6,7 @@ void run_connection_bench(bool quick);
 void run_sync_bench(bool quick);
 void run_queue_bench(bool quick);
 void run_pool_bench(bool quick);
+void run_futures_bench(bool quick);
 
 #include <initializer_list>
 #include <sys/types.h>

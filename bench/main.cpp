@@ -1,5 +1,5 @@
 // mproc-bench: mproc beside Python's multiprocessing and the bare OS, on this machine.
-//   mproc-bench [--quick] [process|connection|queue|pool|sync ...]   (default: every section)
+//   mproc-bench [--quick] [process|connection|queue|pool|futures|sync ...]   (default: every section)
 #include <cstring>
 #include <iostream>
 #include <set>
@@ -33,6 +33,10 @@ int main(int argc, char** argv) {
     if (want("pool")) {
         std::cout << "\n";
         run_pool_bench(quick);
+    }
+    if (want("futures")) {
+        std::cout << "\n";
+        run_futures_bench(quick);
     }
     if (want("sync")) {
         std::cout << "\n";

@@ -11,6 +11,7 @@ packages=(
   libssl-dev                         # HMAC for the authkey handshake (OpenSSL libcrypto)
   libgtest-dev                       # tests: GoogleTest under CTest
   libboost-dev                       # benchmarks only: Boost.Interprocess message_queue, the queue's rival
+  libtbb-dev                         # benchmarks only: oneTBB task_group, the thread executor's rival
 )
 
 missing=()

@@ -581,6 +581,13 @@ template <class F, class Rng>
 using starmap_result_t = typename apply_result<
     std::decay_t<F>, typename tuple_of<std::remove_cvref_t<std::ranges::range_value_t<Rng>>>::type>::type;
 
+// How many chunks a stream (imap, Executor.map) keeps submitted ahead of what was taken:
+// about 1024 items, and at least four chunks per worker, so that small tasks travel in
+// batches and every worker has work while the caller looks at a result.
+inline std::size_t stream_window(std::size_t processes, std::size_t chunksize) {
+    return std::max<std::size_t>(processes * 4, 1024 / std::max<std::size_t>(chunksize, 1));
+}
+
 // Python's default chunksize for map: len / (4 * processes), rounded up.
 inline std::size_t default_chunksize(std::size_t n, std::size_t processes) {
     if (n == 0) return 1;
@@ -784,7 +791,7 @@ public:
             return true;
         };
         auto on_close = [core] { core->stream_closed(); };
-        return mproc::pool::IMapIterator<R>(job, std::move(feed), std::move(on_close), core_->processes() * 4);
+        return mproc::pool::IMapIterator<R>(job, std::move(feed), std::move(on_close), stream_window(core_->processes(), chunk));
     }
 
     Core& core() noexcept { return *core_; }
@@ -863,7 +870,7 @@ private:
             return true;
         };
         auto on_close = [core] { core->stream_closed(); };
-        return mproc::pool::IMapIterator<R>(job, std::move(feed), std::move(on_close), core_->processes() * 4);
+        return mproc::pool::IMapIterator<R>(job, std::move(feed), std::move(on_close), stream_window(core_->processes(), chunk));
     }
 
     // One item as the task's argument tuple: (x) for map, the tuple or pair itself for starmap.

@@ -1,0 +1,118 @@
+// concurrent.futures: the process executor's round trip and map (chunksize 1), the thread
+// executor's submit throughput beside oneTBB's task_group, each beside Python's executors.
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <iomanip>
+#include <iostream>
+#include <ranges>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <mproc/mproc.hpp>
+
+#if __has_include(<tbb/task_group.h>)
+#include <tbb/global_control.h>
+#include <tbb/task_group.h>
+#define MPROC_HAVE_TBB 1
+#endif
+
+#include "bench.hpp"
+#include "harness.hpp"
+
+namespace cf = mproc::futures;
+
+namespace {
+using Clock = std::chrono::steady_clock;
+double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+long square(long x) { return x * x; }
+
+std::string rate(double x) {
+    std::ostringstream o;
+    o << std::fixed << std::setprecision(2);
+    if (x >= 1e6)
+        o << x / 1e6 << "M tasks/s";
+    else
+        o << x / 1e3 << "k tasks/s";
+    return o.str();
+}
+
+double median_of(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+}  // namespace
+
+void run_futures_bench(bool quick) {
+    const long map_n = quick ? 50'000 : 200'000;
+    const int rts = quick ? 2000 : 10000;
+    const long thread_n = quick ? 100'000 : 500'000;
+
+    cf::ProcessPoolExecutor pex({.max_workers = 2, .start_method = "fork"});
+    std::vector<double> maps;
+    for (int r = 0; r < 5; ++r) {
+        const auto t = Clock::now();
+        long last = 0;
+        for (long y : pex.map(square, std::views::iota(0L, map_n))) last = y;
+        if (last != (map_n - 1) * (map_n - 1)) std::abort();
+        if (r >= 2) maps.push_back(map_n / since(t));  // two warm-up rounds
+    }
+    int up[2], down[2];
+    if (pipe2(up, O_CLOEXEC) != 0 || pipe2(down, O_CLOEXEC) != 0) std::abort();
+    const pid_t echo = bench::bare_echo(down[0], up[1], {down[1], up[0]});
+    close(down[0]);
+    close(up[1]);
+    const std::vector<double> rt = bench::interleaved_medians(
+        rts, {[&] { bench::bare_rt(down[1], up[0]); }, [&] { (void)pex.submit(square, 7L).result(); }}, 200);
+    close(down[1]);
+    close(up[0]);
+    waitpid(echo, nullptr, 0);
+
+    // Thread executor: submit n trivial tasks, then wait for all; oneTBB the same with run().
+    cf::ThreadPoolExecutor tex(2);
+    std::vector<double> ours, tbb_rates;
+    for (int r = 0; r < 5; ++r) {
+        std::vector<cf::Future<long>> fs;
+        fs.reserve(static_cast<std::size_t>(thread_n));
+        auto t = Clock::now();
+        for (long i = 0; i < thread_n; ++i) fs.push_back(tex.submit([](long x) { return x + 1; }, i));
+        for (auto& f : fs) (void)f.result();
+        ours.push_back(thread_n / since(t));
+#ifdef MPROC_HAVE_TBB
+        tbb::global_control limit(tbb::global_control::max_allowed_parallelism, 2);
+        std::vector<long> out(static_cast<std::size_t>(thread_n));
+        tbb::task_group g;
+        t = Clock::now();
+        for (long i = 0; i < thread_n; ++i) g.run([&out, i] { out[static_cast<std::size_t>(i)] = i + 1; });
+        g.wait();
+        tbb_rates.push_back(thread_n / since(t));
+#endif
+    }
+
+    auto py = bench::run_python(bench::python_dir() + "/futures_bench.py",
+                                std::to_string(quick ? 5000 : 20000) + " " + std::to_string(quick ? 500 : 2000) + " " +
+                                    std::to_string(quick ? 20000 : 50000));
+    const double m = median_of(maps);
+    std::cout << "concurrent.futures, 2 workers (medians)\n";
+    std::cout << "  ProcessPoolExecutor.map, chunksize 1   " << std::setw(16) << std::left << rate(m);
+    if (py.count("python_process_map")) std::cout << bench::ratio(m, py["python_process_map"]) << " Python (" << rate(py["python_process_map"]) << ")";
+    std::cout << "   goal: >= 50x Python\n";
+    std::cout << "  submit().result() round trip           " << bench::human_time(rt[1]) << " = " << bench::ratio(rt[1], rt[0])
+              << " bare pipe (" << bench::human_time(rt[0]) << ")";
+    if (py.count("python_process_rt")) std::cout << "  " << bench::ratio(py["python_process_rt"], rt[1]) << " faster than Python (" << bench::human_time(py["python_process_rt"]) << ")";
+    std::cout << "   goal: within 1.5x bare pipe\n";
+    const double th = median_of(ours);
+    std::cout << "  ThreadPoolExecutor, submit then result " << std::setw(16) << std::left << rate(th);
+#ifdef MPROC_HAVE_TBB
+    const double tb = median_of(tbb_rates);
+    std::cout << bench::ratio(th, tb) << " oneTBB task_group (" << rate(tb) << ")";
+#else
+    std::cout << "(oneTBB not installed: scripts/setup.sh installs libtbb-dev)";
+#endif
+    if (py.count("python_thread_submit")) std::cout << "  " << bench::ratio(th, py["python_thread_submit"]) << " Python (" << rate(py["python_thread_submit"]) << ")";
+    std::cout << "   goal: >= 0.5x oneTBB\n";
+}
