@@ -429,6 +429,7 @@ struct ProcessCore::Impl : Gate {
     std::once_flag joined;
     bool stopped = false;  // the dispatcher has shut the workers down
     std::size_t helpers = 0;  // threads in round() for a result they wait for (under mu)
+    std::vector<int> helper_fds;  // their wake-up eventfds (under mu)
 
     // Everything below is guarded by mu.
     Deferred deferred;  // job updates to finish once mu is released
@@ -718,6 +719,10 @@ struct ProcessCore::Impl : Gate {
         const bool replace = state != State::Terminating && !broken;
         workers.erase(workers.begin() + static_cast<std::ptrdiff_t>(index));
         if (broken) fail_queued();
+        // Threads polling now wait on the dead worker's descriptors, whose numbers the
+        // replacement may reuse: have them look again.
+        for (int fd : helper_fds) platform::event_notify(fd);
+        platform::event_notify(wake_fd.get());  // and so does the dispatcher
         if (replace) {
             try {
                 workers.push_back(start_worker(slot));
@@ -879,7 +884,9 @@ struct ProcessCore::Impl : Gate {
                 return false;
             }
             ++helpers;
+            helper_fds.push_back(fd);
             round(lk, fd, platform::Deadline::after(timeout));
+            std::erase(helper_fds, fd);
             --helpers;
         }
         job.unwatch(fd);
