@@ -7,7 +7,7 @@
 #include <chrono>
 #include <iomanip>
 #include <iostream>
-#include <ranges>
+#include <numeric>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -53,11 +53,13 @@ void run_futures_bench(bool quick) {
     const long thread_n = quick ? 100'000 : 500'000;
 
     cf::ProcessPoolExecutor pex({.max_workers = 2, .start_method = "fork"});
+    std::vector<long> inputs(static_cast<std::size_t>(map_n));
+    std::iota(inputs.begin(), inputs.end(), 0L);  // not std::views::iota: clang 14 rejects it
     std::vector<double> maps;
     for (int r = 0; r < 5; ++r) {
         const auto t = Clock::now();
         long last = 0;
-        for (long y : pex.map(square, std::views::iota(0L, map_n))) last = y;
+        for (long y : pex.map(square, inputs)) last = y;
         if (last != (map_n - 1) * (map_n - 1)) std::abort();
         if (r >= 2) maps.push_back(map_n / since(t));  // two warm-up rounds
     }

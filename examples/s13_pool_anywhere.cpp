@@ -2,7 +2,6 @@
 // the second ("daemonic processes are not allowed to have children"); mproc allows both.
 #include <iostream>
 #include <numeric>
-#include <ranges>
 #include <vector>
 
 #include <mproc/mproc.hpp>
@@ -14,7 +13,9 @@ int square(int x) { return x * x; }
 // A task that uses a pool of its own.
 int sum_of_squares(int n) {
     mproc::Pool inner(2);
-    const std::vector<int> r = inner.map(square, std::views::iota(1, n + 1));
+    std::vector<int> xs(static_cast<std::size_t>(n));
+    std::iota(xs.begin(), xs.end(), 1);
+    const std::vector<int> r = inner.map(square, xs);
     return std::accumulate(r.begin(), r.end(), 0);
 }
 

@@ -581,6 +581,35 @@ template <class F, class Rng>
 using starmap_result_t = typename apply_result<
     std::decay_t<F>, typename tuple_of<std::remove_cvref_t<std::ranges::range_value_t<Rng>>>::type>::type;
 
+// A stream's input, kept until the stream ends: the caller's range by reference when it is an
+// lvalue (it must outlive the iteration, as any view), else moved in and owned. (Not
+// std::views::all: clang 14 rejects libstdc++ 12's views in ranges concepts.)
+template <class Rng>
+class HeldRange {
+    static constexpr bool by_reference = std::is_lvalue_reference_v<Rng>;
+    using Stored = std::conditional_t<by_reference, std::remove_reference_t<Rng>*, std::remove_cvref_t<Rng>>;
+
+public:
+    using range_type = std::remove_reference_t<Rng>;
+    using iterator = decltype(std::ranges::begin(std::declval<range_type&>()));
+    explicit HeldRange(Rng&& r) : r_(hold(std::forward<Rng>(r))) {}
+    range_type& get() {
+        if constexpr (by_reference)
+            return *r_;
+        else
+            return r_;
+    }
+
+private:
+    static Stored hold(Rng&& r) {
+        if constexpr (by_reference)
+            return &r;
+        else
+            return Stored(std::move(r));
+    }
+    Stored r_;
+};
+
 // How many chunks a stream (imap, Executor.map) keeps submitted ahead of what was taken:
 // about 1024 items, and at least four chunks per worker, so that small tasks travel in
 // batches and every worker has work while the caller looks at a result.
@@ -751,14 +780,13 @@ public:
         core_->check_accepting();
         auto job = std::make_shared<Job<R>>(Mode::Ordered, static_cast<std::size_t>(-1));
         core_->stream_opened();
-        using Views = std::tuple<decltype(std::views::all(std::forward<Rngs>(ranges)))...>;
         struct Source {
-            Views views;
-            std::tuple<std::ranges::iterator_t<decltype(std::views::all(std::declval<Rngs>()))>...> its;
+            std::tuple<HeldRange<Rngs>...> views;
+            std::tuple<typename HeldRange<Rngs>::iterator...> its;
             bool started = false;
             std::size_t next_index = 0;
         };
-        auto src = std::make_shared<Source>(Source{Views(std::views::all(std::forward<Rngs>(ranges))...), {}, false, 0});
+        auto src = std::make_shared<Source>(Source{{HeldRange<Rngs>(std::forward<Rngs>(ranges))...}, {}, false, 0});
         Core* core = core_.get();
         auto prepared = core_->template prepare<R, F, Tuple>(f);
         const std::size_t chunk = std::max<std::size_t>(1, chunksize);
@@ -766,14 +794,14 @@ public:
             constexpr auto idx = std::index_sequence_for<Rngs...>{};
             if (!src->started) {
                 [&]<std::size_t... I>(std::index_sequence<I...>) {
-                    ((std::get<I>(src->its) = std::ranges::begin(std::get<I>(src->views))), ...);
+                    ((std::get<I>(src->its) = std::ranges::begin(std::get<I>(src->views).get())), ...);
                 }(idx);
                 src->started = true;
             }
             std::vector<Tuple> part;
             while (part.size() < chunk) {
                 const bool more = [&]<std::size_t... I>(std::index_sequence<I...>) {
-                    return ((std::get<I>(src->its) != std::ranges::end(std::get<I>(src->views))) && ...);
+                    return ((std::get<I>(src->its) != std::ranges::end(std::get<I>(src->views).get())) && ...);
                 }(idx);
                 if (!more) break;
                 [&]<std::size_t... I>(std::index_sequence<I...>) {
@@ -839,24 +867,22 @@ private:
         const std::size_t chunk = std::max<std::size_t>(1, options.chunksize);
         core_->stream_opened();
         // The input is read here, in the caller's thread, as the iteration asks for results.
-        auto view = std::views::all(std::forward<Rng>(range));
-        using View = decltype(view);
         struct Source {
-            View view;
-            std::ranges::iterator_t<View> it;
+            HeldRange<Rng> view;
+            typename HeldRange<Rng>::iterator it;
             bool started = false;
             std::size_t next_index = 0;
         };
-        auto src = std::make_shared<Source>(Source{std::move(view), {}, false, 0});
+        auto src = std::make_shared<Source>(Source{HeldRange<Rng>(std::forward<Rng>(range)), {}, false, 0});
         Core* core = core_.get();
         auto prepared = core_->template prepare<R, F, Tuple>(f);
         auto feed = [src, core, job, prepared, chunk, timeout = options.task_timeout]() -> bool {
             if (!src->started) {
-                src->it = std::ranges::begin(src->view);
+                src->it = std::ranges::begin(src->view.get());
                 src->started = true;
             }
             std::vector<Tuple> part;
-            while (part.size() < chunk && src->it != std::ranges::end(src->view)) {
+            while (part.size() < chunk && src->it != std::ranges::end(src->view.get())) {
                 part.push_back(to_tuple<Tuple>(*src->it));
                 ++src->it;
             }

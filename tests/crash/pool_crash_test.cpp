@@ -16,6 +16,8 @@
 
 #include <mproc/mproc.hpp>
 
+#include "ranges.hpp"
+
 using namespace std::chrono_literals;
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -94,13 +96,13 @@ TEST_P(PoolCrash, OneThousandTasksFiftyCrashExactlyThoseFail) {
     }
     EXPECT_EQ(lost, 50);
     // The same pool maps correctly afterwards.
-    const auto r = pool.map(square, std::views::iota(0, 100));
+    const auto r = pool.map(square, mproc_test::numbers(0, 100));
     for (int i = 0; i < 100; ++i) EXPECT_EQ(r[i], i * i);
 }
 
 TEST_P(PoolCrash, InChunksOnlyTheCrashingItemFailsTheRestRunsAgain) {
     mproc::Pool pool(opts());
-    auto it = pool.imap(crash_or_square, std::views::iota(0, 200), 10);
+    auto it = pool.imap(crash_or_square, mproc_test::numbers(0, 200), 10);
     for (int x = 0; x < 200; ++x) {
         if (crashes(x)) {
             EXPECT_THROW(it.next(60s), mproc::WorkerLostError) << "item " << x;
@@ -130,7 +132,7 @@ TEST_P(PoolCrash, AWorkerKilledFromOutsideFailsItsTaskAndIsReplaced) {
 
 TEST_P(PoolCrash, ATaskPastItsDeadlineIsKilledAndFailsWithTimeoutError) {
     mproc::Pool pool({.processes = 2, .start_method = GetParam(), .task_timeout = 0.3s});
-    auto it = pool.imap(spin_forever_on_odd, std::views::iota(0, 6));
+    auto it = pool.imap(spin_forever_on_odd, mproc_test::numbers(0, 6));
     for (int x = 0; x < 6; ++x) {
         if (x % 2) {
             EXPECT_THROW(it.next(60s), mproc::TimeoutError) << "item " << x;
@@ -178,7 +180,7 @@ TEST_P(BusyParent, TwoHundredPoolCyclesNextToEightBusyThreads) {
 #endif
     for (int cycle = 0; cycle < kCycles; ++cycle) {
         mproc::Pool pool({.processes = 2, .start_method = GetParam()});
-        const auto r = pool.map(square, std::views::iota(0, 20));
+        const auto r = pool.map(square, mproc_test::numbers(0, 20));
         ASSERT_EQ(r[19], 361) << "cycle " << cycle;
     }
     stop = true;

@@ -14,6 +14,8 @@
 
 #include <mproc/mproc.hpp>
 
+#include "ranges.hpp"
+
 using namespace std::chrono_literals;
 namespace cf = mproc::futures;
 
@@ -60,7 +62,7 @@ TEST_P(ProcessExecutor, SubmitResultAndMap) {
     for (int y : ex.map(add, std::vector<int>{1, 2, 3}, std::vector<int>{10, 20})) got.push_back(y);
     EXPECT_EQ(got, (std::vector<int>{11, 22}));
     got.clear();
-    for (int y : ex.map({.chunksize = 7}, square, std::views::iota(0, 50))) got.push_back(y);
+    for (int y : ex.map({.chunksize = 7}, square, mproc_test::numbers(0, 50))) got.push_back(y);
     EXPECT_EQ(got.size(), 50u);
     EXPECT_EQ(got[49], 49 * 49);
 }

@@ -16,6 +16,8 @@
 
 #include <mproc/mproc.hpp>
 
+#include "ranges.hpp"
+
 using namespace std::chrono_literals;
 
 namespace {
@@ -41,7 +43,7 @@ void init_throws() { throw std::runtime_error("no database"); }
 
 int nested_pool_sum(int n) {
     mproc::Pool inner(2);
-    auto r = inner.map(square, std::views::iota(1, n + 1));
+    auto r = inner.map(square, mproc_test::numbers(1, n + 1));
     return std::accumulate(r.begin(), r.end(), 0);
 }
 
@@ -101,20 +103,20 @@ TEST_P(PoolTest, StarmapOverTuplesAndPairs) {
 TEST_P(PoolTest, ImapKeepsOrderAndImapUnorderedGetsEverything) {
     mproc::Pool pool(opts());
     std::vector<int> got;
-    for (int y : pool.imap(square, std::views::iota(0, 100))) got.push_back(y);
+    for (int y : pool.imap(square, mproc_test::numbers(0, 100))) got.push_back(y);
     std::vector<int> want;
     for (int i = 0; i < 100; ++i) want.push_back(i * i);
     EXPECT_EQ(got, want);
 
     got.clear();
-    for (int y : pool.imap_unordered(square, std::views::iota(0, 100), 7)) got.push_back(y);
+    for (int y : pool.imap_unordered(square, mproc_test::numbers(0, 100), 7)) got.push_back(y);
     std::sort(got.begin(), got.end());
     EXPECT_EQ(got, want);
 }
 
 TEST_P(PoolTest, ImapReadsAnEndlessInputLazily) {
     mproc::Pool pool(opts());
-    auto it = pool.imap(square, std::views::iota(0));  // no end
+    auto it = pool.imap(square, mproc_test::Endless<int>(0));  // no end
     for (int i = 0; i < 50; ++i) {
         auto v = it.next(10s);
         ASSERT_TRUE(v);
@@ -124,7 +126,7 @@ TEST_P(PoolTest, ImapReadsAnEndlessInputLazily) {
 
 TEST_P(PoolTest, ImapThrowsAtTheFailingItemAndGoesOn) {
     mproc::Pool pool(opts());
-    auto it = pool.imap(fail_on_seven, std::views::iota(5, 10));
+    auto it = pool.imap(fail_on_seven, mproc_test::numbers(5, 10));
     EXPECT_EQ(*it.next(10s), 5);
     EXPECT_EQ(*it.next(10s), 6);
     EXPECT_THROW(it.next(10s), std::invalid_argument);
@@ -214,7 +216,7 @@ TEST_P(PoolTest, VoidTasks) {
 
 TEST_P(PoolTest, CloseThenJoinFinishesSubmittedWork) {
     mproc::Pool pool(opts());
-    auto ar = pool.map_async(square, std::views::iota(0, 100));
+    auto ar = pool.map_async(square, mproc_test::numbers(0, 100));
     pool.close();
     EXPECT_THROW(pool.apply_async(square, 1), std::logic_error);
     pool.join();
@@ -277,9 +279,9 @@ TEST(PoolProgress, DrawnOnATerminalWithCountAndRate) {
     std::vector<int> r;
     {
         mproc::Pool pool({.processes = 2, .start_method = "fork"});
-        r = pool.map(square, std::views::iota(0, 100), {.chunksize = 10, .progress = true});
+        r = pool.map(square, mproc_test::numbers(0, 100), {.chunksize = 10, .progress = true});
         std::vector<int> streamed;
-        for (int y : pool.imap(square, std::views::iota(0, 30), {.chunksize = 5, .progress = true})) streamed.push_back(y);
+        for (int y : pool.imap(square, mproc_test::numbers(0, 30), {.chunksize = 5, .progress = true})) streamed.push_back(y);
         EXPECT_EQ(streamed.size(), 30u);
     }
     ::dup2(saved, 2);
@@ -309,9 +311,9 @@ TEST(ThreadPool, SameInterfaceAnyCallable) {
     EXPECT_EQ(pool.apply(add, 2, 3), 5);
     EXPECT_EQ(pool.starmap(add, std::vector<std::pair<int, int>>{{1, 2}}), (std::vector<int>{3}));
     std::vector<int> got;
-    for (int y : pool.imap(square, std::views::iota(0, 10))) got.push_back(y);
+    for (int y : pool.imap(square, mproc_test::numbers(0, 10))) got.push_back(y);
     EXPECT_EQ(got.size(), 10u);
-    EXPECT_THROW(pool.map(fail_on_seven, std::views::iota(0, 10)), std::invalid_argument);
+    EXPECT_THROW(pool.map(fail_on_seven, mproc_test::numbers(0, 10)), std::invalid_argument);
     EXPECT_THROW(mproc::pool::ThreadPool({.processes = 1, .task_timeout = 1s}), std::invalid_argument);
     pool.close();
     pool.join();
