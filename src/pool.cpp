@@ -1066,6 +1066,7 @@ struct ThreadCore::Impl : Gate {
     std::condition_variable cv;   // with mu
     std::deque<Task> tasks;       // guarded by mu
     std::deque<std::thread> threads;
+    std::size_t idle = 0;  // threads waiting for a task (under mu)
     std::mutex join_mu;
 
     void wake() noexcept override { cv.notify_all(); }
@@ -1106,10 +1107,12 @@ struct ThreadCore::Impl : Gate {
             Task t;
             {
                 std::unique_lock lk(mu);
+                ++idle;
                 cv.wait(lk, [&] {
                     return !tasks.empty() || state == State::Terminating || broken ||
                            (state == State::Closed && streams == 0);
                 });
+                --idle;
                 if (tasks.empty() || state == State::Terminating || broken) return;
                 t = std::move(tasks.front());
                 tasks.pop_front();
@@ -1141,13 +1144,16 @@ ThreadCore::~ThreadCore() { terminate(); }
 void ThreadCore::submit(std::function<void()> task, std::shared_ptr<JobBase> job, std::size_t first,
                         std::size_t count, bool stream) {
     std::exception_ptr refused;
+    bool wake = false;
     {
         std::lock_guard lk(impl_->mu);
         refused = impl_->admit_locked(stream);
         if (!refused) impl_->tasks.push_back({std::move(task), job, first, count});
+        // Busy threads take the next task without a wake-up (a system call each).
+        wake = impl_->idle > 0;
     }
     if (refused) return fail_items(job, first, count, refused);
-    impl_->cv.notify_one();
+    if (wake) impl_->cv.notify_one();
 }
 
 void ThreadCore::cancel_pending() {

@@ -284,7 +284,7 @@ public:
         std::unique_lock lk(mu_);
         auto available = [&] {
             if (yielded_ == total_) return true;
-            if (mode_ == Mode::Unordered) return !ready_.empty();
+            if (mode_ == Mode::Unordered) return ready_ && !ready_->empty();
             return pending_.count(yielded_) != 0;
         };
         if (!wait_locked(lk, timeout, available))
@@ -292,8 +292,8 @@ public:
         if (yielded_ == total_) return std::nullopt;
         Outcome o;
         if (mode_ == Mode::Unordered) {
-            o = std::move(ready_.front());
-            ready_.pop_front();
+            o = std::move(ready_->front());
+            ready_->pop_front();
         } else {
             auto it = pending_.find(yielded_);
             o = std::move(it->second);
@@ -358,7 +358,8 @@ private:
                     pending_[index] = std::move(o);
                     break;
                 case Mode::Unordered:
-                    ready_.push_back(std::move(o));
+                    if (!ready_) ready_.emplace();
+                    ready_->push_back(std::move(o));
                     break;
             }
         }
@@ -430,7 +431,8 @@ private:
     std::vector<std::optional<Value>> values_;
     std::exception_ptr error_;
     std::map<std::size_t, Outcome> pending_;  // Ordered
-    std::deque<Outcome> ready_;               // Unordered
+    // Unordered. A std::deque allocates even when empty, and a job is made per call.
+    std::optional<std::deque<Outcome>> ready_;
     std::size_t yielded_ = 0;
     ValueCallback on_value_;
     ListCallback on_list_;
