@@ -40,11 +40,6 @@ std::string rate(double x) {
         o << x / 1e3 << "k tasks/s";
     return o.str();
 }
-
-double median_of(std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    return v[v.size() / 2];
-}
 }  // namespace
 
 void run_futures_bench(bool quick) {
@@ -98,7 +93,7 @@ void run_futures_bench(bool quick) {
     auto py = bench::run_python(bench::python_dir() + "/futures_bench.py",
                                 std::to_string(quick ? 5000 : 20000) + " " + std::to_string(quick ? 500 : 2000) + " " +
                                     std::to_string(quick ? 20000 : 50000));
-    const double m = median_of(maps);
+    const double m = bench::median(maps);
     std::cout << "concurrent.futures, 2 workers (medians)\n";
     std::cout << "  ProcessPoolExecutor.map, chunksize 1   " << std::setw(16) << std::left << rate(m);
     if (py.count("python_process_map")) std::cout << bench::ratio(m, py["python_process_map"]) << " Python (" << rate(py["python_process_map"]) << ")";
@@ -107,10 +102,10 @@ void run_futures_bench(bool quick) {
               << " bare pipe (" << bench::human_time(rt[0]) << ")";
     if (py.count("python_process_rt")) std::cout << "  " << bench::ratio(py["python_process_rt"], rt[1]) << " faster than Python (" << bench::human_time(py["python_process_rt"]) << ")";
     std::cout << "   goal: within 1.5x bare pipe\n";
-    const double th = median_of(ours);
+    const double th = bench::median(ours);
     std::cout << "  ThreadPoolExecutor, submit then result " << std::setw(16) << std::left << rate(th);
 #ifdef MPROC_HAVE_TBB
-    const double tb = median_of(tbb_rates);
+    const double tb = bench::median(tbb_rates);
     std::cout << bench::ratio(th, tb) << " oneTBB task_group (" << rate(tb) << ")";
 #else
     std::cout << "(oneTBB not installed: scripts/setup.sh installs libtbb-dev)";

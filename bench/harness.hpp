@@ -20,6 +20,13 @@
 
 namespace bench {
 
+// The median of some measurements (0 for none: a rival that is not installed).
+inline double median(std::vector<double> v) {
+    if (v.empty()) return 0.0;
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
 // The median wall time of one call of fn, in seconds, over `runs` calls after `warmup` calls.
 inline double median_seconds(int runs, const std::function<void()>& fn, int warmup = 2) {
     for (int i = 0; i < warmup; ++i) fn();

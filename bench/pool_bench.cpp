@@ -79,10 +79,6 @@ void run_pool_bench(bool quick) {
         chunked.push_back(tasks_per_second(pool, many, std::nullopt));
         single.push_back(tasks_per_second(pool, ones, 1));
     }
-    auto median = [](std::vector<double> v) {
-        std::sort(v.begin(), v.end());
-        return v[v.size() / 2];
-    };
 
     // Round trips: apply_async(...).get() and a bare pipe echo child, interleaved; then the
     // same with every process and thread on CPU 0, where the figures are the software's cost
@@ -132,7 +128,7 @@ void run_pool_bench(bool quick) {
     auto py = bench::run_python(bench::python_dir() + "/pool_bench.py",
                                 std::to_string(quick ? 200'000 : 1'000'000) + " " + std::to_string(quick ? 10'000 : 20'000) +
                                     " " + std::to_string(quick ? 500 : 2000));
-    const double c = median(chunked), o = median(single);
+    const double c = bench::median(chunked), o = bench::median(single);
     std::cout << "Pool(2), trivial tasks (x*x) through map (median of 5, after 2 warm-up rounds)\n";
     auto line = [&](const char* what, double ours, const char* key, const char* goal) {
         std::cout << "  " << std::left << std::setw(34) << what << std::setw(18) << rate(ours);

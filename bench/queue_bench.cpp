@@ -119,15 +119,10 @@ void run_queue_bench(bool quick) {
         ours_mib.push_back(mproc_mib(mib / 3));
         bare_mib.push_back(bench::bare_socketpair_seconds_per_mib(mib / 3));
     }
-    auto median = [](std::vector<double> v) {
-        if (v.empty()) return 0.0;
-        std::sort(v.begin(), v.end());
-        return v[v.size() / 2];
-    };
     auto py = bench::run_python(bench::python_dir() + "/queue_bench.py",
                                 std::to_string(quick ? 50000 : 200000) + " " + std::to_string(quick ? 64 : 256));
-    const double small = median(ours), small2 = median(ours2x2), boost = median(theirs);
-    const double m = median(ours_mib), bare = median(bare_mib);
+    const double small = bench::median(ours), small2 = bench::median(ours2x2), boost = bench::median(theirs);
+    const double m = bench::median(ours_mib), bare = bench::median(bare_mib);
     std::cout << "Queue, small messages (a long), one producer process to one consumer (" << n << ", median of 3)\n";
 #ifdef MPROC_HAVE_BOOST
     std::cout << "  Boost.Interprocess message_queue  " << per_second(boost) << "  (the rival)\n";

@@ -335,6 +335,19 @@ std::shared_ptr<const std::vector<int>> own_copies(const std::vector<int>& fds) 
     });
 }
 
+// Cancels the calls of queued work (chunks or tasks: anything with a job) that no worker has
+// begun; outside mu, since cancelling completes a call and may run its callbacks.
+template <class Queue>
+void cancel_unstarted(std::mutex& mu, const Queue& queue) {
+    std::vector<std::shared_ptr<JobBase>> jobs;
+    {
+        std::lock_guard lk(mu);
+        for (auto& item : queue)
+            if (!item.job->started()) jobs.push_back(item.job);
+    }
+    for (auto& j : jobs) j->cancel();
+}
+
 void fail_items(const std::shared_ptr<JobBase>& job, std::size_t first, std::size_t count,
                 const std::exception_ptr& e) {
     for (std::size_t i = 0; i < count; ++i) job->set_error(first + i, e);
@@ -422,7 +435,6 @@ struct ProcessCore::Impl : Gate {
     std::string method;
     std::shared_ptr<ForkServer> server;
     RegionRef slots;
-    std::size_t n = 0;
 
     platform::UniqueFd wake_fd;
     std::thread thread;
@@ -944,7 +956,6 @@ ProcessCore::ProcessCore(const PoolOptions& options) : impl_(std::make_shared<Im
     default_timeout_ = options.task_timeout;
     Impl& im = *impl_;
     im.opts = options;
-    im.n = processes_;
     im.method = options.start_method.empty() ? get_start_method() : options.start_method;
     const auto all = get_all_start_methods();
     if (std::find(all.begin(), all.end(), im.method) == all.end())
@@ -1012,15 +1023,7 @@ bool ProcessCore::stop(const JobBase& job) {
     return false;
 }
 
-void ProcessCore::cancel_pending() {
-    std::vector<std::shared_ptr<JobBase>> jobs;
-    {
-        std::lock_guard lk(impl_->mu);
-        for (auto& c : impl_->queue)
-            if (!c.job->started()) jobs.push_back(c.job);
-    }
-    for (auto& j : jobs) j->cancel();
-}
+void ProcessCore::cancel_pending() { cancel_unstarted(impl_->mu, impl_->queue); }
 
 void ProcessCore::terminate() {
     {
@@ -1156,15 +1159,7 @@ void ThreadCore::submit(std::function<void()> task, std::shared_ptr<JobBase> job
     if (wake) impl_->cv.notify_one();
 }
 
-void ThreadCore::cancel_pending() {
-    std::vector<std::shared_ptr<JobBase>> jobs;
-    {
-        std::lock_guard lk(impl_->mu);
-        for (auto& t : impl_->tasks)
-            if (!t.job->started()) jobs.push_back(t.job);
-    }
-    for (auto& j : jobs) j->cancel();
-}
+void ThreadCore::cancel_pending() { cancel_unstarted(impl_->mu, impl_->tasks); }
 
 void ThreadCore::terminate() {
     {
