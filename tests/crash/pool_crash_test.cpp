@@ -155,6 +155,12 @@ INSTANTIATE_TEST_SUITE_P(StartMethods, PoolCrash, testing::Values("fork", "spawn
 class BusyParent : public testing::TestWithParam<std::string> {};
 
 TEST_P(BusyParent, TwoHundredPoolCyclesNextToEightBusyThreads) {
+#ifdef MPROC_TEST_ASAN
+    // AddressSanitizer's own allocator is not reset in a fork child, as glibc's malloc is: a
+    // noise thread holding its lock at the moment the pool forks its fork server leaves that
+    // copy locked, and it hung once in 4 CI runs (480 s). The other builds run this case.
+    if (GetParam() == "fork") GTEST_SKIP() << "fork beside busy threads under AddressSanitizer";
+#endif
     std::atomic<bool> stop{false};
     std::mutex shared;
     std::vector<std::thread> noise;
