@@ -40,7 +40,10 @@ const Scenario kScenarios[] = {
     {"S16", "s16_starmap", "starmap over tuples; apply_async with several arguments"},
     {"S17", "s17_leave_core_free", "Pool(cpu_count() - 1)"},
     {"S18", "s18_queue_to_pool", "a plain Queue passed to pool tasks (Python needs a Manager)"},
+    {"S19", "s19_threading", "threading: a Lock keeps a shared counter exact; RLock, Condition, daemon threads"},
     {"S20", "s20_process_lock", "a process Lock; daemon processes; a holder killed with the lock does not wedge it"},
+    {"S22", "s22_futures", "concurrent.futures: every Future method; a crashed worker fails only its future"},
+    {"S23", "s23_thread_count", "the best thread count for tasks that wait: ((wait + CPU) / CPU) x CPUs"},
     {"S24", "s24_main_guard", "mproc::init is the main guard; one process per core"},
 };
 

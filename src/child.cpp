@@ -10,6 +10,7 @@
 
 #include "mproc/detail/code_address.hpp"
 #include "process_impl.hpp"
+#include "threading_internal.hpp"
 
 namespace mproc::detail {
 
@@ -66,6 +67,8 @@ void run_child(const ChildConfig& cfg, int parent_pidfd, const std::function<voi
         code = 1;
     }
     exit_function();
+    // Then the child's own non-daemon threads, as Python's process bootstrap does.
+    threading::detail::wait_for_non_daemon_threads();
     flush_std_streams();
     if (fresh_program) std::exit(code);  // a fresh program: run its own static destructors
     platform::exit_now(code);            // a copy of the parent: its destructors are not ours

@@ -70,7 +70,11 @@ bool LockCore::acquire(bool block, const Timeout& timeout) {
     };
     // Take over from a dead owner: only if the word still holds that owner (a CAS), so two
     // waiters that both saw the death cannot both win.
+    // A private (mproc::threading) lock has no take-over: a thread of this process cannot die
+    // alone, and Python lets another thread release a Lock whose acquirer has ended.
+    const bool robust = !at_.is_private();
     auto take_over_if_dead = [&](std::uint32_t seen) {
+        if (!robust) return false;
         const std::uint32_t owner = seen & kTidMask;
         if (owner == 0 || owner == self || platform::thread_alive(static_cast<pid_t>(owner))) return false;
         return st.word.compare_exchange_strong(seen, self | kWaiters, std::memory_order_acquire);
@@ -103,7 +107,7 @@ bool LockCore::acquire(bool block, const Timeout& timeout) {
             if (!st.word.compare_exchange_weak(v, v | kWaiters, std::memory_order_relaxed)) continue;
             v |= kWaiters;
         }
-        const Wake w = platform::futex_wait(futex_word(st.word), v, deadline, check_ms);
+        const Wake w = platform::futex_wait(futex_word(st.word), v, deadline, robust ? check_ms : 0);
         if (w == Wake::Deadline) return false;
         if (w == Wake::Capped) {
             check_ms = std::min(check_ms * 2, kMaxCheckMs);
@@ -184,17 +188,24 @@ std::uint32_t* word_at(const RegionRef& r, std::size_t index) {
 std::atomic_ref<std::uint32_t> atom(const RegionRef& r, std::size_t index) { return std::atomic_ref<std::uint32_t>(*word_at(r, index)); }
 }  // namespace
 
-Lock::Lock() : LockHandle(detail::LockCore(RegionRef::create(64), false)) {}
-RLock::RLock() : LockHandle(detail::LockCore(RegionRef::create(64), true)) {}
+Lock::Lock() : Lock(RegionRef::create(64)) {}
+Lock::Lock(RegionRef at) : LockHandle(detail::LockCore(std::move(at), false)) {}
+RLock::RLock() : RLock(RegionRef::create(64)) {}
 
 // Semaphore: word 0 the value, 1 sleeping waiters, 2 the bound (0: none).
-Semaphore::Semaphore(int value) {
+Semaphore::Semaphore(int value) : Semaphore(RegionRef::create(64), value) {}
+
+Semaphore::Semaphore(RegionRef at, int value) {
     if (value < 0) throw std::invalid_argument("mproc: semaphore initial value must be >= 0");
-    at_ = RegionRef::create(64);
+    at_ = std::move(at);
     atom(at_, 0).store(static_cast<std::uint32_t>(value));
 }
 
-BoundedSemaphore::BoundedSemaphore(int value) : Semaphore(value) { atom(at_, 2).store(static_cast<std::uint32_t>(value)); }
+BoundedSemaphore::BoundedSemaphore(int value) : BoundedSemaphore(RegionRef::create(64), value) {}
+
+BoundedSemaphore::BoundedSemaphore(RegionRef at, int value) : Semaphore(std::move(at), value) {
+    atom(at_, 2).store(static_cast<std::uint32_t>(value));
+}
 
 bool Semaphore::acquire(bool block, Timeout timeout) {
     auto value = atom(at_, 0);
@@ -240,9 +251,10 @@ void Semaphore::load(detail::InputArchive& ar) { at_.load(ar); }
 
 // Condition: its own region holds word 0 the sequence number notify advances, word 1 the number
 // of waiters (counted under the lock, so notify can skip the system call when there are none).
-Condition::Condition() : lock_(RegionRef::create(64), true), seq_(RegionRef::create(64)) {}
-Condition::Condition(const Lock& lock) : lock_(lock.core()), seq_(RegionRef::create(64)) {}
-Condition::Condition(const RLock& lock) : lock_(lock.core()), seq_(RegionRef::create(64)) {}
+Condition::Condition() : Condition(detail::LockCore(RegionRef::create(64), true), RegionRef::create(64)) {}
+Condition::Condition(const Lock& lock) : Condition(lock.core(), RegionRef::create(64)) {}
+Condition::Condition(const RLock& lock) : Condition(lock.core(), RegionRef::create(64)) {}
+Condition::Condition(detail::LockCore lock, RegionRef seq) : lock_(std::move(lock)), seq_(std::move(seq)) {}
 
 bool Condition::wait(Timeout timeout) {
     if (!lock_.owned_by_me()) throw std::logic_error("mproc: cannot wait on un-acquired lock");
@@ -260,7 +272,8 @@ bool Condition::wait(Timeout timeout) {
         }
         // Capped: notify may have moved us onto the lock's word (see notify); if the lock's
         // holder then dies, nobody wakes us there, so look around now and then.
-        if (platform::futex_wait(word_at(seq_, 0), before, deadline, 100) == Wake::Deadline) {
+        if (platform::futex_wait(word_at(seq_, 0), before, deadline, lock_.region().is_private() ? 0 : 100) ==
+            Wake::Deadline) {
             notified = seq.load(std::memory_order_acquire) != before;
             break;
         }
@@ -297,7 +310,8 @@ void Condition::load(detail::InputArchive& ar) {
 }
 
 // Event: word 0 the flag, 1 sleeping waiters.
-Event::Event() : at_(RegionRef::create(64)) {}
+Event::Event() : Event(RegionRef::create(64)) {}
+Event::Event(RegionRef at) : at_(std::move(at)) {}
 bool Event::is_set() const noexcept { return at_ && atom(at_, 0).load(std::memory_order_acquire) != 0; }
 
 void Event::set() {
@@ -337,9 +351,14 @@ void end_generation(const RegionRef& at, bool broken) {
 }  // namespace
 
 Barrier::Barrier(int parties, void (*action)(), Timeout timeout)
-    : action_(action), default_timeout_(timeout) {
+    : Barrier(RegionRef::create(128), parties, action ? std::function<void()>(action) : nullptr, timeout) {
+    action_ = action;
+}
+
+Barrier::Barrier(RegionRef at, int parties, std::function<void()> action, Timeout timeout)
+    : call_(std::move(action)), default_timeout_(timeout) {
     if (parties < 1) throw std::invalid_argument("mproc: a barrier needs at least one party");
-    at_ = RegionRef::create(128);
+    at_ = std::move(at);
     guard_ = detail::LockCore(RegionRef{at_.region, 64}, false);
     atom(at_, kParties).store(static_cast<std::uint32_t>(parties));
 }
@@ -356,9 +375,9 @@ int Barrier::wait(Timeout timeout) {
     const std::uint32_t my_gen = gen.load();
     const std::uint32_t index = atom(at_, kCount).fetch_add(1);
     if (index + 1 == atom(at_, kParties).load()) {
-        if (action_) {
+        if (call_) {
             try {
-                action_();
+                call_();
             } catch (...) {
                 end_generation(at_, true);
                 guard_.release();
@@ -428,6 +447,7 @@ void Barrier::load(detail::InputArchive& ar) {
         ar(a);
         action_ = detail::decode_function<void()>(a);
     }
+    call_ = action_ ? std::function<void()>(action_) : nullptr;
     ar(default_timeout_);
 }
 

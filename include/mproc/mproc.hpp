@@ -12,4 +12,5 @@
 #include "mproc/shared_memory.hpp"
 #include "mproc/sharedctypes.hpp"
 #include "mproc/synchronize.hpp"
+#include "mproc/threading.hpp"
 #include "mproc/version.hpp"

@@ -87,6 +87,10 @@ class Lock : public detail::LockHandle {
 public:
     Lock();
     bool locked() const noexcept { return core_.locked(); }
+
+protected:
+    // Over a given region (mproc::threading's Lock passes process-private memory).
+    explicit Lock(detail::RegionRef at);
 };
 
 // A recursive lock (Python: multiprocessing.RLock): the owning thread may acquire it again;
@@ -113,6 +117,7 @@ public:
     void load(detail::InputArchive& ar);
 
 protected:
+    Semaphore(detail::RegionRef at, int value);
     detail::RegionRef at_;
 };
 
@@ -121,6 +126,9 @@ protected:
 class BoundedSemaphore : public Semaphore {
 public:
     explicit BoundedSemaphore(int value = 1);
+
+protected:
+    BoundedSemaphore(detail::RegionRef at, int value);
 };
 
 // A condition variable (Python: multiprocessing.Condition), over an RLock by default.
@@ -148,6 +156,9 @@ public:
     void save(detail::OutputArchive& ar) const;
     void load(detail::InputArchive& ar);
 
+protected:
+    Condition(detail::LockCore lock, detail::RegionRef seq);
+
 private:
     detail::LockCore lock_;
     detail::RegionRef seq_;
@@ -165,6 +176,9 @@ public:
 
     void save(detail::OutputArchive& ar) const;
     void load(detail::InputArchive& ar);
+
+protected:
+    explicit Event(detail::RegionRef at);
 
 private:
     detail::RegionRef at_;
@@ -191,10 +205,16 @@ public:
     void save(detail::OutputArchive& ar) const;
     void load(detail::InputArchive& ar);
 
+protected:
+    // Over a given region, with any callable as the action (mproc::threading's Barrier; such an
+    // action cannot travel, and neither can the private region it comes with).
+    Barrier(detail::RegionRef at, int parties, std::function<void()> action, Timeout timeout);
+
 private:
     detail::RegionRef at_;
     detail::LockCore guard_;
-    void (*action_)() = nullptr;
+    void (*action_)() = nullptr;   // what travels
+    std::function<void()> call_;  // what runs
     Timeout default_timeout_;
 };
 

@@ -213,6 +213,55 @@ TEST_P(Examples, S18QueueToPool) {
     EXPECT_TRUE(r.has("get with a timeout on an empty queue: Empty")) << r.out;
 }
 
+TEST_P(Examples, S19Threading) {
+    const Output r = run("s19_threading");
+    EXPECT_TRUE(r.has("main thread: MainThread")) << r.out;
+    EXPECT_TRUE(r.has("counter raised by 4 threads x 100000 under a Lock: 400000 (exact: True)")) << r.out;
+    EXPECT_TRUE(r.has("RLock taken 5 deep by one thread: 5")) << r.out;
+    EXPECT_TRUE(r.has("Condition: the consumer got [0, 1, 4, 9, 16, 25, 36, 49, 64, 81]")) << r.out;
+    EXPECT_TRUE(r.has("threads alive: 3; heartbeat is daemon: True, writer is daemon: False")) << r.out;
+    // The non-daemon thread finishes after main returns, and the program waits for it.
+    ASSERT_GE(r.lines.size(), 2u) << r.out;
+    EXPECT_EQ(r.lines[r.lines.size() - 2], "main returns") << r.out;
+    EXPECT_EQ(r.lines.back(), "writer (non-daemon) finished after main returned; the program waited for it") << r.out;
+}
+
+TEST_P(Examples, S22Futures) {
+    const Output r = run("s22_futures");
+    for (const char* line : {
+             "submit(add, 1, 2).result() = 3; done() = True, running() = False, cancelled() = False",
+             "exception() = std::invalid_argument: not positive: -1",
+             "result(timeout=0.05) on an unfinished future: TimeoutError",
+             "cancel() on it = True, cancelled() = True",
+             "result() of a cancelled future: CancelledError",
+             "done callback: 81",
+             "late callback: 81",
+             "map(square, [1..5]) = [1, 4, 9, 16, 25]",
+             "future: 11",
+             "future: WorkerLostError (its worker was killed; only this future fails)",
+             "future: 22",
+             "the executor heals: submit(add, 2, 3).result() = 5",
+             "wait(ALL_COMPLETED): 3 done, 0 not done",
+             "submit after shutdown: std::logic_error (Python: RuntimeError)",
+             "ThreadPoolExecutor, lambdas with captures, as_completed: total 406",
+             "ThreadPoolExecutor map: [1, 2, 3]",
+         })
+        EXPECT_TRUE(r.has(line)) << line << "\n" << r.out;
+}
+
+TEST_P(Examples, S23ThreadCount) {
+    const Output r = run("s23_thread_count");
+    EXPECT_TRUE(r.has("CPU-bound (wait/CPU = 0) on 4 CPUs: 4")) << r.out;
+    EXPECT_TRUE(r.has("wait/CPU = 4 on 2 CPUs: 10")) << r.out;
+    EXPECT_TRUE(r.has("wait 8 ms, CPU 2 ms, on 8 CPUs: 40")) << r.out;
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(r.out, m, std::regex("this machine: (\\d+) CPUs; tasks of 1 ms CPU \\+ 4 ms wait -> (\\d+) threads")))
+        << r.out;
+    EXPECT_EQ(std::stoi(m[2]), 5 * std::stoi(m[1]));
+    // How much faster is the benchmark's business on a loaded machine; that it ran is ours.
+    EXPECT_TRUE(std::regex_search(r.out, std::regex("\\d+ tasks: \\d+ threads \\d+ ms, \\d+ threads \\d+ ms"))) << r.out;
+}
+
 TEST_P(Examples, S24MainGuard) {
     const Output r = run("s24_main_guard");
     EXPECT_EQ(r.count("main body runs once"), 1) << r.out;

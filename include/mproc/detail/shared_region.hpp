@@ -21,6 +21,11 @@ struct RegionRef {
 
     // A new zero-filled region of `size` bytes.
     static RegionRef create(std::size_t size);
+    // The same in this process's own memory, for mproc::threading's objects: no descriptor, no
+    // mapping; it cannot be sent (save() is std::logic_error).
+    static RegionRef create_private(std::size_t size);
+    // True for a create_private() region: nothing outside this process can see it.
+    bool is_private() const noexcept;
     void* data() const noexcept;
     std::size_t size() const noexcept;  // from offset to the end
     explicit operator bool() const noexcept { return region != nullptr; }
