@@ -190,6 +190,27 @@ namespace {
 constexpr std::uint8_t kTask = 'T', kStop = 'S', kHello = 'H', kInitFailed = 'I', kResult = 'R';
 constexpr std::size_t kBigMessage = 64 * 1024;  // larger chunks are sent only to an idle worker
 
+// Before a worker, or a thread waiting for a result, goes to sleep on its socket, it looks for
+// the next message for a short while. Sleeping and being woken costs a wake-up on another CPU,
+// which on a virtual machine is tens of microseconds (a halted virtual CPU must be woken); a
+// call answered within the window costs neither side a sleep. Bounded, so an idle pool burns
+// at most this much CPU per message.
+constexpr auto kLookBeforeSleep = std::chrono::microseconds(50);
+constexpr unsigned kYieldEvery = 2;
+
+// The readable ones of fds, looking (without sleeping) for at most kLookBeforeSleep; empty
+// when none turned readable in that time.
+std::vector<std::size_t> look_readable(std::span<const int> fds) {
+    const auto until = Clock::now() + kLookBeforeSleep;
+    const platform::Deadline now = platform::Deadline::after(Timeout(0.0));
+    for (unsigned i = 1;; ++i) {
+        std::vector<std::size_t> ready = platform::wait_any_readable(fds, now);
+        if (!ready.empty() || Clock::now() >= until) return ready;
+        // Now and then a thread that shares this CPU (the other side?) runs first.
+        if (i % kYieldEvery == 0) std::this_thread::yield();
+    }
+}
+
 // Pool messages wear the typed envelope of this tag type: it is what tells a Connection how many
 // descriptors travel with a message, and it makes a stray message a clear error.
 struct PoolMessage {};
@@ -211,6 +232,7 @@ void close_unclaimed(std::vector<int>& fds) noexcept {
 }
 
 void worker_entry(InputArchive& ar) {
+    platform::keep_freed_memory();
     connection::Connection conn;
     RegionRef slot;
     std::uint64_t cap = 0;
@@ -257,6 +279,8 @@ void worker_entry(InputArchive& ar) {
         std::vector<int> fds;
         const std::string* msg = nullptr;
         try {
+            const int fd = conn.fileno();
+            look_readable(std::span<const int>(&fd, 1));
             msg = &conn.receive_message(fds);
         } catch (const EOFError&) {
             return;  // the pool is gone
@@ -428,6 +452,7 @@ struct ProcessCore::Impl : Gate {
         bool dead = false;
         Kill killed = Kill::None;
         double killed_after = 0;
+        std::uint64_t reads = 0;  // messages read from conn, so a round knows if another thread read
 
         bool usable() const noexcept { return !stopping && !dead && killed == Kill::None; }
     };
@@ -450,6 +475,16 @@ struct ProcessCore::Impl : Gate {
     std::deque<Chunk> queue;
     std::uint64_t next_seq = 1;
     std::string sendbuf;
+    // Large item buffers of chunks whose results came back, for the next chunks to reuse: a
+    // fresh megabyte is a fresh mmap, faulted in page by page and unmapped when freed, which
+    // made every other large map half as fast (under mu).
+    std::vector<std::string> spare_buffers;
+    static constexpr std::size_t kSpareMin = 64 * 1024;
+
+    void recycle(std::string&& items) {
+        if (items.capacity() >= kSpareMin && spare_buffers.size() < 2 * workers.size() + 2)
+            spare_buffers.push_back(std::move(items));
+    }
     double item_ns = 0;  // the time one item takes in a worker, a moving average (0: unknown)
 
     void wake() noexcept override { platform::event_notify(wake_fd.get()); }
@@ -582,9 +617,12 @@ struct ProcessCore::Impl : Gate {
     // Every message waiting on w's connection, or (all = false) the first: a poll said it was
     // readable and will say so again while more wait. Another thread may have read it first,
     // hence the check before reading.
-    void read_messages(Worker& w, bool all = true) {
+    // known_readable: the caller saw it readable, and nobody has read since.
+    void read_messages(Worker& w, bool all = true, bool known_readable = false) {
         try {
-            for (bool more = true; more && w.conn.poll(Timeout(0.0)); more = all) {
+            for (bool more = true; more && (std::exchange(known_readable, false) || w.conn.poll(Timeout(0.0)));
+                 more = all) {
+                ++w.reads;
                 std::vector<int> fds;
                 const std::string& msg = w.conn.receive_message(fds);
                 handle_message(w, msg, fds);
@@ -636,6 +674,7 @@ struct ProcessCore::Impl : Gate {
             try {
                 ar(count);
                 f.chunk.job->deliver(f.chunk.first, count, ar, deferred);
+                recycle(std::move(f.chunk.items));
             } catch (...) {
                 // A result that does not decode fails its item and the rest of the batch.
                 const std::exception_ptr e = std::current_exception();
@@ -833,14 +872,18 @@ struct ProcessCore::Impl : Gate {
         const bool blind = extra == wake_fd.get() && helpers > 0;
         if (blind) until = platform::Deadline::after(Timeout(kBlindCheck));
         std::vector<int> fds{extra};
-        std::vector<std::uint64_t> ids;
+        std::vector<std::uint64_t> ids, reads;
         for (auto& w : workers) {
             fds.push_back(blind ? -1 : w->conn.fileno());
             fds.push_back(w->proc.sentinel());
             ids.push_back(w->id);
+            reads.push_back(w->reads);
         }
         lk.unlock();
-        const std::vector<std::size_t> ready = platform::wait_any_readable(fds, earlier(due, until));
+        // A waiting thread looks before it sleeps (see kLookBeforeSleep); the dispatcher sleeps.
+        std::vector<std::size_t> ready;
+        if (extra != wake_fd.get()) ready = look_readable(fds);
+        if (ready.empty()) ready = platform::wait_any_readable(fds, earlier(due, until));
         lk.lock();
         std::vector<std::uint64_t> died;
         for (std::size_t r : ready) {
@@ -852,7 +895,9 @@ struct ProcessCore::Impl : Gate {
             Worker* w = find(id);
             if (!w) continue;  // another thread handled its death
             if ((r - 1) % 2 == 0)
-                read_messages(*w, false);
+                // Readable when polled; unless another thread read meanwhile, it still is, and
+                // the poll that read_messages would make first can be saved.
+                read_messages(*w, false, w->reads == reads[(r - 1) / 2]);
             else
                 died.push_back(id);
         }
@@ -1007,6 +1052,19 @@ void ProcessCore::submit(Chunk&& c, const std::vector<int>& fds, bool stream) {
     // The dispatcher must hear of work left waiting (once: later chunks queue behind it), and
     // of a deadline to watch.
     if (queued || timed) impl_->wake();
+}
+
+std::string ProcessCore::take_buffer(std::size_t size) {
+    std::string b;
+    if (size >= Impl::kSpareMin) {
+        std::lock_guard lk(impl_->mu);
+        if (!impl_->spare_buffers.empty()) {
+            b = std::move(impl_->spare_buffers.back());
+            impl_->spare_buffers.pop_back();
+        }
+    }
+    b.resize(size);
+    return b;
 }
 
 void ProcessCore::adopt(JobBase& job) const { job.set_pump(impl_, &Impl::pump); }

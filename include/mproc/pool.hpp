@@ -461,7 +461,7 @@ public:
         c.timeout = timeout ? timeout : default_timeout_;
         if constexpr (packed_args<Tuple>::value) {
             constexpr std::size_t size = packed_args<Tuple>::size;
-            c.items.resize(items.size() * size);
+            c.items = take_buffer(items.size() * size);
             for (std::size_t i = 0; i < items.size(); ++i) pack_args(c.items.data() + i * size, items[i]);
             c.fixed = static_cast<std::uint32_t>(size);
             return submit(std::move(c), {}, stream);
@@ -494,6 +494,8 @@ public:
 
 private:
     void submit(Chunk&& c, const std::vector<int>& fds, bool stream);
+    // A buffer of `size` bytes, reusing one of a finished chunk's when large.
+    std::string take_buffer(std::size_t size);
 
     struct Impl;
     Timeout default_timeout_;

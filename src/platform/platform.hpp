@@ -117,6 +117,10 @@ bool set_death_signal(pid_t expected_parent) noexcept;
 bool is_main_thread() noexcept;
 // The calling thread's name as the OS shows it (truncated to 15 bytes, the kernel's limit).
 void set_thread_name(const std::string& name) noexcept;
+// Keeps freed memory in this process for reuse instead of handing it back to the system at once
+// (glibc: no mmap for large blocks, no trimming): a process that handles one large buffer after
+// another then reuses the same pages instead of faulting fresh ones in each time.
+void keep_freed_memory() noexcept;
 [[noreturn]] void exit_now(int code) noexcept;  // _exit(2)
 
 // "SEGV" for SIGSEGV; empty for a number that names no signal.

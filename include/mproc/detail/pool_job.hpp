@@ -224,7 +224,7 @@ public:
     }
     Value value() {
         std::lock_guard lk(mu_);
-        return values_[0].value();
+        return slot_value(values_[0]);
     }
     std::vector<Value> list() {
         std::lock_guard lk(mu_);
@@ -264,10 +264,14 @@ public:
     // For a blocking map, the only reader: the values are moved out, not copied.
     std::vector<Value> take_list() {
         std::lock_guard lk(mu_);
-        std::vector<Value> out;
-        out.reserve(values_.size());
-        for (auto& v : values_) out.push_back(std::move(*v));
-        return out;
+        if constexpr (kPlainSlots) {
+            return std::move(values_);  // no copy and no second allocation (24 MB less for a 1M map)
+        } else {
+            std::vector<Value> out;
+            out.reserve(values_.size());
+            for (auto& v : values_) out.push_back(std::move(*v));
+            return out;
+        }
     }
 
     // Streams: the number of items is known once the input is exhausted.
@@ -326,10 +330,14 @@ private:
     }
 
     std::vector<Value> gather_locked() {
-        std::vector<Value> out;
-        out.reserve(values_.size());
-        for (auto& v : values_) out.push_back(*v);
-        return out;
+        if constexpr (kPlainSlots) {
+            return values_;
+        } else {
+            std::vector<Value> out;
+            out.reserve(values_.size());
+            for (auto& v : values_) out.push_back(*v);
+            return out;
+        }
     }
 
     // Items first, first + 1, ... ended so. As in Python, a completion callback runs before
@@ -350,6 +358,8 @@ private:
                     if (index >= values_.size()) break;
                     if (o.error)
                         error_ = o.error;
+                    else if constexpr (kPlainSlots)
+                        values_[index] = std::move(*o.value);
                     else
                         values_[index] = std::move(o.value);
                     if (o.error || done_ == total_) completing = true;
@@ -372,8 +382,12 @@ private:
         if (completing_) return;
         if (first + count > values_.size()) throw SerializationError("mproc: results for items the call does not have");
         for (std::size_t i = 0; i < count; ++i) {
-            auto& v = values_[first + i].emplace();
-            if constexpr (!std::is_void_v<R>) std::memcpy(&v, packed + i * sizeof(Value), sizeof(Value));
+            Value* v = nullptr;
+            if constexpr (kPlainSlots)
+                v = &values_[first + i];
+            else
+                v = &values_[first + i].emplace();
+            if constexpr (!std::is_void_v<R>) std::memcpy(v, packed + i * sizeof(Value), sizeof(Value));
         }
         done_ += count;
         conclude(lk, later, done_ == total_);
@@ -413,7 +427,7 @@ private:
             return [f = std::move(on_error_), e = error_] { f(e); };
         }
         if (mode_ == Mode::Single && on_value_)
-            return [f = std::move(on_value_), v = *values_[0]] { f(v); };
+            return [f = std::move(on_value_), v = slot_value(values_[0])] { f(v); };
         if (mode_ == Mode::List && on_list_)
             return [f = std::move(on_list_), l = gather_locked()] { f(l); };
         return {};
@@ -428,7 +442,18 @@ private:
     bool completing_ = false;
     bool cancelled_ = false;
     std::vector<std::function<void()>> done_callbacks_;
-    std::vector<std::optional<Value>> values_;
+    // A value per item: plain when Value has a default constructor (every item is set before
+    // the list is read), so a blocking map hands the vector itself to the caller; else optional
+    // (and for bool, which std::vector packs into bits).
+    static constexpr bool kPlainSlots = std::is_default_constructible_v<Value> && !std::is_same_v<Value, bool>;
+    using Slot = std::conditional_t<kPlainSlots, Value, std::optional<Value>>;
+    static Value& slot_value(Slot& s) {
+        if constexpr (kPlainSlots)
+            return s;
+        else
+            return s.value();
+    }
+    std::vector<Slot> values_;
     std::exception_ptr error_;
     std::map<std::size_t, Outcome> pending_;  // Ordered
     // Unordered. A std::deque allocates even when empty, and a job is made per call.

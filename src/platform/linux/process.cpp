@@ -9,6 +9,7 @@
 #include <sys/random.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <malloc.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -243,6 +244,11 @@ std::string signal_name(int sig) {
 }
 
 bool is_terminal(int fd) noexcept { return ::isatty(fd) == 1; }
+
+void keep_freed_memory() noexcept {
+    ::mallopt(M_MMAP_THRESHOLD, 512 * 1024 * 1024);
+    ::mallopt(M_TRIM_THRESHOLD, 1024 * 1024 * 1024);
+}
 
 void set_thread_name(const std::string& name) noexcept {
     ::pthread_setname_np(::pthread_self(), name.substr(0, 15).c_str());
