@@ -3,8 +3,69 @@
 
 #include <algorithm>
 #include <atomic>
+#include <climits>
+
+#include "platform/platform.hpp"
 
 namespace mproc::futures {
+
+namespace detail {
+namespace {
+std::uint32_t* word(std::atomic<std::uint32_t>& a) { return reinterpret_cast<std::uint32_t*>(&a); }
+}  // namespace
+
+bool TaskSync::try_cancel() noexcept {
+    std::uint32_t p = kPending;
+    if (!state_.compare_exchange_strong(p, kCancelled, std::memory_order_acq_rel)) return p == kCancelled;
+    publish(kCancelled);
+    return true;
+}
+
+// The store and the loads are sequentially consistent, paired with those of wait_done and
+// add_callback: either the waiter sees the final state, or this sees the waiter (Dekker).
+void TaskSync::publish(std::uint32_t final_state) noexcept {
+    state_.store(final_state, std::memory_order_seq_cst);
+    if (waiters_.load(std::memory_order_seq_cst) > 0) platform::futex_wake(word(state_), INT_MAX);
+    if (has_callbacks_.load(std::memory_order_seq_cst)) run_callbacks();
+}
+
+bool TaskSync::wait_done(const Timeout& timeout) {
+    if (is_done()) return true;
+    const platform::Deadline deadline = platform::Deadline::after(timeout);
+    waiters_.fetch_add(1, std::memory_order_seq_cst);
+    for (;;) {
+        const std::uint32_t s = state_.load(std::memory_order_seq_cst);
+        if (s >= kFinished) break;
+        if (platform::futex_wait(word(state_), s, deadline) == platform::Wake::Deadline) break;
+    }
+    waiters_.fetch_sub(1, std::memory_order_relaxed);
+    return is_done();
+}
+
+void TaskSync::add_callback(std::function<void()> f) {
+    {
+        std::lock_guard lk(callbacks_mu_);
+        if (!is_done()) {
+            callbacks_.push_back(std::move(f));
+            f = nullptr;
+        }
+    }
+    if (f) return mproc::detail::pool::run_callback(f);  // done already: now, in this thread
+    has_callbacks_.store(true, std::memory_order_seq_cst);
+    // Finished between the check and the flag: publish may not have seen the flag.
+    if (state_.load(std::memory_order_seq_cst) >= kFinished) run_callbacks();
+}
+
+// Whoever takes the list runs it, so each callback runs once.
+void TaskSync::run_callbacks() noexcept {
+    std::vector<std::function<void()>> now;
+    {
+        std::lock_guard lk(callbacks_mu_);
+        now.swap(callbacks_);
+    }
+    for (auto& f : now) mproc::detail::pool::run_callback(f);
+}
+}  // namespace detail
 
 namespace {
 std::atomic<unsigned> executor_counter{0};

@@ -27,13 +27,6 @@ constexpr int kFirstCheckMs = 1;
 constexpr int kMaxCheckMs = 100;
 constexpr int kSpin = 100;
 
-inline void cpu_relax() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    asm volatile("yield" ::: "memory");
-#endif
-}
 
 struct LockState {
     std::atomic<std::uint32_t> word;
@@ -87,7 +80,7 @@ bool LockCore::acquire(bool block, const Timeout& timeout) {
     // to release, and sleeping costs a wake-up round trip (~15-20 us here) where waiting costs
     // a fraction of a microsecond. Bounded, so a 2-core machine never burns a core on it.
     for (int spin = 0; spin < kSpin; ++spin) {
-        cpu_relax();
+        platform::cpu_relax();
         v = st.word.load(std::memory_order_relaxed);
         if (v == 0) {
             expected = 0;

@@ -16,6 +16,8 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
+#include <cstdint>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -31,29 +33,38 @@
 namespace mproc::futures {
 
 template <class T>
-class Future {
+class Future;
+
+namespace detail {
+// What a Future refers to: a process executor's pool call (JobFuture), or a thread executor's
+// task (ThreadTask).
+template <class T>
+class FutureCore {
 public:
     using Value = pool_value_t<T>;
+    virtual ~FutureCore() = default;
+    virtual bool wait(const Timeout& timeout) = 0;  // false at the timeout
+    virtual bool ready() = 0;
+    virtual bool started() = 0;
+    virtual bool cancelled() = 0;
+    virtual bool cancel() = 0;
+    virtual std::exception_ptr error() = 0;  // CancelledError when cancelled
+    virtual Value value() = 0;               // once ready without error
+    virtual void add_done_callback(std::function<void()> f) = 0;
+};
 
-    // The value, or the task's exception; CancelledError when cancelled; mproc::TimeoutError
-    // when not done in time.
-    T result(Timeout timeout = {}) const {
-        if (!job_->wait(timeout)) throw TimeoutError("mproc: the future is not done within the timeout");
-        if (auto e = job_->error()) std::rethrow_exception(e);
-        if constexpr (!std::is_void_v<T>) return job_->value();
-    }
-    // The task's exception (null when it returned); CancelledError when cancelled.
-    std::exception_ptr exception(Timeout timeout = {}) const {
-        if (!job_->wait(timeout)) throw TimeoutError("mproc: the future is not done within the timeout");
-        if (job_->cancelled()) throw CancelledError();
-        return job_->error();
-    }
-    bool done() const { return job_->ready(); }
-    bool running() const { return job_->started() && !job_->ready(); }
-    bool cancelled() const { return job_->cancelled(); }
-    // Cancels a pending future; a running one too on a process executor (its worker is
-    // killed and replaced). False when it has finished, or runs on a thread.
-    bool cancel() {
+// A process executor's future: a pool call of one item, whose running task can be stopped.
+template <class T>
+class JobFuture final : public FutureCore<T> {
+public:
+    using Value = pool_value_t<T>;
+    JobFuture(std::shared_ptr<mproc::detail::pool::Job<T>> job, std::function<bool(const mproc::detail::pool::JobBase&)> stop)
+        : job_(std::move(job)), stop_(std::move(stop)) {}
+    bool wait(const Timeout& timeout) override { return job_->wait(timeout); }
+    bool ready() override { return job_->ready(); }
+    bool started() override { return job_->started(); }
+    bool cancelled() override { return job_->cancelled(); }
+    bool cancel() override {
         if (job_->started() && !job_->ready()) {
             if (!stop_) return false;
             if (!job_->cancel()) return job_->cancelled();
@@ -62,20 +73,135 @@ public:
         }
         return job_->cancel();
     }
+    std::exception_ptr error() override { return job_->error(); }
+    Value value() override { return job_->value(); }
+    void add_done_callback(std::function<void()> f) override { job_->add_done_callback(std::move(f)); }
+
+private:
+    std::shared_ptr<mproc::detail::pool::Job<T>> job_;
+    std::function<bool(const mproc::detail::pool::JobBase&)> stop_;
+};
+
+// A thread executor task's state (src/futures.cpp): pending, running, then finished or
+// cancelled; a futex word for result(timeout), callbacks for add_done_callback. Lean on
+// purpose: one allocation per submit with the callable, no mutex unless callbacks are used.
+class TaskSync {
+public:
+    enum : std::uint32_t { kPending = 0, kRunning = 1, kFinished = 2, kCancelled = 3 };
+    TaskSync() = default;
+    TaskSync(const TaskSync&) = delete;
+    TaskSync& operator=(const TaskSync&) = delete;
+
+    bool try_start() noexcept {
+        std::uint32_t p = kPending;
+        return state_.compare_exchange_strong(p, kRunning, std::memory_order_acquire);
+    }
+    // Pending to cancelled (then waiters wake and callbacks run); true when it is cancelled.
+    bool try_cancel() noexcept;
+    bool is_done() const noexcept { return state_.load(std::memory_order_acquire) >= kFinished; }
+    bool is_started() const noexcept { return state_.load(std::memory_order_acquire) != kPending; }
+    bool is_cancelled() const noexcept { return state_.load(std::memory_order_acquire) == kCancelled; }
+    bool wait_done(const Timeout& timeout);
+    void add_callback(std::function<void()> f);
+
+protected:
+    // After the outcome is stored: finished; wakes waiters, runs callbacks (in this thread).
+    void publish(std::uint32_t final_state) noexcept;
+
+private:
+    void run_callbacks() noexcept;
+
+    std::atomic<std::uint32_t> state_{kPending};
+    std::atomic<std::uint32_t> waiters_{0};
+    std::atomic<bool> has_callbacks_{false};
+    std::mutex callbacks_mu_;
+    std::vector<std::function<void()>> callbacks_;
+};
+
+template <class T, class F, class Tuple>
+class ThreadTask final : public mproc::detail::pool::TaskNode, public FutureCore<T>, public TaskSync {
+public:
+    using Value = pool_value_t<T>;
+    ThreadTask(F f, Tuple args) : f_(std::move(f)), args_(std::move(args)) {}
+
+    // TaskNode: what the worker thread runs.
+    void run() noexcept override {
+        if (!try_start()) return;  // cancelled while queued
+        try {
+            if constexpr (std::is_void_v<T>) {
+                std::apply(f_, std::move(args_));
+                value_.emplace();
+            } else {
+                value_.emplace(std::apply(f_, std::move(args_)));
+            }
+        } catch (...) {
+            error_ = std::current_exception();
+        }
+        publish(kFinished);
+    }
+    void cancel_pending() noexcept override { try_cancel(); }
+    void fail(const std::exception_ptr& e) noexcept override {
+        if (!try_start()) return;
+        error_ = e;
+        publish(kFinished);
+    }
+
+    // FutureCore: what the Future asks.
+    bool wait(const Timeout& timeout) override { return wait_done(timeout); }
+    bool ready() override { return is_done(); }
+    bool started() override { return is_started(); }
+    bool cancelled() override { return is_cancelled(); }
+    bool cancel() override { return try_cancel(); }  // a running thread cannot be stopped
+    std::exception_ptr error() override {
+        if (is_cancelled()) return std::make_exception_ptr(CancelledError());
+        return error_;
+    }
+    Value value() override { return *value_; }
+    void add_done_callback(std::function<void()> f) override { add_callback(std::move(f)); }
+
+private:
+    F f_;
+    Tuple args_;
+    std::optional<Value> value_;
+    std::exception_ptr error_;
+};
+}  // namespace detail
+
+template <class T>
+class Future {
+public:
+    using Value = pool_value_t<T>;
+
+    // The value, or the task's exception; CancelledError when cancelled; mproc::TimeoutError
+    // when not done in time.
+    T result(Timeout timeout = {}) const {
+        if (!core_->wait(timeout)) throw TimeoutError("mproc: the future is not done within the timeout");
+        if (auto e = core_->error()) std::rethrow_exception(e);
+        if constexpr (!std::is_void_v<T>) return core_->value();
+    }
+    // The task's exception (null when it returned); CancelledError when cancelled.
+    std::exception_ptr exception(Timeout timeout = {}) const {
+        if (!core_->wait(timeout)) throw TimeoutError("mproc: the future is not done within the timeout");
+        if (core_->cancelled()) throw CancelledError();
+        return core_->error();
+    }
+    bool done() const { return core_->ready(); }
+    bool running() const { return core_->started() && !core_->ready(); }
+    bool cancelled() const { return core_->cancelled(); }
+    // Cancels a pending future; a running one too on a process executor (its worker is
+    // killed and replaced). False when it has finished, or runs on a thread.
+    bool cancel() { return core_->cancel(); }
     // fn(future) once the future is done: at once, in this thread, when it already is.
     void add_done_callback(std::function<void(Future&)> fn) {
         Future self = *this;
-        job_->add_done_callback([self, fn = std::move(fn)]() mutable { fn(self); });
+        core_->add_done_callback([self, fn = std::move(fn)]() mutable { fn(self); });
     }
 
     // For executors (not API).
-    Future(std::shared_ptr<detail::pool::Job<T>> job, std::function<bool(const detail::pool::JobBase&)> stop)
-        : job_(std::move(job)), stop_(std::move(stop)) {}
-    detail::pool::Job<T>& job() const noexcept { return *job_; }
+    explicit Future(std::shared_ptr<detail::FutureCore<T>> core) : core_(std::move(core)) {}
 
 private:
-    std::shared_ptr<detail::pool::Job<T>> job_;
-    std::function<bool(const detail::pool::JobBase&)> stop_;
+    std::shared_ptr<detail::FutureCore<T>> core_;
 };
 
 enum ReturnWhen { FIRST_COMPLETED, FIRST_EXCEPTION, ALL_COMPLETED };
@@ -227,10 +353,20 @@ public:
         requires std::invocable<std::decay_t<F>&, mproc::detail::stored_arg_t<A>...>
     auto submit(F&& f, A&&... args) {
         using Tuple = std::tuple<mproc::detail::stored_arg_t<A>...>;
-        auto job = pool_->submit_job(std::decay_t<F>(std::forward<F>(f)), Tuple(std::forward<A>(args)...), Timeout{});
-        using R = typename decltype(job)::element_type::Value;
-        using T = std::conditional_t<std::is_same_v<R, std::monostate>, void, R>;
-        return Future<T>(std::move(job), stopper());
+        if constexpr (std::is_same_v<Core, mproc::detail::pool::ThreadCore>) {
+            // A thread task is its own future: one allocation, no pool call around it.
+            using T = std::invoke_result_t<std::decay_t<F>&, mproc::detail::stored_arg_t<A>...>;
+            pool_->core().check_accepting();
+            auto task = std::make_shared<ThreadTask<T, std::decay_t<F>, Tuple>>(std::decay_t<F>(std::forward<F>(f)),
+                                                                             Tuple(std::forward<A>(args)...));
+            pool_->core().submit_task(task);
+            return Future<T>(std::move(task));
+        } else {
+            auto job = pool_->submit_job(std::decay_t<F>(std::forward<F>(f)), Tuple(std::forward<A>(args)...), Timeout{});
+            using R = typename decltype(job)::element_type::Value;
+            using T = std::conditional_t<std::is_same_v<R, std::monostate>, void, R>;
+            return Future<T>(std::make_shared<JobFuture<T>>(std::move(job), stopper()));
+        }
     }
 
     // map(f, ranges...): f over the ranges zipped, results in order (Python: Executor.map).

@@ -502,6 +502,18 @@ private:
     std::shared_ptr<Impl> impl_;
 };
 
+// A unit of work in a thread pool's queue: a chunk of a pool call, or one executor task.
+class TaskNode {
+public:
+    virtual ~TaskNode() = default;
+    // In a worker thread.
+    virtual void run() noexcept = 0;
+    // shutdown(cancel_futures = true): cancels the work unless it has started.
+    virtual void cancel_pending() noexcept = 0;
+    // The pool stops (terminated, or broken by its initializer) before the work ran.
+    virtual void fail(const std::exception_ptr& e) noexcept = 0;
+};
+
 class ThreadCore : public CoreBase {
 public:
     explicit ThreadCore(const PoolOptions& options);
@@ -548,6 +560,10 @@ public:
     void cancel_pending();
     void terminate();
     void join();
+
+    // For executors: one task queued as it is, with no pool call around it. Refused (closed,
+    // terminated, broken): failed with the reason.
+    void submit_task(std::shared_ptr<TaskNode> task);
 
 private:
     void submit(std::function<void()> task, std::shared_ptr<JobBase> job, std::size_t first,

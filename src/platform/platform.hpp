@@ -45,6 +45,15 @@ private:
     int fd_ = -1;
 };
 
+// A spin-wait hint to the CPU (x86 pause): lets the sibling hyperthread run and saves power.
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield" ::: "memory");
+#endif
+}
+
 // A point in time on the monotonic clock, or "never". Built once per blocking call; every wait
 // inside that call asks it for the time that remains, so retries never extend the timeout.
 class Deadline {

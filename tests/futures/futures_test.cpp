@@ -196,6 +196,99 @@ TEST(ThreadExecutor, CancelPendingAndBadInput) {
     EXPECT_THROW(ex.submit(square, 1), std::logic_error);
 }
 
+TEST(ThreadExecutor, ShutdownCancelsQueuedFuturesAndRunningOnesFinish) {
+    cf::ThreadPoolExecutor ex(1);
+    mproc::threading::Event started, release;
+    auto running = ex.submit([&] {
+        started.set();
+        release.wait();
+        return 1;
+    });
+    ASSERT_TRUE(started.wait(10s));
+    EXPECT_TRUE(running.running());
+    EXPECT_FALSE(running.cancel());  // a thread cannot be stopped
+    std::vector<cf::Future<int>> queued;
+    for (int i = 0; i < 10; ++i) queued.push_back(ex.submit(square, i));
+    std::atomic<int> callbacks{0};
+    for (auto& f : queued) f.add_done_callback([&](cf::Future<int>& g) { callbacks += g.cancelled() ? 1 : 100; });
+    std::thread releaser([&] {
+        // shutdown(wait) below blocks until the running task ends; let it end once the queued
+        // ones are cancelled.
+        for (auto& f : queued) {
+            try {
+                (void)f.exception(10s);
+            } catch (const cf::CancelledError&) {
+            }
+        }
+        release.set();
+    });
+    ex.shutdown(true, /*cancel_futures*/ true);
+    releaser.join();
+    EXPECT_EQ(running.result(), 1);
+    for (auto& f : queued) {
+        EXPECT_TRUE(f.cancelled());
+        EXPECT_TRUE(f.done());
+        EXPECT_THROW(f.result(), cf::CancelledError);
+    }
+    EXPECT_EQ(callbacks.load(), 10);
+}
+
+// Futures finished by 2 workers while 3 threads submit, wait with timeouts and add callbacks
+// around the moment of completion: every callback runs exactly once, every result is right.
+TEST(ThreadExecutor, CallbacksAndWaitsRaceCompletion) {
+    cf::ThreadPoolExecutor ex(2);
+    constexpr int kPerThread = 20000;
+    std::atomic<long> callback_sum{0};
+    std::atomic<int> callback_count{0};
+    std::atomic<long> result_sum{0};
+    std::vector<std::thread> submitters;
+    for (int t = 0; t < 3; ++t)
+        submitters.emplace_back([&, t] {
+            std::vector<cf::Future<long>> fs;
+            for (int i = 0; i < kPerThread; ++i) {
+                fs.push_back(ex.submit([](long x) { return x * 2; }, static_cast<long>(i)));
+                if (i % 3 == t) fs.back().add_done_callback([&](cf::Future<long>& g) {
+                    callback_sum += g.result();
+                    ++callback_count;
+                });
+            }
+            for (auto& f : fs) result_sum += f.result(30s);
+        });
+    for (auto& s : submitters) s.join();
+    const long per_thread = 2L * (long(kPerThread) * (kPerThread - 1) / 2);
+    EXPECT_EQ(result_sum.load(), 3 * per_thread);
+    int expected_callbacks = 0;
+    long expected_sum = 0;
+    for (int t = 0; t < 3; ++t)
+        for (int i = 0; i < kPerThread; ++i)
+            if (i % 3 == t) {
+                ++expected_callbacks;
+                expected_sum += 2L * i;
+            }
+    ex.shutdown();  // a worker runs a future's callbacks before its next task: all have run
+    EXPECT_EQ(callback_count.load(), expected_callbacks);
+    EXPECT_EQ(callback_sum.load(), expected_sum);
+}
+
+TEST(ThreadExecutor, VoidTasksAndExceptions) {
+    cf::ThreadPoolExecutor ex(2);
+    std::atomic<int> ran{0};
+    cf::Future<void> v = ex.submit([&] { ++ran; });
+    v.result(10s);
+    EXPECT_EQ(ran.load(), 1);
+    EXPECT_EQ(v.exception(), nullptr);
+    cf::Future<void> bad = ex.submit([] { throw std::out_of_range("no"); });
+    EXPECT_THROW(bad.result(10s), std::out_of_range);
+    EXPECT_NE(bad.exception(), nullptr);
+    EXPECT_FALSE(bad.cancelled());
+    // A timeout on a task still running.
+    mproc::threading::Event release;
+    auto slow = ex.submit([release]() mutable { release.wait(); });
+    EXPECT_THROW(slow.result(20ms), mproc::TimeoutError);
+    release.set();
+    slow.result(10s);
+}
+
 TEST(ThreadExecutor, DefaultWorkersArePythons) {
     cf::ThreadPoolExecutor ex;
     EXPECT_EQ(ex.max_workers(), static_cast<std::size_t>(std::min(32, mproc::process_cpu_count() + 4)));
