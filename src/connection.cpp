@@ -225,35 +225,58 @@ struct Connection::State {
         return out;
     }
 
-    void send(std::string_view bytes, std::span<const int> fds) {
+    void send(std::string_view bytes, std::span<const int> fds) { send_parts(std::span<const std::string_view>(&bytes, 1), fds); }
+
+    // One message made of parts, sent as if they were one string (no copy into one).
+    void send_parts(std::span<const std::string_view> parts, std::span<const int> fds) {
         check_writable();
+        std::size_t total = 0;
+        for (auto p : parts) total += p.size();
         char header[12];
         std::size_t hlen;
-        if (bytes.size() > 0x7fffffff) {
+        if (total > 0x7fffffff) {
             const std::int32_t minus_one = static_cast<std::int32_t>(htonl(0xffffffffu));
-            const std::uint64_t n = htobe64(bytes.size());
+            const std::uint64_t n = htobe64(total);
             std::memcpy(header, &minus_one, 4);
             std::memcpy(header + 4, &n, 8);
             hlen = 12;
         } else {
-            const std::uint32_t n = htonl(static_cast<std::uint32_t>(bytes.size()));
+            const std::uint32_t n = htonl(static_cast<std::uint32_t>(total));
             std::memcpy(header, &n, 4);
             hlen = 4;
         }
         const std::string_view head(header, hlen);
         LockGuard g(locks->lock(end, kSend));
+        std::vector<std::string_view> pieces;
+        pieces.reserve(parts.size() + 1);
         if (!packets) {
-            const std::string_view pieces[] = {head, bytes};
+            pieces.push_back(head);
+            pieces.insert(pieces.end(), parts.begin(), parts.end());
             platform::write_all(fd.get(), socket, pieces, fds);
             return;
         }
         if (record_limit == 0) record_limit = std::clamp(platform::send_buffer_size(fd.get()) / 2, kFirstRecord, kMaxRecord);
-        const std::size_t first = std::min(bytes.size(), kFirstRecord - hlen);
-        const std::string_view pieces[] = {head, bytes.substr(0, first)};
+        // Records of the concatenated parts: the first carries the header and the descriptors.
+        std::size_t part = 0, offset = 0;  // where the next record starts
+        auto take = [&](std::size_t len) {
+            while (len > 0 && part < parts.size()) {
+                const std::size_t n = std::min(len, parts[part].size() - offset);
+                if (n > 0) pieces.push_back(parts[part].substr(offset, n));
+                offset += n;
+                len -= n;
+                if (offset == parts[part].size()) {
+                    ++part;
+                    offset = 0;
+                }
+            }
+        };
+        pieces.push_back(head);
+        take(std::min(total, kFirstRecord - hlen));
         platform::send_record(fd.get(), pieces, fds);
-        for (std::size_t at = first; at < bytes.size(); at += record_limit) {
-            const std::string_view chunk = bytes.substr(at, record_limit);
-            platform::send_record(fd.get(), std::span<const std::string_view>(&chunk, 1));
+        for (std::size_t at = std::min(total, kFirstRecord - hlen); at < total; at += record_limit) {
+            pieces.clear();
+            take(std::min(record_limit, total - at));
+            platform::send_record(fd.get(), pieces);
         }
     }
 };
@@ -286,6 +309,9 @@ Connection::FdCloser::~FdCloser() {
 }
 
 void Connection::send_message(std::string_view bytes, std::span<const int> fds) { state().send(bytes, fds); }
+void Connection::send_message_parts(std::span<const std::string_view> parts, std::span<const int> fds) {
+    state().send_parts(parts, fds);
+}
 
 const std::string& Connection::receive_message(std::vector<int>& fds) {
     State& s = state();

@@ -542,7 +542,35 @@ struct ProcessCore::Impl : Gate {
         ar.saveBinary(c.prefix->data(), c.prefix->size());
         ar(static_cast<std::uint32_t>(c.count), c.fixed);
         ar.saveBinary(c.sizes.data(), c.sizes.size() * sizeof(std::uint32_t));
-        ar.saveBinary(c.items.data(), c.items.size());
+        // Large item buffers are not copied in: the send takes them from the chunk, which stays
+        // (and keeps its buffer) until its results are back.
+        if (c.items.size() >= kSpliceMin)
+            splices.emplace_back(sendbuf.size(), std::string_view(c.items));
+        else
+            ar.saveBinary(c.items.data(), c.items.size());
+    }
+
+    // Where in sendbuf each large chunk buffer belongs, for the batch being built.
+    static constexpr std::size_t kSpliceMin = 16 * 1024;
+    std::vector<std::pair<std::size_t, std::string_view>> splices;
+
+    std::size_t batch_bytes() const {
+        std::size_t n = sendbuf.size();
+        for (auto& sp : splices) n += sp.second.size();
+        return n;
+    }
+
+    void send_batch(Worker& w, std::span<const int> fds) {
+        if (splices.empty()) return w.conn.send_message(sendbuf, fds);
+        std::vector<std::string_view> parts;
+        std::size_t from = 0;
+        for (auto& [at, items] : splices) {
+            parts.emplace_back(sendbuf.data() + from, at - from);
+            parts.push_back(items);
+            from = at;
+        }
+        parts.emplace_back(sendbuf.data() + from, sendbuf.size() - from);
+        w.conn.send_message_parts(parts, fds);
     }
 
     void dispatch() {
@@ -557,6 +585,7 @@ struct ProcessCore::Impl : Gate {
                 std::size_t limit = batch_limit(usable);
                 if (opts.maxtasksperchild) limit = std::min(limit, *opts.maxtasksperchild - w.chunks);
                 const std::size_t at = begin_message(sendbuf);
+                splices.clear();
                 OutputArchive head(sendbuf);
                 head(kTask);
                 const std::size_t count_at = sendbuf.size();
@@ -571,7 +600,7 @@ struct ProcessCore::Impl : Gate {
                     }
                     // A chunk whose items carry descriptors travels alone: its archive numbers
                     // them from 0.
-                    if (count > 0 && (c.fds || sendbuf.size() + c.items.size() > kBatchBytes)) break;
+                    if (count > 0 && (c.fds || batch_bytes() + c.items.size() > kBatchBytes)) break;
                     const std::uint64_t seq = next_seq++;
                     append_record(c, seq);
                     c.job->mark_running();
@@ -585,10 +614,10 @@ struct ProcessCore::Impl : Gate {
                 std::memcpy(sendbuf.data() + count_at, &count, sizeof count);
                 patch_envelope_fds(sendbuf, at, fds.size());
                 ++w.batches_out;
-                w.big_out = sendbuf.size() > kBigMessage;
+                w.big_out = batch_bytes() > kBigMessage;
                 w.chunks += count;
                 try {
-                    w.conn.send_message(sendbuf, fds);
+                    send_batch(w, fds);
                 } catch (const std::exception&) {
                     w.dead = true;  // it is gone; its sentinel will say how, and on_death
                     break;          // will run its chunks again

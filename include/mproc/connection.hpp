@@ -135,6 +135,8 @@ public:
 
     // The send and receive paths behind send/recv (public for the library's other modules).
     void send_message(std::string_view bytes, std::span<const int> fds = {});
+    // The same message given in parts (the pool sends large chunk buffers without copying).
+    void send_message_parts(std::span<const std::string_view> parts, std::span<const int> fds = {});
     const std::string& receive_message(std::vector<int>& fds);
 
     struct State;
