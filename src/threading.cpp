@@ -218,19 +218,21 @@ void entry(std::shared_ptr<ThreadState> st) {
         platform::set_thread_name(name);
     }
     add_active(&s);
+    // The subclass object is read before start() returns: destroyed at once after, it still
+    // runs (its destructor waits).
+    Thread* self = nullptr;
+    if (!s.target) {
+        std::lock_guard g(s.mu);
+        self = s.self;
+    }
     s.set_phase(1);
     try {
         if (s.target) {
             // The thread owns its target; Python too drops target and arguments when it ends.
             std::unique_ptr<ThreadTarget> t = std::move(s.target);
             t->call();
-        } else {
-            Thread* self = nullptr;
-            {
-                std::lock_guard g(s.mu);
-                self = s.self;
-            }
-            if (self) self->run();
+        } else if (self) {
+            self->run();
         }
     } catch (...) {
         report(s, std::current_exception());

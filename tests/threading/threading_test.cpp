@@ -89,6 +89,25 @@ TEST_F(Threading, SubclassOverridingRun) {
     EXPECT_NE(w.native_seen, th::get_native_id());
 }
 
+class Recorder : public th::Thread {
+public:
+    explicit Recorder(std::atomic<int>* ran) : ran_(ran) {}
+    ~Recorder() override { join(); }
+    void run() override { ++*ran_; }
+
+private:
+    std::atomic<int>* ran_;
+};
+
+TEST_F(Threading, SubclassDestroyedRightAfterStartStillRuns) {
+    std::atomic<int> ran{0};
+    for (int i = 0; i < 200; ++i) {
+        Recorder r(&ran);
+        r.start();
+    }
+    EXPECT_EQ(ran.load(), 200);
+}
+
 TEST_F(Threading, MisuseIsLogicError) {
     th::Event go;
     th::Thread t([go]() mutable { go.wait(); });
