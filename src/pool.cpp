@@ -94,6 +94,8 @@ std::exception_ptr result_too_large(std::size_t size, std::size_t cap) {
         "the pool's max_result_bytes (" + std::to_string(cap) + "); it was not sent"));
 }
 
+void advise_huge_pages(void* p, std::size_t bytes) noexcept { platform::advise_huge_pages(p, bytes); }
+
 void run_callback(const std::function<void()>& f) noexcept {
     try {
         f();
@@ -481,9 +483,15 @@ struct ProcessCore::Impl : Gate {
     std::vector<std::string> spare_buffers;
     static constexpr std::size_t kSpareMin = 64 * 1024;
 
+    // Kept: up to 64 MiB, enough for a map's chunks (Python's default chunksize makes four per
+    // worker, all queued at once).
+    static constexpr std::size_t kSpareBytes = 64 * 1024 * 1024;
+    std::size_t spare_bytes = 0;
+
     void recycle(std::string&& items) {
-        if (items.capacity() >= kSpareMin && spare_buffers.size() < 2 * workers.size() + 2)
-            spare_buffers.push_back(std::move(items));
+        if (items.capacity() < kSpareMin || spare_bytes + items.capacity() > kSpareBytes) return;
+        spare_bytes += items.capacity();
+        spare_buffers.push_back(std::move(items));
     }
     double item_ns = 0;  // the time one item takes in a worker, a moving average (0: unknown)
 
@@ -1090,6 +1098,7 @@ std::string ProcessCore::take_buffer(std::size_t size) {
         if (!impl_->spare_buffers.empty()) {
             b = std::move(impl_->spare_buffers.back());
             impl_->spare_buffers.pop_back();
+            impl_->spare_bytes -= b.capacity();
         }
     }
     b.resize(size);

@@ -130,6 +130,10 @@ void set_thread_name(const std::string& name) noexcept;
 // (glibc: no mmap for large blocks, no trimming): a process that handles one large buffer after
 // another then reuses the same pages instead of faulting fresh ones in each time.
 void keep_freed_memory() noexcept;
+// madvise(MADV_HUGEPAGE) on the 2 MiB-aligned part of [p, p + bytes), when that is at least
+// one huge page: the memory faults in 2 MiB at a time where the system's transparent huge
+// pages allow it ("madvise" or "always"). A hint: failures are ignored.
+void advise_huge_pages(void* p, std::size_t bytes) noexcept;
 [[noreturn]] void exit_now(int code) noexcept;  // _exit(2)
 
 // "SEGV" for SIGSEGV; empty for a number that names no signal.

@@ -56,6 +56,10 @@ private:
     std::chrono::steady_clock::time_point start_, last_draw_;
 };
 
+// A hint that [p, p + bytes) will be used whole: transparent huge pages where the system
+// allows them (the 2 MiB-aligned part of a large block; nothing for small ones). pool.cpp.
+void advise_huge_pages(void* p, std::size_t bytes) noexcept;
+
 // Runs a user callback, reporting (never propagating) what it throws: it runs on a pool's
 // own thread, where an exception would have nowhere to go. Python prints the traceback too.
 void run_callback(const std::function<void()>& f) noexcept;
@@ -124,7 +128,14 @@ public:
     };
 
     Job(Mode mode, std::size_t total) : mode_(mode), total_(total) {
-        if (mode_ == Mode::Single || mode_ == Mode::List) values_.resize(total_);
+        if (mode_ == Mode::Single || mode_ == Mode::List) {
+            // A large result list is asked for in huge pages before it is first touched: fresh
+            // memory faults in page by page, and 8 MB of 4 KiB faults cost a 1M-item map about
+            // as much as its work (docs/benchmarks.md, Pools).
+            values_.reserve(total_);
+            advise_huge_pages(values_.data(), total_ * sizeof(Slot));
+            values_.resize(total_);
+        }
         if (total_ == 0 && mode_ == Mode::List) {
             complete_ = completing_ = true;
             finished_.store(true);

@@ -10,6 +10,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <malloc.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -248,6 +249,15 @@ bool is_terminal(int fd) noexcept { return ::isatty(fd) == 1; }
 void keep_freed_memory() noexcept {
     ::mallopt(M_MMAP_THRESHOLD, 512 * 1024 * 1024);
     ::mallopt(M_TRIM_THRESHOLD, 1024 * 1024 * 1024);
+}
+
+void advise_huge_pages(void* p, std::size_t bytes) noexcept {
+    constexpr std::uintptr_t kHuge = 2 * 1024 * 1024;
+    const auto begin = reinterpret_cast<std::uintptr_t>(p);
+    const std::uintptr_t first = (begin + kHuge - 1) & ~(kHuge - 1);
+    const std::uintptr_t last = (begin + bytes) & ~(kHuge - 1);
+    if (p == nullptr || last <= first) return;
+    ::madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
 }
 
 void set_thread_name(const std::string& name) noexcept {
