@@ -25,6 +25,7 @@ const Scenario kScenarios[] = {
     {"S1", "s01_memory_isolation", "each process has its own memory"},
     {"S2", "s02_shared_array_value", "Array and Value written by a child, read by the parent"},
     {"S3", "s03_value_initial", "Value('d', 10), changed by four processes under its lock"},
+    {"S4", "s04_manager_list", "a Manager's list: one process appends a record, another prints them all"},
     {"S5", "s05_queue", "Queue: squares come out in order; a child that put 64 MiB exits unread"},
     {"S6", "s06_pipe", "Pipe: messages until \"END\"; two senders on one end never interleave"},
     {"S6", "s06_python_peer", "a C++ program and a Python program exchange messages"},

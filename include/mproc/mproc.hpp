@@ -5,6 +5,7 @@
 #include "mproc/context.hpp"
 #include "mproc/errors.hpp"
 #include "mproc/futures.hpp"
+#include "mproc/managers.hpp"
 #include "mproc/pool.hpp"
 #include "mproc/process.hpp"
 #include "mproc/queues.hpp"

@@ -73,6 +73,13 @@ TEST_P(Examples, S03ValueInitial) {
         << r.out;
 }
 
+TEST_P(Examples, S04ManagerList) {
+    const Output r = run("s04_manager_list");
+    EXPECT_EQ(r.lines, (std::vector<std::string>{"New record added!", "Name: Sam: 10", "Name: Adam: 9",
+                                                  "Name: Kevin: 9", "Name: John: 9"}))
+        << r.out;
+}
+
 TEST_P(Examples, S20ProcessLock) {
     const Output r = run("s20_process_lock");
     EXPECT_EQ(r.lines, (std::vector<std::string>{

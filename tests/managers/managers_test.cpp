@@ -1,0 +1,118 @@
+// mproc::managers (work in progress): SyncManager with list, dict and Value; proxies in children
+// under every start method; reference counting; a dead manager fails calls, never hangs.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <string>
+#include <vector>
+
+#include <mproc/mproc.hpp>
+
+using namespace std::chrono_literals;
+namespace mm = mproc::managers;
+
+namespace {
+
+class Managers : public testing::TestWithParam<std::string> {
+protected:
+    mm::ManagerOptions opts() { return {.start_method = GetParam()}; }
+};
+
+TEST_P(Managers, ListDictValueMethods) {
+    mm::SyncManager m = mproc::Manager(opts());
+    auto l = m.list<std::string>({"a", "b"});
+    l.append("c");
+    l.extend({"d", "e"});
+    EXPECT_EQ(l.size(), 5u);
+    EXPECT_EQ(l.get(0), "a");
+    EXPECT_EQ(l.get(-1), "e");
+    l.set(1, "B");
+    l.insert(0, "start");
+    EXPECT_EQ(l.pop(), "e");
+    EXPECT_EQ(l.to_vector(), (std::vector<std::string>{"start", "a", "B", "c", "d"}));
+    EXPECT_THROW(l.get(10), std::out_of_range);
+
+    auto d = m.dict<std::string, int>();
+    d.set("k", 1);
+    d.set("j", 2);
+    EXPECT_EQ(d.get("k"), 1);
+    EXPECT_EQ(d.get("missing", 7), 7);
+    EXPECT_TRUE(d.contains("j"));
+    EXPECT_EQ(d.keys(), (std::vector<std::string>{"j", "k"}));
+    EXPECT_EQ(d.pop("k"), 1);
+    EXPECT_THROW(d.get("k"), std::out_of_range);
+    EXPECT_EQ(d.size(), 1u);
+
+    auto v = m.Value<double>(1.5);
+    EXPECT_EQ(v.get(), 1.5);
+    v.set(2.5);
+    EXPECT_EQ(v.get(), 2.5);
+}
+
+void append_from_child(mm::ListProxy<std::string> records, std::string who) { records.append("from " + who); }
+
+TEST_P(Managers, ProxiesWorkInChildren) {
+    mm::SyncManager m = mproc::Manager(opts());
+    auto records = m.list<std::string>();
+    std::vector<mproc::Process> ps;
+    for (int i = 0; i < 3; ++i)
+        ps.emplace_back(mproc::ProcessOptions{.start_method = GetParam()}, append_from_child, records,
+                        std::string("p") + std::to_string(i));
+    for (auto& p : ps) p.start();
+    for (auto& p : ps) {
+        p.join(30s);
+        EXPECT_EQ(p.exitcode(), 0);
+    }
+    auto got = records.to_vector();
+    std::sort(got.begin(), got.end());
+    EXPECT_EQ(got, (std::vector<std::string>{"from p0", "from p1", "from p2"}));
+}
+
+void read_and_drop(mm::DictProxy<int, int> d, mproc::Connection out) { out.send(d.get(1)); }
+
+TEST_P(Managers, ObjectsAreFreedWithTheirLastProxyAnywhere) {
+    mm::SyncManager m = mproc::Manager(opts());
+    {
+        auto d = m.dict<int, int>();
+        d.set(1, 42);
+        auto copy = d;  // the same reference
+        EXPECT_EQ(m.number_of_objects(), 1u);
+        auto [r, w] = mproc::Pipe(false);
+        mproc::Process p({.start_method = GetParam()}, read_and_drop, copy, std::move(w));
+        p.start();
+        EXPECT_EQ(r.recv<int>(), 42);
+        p.join(30s);
+        EXPECT_EQ(p.exitcode(), 0);
+        EXPECT_EQ(m.number_of_objects(), 1u);  // the child's reference is gone, ours remains
+    }
+    EXPECT_EQ(m.number_of_objects(), 0u);
+}
+
+TEST_P(Managers, AKilledManagerFailsCallsAndNothingHangs) {
+    mm::SyncManager m = mproc::Manager(opts());
+    auto v = m.Value<int>(3);
+    EXPECT_EQ(v.get(), 3);
+    // Kill the server from outside: its address names it in the error.
+    for (auto& child : mproc::active_children())
+        if (child.name() == "SyncManager") child.kill();
+    EXPECT_THROW(v.get(), mproc::ProcessError);
+    EXPECT_THROW(v.set(4), mproc::ProcessError);
+}
+
+TEST_P(Managers, ADeadManagerFailsCallsClearly) {
+    mm::SyncManager m = mproc::Manager(opts());
+    auto d = m.dict<int, int>();
+    d.set(1, 1);
+    m.shutdown();
+    try {
+        d.get(1);
+        FAIL() << "a call to a stopped manager returned";
+    } catch (const mproc::ProcessError& e) {
+        EXPECT_NE(std::string(e.what()).find(m.address().str()), std::string::npos) << e.what();
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(StartMethods, Managers, testing::Values("fork", "spawn", "forkserver"),
+                         [](const auto& info) { return info.param; });
+
+}  // namespace
