@@ -99,6 +99,24 @@ TEST_P(Managers, AKilledManagerFailsCallsAndNothingHangs) {
     EXPECT_THROW(v.set(4), mproc::ProcessError);
 }
 
+int add_to(mm::DictProxy<int, int> d, int k) {
+    d.set(k, k * k);
+    return k;
+}
+
+TEST_P(Managers, ProxiesAsPoolTaskArguments) {
+    mm::SyncManager m = mproc::Manager(opts());
+    auto d = m.dict<int, int>();
+    {
+        mproc::Pool pool({.processes = 2, .start_method = GetParam()});
+        std::vector<std::tuple<mm::DictProxy<int, int>, int>> args;
+        for (int k = 0; k < 20; ++k) args.emplace_back(d, k);
+        EXPECT_EQ(pool.starmap(add_to, args).size(), 20u);
+    }
+    EXPECT_EQ(d.size(), 20u);
+    EXPECT_EQ(d.get(7), 49);
+}
+
 TEST_P(Managers, ADeadManagerFailsCallsClearly) {
     mm::SyncManager m = mproc::Manager(opts());
     auto d = m.dict<int, int>();
