@@ -17,6 +17,7 @@
 // methods; its arguments are typed values.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -175,6 +176,22 @@ public:
             const std::size_t i = index(in, true);
             out(items_.at(i));
             items_.erase(items_.begin() + static_cast<std::ptrdiff_t>(i));
+        } else if (m == "remove") {
+            T x{};
+            in(x);
+            auto it = std::find(items_.begin(), items_.end(), x);
+            if (it == items_.end()) throw std::invalid_argument("mproc: list.remove(x): x not in list");
+            items_.erase(it);
+        } else if (m == "index") {
+            T x{};
+            in(x);
+            auto it = std::find(items_.begin(), items_.end(), x);
+            if (it == items_.end()) throw std::invalid_argument("mproc: list.index(x): x not in list");
+            out(static_cast<std::uint64_t>(it - items_.begin()));
+        } else if (m == "count") {
+            T x{};
+            in(x);
+            out(static_cast<std::uint64_t>(std::count(items_.begin(), items_.end(), x)));
         } else if (m == "size") {
             out(static_cast<std::uint64_t>(items_.size()));
         } else if (m == "clear") {
@@ -237,6 +254,15 @@ public:
             if (it == map_.end()) throw std::out_of_range("mproc: key not in the managed dict");
             out(it->second);
             map_.erase(it);
+        } else if (m == "setdefault") {
+            K k{};
+            V v{};
+            in(k, v);
+            out(map_.try_emplace(std::move(k), std::move(v)).first->second);
+        } else if (m == "update") {
+            std::map<K, V> more;
+            in(more);
+            for (auto& [k, v] : more) map_.insert_or_assign(k, std::move(v));
         } else if (m == "size") {
             out(static_cast<std::uint64_t>(map_.size()));
         } else if (m == "items") {
@@ -281,6 +307,10 @@ public:
     void set(std::int64_t i, const T& x) { invoke<void>("set", i, x); }
     void insert(std::int64_t i, const T& x) { invoke<void>("insert", i, x); }
     T pop(std::int64_t i = -1) { return invoke<T>("pop", i); }
+    // The first x: std::invalid_argument when there is none (Python: ValueError).
+    void remove(const T& x) { invoke<void>("remove", x); }
+    std::size_t index(const T& x) const { return static_cast<std::size_t>(invoke<std::uint64_t>("index", x)); }
+    std::size_t count(const T& x) const { return static_cast<std::size_t>(invoke<std::uint64_t>("count", x)); }
     std::size_t size() const { return static_cast<std::size_t>(invoke<std::uint64_t>("size")); }
     void clear() { invoke<void>("clear"); }
     std::vector<T> to_vector() const { return invoke<std::vector<T>>("to_vector"); }
@@ -299,6 +329,16 @@ public:
     V get(const K& k, const V& fallback) const { return invoke<V>("get_or", k, fallback); }
     bool contains(const K& k) const { return invoke<bool>("contains", k); }
     V pop(const K& k) { return invoke<V>("pop", k); }
+    // The value at k, set to v first when k is absent.
+    V setdefault(const K& k, const V& v) { return invoke<V>("setdefault", k, v); }
+    void update(const std::map<K, V>& more) { invoke<void>("update", more); }
+    std::vector<V> values() const {
+        std::vector<V> out;
+        for (auto& [k, v] : items()) out.push_back(v);
+        return out;
+    }
+    // A plain copy of the whole dict (Python: copy(), which returns a dict).
+    std::map<K, V> copy() const { return items(); }
     std::size_t size() const { return static_cast<std::size_t>(invoke<std::uint64_t>("size")); }
     std::map<K, V> items() const { return invoke<std::map<K, V>>("items"); }
     std::vector<K> keys() const {

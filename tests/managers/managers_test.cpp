@@ -31,6 +31,13 @@ TEST_P(Managers, ListDictValueMethods) {
     EXPECT_EQ(l.pop(), "e");
     EXPECT_EQ(l.to_vector(), (std::vector<std::string>{"start", "a", "B", "c", "d"}));
     EXPECT_THROW(l.get(10), std::out_of_range);
+    l.append("a");
+    EXPECT_EQ(l.count("a"), 2u);
+    EXPECT_EQ(l.index("B"), 2u);
+    l.remove("a");
+    EXPECT_EQ(l.to_vector(), (std::vector<std::string>{"start", "B", "c", "d", "a"}));
+    EXPECT_THROW(l.remove("zz"), std::invalid_argument);
+    EXPECT_THROW(l.index("zz"), std::invalid_argument);
 
     auto d = m.dict<std::string, int>();
     d.set("k", 1);
@@ -42,6 +49,11 @@ TEST_P(Managers, ListDictValueMethods) {
     EXPECT_EQ(d.pop("k"), 1);
     EXPECT_THROW(d.get("k"), std::out_of_range);
     EXPECT_EQ(d.size(), 1u);
+    EXPECT_EQ(d.setdefault("j", 9), 2);
+    EXPECT_EQ(d.setdefault("n", 9), 9);
+    d.update({{"a", 5}, {"j", 3}});
+    EXPECT_EQ(d.values(), (std::vector<int>{5, 3, 9}));
+    EXPECT_EQ(d.copy(), (std::map<std::string, int>{{"a", 5}, {"j", 3}, {"n", 9}}));
 
     auto v = m.Value<double>(1.5);
     EXPECT_EQ(v.get(), 1.5);
