@@ -43,6 +43,7 @@ const Scenario kScenarios[] = {
     {"S18", "s18_queue_to_pool", "a plain Queue passed to pool tasks (Python needs a Manager)"},
     {"S19", "s19_threading", "threading: a Lock keeps a shared counter exact; RLock, Condition, daemon threads"},
     {"S20", "s20_process_lock", "a process Lock; daemon processes; a holder killed with the lock does not wedge it"},
+    {"S21", "s21_manager_globals", "a Manager's Namespace and dict as globals shared by processes"},
     {"S22", "s22_futures", "concurrent.futures: every Future method; a crashed worker fails only its future"},
     {"S23", "s23_thread_count", "the best thread count for tasks that wait: ((wait + CPU) / CPU) x CPUs"},
     {"S24", "s24_main_guard", "mproc::init is the main guard; one process per core"},

@@ -278,6 +278,43 @@ private:
     std::map<K, V> map_;
 };
 
+// A Namespace keeps each attribute as the bytes of a typed value (mproc::dumps): the server
+// needs no type of its own for them, and a reader asking for the wrong type gets
+// SerializationError naming both.
+class NamespaceServant final : public Servant {
+public:
+    static std::string key() { return "Namespace"; }
+    void init(InputArchive& in) { in(attrs_); }
+    void call(std::string_view m, InputArchive& in, OutputArchive& out) override {
+        std::string name;
+        if (m == "set") {
+            std::string bytes;
+            in(name, bytes);
+            attrs_.insert_or_assign(std::move(name), std::move(bytes));
+        } else if (m == "get") {
+            in(name);
+            auto it = attrs_.find(name);
+            if (it == attrs_.end()) throw std::out_of_range("mproc: the Namespace has no attribute '" + name + "'");
+            out(it->second);
+        } else if (m == "has") {
+            in(name);
+            out(attrs_.count(name) != 0);
+        } else if (m == "del") {
+            in(name);
+            if (attrs_.erase(name) == 0) throw std::out_of_range("mproc: the Namespace has no attribute '" + name + "'");
+        } else if (m == "names") {
+            std::vector<std::string> names;
+            for (auto& [k, v] : attrs_) names.push_back(k);
+            out(names);
+        } else {
+            throw std::invalid_argument("mproc: a Namespace has no method '" + std::string(m) + "'");
+        }
+    }
+
+private:
+    std::map<std::string, std::string> attrs_;
+};
+
 template <class T>
 class ValueServant final : public Servant {
 public:
@@ -365,7 +402,32 @@ private:
     friend class SyncManager;
 };
 
-// Python: multiprocessing.managers.SyncManager (the object types so far: list, dict, Value).
+// Python: Namespace, whose attributes are set and read by name: here each holds a value of any
+// serializable type, read back as the type it was set with.
+class NamespaceProxy : public detail::ProxyBase {
+public:
+    NamespaceProxy() { (void)detail::Registered<detail::NamespaceServant>::done; }
+    template <class T>
+    void set(const std::string& name, const T& value) {
+        invoke<void>("set", name, dumps(value));
+    }
+    // No such attribute: std::out_of_range (Python: AttributeError); another type:
+    // mproc::SerializationError.
+    template <class T>
+    T get(const std::string& name) const {
+        return loads<T>(invoke<std::string>("get", name));
+    }
+    bool has(const std::string& name) const { return invoke<bool>("has", name); }
+    void del(const std::string& name) { invoke<void>("del", name); }
+    std::vector<std::string> names() const { return invoke<std::vector<std::string>>("names"); }
+
+private:
+    explicit NamespaceProxy(std::shared_ptr<detail::ObjectRef> ref) : ProxyBase(std::move(ref)) {}
+    friend class SyncManager;
+};
+
+// Python: multiprocessing.managers.SyncManager (the object types so far: list, dict, Value,
+// Namespace).
 class SyncManager {
 public:
     explicit SyncManager(ManagerOptions options = {});
@@ -395,6 +457,11 @@ public:
     ValueProxy<T> Value(const T& initial = T{}) {
         (void)detail::Registered<detail::ValueServant<T>>::done;
         return ValueProxy<T>(make(detail::ValueServant<T>::key(), detail::pack(initial)));
+    }
+
+    NamespaceProxy Namespace() {
+        (void)detail::Registered<detail::NamespaceServant>::done;
+        return NamespaceProxy(make(detail::NamespaceServant::key(), detail::pack(std::map<std::string, std::string>{})));
     }
 
 private:

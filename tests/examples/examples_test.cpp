@@ -233,6 +233,14 @@ TEST_P(Examples, S19Threading) {
     EXPECT_EQ(r.lines.back(), "writer (non-daemon) finished after main returned; the program waited for it") << r.out;
 }
 
+TEST_P(Examples, S21ManagerGlobals) {
+    const Output r = run("s21_manager_globals");
+    EXPECT_EQ(r.lines, (std::vector<std::string>{"title: shared settings",
+                                                  "last_message (set by a child): hello from worker 0",
+                                                  "worker-0 = 100", "worker-1 = 101", "worker-2 = 102"}))
+        << r.out;
+}
+
 TEST_P(Examples, S22Futures) {
     const Output r = run("s22_futures");
     for (const char* line : {

@@ -61,6 +61,34 @@ TEST_P(Managers, ListDictValueMethods) {
     EXPECT_EQ(v.get(), 2.5);
 }
 
+void raise_globals(mm::NamespaceProxy ns, mm::ValueProxy<long> counter) {
+    ns.set("who", std::string("child"));
+    ns.set("ratio", 0.5);
+    counter.set(counter.get() + 1);
+}
+
+TEST_P(Managers, NamespaceHoldsTypedAttributes) {
+    mm::SyncManager m = mproc::Manager(opts());
+    auto ns = m.Namespace();
+    auto counter = m.Value<long>(41);
+    ns.set("x", 10);
+    ns.set("name", std::string("main"));
+    mproc::Process p({.start_method = GetParam()}, raise_globals, ns, counter);
+    p.start();
+    p.join(30s);
+    EXPECT_EQ(p.exitcode(), 0);
+    EXPECT_EQ(ns.get<int>("x"), 10);
+    EXPECT_EQ(ns.get<std::string>("who"), "child");
+    EXPECT_EQ(ns.get<double>("ratio"), 0.5);
+    EXPECT_EQ(counter.get(), 42);
+    EXPECT_THROW(ns.get<std::string>("x"), mproc::SerializationError);  // set as an int
+    EXPECT_THROW(ns.get<int>("missing"), std::out_of_range);
+    EXPECT_TRUE(ns.has("name"));
+    ns.del("name");
+    EXPECT_FALSE(ns.has("name"));
+    EXPECT_EQ(ns.names(), (std::vector<std::string>{"ratio", "who", "x"}));
+}
+
 void append_from_child(mm::ListProxy<std::string> records, std::string who) { records.append("from " + who); }
 
 TEST_P(Managers, ProxiesWorkInChildren) {
