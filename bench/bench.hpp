@@ -1,6 +1,9 @@
 // The sections of mproc-bench.
 #pragma once
 
+#include <functional>
+#include <vector>
+
 void run_process_bench(bool quick);
 void run_connection_bench(bool quick);
 void run_sync_bench(bool quick);
@@ -18,4 +21,6 @@ double bare_socketpair_seconds_per_mib(int mib);
 // file; it closes parents_ends first. bare_rt is one round trip with it (connection_bench.cpp).
 pid_t bare_echo(int in, int out, std::initializer_list<int> parents_ends);
 void bare_rt(int out, int in);
+// Medians of `runs` interleaved round trips: a bare pipe echo child's, then ours().
+std::vector<double> round_trips_beside_bare_pipe(int runs, const std::function<void()>& ours);
 }

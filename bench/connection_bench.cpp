@@ -62,6 +62,19 @@ void bench::bare_rt(int out, int in) {
     while (got < sizeof b) got += static_cast<std::size_t>(read(in, b + got, sizeof b - got));
 }
 
+std::vector<double> bench::round_trips_beside_bare_pipe(int runs, const std::function<void()>& ours) {
+    int up[2], down[2];
+    if (pipe2(up, O_CLOEXEC) != 0 || pipe2(down, O_CLOEXEC) != 0) std::abort();
+    const pid_t echo = bare_echo(down[0], up[1], {down[1], up[0]});
+    close(down[0]);
+    close(up[1]);
+    const std::vector<double> m = interleaved_medians(runs, {[&] { bare_rt(down[1], up[0]); }, ours}, 200);
+    close(down[1]);
+    close(up[0]);
+    waitpid(echo, nullptr, 0);
+    return m;
+}
+
 namespace {
 using bench::bare_echo;
 using bench::bare_rt;

@@ -58,16 +58,8 @@ void run_futures_bench(bool quick) {
         if (last != (map_n - 1) * (map_n - 1)) std::abort();
         if (r >= 2) maps.push_back(map_n / since(t));  // two warm-up rounds
     }
-    int up[2], down[2];
-    if (pipe2(up, O_CLOEXEC) != 0 || pipe2(down, O_CLOEXEC) != 0) std::abort();
-    const pid_t echo = bench::bare_echo(down[0], up[1], {down[1], up[0]});
-    close(down[0]);
-    close(up[1]);
-    const std::vector<double> rt = bench::interleaved_medians(
-        rts, {[&] { bench::bare_rt(down[1], up[0]); }, [&] { (void)pex.submit(square, 7L).result(); }}, 200);
-    close(down[1]);
-    close(up[0]);
-    waitpid(echo, nullptr, 0);
+    const std::vector<double> rt =
+        bench::round_trips_beside_bare_pipe(rts, [&] { (void)pex.submit(square, 7L).result(); });
 
     // Thread executor: submit n trivial tasks, then wait for all; oneTBB the same with run().
     cf::ThreadPoolExecutor tex(2);

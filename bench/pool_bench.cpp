@@ -85,17 +85,7 @@ void run_pool_bench(bool quick) {
     // (unpinned, they mostly say whether the scheduler woke the peer on this core or the
     // other, docs/benchmarks.md).
     auto round_trips = [&](mproc::Pool& p) {
-        int up[2], down[2];
-        if (pipe2(up, O_CLOEXEC) != 0 || pipe2(down, O_CLOEXEC) != 0) std::abort();
-        const pid_t echo = bench::bare_echo(down[0], up[1], {down[1], up[0]});
-        close(down[0]);
-        close(up[1]);
-        const std::vector<double> m = bench::interleaved_medians(
-            rts, {[&] { bench::bare_rt(down[1], up[0]); }, [&] { (void)p.apply_async(square, 7L).get(); }}, 200);
-        close(down[1]);
-        close(up[0]);
-        waitpid(echo, nullptr, 0);
-        return m;
+        return bench::round_trips_beside_bare_pipe(rts, [&] { (void)p.apply_async(square, 7L).get(); });
     };
     const std::vector<double> rt = round_trips(pool);
     std::vector<double> rt_pinned;

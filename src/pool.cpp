@@ -361,18 +361,6 @@ std::shared_ptr<const std::vector<int>> own_copies(const std::vector<int>& fds) 
     });
 }
 
-// Cancels the calls of queued work (chunks or tasks: anything with a job) that no worker has
-// begun; outside mu, since cancelling completes a call and may run its callbacks.
-template <class Queue>
-void cancel_unstarted(std::mutex& mu, const Queue& queue) {
-    std::vector<std::shared_ptr<JobBase>> jobs;
-    {
-        std::lock_guard lk(mu);
-        for (auto& item : queue)
-            if (!item.job->started()) jobs.push_back(item.job);
-    }
-    for (auto& j : jobs) j->cancel();
-}
 
 void fail_items(const std::shared_ptr<JobBase>& job, std::size_t first, std::size_t count,
                 const std::exception_ptr& e) {
@@ -1119,7 +1107,17 @@ bool ProcessCore::stop(const JobBase& job) {
     return false;
 }
 
-void ProcessCore::cancel_pending() { cancel_unstarted(impl_->mu, impl_->queue); }
+// Cancels the calls of queued chunks that no worker has begun; outside mu, since cancelling
+// completes a call and may run its callbacks.
+void ProcessCore::cancel_pending() {
+    std::vector<std::shared_ptr<JobBase>> jobs;
+    {
+        std::lock_guard lk(impl_->mu);
+        for (auto& c : impl_->queue)
+            if (!c.job->started()) jobs.push_back(c.job);
+    }
+    for (auto& j : jobs) j->cancel();
+}
 
 void ProcessCore::terminate() {
     {

@@ -69,9 +69,9 @@ struct ThreadState : std::enable_shared_from_this<ThreadState> {
         phase.store(p, std::memory_order_release);
         platform::futex_wake(phase_word(), INT_MAX);
     }
-    void mark_running() {
+    void mark_running(pid_t tid = platform::current_tid()) {
         ident = static_cast<unsigned long>(::pthread_self());
-        native_id = static_cast<int>(platform::current_tid());
+        native_id = static_cast<int>(tid);
         pid = platform::get_pid();
     }
 };
@@ -124,16 +124,14 @@ void after_fork_in_child() noexcept {
     ThreadState* cur = t_current;
     // The system call, not current_tid(): its per-thread cache is reset by another atfork
     // handler, which may run after this one.
-    const int tid = static_cast<int>(platform::get_tid());
+    const pid_t tid = platform::get_tid();
     if (cur && cur != r.main.get()) {
         // A started thread, or a dummy: it becomes the child's main thread, as in Python.
         cur->pid = platform::get_pid();
-        cur->native_id = tid;
+        cur->native_id = static_cast<int>(tid);
         r.main = cur->shared_from_this();
     } else {
-        r.main->ident = static_cast<unsigned long>(::pthread_self());
-        r.main->native_id = tid;
-        r.main->pid = platform::get_pid();
+        r.main->mark_running(tid);
         t_current = r.main.get();
     }
 }
