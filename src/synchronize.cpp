@@ -34,6 +34,7 @@ struct LockState {
     std::atomic<std::uint32_t> died;   // the holder took it over from a dead owner
 };
 static_assert(std::atomic<std::uint32_t>::is_always_lock_free);
+static_assert(sizeof(LockState) <= LockCore::kStateBytes);
 
 std::uint32_t* futex_word(std::atomic<std::uint32_t>& a) { return reinterpret_cast<std::uint32_t*>(&a); }
 

@@ -6,14 +6,15 @@
 //
 // Where the data waits: in the queue's own shared memory, a ring in an anonymous memfd (1 GiB of
 // address space by default, QueueOptions::capacity_bytes), which holds only the pages that data
-// occupies; consumers give pages back as they pass them. put() copies the message into the
+// occupies; a queue that keeps up reuses its first few MiB, and consumers give back the pages a
+// backlog used beyond 16 MiB as they pass them. put() copies the message into the
 // ring and returns; there is no feeder thread. So a child that puts 50 MiB and exits can be
 // joined before anyone reads (Python deadlocks there), and close()/join_thread() have nothing
 // to wait for. The memory bound is capacity_bytes per queue: past it, put() waits for room
 // (or raises Full), as it does past maxsize messages.
 //
-// Robust: the ring is guarded by a robust lock, and the read and write positions move only
-// after a whole message is copied. A producer killed inside put() leaves nothing visible; a
+// Robust: producers and consumers each take a robust lock of their own, and the read and write
+// positions move only after a whole message is copied. A producer killed inside put() leaves nothing visible; a
 // consumer killed inside get() leaves the message for the next one. Nobody is blocked by the
 // dead process.
 //
@@ -24,6 +25,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <stdexcept>
@@ -63,10 +65,21 @@ public:
     void load(InputArchive& ar);
 
 private:
+    void attach_locks();
+    void repair_put();
+    void repair_get();
+    std::uint64_t place(std::size_t record);
+    bool has_message();
+
     RegionRef header_;
     std::shared_ptr<Ring> ring_;
-    Lock lock_;
-    Condition not_empty_, not_full_, all_done_;
+    // Producers take one lock and consumers the other, so that one producer and one consumer
+    // never contend for a lock (both locks live in header_).
+    LockCore put_lock_, get_lock_;
+    // What this handle last saw of the other side, used only under its own side's lock: most
+    // operations need not read the other side's cache line. Positions only grow, so a stale
+    // value is conservative.
+    std::uint64_t seen_head_ = 0, seen_tail_ = 0;
 };
 
 // Encodes x into a buffer this thread reuses (a fresh string per message cost an allocation).

@@ -33,6 +33,9 @@ namespace detail {
 // A lock word in shared memory, and the algorithms on it (src/synchronize.cpp).
 class LockCore {
 public:
+    // The shared bytes a lock word takes, for objects that keep their locks inside a region of
+    // their own (a queue's two locks live in its header).
+    static constexpr std::size_t kStateBytes = 16;
     LockCore() = default;
     LockCore(RegionRef at, bool recursive) : at_(std::move(at)), recursive_(recursive) {}
     bool acquire(bool block, const Timeout& timeout);
