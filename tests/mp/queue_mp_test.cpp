@@ -31,6 +31,21 @@ void consume(mproc::Queue<std::pair<int, int>> in, mproc::Queue<std::pair<int, i
     }
 }
 
+// Takes numbers until -1, puts each one's square, and marks every item it took done.
+void square_worker(mproc::JoinableQueue<int> tasks, mproc::Queue<int> results) {
+    for (;;) {
+        const int x = tasks.get();
+        if (x >= 0) results.put(x * x);
+        tasks.task_done();
+        if (x < 0) return;
+    }
+}
+
+// Puts n messages of `size` bytes, message i filled with i % 251.
+void put_filled(mproc::Queue<std::string> q, int n, int size) {
+    for (int i = 0; i < n; ++i) q.put(std::string(static_cast<std::size_t>(size), static_cast<char>(i % 251)));
+}
+
 class QueueMp : public testing::TestWithParam<std::string> {
 protected:
     mproc::ProcessOptions opts() { return {.start_method = GetParam()}; }
@@ -77,6 +92,45 @@ TEST_P(QueueMp, TwoProducersTwoConsumersFifoPerProducer) {
         for (int i = 0; i < 2000; ++i) ASSERT_EQ(v[i], i);  // each exactly once
     }
     EXPECT_TRUE(out.empty());
+}
+
+TEST_P(QueueMp, JoinWaitsForTaskDoneInOtherProcesses) {
+    mproc::JoinableQueue<int> tasks;
+    mproc::Queue<int> results;
+    std::vector<mproc::Process> ps;
+    for (int w = 0; w < 2; ++w) ps.emplace_back(opts(), square_worker, tasks, results);
+    for (auto& p : ps) p.start();
+    for (int i = 0; i < 1000; ++i) tasks.put(i);
+    tasks.join();  // returns only when both workers have marked all 1000 done
+    EXPECT_EQ(results.qsize(), 1000u);
+    long sum = 0;
+    for (int i = 0; i < 1000; ++i) sum += results.get_nowait();
+    EXPECT_EQ(sum, 332833500L);  // the sum of the squares below 1000
+    tasks.put(-1);
+    tasks.put(-1);
+    tasks.join();
+    for (auto& p : ps) p.join(30s);
+    for (auto& p : ps) EXPECT_EQ(p.exitcode(), 0);
+    EXPECT_THROW(tasks.task_done(), std::logic_error);  // one more than was put
+}
+
+// A ring of the smallest capacity (2 MiB) and a bound of 3 messages: the producer waits for
+// room again and again, and positions go round the ring (and jump back to its start) many
+// times; every message arrives whole and in order.
+TEST_P(QueueMp, ManyTimesRoundASmallBoundedRing) {
+    mproc::Queue<std::string> q(mproc::QueueOptions{.maxsize = 3, .capacity_bytes = 2 << 20});
+    const int n = 300, size = 300000;
+    mproc::Process p(opts(), put_filled, q, n, size);
+    p.start();
+    for (int i = 0; i < n; ++i) {
+        const std::string m = q.get(true, 30s);
+        ASSERT_EQ(m.size(), static_cast<std::size_t>(size));
+        ASSERT_EQ(m.find_first_not_of(static_cast<char>(i % 251)), std::string::npos) << "message " << i;
+        ASSERT_LE(q.qsize(), 3u);
+    }
+    p.join(30s);
+    EXPECT_EQ(p.exitcode(), 0);
+    EXPECT_TRUE(q.empty());
 }
 
 INSTANTIATE_TEST_SUITE_P(StartMethods, QueueMp, testing::Values("fork", "spawn", "forkserver"),
