@@ -1,11 +1,13 @@
-// Managers (started; issue 8): a server process holding typed objects, and the client side of
-// its protocol.
+// Managers: a server holding typed objects (in a process of its own, or in the caller's), and
+// the client side of its protocol.
 //
-// Protocol, over an authenticated Connection (Python's handshake), one request and one reply
-// at a time per connection:
+// Protocol, over an authenticated Connection (Python's handshake, done by the server thread of
+// that connection, so a silent client holds up nobody), one request and one reply at a time
+// per connection:
 //   request: u8 op, u64 object id, string name, string arguments (an archive)
 //   reply:   u8 0 and the result's bytes, or u8 1 and an exception (as a pool's)
 // ops: Create (name: a registered type key; arguments: its initial value) -> u64 id;
+//      Lookup (name: a shared object's name; arguments: the type key expected) -> u64 id;
 //      Call (name: a method); IncRef; DecRef (the last frees the object); Count (objects
 //      held); Shutdown.
 #include "mproc/managers.hpp"
@@ -19,15 +21,21 @@
 #include <unordered_map>
 
 #include "mproc/detail/exceptions.hpp"
+#include "mproc/process.hpp"
 #include "platform/platform.hpp"
 
 namespace mproc::managers {
 namespace detail {
 
 namespace {
-enum Op : std::uint8_t { kCreate = 1, kCall = 2, kIncRef = 3, kDecRef = 4, kShutdown = 5, kCount = 6 };
-// A request or reply larger than this is refused (the connection is closed).
-constexpr std::size_t kMaxFrame = 64 * 1024 * 1024;
+enum Op : std::uint8_t { kCreate = 1, kCall = 2, kIncRef = 3, kDecRef = 4, kShutdown = 5, kCount = 6, kLookup = 7 };
+// What a client accepts in a reply.
+constexpr std::size_t kClientMaxFrame = std::size_t{64} << 20;
+// A client has this long to pass the handshake.
+constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
+// TCP keepalive on both ends: a peer whose machine vanished is noticed within about
+// kKeepIdle + kKeepInterval * kKeepCount seconds.
+constexpr int kKeepIdle = 4, kKeepInterval = 1, kKeepCount = 5;
 
 std::mutex& types_mutex() {
     static std::mutex m;
@@ -50,9 +58,48 @@ Factory find_type(const std::string& key) {
     auto it = types().find(key);
     return it == types().end() ? nullptr : it->second;
 }
+}  // namespace
+
+void no_method(std::string_view what, std::string_view method) {
+    throw std::invalid_argument("mproc: a managed " + std::string(what) + " has no method '" + std::string(method) + "'");
+}
+
+std::size_t python_index(std::int64_t i, std::size_t size, const char* what) {
+    const auto n = static_cast<std::int64_t>(size);
+    if (i < 0) i += n;
+    if (i < 0 || i >= n) throw std::out_of_range(std::string("mproc: ") + what);
+    return static_cast<std::size_t>(i);
+}
+
+void NamespaceServant::call(std::string_view m, InputArchive& in, OutputArchive& out) {
+    auto missing = [](const std::string& name) {
+        return std::out_of_range("mproc: the Namespace has no attribute '" + name + "'");
+    };
+    if (m == "set") {
+        auto name = take<std::string>(in);
+        attrs_.insert_or_assign(std::move(name), take<std::string>(in));
+    } else if (m == "get") {
+        const auto name = take<std::string>(in);
+        auto it = attrs_.find(name);
+        if (it == attrs_.end()) throw missing(name);
+        out(it->second);
+    } else if (m == "has") {
+        out(attrs_.count(take<std::string>(in)) != 0);
+    } else if (m == "del") {
+        const auto name = take<std::string>(in);
+        if (attrs_.erase(name) == 0) throw missing(name);
+    } else if (m == "names") {
+        std::vector<std::string> names;
+        for (auto& [k, v] : attrs_) names.push_back(k);
+        out(names);
+    } else {
+        no_method("Namespace", m);
+    }
+}
 
 // --- the client side ---
 
+namespace {
 // One connection per thread per server: a request and its reply are not interleaved with
 // another thread's. Kept in one table, so that a manager's shutdown closes them all; a forked
 // child starts without its parent's (they are the parent's streams).
@@ -88,7 +135,8 @@ std::shared_ptr<Connection> channel(const connection::Address& address, const st
         if (it != ch.conns.end() && !it->second->closed()) return it->second;
     }
     auto c = std::make_shared<Connection>(connection::Client(address, authkey));
-    c->set_max_message_size(kMaxFrame);
+    c->set_max_message_size(kClientMaxFrame);
+    platform::set_keepalive(c->fileno(), kKeepIdle, kKeepInterval, kKeepCount);
     std::lock_guard g(ch.mu);
     ch.conns.insert_or_assign(key, c);
     return c;
@@ -119,6 +167,8 @@ std::string transact(const connection::Address& address, const std::string& auth
             c->close();  // a half-done exchange leaves the stream unusable
             throw;
         }
+    } catch (const AuthenticationError&) {
+        throw;
     } catch (const std::exception& e) {
         throw ProcessError("mproc: the manager at " + address.str() + " cannot be reached (" + e.what() + ")");
     }
@@ -152,19 +202,408 @@ std::shared_ptr<ObjectRef> create(const connection::Address& address, const std:
     return std::make_shared<ObjectRef>(address, authkey, unpack<std::uint64_t>(reply));
 }
 
-// --- the server ---
+std::shared_ptr<ObjectRef> lookup(const connection::Address& address, const std::string& authkey,
+                                  const std::string& name, const std::string& key) {
+    const std::string reply = transact(address, authkey, kLookup, 0, name, pack(key));
+    return std::make_shared<ObjectRef>(address, authkey, unpack<std::uint64_t>(reply));
+}
+
+// --- what the server keeps per client ---
 
 namespace {
-class Server {
+struct ClientState {
+    int fd = -1;
+    std::map<const void*, std::function<void()>> undo;  // run if the client goes
+};
+thread_local ClientState* t_client = nullptr;
+}  // namespace
+
+const void* current_client() noexcept { return t_client; }
+bool client_gone() noexcept { return t_client && platform::peer_closed(t_client->fd); }
+void on_disconnect(const void* key, std::function<void()> undo) {
+    if (t_client) t_client->undo.insert_or_assign(key, std::move(undo));
+}
+void forget_on_disconnect(const void* key) noexcept {
+    if (t_client) t_client->undo.erase(key);
+}
+
+// --- the servants of the synchronization types ---
+
+namespace {
+using Lock = std::unique_lock<std::mutex>;
+
+// Lock and RLock, and a Condition's lock: the owner is a client (one per client thread).
+class OwnedLock {
 public:
+    explicit OwnedLock(bool recursive) : recursive_(recursive) {}
+    // With mu_ held by lk.
+    bool acquire(Lock& lk, bool block, const Timeout& timeout) {
+        const void* me = current_client();
+        if (recursive_ && owner_ == me && depth_ > 0) {
+            ++depth_;
+            return true;
+        }
+        auto free = [&] { return depth_ == 0; };
+        if (!free() && (!block || !wait_for_client(lk, cv_, deadline_after(timeout), free))) return false;
+        own(me, 1);
+        return true;
+    }
+    void release(Lock&) {
+        if (depth_ == 0)
+            throw std::logic_error(recursive_ ? "mproc: cannot release un-acquired lock" : "mproc: release unlocked lock");
+        if (recursive_ && owner_ != current_client())
+            throw std::logic_error("mproc: cannot release un-acquired lock (held by another client)");
+        if (--depth_ > 0) return;
+        give_back();
+    }
+    // acquire, release and locked, which Lock, RLock and Condition share; false for another.
+    bool call(std::string_view m, Lock& lk, InputArchive& in, OutputArchive& out) {
+        if (m == "acquire") {
+            const bool block = take<bool>(in);
+            out(acquire(lk, block, take<Timeout>(in)));
+        } else if (m == "release") {
+            release(lk);
+        } else if (m == "locked") {
+            out(locked());
+        } else {
+            return false;
+        }
+        return true;
+    }
+    bool owned() const { return depth_ > 0 && owner_ == current_client(); }
+    bool locked() const { return depth_ > 0; }
+    // For Condition::wait: give the lock up at any depth, and take it back.
+    std::uint32_t release_all() {
+        const std::uint32_t d = depth_;
+        depth_ = 0;
+        give_back();
+        return d;
+    }
+    void restore(Lock& lk, std::uint32_t depth) {
+        wait_for_client(lk, cv_, std::nullopt, [&] { return depth_ == 0; });
+        own(current_client(), depth);
+    }
+    std::mutex mu_;
+
+private:
+    void own(const void* me, std::uint32_t depth) {
+        owner_ = me;
+        depth_ = depth;
+        // Released if this client disconnects while holding it (Python leaves it held forever).
+        on_disconnect(this, [this, me] {
+            std::lock_guard g(mu_);
+            if (owner_ == me && depth_ > 0) {
+                depth_ = 0;
+                give_back();
+            }
+        });
+    }
+    void give_back() {
+        forget_on_disconnect_of(owner_);
+        owner_ = nullptr;
+        cv_.notify_one();
+    }
+    void forget_on_disconnect_of(const void* owner) {
+        if (owner == current_client()) forget_on_disconnect(this);
+    }
+    bool recursive_;
+    const void* owner_ = nullptr;
+    std::uint32_t depth_ = 0;
+    std::condition_variable cv_;
+};
+
+class LockServant final : public Servant {
+public:
+    explicit LockServant(bool recursive) : lock_(recursive) {}
+    bool concurrent() const noexcept override { return true; }
+    void call(std::string_view m, InputArchive& in, OutputArchive& out) override {
+        Lock lk(lock_.mu_);
+        if (!lock_.call(m, lk, in, out)) no_method("Lock", m);
+    }
+
+private:
+    OwnedLock lock_;
+};
+
+class ConditionServant final : public Servant {
+public:
+    bool concurrent() const noexcept override { return true; }
+    void call(std::string_view m, InputArchive& in, OutputArchive& out) override {
+        Lock lk(lock_.mu_);
+        if (lock_.call(m, lk, in, out)) {
+            return;
+        } else if (m == "wait") {
+            const auto deadline = deadline_after(take<Timeout>(in));
+            if (!lock_.owned()) throw std::logic_error("mproc: cannot wait on un-acquired lock");
+            auto me = std::make_shared<bool>(false);  // set by notify
+            waiters_.push_back(me);
+            const std::uint32_t depth = lock_.release_all();
+            bool notified = false;
+            try {
+                notified = wait_for_client(lk, cv_, deadline, [&] { return *me; });
+            } catch (...) {
+                std::erase(waiters_, me);
+                throw;  // the client is gone: it does not take the lock back
+            }
+            if (!notified) std::erase(waiters_, me);
+            lock_.restore(lk, depth);
+            out(notified);
+        } else if (m == "notify" || m == "notify_all") {
+            if (!lock_.owned()) throw std::logic_error("mproc: cannot notify on un-acquired lock");
+            int n = m == "notify" ? take<int>(in) : static_cast<int>(waiters_.size());
+            while (n-- > 0 && !waiters_.empty()) {
+                *waiters_.front() = true;
+                waiters_.pop_front();
+            }
+            cv_.notify_all();
+        } else {
+            no_method("Condition", m);
+        }
+    }
+
+private:
+    OwnedLock lock_{true};
+    std::condition_variable cv_;
+    std::deque<std::shared_ptr<bool>> waiters_;  // oldest first
+};
+
+class SemaphoreServant final : public Servant {
+public:
+    explicit SemaphoreServant(bool bounded) : bounded_(bounded) {}
+    void init(InputArchive& in) {
+        in(value_);
+        if (value_ < 0) throw std::invalid_argument("mproc: semaphore initial value must be >= 0");
+        bound_ = value_;
+    }
+    bool concurrent() const noexcept override { return true; }
+    void call(std::string_view m, InputArchive& in, OutputArchive& out) override {
+        Lock lk(mu_);
+        if (m == "acquire") {
+            const bool block = take<bool>(in);
+            const auto deadline = deadline_after(take<Timeout>(in));
+            auto ready = [&] { return value_ > 0; };
+            const bool ok = ready() || (block && wait_for_client(lk, cv_, deadline, ready));
+            if (ok) --value_;
+            out(ok);
+        } else if (m == "release") {
+            const int n = take<int>(in);
+            if (n < 1) throw std::invalid_argument("mproc: n must be one or more");
+            if (bounded_ && value_ + n > bound_) throw std::logic_error("mproc: semaphore or lock released too many times");
+            value_ += n;
+            for (int i = 0; i < n; ++i) cv_.notify_one();
+        } else if (m == "get_value") {
+            out(value_);
+        } else {
+            no_method("Semaphore", m);
+        }
+    }
+
+private:
+    bool bounded_;
+    int value_ = 1, bound_ = 1;
+    std::mutex mu_;
+    std::condition_variable cv_;
+};
+
+class EventServant final : public Servant {
+public:
+    bool concurrent() const noexcept override { return true; }
+    void call(std::string_view m, InputArchive& in, OutputArchive& out) override {
+        Lock lk(mu_);
+        if (m == "is_set") {
+            out(flag_);
+        } else if (m == "set") {
+            flag_ = true;
+            cv_.notify_all();
+        } else if (m == "clear") {
+            flag_ = false;
+        } else if (m == "wait") {
+            const auto deadline = deadline_after(take<Timeout>(in));
+            out(wait_for_client(lk, cv_, deadline, [&] { return flag_; }));
+        } else {
+            no_method("Event", m);
+        }
+    }
+
+private:
+    bool flag_ = false;
+    std::mutex mu_;
+    std::condition_variable cv_;
+};
+
+class BarrierServant final : public Servant {
+public:
+    void init(InputArchive& in) {
+        in(parties_, timeout_);
+        if (parties_ < 1) throw std::invalid_argument("mproc: a Barrier needs at least one party");
+    }
+    bool concurrent() const noexcept override { return true; }
+    void call(std::string_view m, InputArchive& in, OutputArchive& out) override {
+        Lock lk(mu_);
+        if (m == "wait") {
+            Timeout timeout = take<Timeout>(in);
+            if (!timeout) timeout = timeout_;
+            if (broken_) throw BrokenBarrierError();
+            const std::uint64_t gen = generation_;
+            const int index = waiting_++;
+            if (waiting_ == parties_) {
+                waiting_ = 0;
+                ++generation_;
+                cv_.notify_all();
+                out(index);
+                return;
+            }
+            bool passed = false;
+            try {
+                passed = wait_for_client(lk, cv_, deadline_after(timeout), [&] { return generation_ != gen || broken_; });
+            } catch (...) {
+                break_barrier();  // a party's client went away: the others cannot pass
+                throw;
+            }
+            if (generation_ != gen) {
+                out(index);
+                return;
+            }
+            if (!passed) break_barrier();  // a timeout breaks the barrier, as in Python
+            throw BrokenBarrierError();
+        } else if (m == "reset") {
+            if (waiting_ > 0) break_barrier();  // the waiters get BrokenBarrierError
+            broken_ = false;
+            ++generation_;
+            waiting_ = 0;
+        } else if (m == "abort") {
+            break_barrier();
+        } else if (m == "parties") {
+            out(parties_);
+        } else if (m == "n_waiting") {
+            out(broken_ ? 0 : waiting_);
+        } else if (m == "broken") {
+            out(broken_);
+        } else {
+            no_method("Barrier", m);
+        }
+    }
+
+private:
+    void break_barrier() {
+        broken_ = true;
+        waiting_ = 0;
+        cv_.notify_all();
+    }
+    int parties_ = 1, waiting_ = 0;
+    Timeout timeout_;
+    std::uint64_t generation_ = 0;
+    bool broken_ = false;
+    std::mutex mu_;
+    std::condition_variable cv_;
+};
+
+const bool g_sync_types_registered = [] {
+    register_type("Lock", [](InputArchive&) -> std::unique_ptr<Servant> { return std::make_unique<LockServant>(false); });
+    register_type("RLock", [](InputArchive&) -> std::unique_ptr<Servant> { return std::make_unique<LockServant>(true); });
+    register_type("Semaphore", [](InputArchive& init) -> std::unique_ptr<Servant> {
+        auto s = std::make_unique<SemaphoreServant>(false);
+        s->init(init);
+        return s;
+    });
+    register_type("BoundedSemaphore", [](InputArchive& init) -> std::unique_ptr<Servant> {
+        auto s = std::make_unique<SemaphoreServant>(true);
+        s->init(init);
+        return s;
+    });
+    register_type("Condition", [](InputArchive&) -> std::unique_ptr<Servant> { return std::make_unique<ConditionServant>(); });
+    register_type("Event", [](InputArchive&) -> std::unique_ptr<Servant> { return std::make_unique<EventServant>(); });
+    register_type("Barrier", [](InputArchive& init) -> std::unique_ptr<Servant> {
+        auto s = std::make_unique<BarrierServant>();
+        s->init(init);
+        return s;
+    });
+    return true;
+}();
+}  // namespace
+
+// --- the server ---
+
+struct SharedObject {
+    std::string name, key, init;
+};
+
+class ServerCore : public std::enable_shared_from_this<ServerCore> {
+public:
+    ServerCore(const ManagerOptions& options, const std::string& authkey, const std::vector<SharedObject>& shared)
+        : options_(options), authkey_(authkey), listener_(options.address, std::nullopt, 64) {
+        for (const SharedObject& s : shared) {
+            const Factory make = find_type(s.key);
+            if (!make) throw std::invalid_argument("mproc: the manager serves no type '" + s.key + "'");
+            InputArchive init(s.init, {});
+            const std::uint64_t id = add(make(init));
+            named_.insert_or_assign(s.name, std::make_pair(id, s.key));
+        }
+    }
+    const connection::Address& address() const { return listener_.address(); }
+
+    void serve_forever() {
+        while (!stopping_.load()) {
+            std::optional<Connection> c;
+            try {
+                c.emplace(listener_.accept(std::chrono::milliseconds(100)));
+            } catch (const TimeoutError&) {
+                continue;
+            } catch (const std::exception&) {
+                continue;  // a client that vanished while being accepted
+            }
+            if (active_.load() >= options_.max_connections) continue;  // closed as `c` goes
+            ++active_;
+            std::thread(&ServerCore::serve_client, shared_from_this(), std::move(*c)).detach();
+        }
+        std::lock_guard g(fds_mu_);
+        listener_.close();
+        // Wake every client thread blocked reading: each ends at end-of-file.
+        for (int fd : fds_) platform::shutdown_socket(fd);
+    }
+
+    void stop() {
+        stopping_.store(true);
+        // Wakes the accept at once (on Linux, shutdown of a listening socket ends its waits).
+        std::lock_guard g(fds_mu_);
+        try {
+            platform::shutdown_socket(listener_.fileno());
+        } catch (const std::logic_error&) {
+            // already closed: serve_forever has ended
+        }
+    }
+
+private:
+    struct Entry {
+        std::mutex mu;  // one call at a time, for servants that do not synchronize themselves
+        std::unique_ptr<Servant> servant;
+        std::atomic<std::uint64_t> refs{1};
+    };
+
+    std::uint64_t add(std::unique_ptr<Servant> servant) {
+        auto e = std::make_shared<Entry>();
+        e->servant = std::move(servant);
+        std::lock_guard g(mu_);
+        const std::uint64_t id = next_id_++;
+        objects_.emplace(id, std::move(e));
+        return id;
+    }
+
+    std::shared_ptr<Entry> find(std::uint64_t id) {
+        std::lock_guard g(mu_);
+        auto it = objects_.find(id);
+        if (it == objects_.end()) throw std::invalid_argument("mproc: the manager has no object " + std::to_string(id));
+        return it->second;
+    }
+
     // One request; false when the server is to stop.
     bool handle(std::string_view request, std::string& reply) {
         reply.clear();
         OutputArchive out(reply);
-        std::uint8_t op = 0;
-        std::uint64_t id = 0;
-        std::string name, args;
         try {
+            std::uint8_t op = 0;
+            std::uint64_t id = 0;
+            std::string name, args;
             InputArchive in(request, {});
             in(op, id, name, args);
             std::string result;
@@ -174,28 +613,45 @@ public:
                     const Factory make = find_type(name);
                     if (!make) throw std::invalid_argument("mproc: the manager serves no type '" + name + "'");
                     InputArchive init(args, {});
-                    auto obj = std::make_shared<Entry>();
-                    obj->servant = make(init);
+                    rar(add(make(init)));
+                    break;
+                }
+                case kLookup: {
+                    const auto key = unpack<std::string>(args);
                     std::lock_guard g(mu_);
-                    const std::uint64_t new_id = next_id_++;
-                    objects_.emplace(new_id, std::move(obj));
-                    rar(new_id);
+                    auto it = named_.find(name);
+                    if (it == named_.end()) throw std::out_of_range("mproc: the manager shares nothing named '" + name + "'");
+                    if (it->second.second != key)
+                        throw std::invalid_argument("mproc: the manager's '" + name + "' is a " + it->second.second +
+                                                    ", not a " + key);
+                    ++objects_.at(it->second.first)->refs;
+                    rar(it->second.first);
                     break;
                 }
                 case kCall: {
                     std::shared_ptr<Entry> e = find(id);
                     InputArchive in_args(args, {});
-                    std::lock_guard g(e->mu);
-                    e->servant->call(name, in_args, rar);
+                    if (e->servant->concurrent()) {
+                        e->servant->call(name, in_args, rar);
+                    } else {
+                        std::lock_guard g(e->mu);
+                        e->servant->call(name, in_args, rar);
+                    }
                     break;
                 }
                 case kIncRef:
                     ++find(id)->refs;
                     break;
                 case kDecRef: {
-                    std::lock_guard g(mu_);
-                    auto it = objects_.find(id);
-                    if (it != objects_.end() && --it->second->refs == 0) objects_.erase(it);
+                    std::shared_ptr<Entry> gone;  // freed outside the lock: its proxies may call back here
+                    {
+                        std::lock_guard g(mu_);
+                        auto it = objects_.find(id);
+                        if (it != objects_.end() && --it->second->refs == 0) {
+                            gone = std::move(it->second);
+                            objects_.erase(it);
+                        }
+                    }
                     break;
                 }
                 case kCount: {
@@ -207,9 +663,11 @@ public:
                     out(std::uint8_t{0}, result);
                     return false;
                 default:
-                    throw std::invalid_argument("mproc: unknown manager request");
+                    throw std::invalid_argument("mproc: unknown manager request " + std::to_string(op));
             }
             out(std::uint8_t{0}, result);
+        } catch (const ClientGone&) {
+            throw;
         } catch (...) {
             reply.clear();
             OutputArchive err(reply);
@@ -219,56 +677,76 @@ public:
         return true;
     }
 
-private:
-    struct Entry {
-        std::mutex mu;  // one call at a time per object
-        std::unique_ptr<Servant> servant;
-        std::atomic<std::uint64_t> refs{1};
-    };
-    std::shared_ptr<Entry> find(std::uint64_t id) {
-        std::lock_guard g(mu_);
-        auto it = objects_.find(id);
-        if (it == objects_.end()) throw std::invalid_argument("mproc: the manager has no object " + std::to_string(id));
-        return it->second;
+    // Serves one client until it goes (or the server stops).
+    void serve_client(Connection c) {
+        ClientState state;
+        state.fd = c.fileno();
+        t_client = &state;
+        {
+            std::lock_guard g(fds_mu_);
+            fds_.insert(state.fd);
+        }
+        try {
+            // Nothing the client sends is decoded before it proves it knows the authkey.
+            connection::deliver_challenge(c, authkey_, kHandshakeTimeout);
+            connection::answer_challenge(c, authkey_, kHandshakeTimeout);
+            c.set_max_message_size(options_.max_message_size);
+            platform::set_keepalive(state.fd, kKeepIdle, kKeepInterval, kKeepCount);
+            std::string reply;
+            while (!stopping_.load()) {
+                const std::string request = c.recv_bytes();
+                const bool go_on = handle(request, reply);
+                c.send_bytes(reply);
+                if (!go_on) stop();
+            }
+        } catch (const std::exception&) {
+            // End of file, a failed handshake, a frame past the limit, a client gone while its
+            // call waited: this client is done; the others go on.
+        }
+        // What the client still held (its Locks) is given back.
+        auto undo = std::move(state.undo);
+        t_client = nullptr;
+        for (auto& [key, fn] : undo) fn();
+        {
+            std::lock_guard g(fds_mu_);
+            fds_.erase(state.fd);
+        }
+        --active_;
     }
 
+    ManagerOptions options_;
+    std::string authkey_;
+    connection::Listener listener_;
+    std::atomic<bool> stopping_{false};
+    std::atomic<int> active_{0};
     std::mutex mu_;
     std::unordered_map<std::uint64_t, std::shared_ptr<Entry>> objects_;
+    std::map<std::string, std::pair<std::uint64_t, std::string>> named_;  // name -> (id, type key)
     std::uint64_t next_id_ = 1;
+    std::mutex fds_mu_;
+    std::set<int> fds_;
 };
 
-// Serves one client until it goes; the whole process ends on a Shutdown request.
-void serve_client(Server& server, Connection c) {
-    std::string reply;
+namespace {
+// The server process's target: listens, tells the parent its address (or why it could not),
+// serves, and exits when asked to shut down.
+void manager_main(ManagerOptions options, std::string authkey, std::vector<std::tuple<std::string, std::string, std::string>> shared,
+                  Connection ready) {
+    std::shared_ptr<ServerCore> core;
     try {
-        for (;;) {
-            const std::string request = c.recv_bytes();
-            const bool go_on = server.handle(request, reply);
-            c.send_bytes(reply);
-            if (!go_on) platform::exit_now(0);
-        }
-    } catch (const std::exception&) {
-        // End of file, or a frame past the limit: this client is done; the others go on.
+        std::vector<SharedObject> objects;
+        for (auto& [name, key, init] : shared) objects.push_back({name, key, init});
+        core = std::make_shared<ServerCore>(options, authkey, objects);
+        ready.send(std::make_pair(std::string(), core->address()));
+    } catch (const std::exception& e) {
+        ready.send(std::make_pair(std::string(e.what()), connection::Address{}));
+        platform::exit_now(1);
     }
-}
-
-// The server process's target.
-void manager_main(connection::Address address, std::string authkey, Connection ready) {
-    connection::Listener listener(address, authkey, 16);
-    ready.send(std::string("ready"));
     ready.close();
-    static Server server;  // lives while client threads run
-    for (;;) {
-        try {
-            Connection c = listener.accept(std::chrono::seconds(5));
-            c.set_max_message_size(kMaxFrame);
-            std::thread(serve_client, std::ref(server), std::move(c)).detach();
-        } catch (const TimeoutError&) {
-        } catch (const AuthenticationError&) {
-        } catch (const std::exception& e) {
-            (void)e;  // a client that failed its handshake or vanished: serve the next
-        }
-    }
+    core->serve_forever();
+    // Client threads may still be inside calls: end the process without running destructors
+    // under them.
+    platform::exit_now(0);
 }
 
 std::string fresh_name() {
@@ -280,21 +758,40 @@ std::string fresh_name() {
 }  // namespace
 }  // namespace detail
 
-struct SyncManager::Impl {
+// --- Server ---
+
+const connection::Address& Server::address() const { return core_->address(); }
+void Server::serve_forever() { core_->serve_forever(); }
+void Server::stop() { core_->stop(); }
+
+// --- BaseManager ---
+
+struct BaseManager::Impl {
+    enum class Mode { Idle, Started, Connected, Serving };
     ManagerOptions options;
     std::string authkey;
+    Mode mode = Mode::Idle;
+    bool stopped = false;
     std::optional<Process> server;
-    bool started = false, stopped = false;
+    std::vector<detail::SharedObject> shared;
 };
 
-SyncManager::SyncManager(ManagerOptions options) : impl_(std::make_unique<Impl>()) {
+BaseManager::BaseManager(ManagerOptions options) : impl_(std::make_unique<Impl>()) {
     impl_->options = std::move(options);
+    const connection::Address& a = impl_->options.address;
+    const bool local = a.empty() || a.is_unix() || platform::is_loopback(a.host) || a.host == "localhost";
+    if (!local && (!impl_->options.authkey || impl_->options.authkey->empty()))
+        throw std::invalid_argument("mproc: a manager on " + a.str() +
+                                    " (not a Unix socket or loopback) needs an explicit authkey: anyone who reaches "
+                                    "the address could use it otherwise");
+    if (impl_->options.max_message_size < 1024)
+        throw std::invalid_argument("mproc: max_message_size below 1024 bytes leaves no room for a request");
     impl_->authkey = impl_->options.authkey ? *impl_->options.authkey : current_process().authkey();
-    if (impl_->options.address.empty()) impl_->options.address = connection::Address::abstract(detail::fresh_name());
+    if (a.empty()) impl_->options.address = connection::Address::abstract(detail::fresh_name());
 }
 
-SyncManager::SyncManager(SyncManager&&) noexcept = default;
-SyncManager& SyncManager::operator=(SyncManager&& o) noexcept {
+BaseManager::BaseManager(BaseManager&&) noexcept = default;
+BaseManager& BaseManager::operator=(BaseManager&& o) noexcept {
     if (this != &o) {
         if (impl_) shutdown();
         impl_ = std::move(o.impl_);
@@ -302,24 +799,61 @@ SyncManager& SyncManager::operator=(SyncManager&& o) noexcept {
     return *this;
 }
 
-SyncManager::~SyncManager() {
+BaseManager::~BaseManager() {
     if (impl_) shutdown();
 }
 
-void SyncManager::start() {
-    if (impl_->started) throw std::logic_error("mproc: the manager has already been started");
+void BaseManager::start() {
+    if (impl_->mode != Impl::Mode::Idle) throw std::logic_error("mproc: the manager has already been started or connected");
+    std::vector<std::tuple<std::string, std::string, std::string>> shared;
+    for (auto& s : impl_->shared) shared.emplace_back(s.name, s.key, s.init);
     auto [r, w] = Pipe(false);
     impl_->server.emplace(ProcessOptions{.name = "SyncManager", .daemon = true, .start_method = impl_->options.start_method},
-                          detail::manager_main, impl_->options.address, impl_->authkey, std::move(w));
+                          detail::manager_main, impl_->options, impl_->authkey, shared, std::move(w));
     impl_->server->start();
-    impl_->started = true;
-    if (!r.poll(std::chrono::seconds(30)))
+    impl_->mode = Impl::Mode::Started;
+    if (!r.poll(std::chrono::seconds(30))) {
+        impl_->server->kill();
+        impl_->server->join();
+        impl_->stopped = true;
         throw ProcessError("mproc: the manager process did not start listening within 30 s");
-    (void)r.recv<std::string>();
+    }
+    std::pair<std::string, connection::Address> answer;
+    try {
+        answer = r.recv<std::pair<std::string, connection::Address>>();
+    } catch (const std::exception& e) {
+        answer.first = e.what();
+    }
+    if (!answer.first.empty()) {
+        impl_->server->join(std::chrono::seconds(5));
+        impl_->stopped = true;
+        throw ProcessError("mproc: the manager could not listen on " + impl_->options.address.str() + ": " + answer.first);
+    }
+    impl_->options.address = answer.second;
 }
 
-void SyncManager::shutdown() {
-    if (!impl_->started || impl_->stopped) return;
+void BaseManager::connect() {
+    if (impl_->mode != Impl::Mode::Idle) throw std::logic_error("mproc: the manager has already been started or connected");
+    impl_->mode = Impl::Mode::Connected;
+    (void)detail::transact(impl_->options.address, impl_->authkey, detail::kCount, 0, {}, {});
+}
+
+Server BaseManager::get_server() {
+    if (impl_->mode != Impl::Mode::Idle) throw std::logic_error("mproc: the manager has already been started or connected");
+    auto core = std::make_shared<detail::ServerCore>(impl_->options, impl_->authkey, impl_->shared);
+    impl_->options.address = core->address();
+    impl_->mode = Impl::Mode::Serving;
+    return Server(std::move(core));
+}
+
+void BaseManager::shutdown() {
+    if (impl_->stopped) return;
+    if (impl_->mode == Impl::Mode::Connected) {
+        impl_->stopped = true;
+        detail::close_channels(impl_->options.address);
+        return;
+    }
+    if (impl_->mode != Impl::Mode::Started) return;
     impl_->stopped = true;
     try {
         detail::transact(impl_->options.address, impl_->authkey, detail::kShutdown, 0, {}, {});
@@ -333,17 +867,24 @@ void SyncManager::shutdown() {
     }
 }
 
-const connection::Address& SyncManager::address() const { return impl_->options.address; }
+const connection::Address& BaseManager::address() const { return impl_->options.address; }
+const std::string& BaseManager::authkey() const { return impl_->authkey; }
 
-std::size_t SyncManager::number_of_objects() const {
-    if (!impl_->started || impl_->stopped) throw std::logic_error("mproc: the manager is not running");
+std::size_t BaseManager::number_of_objects() const {
+    if (impl_->mode == Impl::Mode::Idle || impl_->stopped) throw std::logic_error("mproc: the manager is not running");
     return static_cast<std::size_t>(detail::unpack<std::uint64_t>(
         detail::transact(impl_->options.address, impl_->authkey, detail::kCount, 0, {}, {})));
 }
 
-std::shared_ptr<detail::ObjectRef> SyncManager::make(const std::string& key, const std::string& init) {
-    if (!impl_->started || impl_->stopped) throw std::logic_error("mproc: the manager is not running");
+std::shared_ptr<detail::ObjectRef> BaseManager::make(const std::string& key, const std::string& init) {
+    if (impl_->mode == Impl::Mode::Idle || impl_->stopped) throw std::logic_error("mproc: the manager is not running");
     return detail::create(impl_->options.address, impl_->authkey, key, init);
+}
+
+void BaseManager::register_shared_raw(const std::string& name, const std::string& key, const std::string& init) {
+    if (impl_->mode != Impl::Mode::Idle)
+        throw std::logic_error("mproc: register_shared must come before start() or get_server()");
+    impl_->shared.push_back({name, key, init});
 }
 
 }  // namespace mproc::managers

@@ -1,343 +1,75 @@
 // mproc/managers.hpp: objects served by a process, used through typed proxies (Python:
-// multiprocessing.managers). Started (issue 8): SyncManager with list, dict and Value on a local
-// socket; the other types, BaseManager, network addresses and the fuzz test are to come.
+// multiprocessing.managers).
 //
 //   mproc::managers::SyncManager m = mproc::Manager();   // starts the server process
 //   auto records = m.list<std::string>({"a", "b"});
 //   records.append("c"); records.size(); records.get(0); records.to_vector();
 //   auto d = m.dict<std::string, int>();
 //   d.set("k", 1); d.get("k"); d.get("missing", 0); d.contains("k"); d.keys(); d.pop("k");
+//   auto q = m.Queue<int>(); auto lk = m.Lock(); auto ns = m.Namespace();
 //
-// Proxies are copyable handles (copies share one reference to the served object) and may be
-// given to a child process or a pool task under every start method. The server frees an
-// object when the last proxy to it, in any process, is gone.
+//   // across machines: a server program and a client program
+//   mproc::managers::BaseManager server({.address = {"0.0.0.0", 50000}, .authkey = "secret"});
+//   server.register_shared<mproc::managers::QueueProxy<int>>("jobs");
+//   server.get_server().serve_forever();
+//   mproc::managers::BaseManager client({.address = {"10.0.0.5", 50000}, .authkey = "secret"});
+//   client.connect();
+//   auto jobs = client.get<mproc::managers::QueueProxy<int>>("jobs");
+//
+// Proxies are copyable handles (copies share one reference to the served object), usable from
+// several threads at once, and may be given to a child process or a pool task under every
+// start method, or stored inside another managed object. The server frees an object when the
+// last proxy to it, in any process, is gone.
 //
 // Unlike Python's managers, the server never runs code a client names: a request names a
-// registered type (the templates below, instantiated in this same program) and one of its
-// methods; its arguments are typed values.
+// registered type (the templates below, instantiated in this same program, or a type exposed
+// with MPROC_MANAGED) and one of its methods; its arguments are typed values. Nothing a client
+// sends is decoded before it has passed the authkey handshake, frames are bounded
+// (ManagerOptions::max_message_size), and a malformed request gets an error reply.
+//
+// When the server dies, every call fails with mproc::ProcessError naming its address, at once
+// for a local server and within about 10 s over TCP (keepalive) for one whose machine vanished.
+// A Lock or RLock held by a client that disconnects (or dies) is released; a blocking call
+// (Queue.get, Lock.acquire, Event.wait, ...) whose client goes away gives up without taking
+// anything.
 #pragma once
 
-#include <algorithm>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <stdexcept>
 #include <string>
-#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "mproc/connection.hpp"
+#include "mproc/detail/managed.hpp"
 #include "mproc/errors.hpp"
-#include "mproc/process.hpp"
 #include "mproc/serialize.hpp"
 
 namespace mproc::managers {
 
-// Python: BaseManager(address=None, authkey=None, ...); start_method is mproc's addition.
-struct ManagerOptions {
-    connection::Address address = {};         // empty: a fresh abstract Unix socket name
-    std::optional<std::string> authkey = {};  // empty: the current process's authkey
-    std::string start_method = {};            // of the server process
-};
+class BaseManager;
+class SyncManager;
 
-namespace detail {
-using mproc::detail::InputArchive;
-using mproc::detail::OutputArchive;
-
-// A served object: a method name and typed arguments in, a typed result out.
-class Servant {
-public:
-    virtual ~Servant() = default;
-    // Unknown method: std::invalid_argument (the client gets it back as the same type).
-    virtual void call(std::string_view method, InputArchive& in, OutputArchive& out) = 0;
-};
-
-using Factory = std::unique_ptr<Servant> (*)(InputArchive& init);
-// The types a server can make, by key. Filled at static initialization by every proxy type this
-// program instantiates, so a server (a fork or a fresh run of this program) knows them all.
-void register_type(const std::string& key, Factory make);
-
-template <class S>
-struct Registered {
-    static inline const bool done = (register_type(S::key(), [](InputArchive& init) -> std::unique_ptr<Servant> {
-                                         auto s = std::make_unique<S>();
-                                         s->init(init);
-                                         return s;
-                                     }),
-                                     true);
-};
-
-// A reference held by this process to a served object: the last copy's destruction tells the
-// server.
-class ObjectRef {
-public:
-    ObjectRef(connection::Address address, std::string authkey, std::uint64_t id)
-        : address_(std::move(address)), authkey_(std::move(authkey)), id_(id) {}
-    ~ObjectRef();
-    ObjectRef(const ObjectRef&) = delete;
-    ObjectRef& operator=(const ObjectRef&) = delete;
-
-    // Sends a request and returns the reply's bytes; the server's error as its exception, a
-    // dead server as mproc::ProcessError naming its address.
-    std::string call(std::string_view method, const std::string& args) const;
-    std::uint64_t id() const noexcept { return id_; }
-    const connection::Address& address() const noexcept { return address_; }
-    const std::string& authkey() const noexcept { return authkey_; }
-    // For sending a proxy: one more reference, which the receiver's copy adopts.
-    void add_reference() const;
-
-private:
-    connection::Address address_;
-    std::string authkey_;
-    std::uint64_t id_;
-};
-
-// Creates an object of a registered type; its reference.
-std::shared_ptr<ObjectRef> create(const connection::Address& address, const std::string& authkey,
-                                  const std::string& key, const std::string& init);
-
-template <class... A>
-std::string pack(const A&... args) {
-    std::string out;
-    OutputArchive ar(out);
-    if constexpr (sizeof...(A) > 0) ar(args...);
-    return out;
-}
-
-template <class R>
-R unpack(const std::string& bytes) {
-    if constexpr (std::is_void_v<R>) {
-        return;
-    } else {
-        R r{};
-        InputArchive ar(bytes, {});
-        ar(r);
-        return r;
-    }
-}
-
-// What every proxy is: a shared reference, sendable.
-class ProxyBase {
-public:
-    // For children and connections: the receiver holds its own reference.
-    void save(OutputArchive& ar) const {
-        ref_->add_reference();
-        ar(ref_->address(), ref_->authkey(), ref_->id());
-    }
-    void load(InputArchive& ar) {
-        connection::Address address;
-        std::string authkey;
-        std::uint64_t id = 0;
-        ar(address, authkey, id);
-        ref_ = std::make_shared<ObjectRef>(std::move(address), std::move(authkey), id);
-    }
-
-protected:
-    ProxyBase() = default;
-    explicit ProxyBase(std::shared_ptr<ObjectRef> ref) : ref_(std::move(ref)) {}
-    template <class R, class... A>
-    R invoke(std::string_view method, const A&... args) const {
-        if (!ref_) throw std::logic_error("mproc: use of an empty proxy");
-        return unpack<R>(ref_->call(method, pack(args...)));
-    }
-
-    std::shared_ptr<ObjectRef> ref_;
-};
-
-template <class T>
-class ListServant final : public Servant {
-public:
-    static std::string key() { return "list<" + mproc::detail::type_name(typeid(T)) + ">"; }
-    void init(InputArchive& in) { in(items_); }
-    void call(std::string_view m, InputArchive& in, OutputArchive& out) override {
-        if (m == "append") {
-            T x{};
-            in(x);
-            items_.push_back(std::move(x));
-        } else if (m == "extend") {
-            std::vector<T> xs;
-            in(xs);
-            items_.insert(items_.end(), std::make_move_iterator(xs.begin()), std::make_move_iterator(xs.end()));
-        } else if (m == "get") {
-            out(items_.at(index(in, false)));
-        } else if (m == "set") {
-            const std::size_t i = index(in, false);
-            in(items_.at(i));
-        } else if (m == "insert") {
-            std::int64_t i = 0;
-            T x{};
-            in(i, x);
-            const auto n = static_cast<std::int64_t>(items_.size());
-            if (i < 0) i = std::max<std::int64_t>(0, i + n);
-            items_.insert(items_.begin() + std::min(i, n), std::move(x));
-        } else if (m == "pop") {
-            const std::size_t i = index(in, true);
-            out(items_.at(i));
-            items_.erase(items_.begin() + static_cast<std::ptrdiff_t>(i));
-        } else if (m == "remove") {
-            T x{};
-            in(x);
-            auto it = std::find(items_.begin(), items_.end(), x);
-            if (it == items_.end()) throw std::invalid_argument("mproc: list.remove(x): x not in list");
-            items_.erase(it);
-        } else if (m == "index") {
-            T x{};
-            in(x);
-            auto it = std::find(items_.begin(), items_.end(), x);
-            if (it == items_.end()) throw std::invalid_argument("mproc: list.index(x): x not in list");
-            out(static_cast<std::uint64_t>(it - items_.begin()));
-        } else if (m == "count") {
-            T x{};
-            in(x);
-            out(static_cast<std::uint64_t>(std::count(items_.begin(), items_.end(), x)));
-        } else if (m == "size") {
-            out(static_cast<std::uint64_t>(items_.size()));
-        } else if (m == "clear") {
-            items_.clear();
-        } else if (m == "to_vector") {
-            out(items_);
-        } else {
-            throw std::invalid_argument("mproc: a managed list has no method '" + std::string(m) + "'");
-        }
-    }
-
-private:
-    // Python's indexing: negative counts from the end; out of range: std::out_of_range
-    // (IndexError).
-    std::size_t index(InputArchive& in, bool pop) {
-        std::int64_t i = 0;
-        in(i);
-        const auto n = static_cast<std::int64_t>(items_.size());
-        if (i < 0) i += n;
-        if (i < 0 || i >= n)
-            throw std::out_of_range(pop ? "mproc: pop index out of range" : "mproc: list index out of range");
-        return static_cast<std::size_t>(i);
-    }
-    std::vector<T> items_;
-};
-
-template <class K, class V>
-class DictServant final : public Servant {
-public:
-    static std::string key() {
-        return "dict<" + mproc::detail::type_name(typeid(K)) + "," + mproc::detail::type_name(typeid(V)) + ">";
-    }
-    void init(InputArchive& in) { in(map_); }
-    void call(std::string_view m, InputArchive& in, OutputArchive& out) override {
-        if (m == "set") {
-            K k{};
-            V v{};
-            in(k, v);
-            map_.insert_or_assign(std::move(k), std::move(v));
-        } else if (m == "get") {
-            K k{};
-            in(k);
-            auto it = map_.find(k);
-            if (it == map_.end()) throw std::out_of_range("mproc: key not in the managed dict");
-            out(it->second);
-        } else if (m == "get_or") {
-            K k{};
-            V fallback{};
-            in(k, fallback);
-            auto it = map_.find(k);
-            out(it == map_.end() ? fallback : it->second);
-        } else if (m == "contains") {
-            K k{};
-            in(k);
-            out(map_.count(k) != 0);
-        } else if (m == "pop") {
-            K k{};
-            in(k);
-            auto it = map_.find(k);
-            if (it == map_.end()) throw std::out_of_range("mproc: key not in the managed dict");
-            out(it->second);
-            map_.erase(it);
-        } else if (m == "setdefault") {
-            K k{};
-            V v{};
-            in(k, v);
-            out(map_.try_emplace(std::move(k), std::move(v)).first->second);
-        } else if (m == "update") {
-            std::map<K, V> more;
-            in(more);
-            for (auto& [k, v] : more) map_.insert_or_assign(k, std::move(v));
-        } else if (m == "size") {
-            out(static_cast<std::uint64_t>(map_.size()));
-        } else if (m == "items") {
-            out(map_);
-        } else if (m == "clear") {
-            map_.clear();
-        } else {
-            throw std::invalid_argument("mproc: a managed dict has no method '" + std::string(m) + "'");
-        }
-    }
-
-private:
-    std::map<K, V> map_;
-};
-
-// A Namespace keeps each attribute as the bytes of a typed value (mproc::dumps): the server
-// needs no type of its own for them, and a reader asking for the wrong type gets
-// SerializationError naming both.
-class NamespaceServant final : public Servant {
-public:
-    static std::string key() { return "Namespace"; }
-    void init(InputArchive& in) { in(attrs_); }
-    void call(std::string_view m, InputArchive& in, OutputArchive& out) override {
-        std::string name;
-        if (m == "set") {
-            std::string bytes;
-            in(name, bytes);
-            attrs_.insert_or_assign(std::move(name), std::move(bytes));
-        } else if (m == "get") {
-            in(name);
-            auto it = attrs_.find(name);
-            if (it == attrs_.end()) throw std::out_of_range("mproc: the Namespace has no attribute '" + name + "'");
-            out(it->second);
-        } else if (m == "has") {
-            in(name);
-            out(attrs_.count(name) != 0);
-        } else if (m == "del") {
-            in(name);
-            if (attrs_.erase(name) == 0) throw std::out_of_range("mproc: the Namespace has no attribute '" + name + "'");
-        } else if (m == "names") {
-            std::vector<std::string> names;
-            for (auto& [k, v] : attrs_) names.push_back(k);
-            out(names);
-        } else {
-            throw std::invalid_argument("mproc: a Namespace has no method '" + std::string(m) + "'");
-        }
-    }
-
-private:
-    std::map<std::string, std::string> attrs_;
-};
-
-template <class T>
-class ValueServant final : public Servant {
-public:
-    static std::string key() { return "Value<" + mproc::detail::type_name(typeid(T)) + ">"; }
-    void init(InputArchive& in) { in(value_); }
-    void call(std::string_view m, InputArchive& in, OutputArchive& out) override {
-        if (m == "get")
-            out(value_);
-        else if (m == "set")
-            in(value_);
-        else
-            throw std::invalid_argument("mproc: a managed Value has no method '" + std::string(m) + "'");
-    }
-
-private:
-    T value_{};
-};
-}  // namespace detail
+// Every proxy type P has P::type_key() (what the server makes), P::default_init() (the bytes
+// of a default-made object) and a constructor from a reference for the managers.
+#define MPROC_DETAIL_PROXY_ACCESS(P)                                                        \
+protected:                                                                                  \
+    explicit P(std::shared_ptr<detail::ObjectRef> ref) : ProxyBase(std::move(ref)) {}       \
+    friend class BaseManager;                                                               \
+    friend class SyncManager
 
 template <class T>
 class ListProxy : public detail::ProxyBase {
 public:
-    ListProxy() { (void)detail::Registered<detail::ListServant<T>>::done; }
+    using servant = detail::ListServant<T>;
+    ListProxy() { (void)detail::Registered<servant>::done; }
+    static std::string type_key() { return (void)detail::Registered<servant>::done, servant::key(); }
+    static std::string default_init() { return detail::pack(std::vector<T>{}); }
+
     void append(const T& x) { invoke<void>("append", x); }
     void extend(const std::vector<T>& xs) { invoke<void>("extend", xs); }
     T get(std::int64_t i) const { return invoke<T>("get", i); }
@@ -352,16 +84,19 @@ public:
     void clear() { invoke<void>("clear"); }
     std::vector<T> to_vector() const { return invoke<std::vector<T>>("to_vector"); }
 
-private:
-    explicit ListProxy(std::shared_ptr<detail::ObjectRef> ref) : ProxyBase(std::move(ref)) {}
-    friend class SyncManager;
+    MPROC_DETAIL_PROXY_ACCESS(ListProxy);
 };
 
 template <class K, class V>
 class DictProxy : public detail::ProxyBase {
 public:
-    DictProxy() { (void)detail::Registered<detail::DictServant<K, V>>::done; }
+    using servant = detail::DictServant<K, V>;
+    DictProxy() { (void)detail::Registered<servant>::done; }
+    static std::string type_key() { return (void)detail::Registered<servant>::done, servant::key(); }
+    static std::string default_init() { return detail::pack(std::map<K, V>{}); }
+
     void set(const K& k, const V& v) { invoke<void>("set", k, v); }
+    // Absent: std::out_of_range (Python: KeyError).
     V get(const K& k) const { return invoke<V>("get", k); }
     V get(const K& k, const V& fallback) const { return invoke<V>("get_or", k, fallback); }
     bool contains(const K& k) const { return invoke<bool>("contains", k); }
@@ -385,28 +120,76 @@ public:
     }
     void clear() { invoke<void>("clear"); }
 
-private:
-    explicit DictProxy(std::shared_ptr<detail::ObjectRef> ref) : ProxyBase(std::move(ref)) {}
-    friend class SyncManager;
+    MPROC_DETAIL_PROXY_ACCESS(DictProxy);
+};
+
+// Python's manager has no set(); a set of T served the same way (add, discard, remove, pop,
+// contains, update, size, clear, items).
+template <class T>
+class SetProxy : public detail::ProxyBase {
+public:
+    using servant = detail::SetServant<T>;
+    SetProxy() { (void)detail::Registered<servant>::done; }
+    static std::string type_key() { return (void)detail::Registered<servant>::done, servant::key(); }
+    static std::string default_init() { return detail::pack(std::set<T>{}); }
+
+    void add(const T& x) { invoke<void>("add", x); }
+    void discard(const T& x) { invoke<void>("discard", x); }
+    // Absent: std::out_of_range (Python: KeyError).
+    void remove(const T& x) { invoke<void>("remove", x); }
+    T pop() { return invoke<T>("pop"); }
+    bool contains(const T& x) const { return invoke<bool>("contains", x); }
+    void update(const std::set<T>& more) { invoke<void>("update", more); }
+    std::size_t size() const { return static_cast<std::size_t>(invoke<std::uint64_t>("size")); }
+    void clear() { invoke<void>("clear"); }
+    std::set<T> items() const { return invoke<std::set<T>>("items"); }
+
+    MPROC_DETAIL_PROXY_ACCESS(SetProxy);
 };
 
 template <class T>
 class ValueProxy : public detail::ProxyBase {
 public:
-    ValueProxy() { (void)detail::Registered<detail::ValueServant<T>>::done; }
+    using servant = detail::ValueServant<T>;
+    ValueProxy() { (void)detail::Registered<servant>::done; }
+    static std::string type_key() { return (void)detail::Registered<servant>::done, servant::key(); }
+    static std::string default_init() { return detail::pack(T{}); }
+
     T get() const { return invoke<T>("get"); }
     void set(const T& v) { invoke<void>("set", v); }
 
-private:
-    explicit ValueProxy(std::shared_ptr<detail::ObjectRef> ref) : ProxyBase(std::move(ref)) {}
-    friend class SyncManager;
+    MPROC_DETAIL_PROXY_ACCESS(ValueProxy);
+};
+
+// Python: Manager().Array(typecode, sequence): its size fixed at creation.
+template <class T>
+class ArrayProxy : public detail::ProxyBase {
+public:
+    using servant = detail::ArrayServant<T>;
+    ArrayProxy() { (void)detail::Registered<servant>::done; }
+    static std::string type_key() { return (void)detail::Registered<servant>::done, servant::key(); }
+    static std::string default_init() { return detail::pack(std::vector<T>{}); }
+
+    // Out of range: std::out_of_range (Python: IndexError); negative counts from the end.
+    T get(std::int64_t i) const { return invoke<T>("get", i); }
+    void set(std::int64_t i, const T& v) { invoke<void>("set", i, v); }
+    std::size_t size() const { return static_cast<std::size_t>(invoke<std::uint64_t>("size")); }
+    std::vector<T> to_vector() const { return invoke<std::vector<T>>("to_vector"); }
+    // Every item at once (Python: a[:] = values); another size: std::invalid_argument.
+    void assign(const std::vector<T>& values) { invoke<void>("assign", values); }
+
+    MPROC_DETAIL_PROXY_ACCESS(ArrayProxy);
 };
 
 // Python: Namespace, whose attributes are set and read by name: here each holds a value of any
 // serializable type, read back as the type it was set with.
 class NamespaceProxy : public detail::ProxyBase {
 public:
-    NamespaceProxy() { (void)detail::Registered<detail::NamespaceServant>::done; }
+    using servant = detail::NamespaceServant;
+    NamespaceProxy() { (void)detail::Registered<servant>::done; }
+    static std::string type_key() { return (void)detail::Registered<servant>::done, servant::key(); }
+    static std::string default_init() { return detail::pack(std::map<std::string, std::string>{}); }
+
     template <class T>
     void set(const std::string& name, const T& value) {
         invoke<void>("set", name, dumps(value));
@@ -421,54 +204,344 @@ public:
     void del(const std::string& name) { invoke<void>("del", name); }
     std::vector<std::string> names() const { return invoke<std::vector<std::string>>("names"); }
 
+    MPROC_DETAIL_PROXY_ACCESS(NamespaceProxy);
+};
+
+// Python: Manager().Queue(maxsize): put/get with block and timeout (mproc::Full / mproc::Empty),
+// qsize, empty, full. A get whose client goes away takes nothing.
+template <class T>
+class QueueProxy : public detail::ProxyBase {
+public:
+    using servant = detail::QueueServant<T>;
+    QueueProxy() { (void)detail::Registered<servant>::done; }
+    static std::string type_key() { return (void)detail::Registered<servant>::done, servant::key(); }
+    static std::string default_init() { return detail::pack(0L); }
+
+    void put(const T& x, bool block = true, Timeout timeout = {}) { invoke<void>("put", x, block, timeout); }
+    void put_nowait(const T& x) { put(x, false); }
+    T get(bool block = true, Timeout timeout = {}) { return invoke<T>("get", block, timeout); }
+    T get_nowait() { return get(false); }
+    std::size_t qsize() const { return static_cast<std::size_t>(invoke<std::uint64_t>("qsize")); }
+    bool empty() const { return qsize() == 0; }
+    bool full() const {
+        const auto max = invoke<std::int64_t>("maxsize");
+        return max > 0 && static_cast<std::int64_t>(qsize()) >= max;
+    }
+
+    MPROC_DETAIL_PROXY_ACCESS(QueueProxy);
+};
+
+// Python: Manager().JoinableQueue(): a QueueProxy with task_done and join.
+template <class T>
+class JoinableQueueProxy : public QueueProxy<T> {
+public:
+    JoinableQueueProxy() = default;
+    // More calls than items put: std::logic_error (Python: ValueError).
+    void task_done() { this->template invoke<void>("task_done"); }
+    void join() { this->template invoke<void>("join"); }
+
 private:
-    explicit NamespaceProxy(std::shared_ptr<detail::ObjectRef> ref) : ProxyBase(std::move(ref)) {}
+    explicit JoinableQueueProxy(std::shared_ptr<detail::ObjectRef> ref) : QueueProxy<T>(std::move(ref)) {}
+    friend class BaseManager;
     friend class SyncManager;
 };
 
-// Python: multiprocessing.managers.SyncManager (the object types so far: list, dict, Value,
-// Namespace).
-class SyncManager {
+// Python: Manager().Lock() / RLock(): acquire(block, timeout), release, and lock/unlock/try_lock
+// for std::lock_guard. The owner is the calling thread's connection: an RLock is recursive per
+// client thread, and a lock still held when its client disconnects or dies is released.
+class LockProxy : public detail::ProxyBase {
 public:
-    explicit SyncManager(ManagerOptions options = {});
-    SyncManager(SyncManager&&) noexcept;
-    SyncManager& operator=(SyncManager&&) noexcept;
-    ~SyncManager();  // shuts the server down, as Python's __exit__
+    LockProxy() = default;
+    static std::string type_key() { return "Lock"; }
+    static std::string default_init() { return {}; }
+
+    bool acquire(bool block = true, Timeout timeout = {}) { return invoke<bool>("acquire", block, timeout); }
+    // Not held (or, for an RLock, held by another client): std::logic_error.
+    void release() { invoke<void>("release"); }
+    bool locked() const { return invoke<bool>("locked"); }
+    void lock() { acquire(); }
+    void unlock() { release(); }
+    bool try_lock() { return acquire(false); }
+
+    MPROC_DETAIL_PROXY_ACCESS(LockProxy);
+};
+
+class RLockProxy : public LockProxy {
+public:
+    RLockProxy() = default;
+    static std::string type_key() { return "RLock"; }
+
+private:
+    explicit RLockProxy(std::shared_ptr<detail::ObjectRef> ref) : LockProxy(std::move(ref)) {}
+    friend class BaseManager;
+    friend class SyncManager;
+};
+
+// Python: Manager().Semaphore(value) / BoundedSemaphore(value).
+class SemaphoreProxy : public detail::ProxyBase {
+public:
+    SemaphoreProxy() = default;
+    static std::string type_key() { return "Semaphore"; }
+    static std::string default_init() { return detail::pack(1); }
+
+    bool acquire(bool block = true, Timeout timeout = {}) { return invoke<bool>("acquire", block, timeout); }
+    // A BoundedSemaphore released past its value: std::logic_error (Python: ValueError).
+    void release(int n = 1) { invoke<void>("release", n); }
+    int get_value() const { return invoke<int>("get_value"); }
+
+    MPROC_DETAIL_PROXY_ACCESS(SemaphoreProxy);
+};
+
+class BoundedSemaphoreProxy : public SemaphoreProxy {
+public:
+    BoundedSemaphoreProxy() = default;
+    static std::string type_key() { return "BoundedSemaphore"; }
+
+private:
+    explicit BoundedSemaphoreProxy(std::shared_ptr<detail::ObjectRef> ref) : SemaphoreProxy(std::move(ref)) {}
+    friend class BaseManager;
+    friend class SyncManager;
+};
+
+// Python: Manager().Condition(): with a recursive lock of its own (held by client thread, as
+// RLockProxy's). wait and notify without holding it: std::logic_error (Python: RuntimeError).
+class ConditionProxy : public detail::ProxyBase {
+public:
+    ConditionProxy() = default;
+    static std::string type_key() { return "Condition"; }
+    static std::string default_init() { return {}; }
+
+    bool acquire(bool block = true, Timeout timeout = {}) { return invoke<bool>("acquire", block, timeout); }
+    void release() { invoke<void>("release"); }
+    void lock() { acquire(); }
+    void unlock() { release(); }
+    bool try_lock() { return acquire(false); }
+    // False at the timeout.
+    bool wait(Timeout timeout = {}) { return invoke<bool>("wait", timeout); }
+    template <class Pred>
+    bool wait_for(Pred pred, Timeout timeout = {});
+    void notify(int n = 1) { invoke<void>("notify", n); }
+    void notify_all() { invoke<void>("notify_all"); }
+
+    MPROC_DETAIL_PROXY_ACCESS(ConditionProxy);
+};
+
+// Python: Manager().Event().
+class EventProxy : public detail::ProxyBase {
+public:
+    EventProxy() = default;
+    static std::string type_key() { return "Event"; }
+    static std::string default_init() { return {}; }
+
+    bool is_set() const { return invoke<bool>("is_set"); }
+    void set() { invoke<void>("set"); }
+    void clear() { invoke<void>("clear"); }
+    // False at the timeout.
+    bool wait(Timeout timeout = {}) { return invoke<bool>("wait", timeout); }
+
+    MPROC_DETAIL_PROXY_ACCESS(EventProxy);
+};
+
+// Python: Manager().Barrier(parties, timeout=None): wait returns this party's index (0 to
+// parties - 1); a broken barrier (abort, a timeout, a party's client gone) raises
+// mproc::BrokenBarrierError.
+class BarrierProxy : public detail::ProxyBase {
+public:
+    BarrierProxy() = default;
+    static std::string type_key() { return "Barrier"; }
+    static std::string default_init() { return detail::pack(1, Timeout{}); }
+
+    int wait(Timeout timeout = {}) { return invoke<int>("wait", timeout); }
+    void reset() { invoke<void>("reset"); }
+    void abort() { invoke<void>("abort"); }
+    int parties() const { return invoke<int>("parties"); }
+    int n_waiting() const { return invoke<int>("n_waiting"); }
+    bool broken() const { return invoke<bool>("broken"); }
+
+    MPROC_DETAIL_PROXY_ACCESS(BarrierProxy);
+};
+
+// A proxy to an object of a user type exposed with MPROC_MANAGED:
+//   counter.call(&Counter::add, 5);  int v = counter.call(&Counter::value);
+template <class T>
+class Proxy : public detail::ProxyBase {
+public:
+    using servant = detail::UserServant<T>;
+    Proxy() { (void)detail::Registered<servant>::done; }
+    static std::string type_key() { return (void)detail::Registered<servant>::done, servant::key(); }
+    static std::string default_init() {
+        if constexpr (serializable<T>) return detail::pack(false);
+        else return {};
+    }
+
+    // Calls an exposed method in the server; one that was not exposed: std::invalid_argument.
+    template <class M, class... A>
+    typename detail::method_traits<M>::result call(M method, A&&... args) const {
+        using Traits = detail::method_traits<M>;
+        std::string_view name;
+        std::apply([&](const auto&... e) { ((same_method(e.second, method) ? (name = e.first, true) : false) || ...); },
+                   detail::exposed<T>::methods());
+        if (name.empty())
+            throw std::invalid_argument(std::string("mproc: that method of ") + detail::exposed<T>::name + " is not exposed");
+        return invoke<typename Traits::result>(name, typename Traits::args(std::forward<A>(args)...));
+    }
+
+private:
+    template <class E, class M>
+    static bool same_method(E e, M m) {
+        if constexpr (std::is_same_v<E, M>) return e == m;
+        else return false;
+    }
+    MPROC_DETAIL_PROXY_ACCESS(Proxy);
+};
+
+namespace detail {
+class ServerCore;
+}
+
+// Python: managers.Server, from BaseManager::get_server(): serves in the calling process.
+class Server {
+public:
+    const connection::Address& address() const;
+    // Serves until a client asks the manager to shut down or stop() is called. (Python's exits
+    // the process there; this returns, so the caller decides.)
+    void serve_forever();
+    // Ends serve_forever, from another thread or a signal-free context.
+    void stop();
+
+private:
+    explicit Server(std::shared_ptr<detail::ServerCore> core) : core_(std::move(core)) {}
+    std::shared_ptr<detail::ServerCore> core_;
+    friend class BaseManager;
+};
+
+// Python: multiprocessing.managers.BaseManager. One of start() (a server process of its own),
+// connect() (to a server that runs elsewhere) or get_server() (to serve from this process).
+class BaseManager {
+public:
+    // An address other than a Unix socket or loopback without an explicit, non-empty authkey:
+    // std::invalid_argument (a manager on the network must not be open to anyone who reaches it).
+    explicit BaseManager(ManagerOptions options = {});
+    BaseManager(BaseManager&&) noexcept;
+    BaseManager& operator=(BaseManager&&) noexcept;
+    virtual ~BaseManager();  // shuts a started server down, as Python's __exit__
 
     // Starts the server process; returns once it listens. Twice: std::logic_error.
     void start();
-    // Stops the server (its objects go with it); proxies fail afterwards. Idempotent.
+    // Connects to a running server (the first call is made now, so a wrong address or authkey
+    // fails here: ProcessError, AuthenticationError).
+    void connect();
+    // This process serves: the objects live here, until serve_forever returns.
+    Server get_server();
+    // Stops a started server (its objects go with it); proxies fail afterwards. A connected
+    // manager only closes this process's connections: the server serves on. Idempotent.
     void shutdown();
+    // The address the server listens on (with the real port after port 0).
     const connection::Address& address() const;
     // How many objects the server holds (Python: the debugging helper _number_of_objects()).
     std::size_t number_of_objects() const;
 
-    template <class T>
-    ListProxy<T> list(const std::vector<T>& initial = {}) {
-        (void)detail::Registered<detail::ListServant<T>>::done;
-        return ListProxy<T>(make(detail::ListServant<T>::key(), detail::pack(initial)));
+    // Python: register(name, callable=lambda: shared_object): a P object (P a proxy type, such
+    // as QueueProxy<int>, or Proxy<UserType>) that the server makes when it starts and every
+    // client reaches by name with get<P>(name). Before start() or get_server().
+    template <class P>
+    void register_shared(const std::string& name) {
+        register_shared_raw(name, P::type_key(), P::default_init());
     }
-    template <class K, class V>
-    DictProxy<K, V> dict(const std::map<K, V>& initial = {}) {
-        (void)detail::Registered<detail::DictServant<K, V>>::done;
-        return DictProxy<K, V>(make(detail::DictServant<K, V>::key(), detail::pack(initial)));
+    // The object shared under `name`: another type than registered: std::invalid_argument
+    // naming both; no such name: std::out_of_range.
+    template <class P>
+    P get(const std::string& name) {
+        return P(detail::lookup(address(), authkey(), name, P::type_key()));
+    }
+    // A new object of a type exposed with MPROC_MANAGED, default-made or a copy of `initial`.
+    template <class T>
+    Proxy<T> create() {
+        return Proxy<T>(make(Proxy<T>::type_key(), Proxy<T>::default_init()));
     }
     template <class T>
-    ValueProxy<T> Value(const T& initial = T{}) {
-        (void)detail::Registered<detail::ValueServant<T>>::done;
-        return ValueProxy<T>(make(detail::ValueServant<T>::key(), detail::pack(initial)));
+        requires serializable<T>
+    Proxy<T> create(const T& initial) {
+        return Proxy<T>(make(Proxy<T>::type_key(), detail::pack(true, initial)));
     }
 
-    NamespaceProxy Namespace() {
-        (void)detail::Registered<detail::NamespaceServant>::done;
-        return NamespaceProxy(make(detail::NamespaceServant::key(), detail::pack(std::map<std::string, std::string>{})));
-    }
+protected:
+    std::shared_ptr<detail::ObjectRef> make(const std::string& key, const std::string& init);
+    const std::string& authkey() const;
+    void register_shared_raw(const std::string& name, const std::string& key, const std::string& init);
 
 private:
-    std::shared_ptr<detail::ObjectRef> make(const std::string& key, const std::string& init);
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };
+
+// Python: multiprocessing.managers.SyncManager: a BaseManager with the standard types.
+class SyncManager : public BaseManager {
+public:
+    using BaseManager::BaseManager;
+
+    template <class T>
+    ListProxy<T> list(const std::vector<T>& initial = {}) {
+        return ListProxy<T>(make(ListProxy<T>::type_key(), detail::pack(initial)));
+    }
+    template <class K, class V>
+    DictProxy<K, V> dict(const std::map<K, V>& initial = {}) {
+        return DictProxy<K, V>(make(DictProxy<K, V>::type_key(), detail::pack(initial)));
+    }
+    template <class T>
+    SetProxy<T> set(const std::set<T>& initial = {}) {
+        return SetProxy<T>(make(SetProxy<T>::type_key(), detail::pack(initial)));
+    }
+    template <class T>
+    ValueProxy<T> Value(const T& initial = T{}) {
+        return ValueProxy<T>(make(ValueProxy<T>::type_key(), detail::pack(initial)));
+    }
+    template <class T>
+    ArrayProxy<T> Array(const std::vector<T>& initial) {
+        return ArrayProxy<T>(make(ArrayProxy<T>::type_key(), detail::pack(initial)));
+    }
+    // maxsize below 1: unbounded, as in Python.
+    template <class T>
+    QueueProxy<T> Queue(long maxsize = 0) {
+        return QueueProxy<T>(make(QueueProxy<T>::type_key(), detail::pack(maxsize)));
+    }
+    template <class T>
+    JoinableQueueProxy<T> JoinableQueue(long maxsize = 0) {
+        return JoinableQueueProxy<T>(make(QueueProxy<T>::type_key(), detail::pack(maxsize)));
+    }
+    NamespaceProxy Namespace() { return NamespaceProxy(make(NamespaceProxy::type_key(), NamespaceProxy::default_init())); }
+    LockProxy Lock() { return LockProxy(make(LockProxy::type_key(), {})); }
+    RLockProxy RLock() { return RLockProxy(make(RLockProxy::type_key(), {})); }
+    // value below 0: std::invalid_argument.
+    SemaphoreProxy Semaphore(int value = 1) { return SemaphoreProxy(make(SemaphoreProxy::type_key(), detail::pack(value))); }
+    BoundedSemaphoreProxy BoundedSemaphore(int value = 1) {
+        return BoundedSemaphoreProxy(make(BoundedSemaphoreProxy::type_key(), detail::pack(value)));
+    }
+    ConditionProxy Condition() { return ConditionProxy(make(ConditionProxy::type_key(), {})); }
+    EventProxy Event() { return EventProxy(make(EventProxy::type_key(), {})); }
+    // parties below 1: std::invalid_argument.
+    BarrierProxy Barrier(int parties, Timeout timeout = {}) {
+        return BarrierProxy(make(BarrierProxy::type_key(), detail::pack(parties, timeout)));
+    }
+};
+
+template <class Pred>
+bool ConditionProxy::wait_for(Pred pred, Timeout timeout) {
+    const auto deadline = detail::deadline_after(timeout);
+    bool ok = pred();
+    while (!ok) {
+        Timeout left;
+        if (deadline) {
+            left = std::chrono::duration<double>(*deadline - detail::Clock::now());
+            if (left->count() <= 0) break;
+        }
+        wait(left);
+        ok = pred();
+    }
+    return ok;
+}
+
+#undef MPROC_DETAIL_PROXY_ACCESS
 
 }  // namespace mproc::managers
 

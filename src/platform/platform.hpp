@@ -194,6 +194,16 @@ UniqueFd listen_socket(const SocketAddress& addr, int backlog, SocketAddress& bo
 // accept(2) with a deadline; empty on timeout.
 std::optional<UniqueFd> accept_socket(int listener, const Deadline& deadline, SocketAddress& peer);
 UniqueFd connect_socket(const SocketAddress& addr);
+// Whether the peer of a connected socket has closed or shut down its end (looks, never waits).
+bool peer_closed(int fd) noexcept;
+// shutdown(SHUT_RDWR): a thread blocked reading the socket gets end-of-file.
+void shutdown_socket(int fd) noexcept;
+// TCP keepalive, so that a peer whose machine vanished (no reset ever arrives) is noticed:
+// after `idle_s` of silence, probes every `interval_s`, given up after `count`. No-op for a
+// socket that is not TCP.
+void set_keepalive(int fd, int idle_s, int interval_s, int count) noexcept;
+// Whether a numeric host is a loopback address (127.0.0.0/8, ::1, ::ffff:127.x.x.x).
+bool is_loopback(const std::string& numeric_host) noexcept;
 void unlink_path(const std::string& path) noexcept;
 std::string make_temp_dir(const char* prefix);
 void remove_dir(const std::string& path) noexcept;

@@ -4,6 +4,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -313,6 +314,35 @@ UniqueFd connect_socket(const SocketAddress& addr) {
         err = errno;
     }
     throw_errno("mproc: cannot connect to " + addr.host + ":" + std::to_string(addr.port), err);
+}
+
+bool peer_closed(int fd) noexcept {
+    pollfd p{fd, POLLRDHUP, 0};
+    int rc;
+    while ((rc = ::poll(&p, 1, 0)) < 0 && errno == EINTR) {
+    }
+    return rc > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
+
+void shutdown_socket(int fd) noexcept { ::shutdown(fd, SHUT_RDWR); }
+
+void set_keepalive(int fd, int idle_s, int interval_s, int count) noexcept {
+    sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0 || (ss.ss_family != AF_INET && ss.ss_family != AF_INET6))
+        return;
+    const int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+    ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle_s, sizeof idle_s);
+    ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval_s, sizeof interval_s);
+    ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count);
+    // And a write that is never acknowledged fails after as long.
+    const unsigned ms = static_cast<unsigned>((idle_s + interval_s * count) * 1000);
+    ::setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof ms);
+}
+
+bool is_loopback(const std::string& h) noexcept {
+    return h.rfind("127.", 0) == 0 || h == "::1" || h.rfind("::ffff:127.", 0) == 0;
 }
 
 void unlink_path(const std::string& path) noexcept { ::unlink(path.c_str()); }
