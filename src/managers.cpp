@@ -99,59 +99,100 @@ void NamespaceServant::call(std::string_view m, InputArchive& in, OutputArchive&
 
 // --- the client side ---
 
-namespace {
-// One connection per thread per server: a request and its reply are not interleaved with
-// another thread's. Kept in one table, so that a manager's shutdown closes them all; a forked
-// child starts without its parent's (they are the parent's streams).
-struct Channels {
-    std::mutex mu;
-    pid_t pid = 0;
-    std::map<std::pair<std::string, std::thread::id>, std::shared_ptr<Connection>> conns;
+class Link : public std::enable_shared_from_this<Link> {
+public:
+    Link(connection::Address address, std::string authkey) : address_(std::move(address)), authkey_(std::move(authkey)) {}
+    ~Link();
+    // This thread's connection, made on first use.
+    std::shared_ptr<Connection> connection();
+    void forget_thread(std::thread::id t);
+    const connection::Address& address() const noexcept { return address_; }
+    const std::string& authkey() const noexcept { return authkey_; }
+    std::string key() const { return address_.str() + '\n' + authkey_; }
 
-    void forget_if_forked() {
-        if (pid == platform::get_pid()) return;
-        conns.clear();
-        pid = platform::get_pid();
-    }
+private:
+    connection::Address address_;
+    std::string authkey_;
+    pid_t pid_ = platform::get_pid();
+    std::map<std::thread::id, std::shared_ptr<Connection>> conns_;  // under the registry's lock
 };
-Channels& channels() {
-    // Never destroyed: client threads may still run at static destruction. Its lock is held
-    // across fork, so a child never inherits it held by a thread it does not have.
-    static Channels* c = [] {
-        auto* ch = new Channels;
-        pthread_atfork([] { channels().mu.lock(); }, [] { channels().mu.unlock(); }, [] { channels().mu.unlock(); });
-        return ch;
+
+namespace {
+// Every Link of this process, under one lock. The lock is held across fork, so a child never
+// inherits it held by a thread it does not have; a forked child drops its parent's connections
+// (they are the parent's streams) on first use.
+struct Links {
+    std::mutex mu;
+    std::map<std::string, std::weak_ptr<Link>> by_key;
+};
+Links& links() {
+    // Never destroyed: proxies may still go at static destruction.
+    static Links* l = [] {
+        auto* ls = new Links;
+        pthread_atfork([] { links().mu.lock(); }, [] { links().mu.unlock(); }, [] { links().mu.unlock(); });
+        return ls;
     }();
-    return *c;
+    return *l;
 }
 
-std::shared_ptr<Connection> channel(const connection::Address& address, const std::string& authkey) {
-    Channels& ch = channels();
-    const auto key = std::make_pair(address.str(), std::this_thread::get_id());
-    {
-        std::lock_guard g(ch.mu);
-        ch.forget_if_forked();
-        auto it = ch.conns.find(key);
-        if (it != ch.conns.end() && !it->second->closed()) return it->second;
+// A thread's connections go when the thread ends (the server's thread for it ends too).
+struct ThreadLinks {
+    std::vector<std::weak_ptr<Link>> used;
+    ~ThreadLinks() {
+        const auto me = std::this_thread::get_id();
+        for (auto& w : used)
+            if (auto l = w.lock()) l->forget_thread(me);
     }
-    auto c = std::make_shared<Connection>(connection::Client(address, authkey));
+};
+thread_local ThreadLinks t_links;
+}  // namespace
+
+Link::~Link() {
+    std::lock_guard g(links().mu);
+    auto it = links().by_key.find(key());
+    if (it != links().by_key.end() && it->second.expired()) links().by_key.erase(it);
+}
+
+std::shared_ptr<Connection> Link::connection() {
+    const auto me = std::this_thread::get_id();
+    {
+        std::lock_guard g(links().mu);
+        if (pid_ != platform::get_pid()) {
+            conns_.clear();
+            pid_ = platform::get_pid();
+        }
+        auto it = conns_.find(me);
+        if (it != conns_.end() && !it->second->closed()) return it->second;
+    }
+    auto c = std::make_shared<Connection>(connection::Client(address_, authkey_));
     c->set_max_message_size(kClientMaxFrame);
     platform::set_keepalive(c->fileno(), kKeepIdle, kKeepInterval, kKeepCount);
-    std::lock_guard g(ch.mu);
-    ch.conns.insert_or_assign(key, c);
+    std::lock_guard g(links().mu);
+    conns_.insert_or_assign(me, c);
+    t_links.used.push_back(weak_from_this());
     return c;
 }
 
-void close_channels(const connection::Address& address) {
-    Channels& ch = channels();
-    std::lock_guard g(ch.mu);
-    ch.forget_if_forked();
-    const std::string a = address.str();
-    std::erase_if(ch.conns, [&](const auto& kv) { return kv.first.first == a; });
+void Link::forget_thread(std::thread::id t) {
+    std::shared_ptr<Connection> gone;  // closed outside the lock
+    std::lock_guard g(links().mu);
+    auto it = conns_.find(t);
+    if (it == conns_.end()) return;
+    gone = std::move(it->second);
+    conns_.erase(it);
 }
 
-std::string transact(const connection::Address& address, const std::string& authkey, std::uint8_t op,
-                     std::uint64_t id, std::string_view name, const std::string& args) {
+std::shared_ptr<Link> link_to(const connection::Address& address, const std::string& authkey) {
+    const std::string key = address.str() + '\n' + authkey;
+    std::lock_guard g(links().mu);
+    if (auto l = links().by_key[key].lock()) return l;
+    auto l = std::make_shared<Link>(address, authkey);
+    links().by_key[key] = l;
+    return l;
+}
+
+namespace {
+std::string transact(Link& link, std::uint8_t op, std::uint64_t id, std::string_view name, const std::string& args) {
     std::string request;
     {
         OutputArchive ar(request);
@@ -159,7 +200,7 @@ std::string transact(const connection::Address& address, const std::string& auth
     }
     std::string reply;
     try {
-        const std::shared_ptr<Connection> c = channel(address, authkey);
+        const std::shared_ptr<Connection> c = link.connection();
         try {
             c->send_bytes(request);
             reply = c->recv_bytes();
@@ -170,7 +211,7 @@ std::string transact(const connection::Address& address, const std::string& auth
     } catch (const AuthenticationError&) {
         throw;
     } catch (const std::exception& e) {
-        throw ProcessError("mproc: the manager at " + address.str() + " cannot be reached (" + e.what() + ")");
+        throw ProcessError("mproc: the manager at " + link.address().str() + " cannot be reached (" + e.what() + ")");
     }
     InputArchive ar(reply, {});
     std::uint8_t status = 0;
@@ -184,28 +225,28 @@ std::string transact(const connection::Address& address, const std::string& auth
 
 ObjectRef::~ObjectRef() {
     try {
-        transact(address_, authkey_, kDecRef, id_, {}, {});
+        transact(*link_, kDecRef, id_, {}, {});
     } catch (...) {
         // The server is gone, or going: its objects go with it.
     }
 }
 
 std::string ObjectRef::call(std::string_view method, const std::string& args) const {
-    return transact(address_, authkey_, kCall, id_, method, args);
+    return transact(*link_, kCall, id_, method, args);
 }
 
-void ObjectRef::add_reference() const { transact(address_, authkey_, kIncRef, id_, {}, {}); }
+void ObjectRef::add_reference() const { transact(*link_, kIncRef, id_, {}, {}); }
+const connection::Address& ObjectRef::address() const noexcept { return link_->address(); }
+const std::string& ObjectRef::authkey() const noexcept { return link_->authkey(); }
 
-std::shared_ptr<ObjectRef> create(const connection::Address& address, const std::string& authkey,
-                                  const std::string& key, const std::string& init) {
-    const std::string reply = transact(address, authkey, kCreate, 0, key, init);
-    return std::make_shared<ObjectRef>(address, authkey, unpack<std::uint64_t>(reply));
+std::shared_ptr<ObjectRef> create(const std::shared_ptr<Link>& link, const std::string& key, const std::string& init) {
+    const std::string reply = transact(*link, kCreate, 0, key, init);
+    return std::make_shared<ObjectRef>(link, unpack<std::uint64_t>(reply));
 }
 
-std::shared_ptr<ObjectRef> lookup(const connection::Address& address, const std::string& authkey,
-                                  const std::string& name, const std::string& key) {
-    const std::string reply = transact(address, authkey, kLookup, 0, name, pack(key));
-    return std::make_shared<ObjectRef>(address, authkey, unpack<std::uint64_t>(reply));
+std::shared_ptr<ObjectRef> lookup(const std::shared_ptr<Link>& link, const std::string& name, const std::string& key) {
+    const std::string reply = transact(*link, kLookup, 0, name, pack(key));
+    return std::make_shared<ObjectRef>(link, unpack<std::uint64_t>(reply));
 }
 
 // --- what the server keeps per client ---
@@ -774,6 +815,7 @@ struct BaseManager::Impl {
     bool stopped = false;
     std::optional<Process> server;
     std::vector<detail::SharedObject> shared;
+    std::shared_ptr<detail::Link> link;  // while started or connected
 };
 
 BaseManager::BaseManager(ManagerOptions options) : impl_(std::make_unique<Impl>()) {
@@ -835,7 +877,7 @@ void BaseManager::start() {
 void BaseManager::connect() {
     if (impl_->mode != Impl::Mode::Idle) throw std::logic_error("mproc: the manager has already been started or connected");
     impl_->mode = Impl::Mode::Connected;
-    (void)detail::transact(impl_->options.address, impl_->authkey, detail::kCount, 0, {}, {});
+    (void)number_of_objects();  // a wrong address or authkey fails here
 }
 
 Server BaseManager::get_server() {
@@ -847,19 +889,15 @@ Server BaseManager::get_server() {
 }
 
 void BaseManager::shutdown() {
-    if (impl_->stopped) return;
-    if (impl_->mode == Impl::Mode::Connected) {
-        impl_->stopped = true;
-        detail::close_channels(impl_->options.address);
-        return;
-    }
-    if (impl_->mode != Impl::Mode::Started) return;
+    if (impl_->stopped || impl_->mode == Impl::Mode::Idle) return;
     impl_->stopped = true;
+    // A connected manager lets go of its connections (they close when its proxies are gone too).
+    std::shared_ptr<detail::Link> link = std::move(impl_->link);
+    if (impl_->mode != Impl::Mode::Started) return;
     try {
-        detail::transact(impl_->options.address, impl_->authkey, detail::kShutdown, 0, {}, {});
+        detail::transact(*detail::link_to(impl_->options.address, impl_->authkey), detail::kShutdown, 0, {}, {});
     } catch (...) {
     }
-    detail::close_channels(impl_->options.address);
     impl_->server->join(std::chrono::seconds(5));
     if (impl_->server->is_alive()) {
         impl_->server->kill();
@@ -868,17 +906,19 @@ void BaseManager::shutdown() {
 }
 
 const connection::Address& BaseManager::address() const { return impl_->options.address; }
-const std::string& BaseManager::authkey() const { return impl_->authkey; }
+
+const std::shared_ptr<detail::Link>& BaseManager::link() const {
+    if (impl_->mode == Impl::Mode::Idle || impl_->stopped) throw std::logic_error("mproc: the manager is not running");
+    if (!impl_->link) impl_->link = detail::link_to(impl_->options.address, impl_->authkey);
+    return impl_->link;
+}
 
 std::size_t BaseManager::number_of_objects() const {
-    if (impl_->mode == Impl::Mode::Idle || impl_->stopped) throw std::logic_error("mproc: the manager is not running");
-    return static_cast<std::size_t>(detail::unpack<std::uint64_t>(
-        detail::transact(impl_->options.address, impl_->authkey, detail::kCount, 0, {}, {})));
+    return static_cast<std::size_t>(detail::unpack<std::uint64_t>(detail::transact(*link(), detail::kCount, 0, {}, {})));
 }
 
 std::shared_ptr<detail::ObjectRef> BaseManager::make(const std::string& key, const std::string& init) {
-    if (impl_->mode == Impl::Mode::Idle || impl_->stopped) throw std::logic_error("mproc: the manager is not running");
-    return detail::create(impl_->options.address, impl_->authkey, key, init);
+    return detail::create(link(), key, init);
 }
 
 void BaseManager::register_shared_raw(const std::string& name, const std::string& key, const std::string& init) {

@@ -452,7 +452,7 @@ public:
     // naming both; no such name: std::out_of_range.
     template <class P>
     P get(const std::string& name) {
-        return P(detail::lookup(address(), authkey(), name, P::type_key()));
+        return P(detail::lookup(link(), name, P::type_key()));
     }
     // A new object of a type exposed with MPROC_MANAGED, default-made or a copy of `initial`.
     template <class T>
@@ -467,7 +467,7 @@ public:
 
 protected:
     std::shared_ptr<detail::ObjectRef> make(const std::string& key, const std::string& init);
-    const std::string& authkey() const;
+    const std::shared_ptr<detail::Link>& link() const;
     void register_shared_raw(const std::string& name, const std::string& key, const std::string& init);
 
 private:

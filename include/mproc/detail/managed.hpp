@@ -119,12 +119,18 @@ bool wait_for_client(std::unique_lock<std::mutex>& lk, std::condition_variable& 
 
 // --- references and calls ---
 
+// This process's connections to one server: one per thread, so that a request and its reply
+// are never interleaved with another thread's. Shared by the references to that server's
+// objects and the managers using it; closed when the last of them goes (and a thread's own
+// when the thread ends).
+class Link;
+std::shared_ptr<Link> link_to(const connection::Address& address, const std::string& authkey);
+
 // A reference held by this process to a served object: the last copy's destruction tells the
 // server.
 class ObjectRef {
 public:
-    ObjectRef(connection::Address address, std::string authkey, std::uint64_t id)
-        : address_(std::move(address)), authkey_(std::move(authkey)), id_(id) {}
+    ObjectRef(std::shared_ptr<Link> link, std::uint64_t id) : link_(std::move(link)), id_(id) {}
     ~ObjectRef();
     ObjectRef(const ObjectRef&) = delete;
     ObjectRef& operator=(const ObjectRef&) = delete;
@@ -133,23 +139,20 @@ public:
     // dead server as mproc::ProcessError naming its address.
     std::string call(std::string_view method, const std::string& args) const;
     std::uint64_t id() const noexcept { return id_; }
-    const connection::Address& address() const noexcept { return address_; }
-    const std::string& authkey() const noexcept { return authkey_; }
+    const connection::Address& address() const noexcept;
+    const std::string& authkey() const noexcept;
     // For sending a proxy: one more reference, which the receiver's copy adopts.
     void add_reference() const;
 
 private:
-    connection::Address address_;
-    std::string authkey_;
+    std::shared_ptr<Link> link_;
     std::uint64_t id_;
 };
 
 // Creates an object of a registered type; its reference.
-std::shared_ptr<ObjectRef> create(const connection::Address& address, const std::string& authkey,
-                                  const std::string& key, const std::string& init);
+std::shared_ptr<ObjectRef> create(const std::shared_ptr<Link>& link, const std::string& key, const std::string& init);
 // A reference to the object a server shares under `name`, which must be of type `key`.
-std::shared_ptr<ObjectRef> lookup(const connection::Address& address, const std::string& authkey,
-                                  const std::string& name, const std::string& key);
+std::shared_ptr<ObjectRef> lookup(const std::shared_ptr<Link>& link, const std::string& name, const std::string& key);
 
 template <class... A>
 std::string pack(const A&... args) {
@@ -192,7 +195,7 @@ public:
         std::string authkey;
         std::uint64_t id = 0;
         ar(address, authkey, id);
-        ref_ = std::make_shared<ObjectRef>(std::move(address), std::move(authkey), id);
+        ref_ = std::make_shared<ObjectRef>(link_to(address, authkey), id);
     }
     // Which object: proxies to the same object compare equal.
     bool operator==(const ProxyBase& o) const noexcept {
