@@ -2,12 +2,22 @@
 // each example's output can be read beside the tutorial's.
 #pragma once
 
+#include <unistd.h>
+
 #include <iomanip>
 #include <sstream>
 #include <string>
 #include <vector>
 
 namespace py {
+
+// The directory of this program, where the other examples' programs are too.
+inline std::string here() {
+    char buf[4096];
+    const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    std::string p(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
+    return p.substr(0, p.rfind('/'));
+}
 
 inline std::string repr(double x) {
     std::ostringstream s;

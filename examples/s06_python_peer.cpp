@@ -9,14 +9,9 @@
 
 #include <mproc/mproc.hpp>
 
-namespace mc = mproc::connection;
+#include "print.hpp"
 
-std::string here() {
-    char buf[4096];
-    const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-    std::string p(buf, n > 0 ? static_cast<std::size_t>(n) : 0);
-    return p.substr(0, p.rfind('/'));
-}
+namespace mc = mproc::connection;
 
 int main(int argc, char** argv) {
     mproc::init(argc, argv);
@@ -25,7 +20,7 @@ int main(int argc, char** argv) {
 
     // The Python program runs in a child started with fork, which then becomes python3; like
     // every mproc child it dies if this program dies.
-    const std::string script = here() + "/python/peer.py";
+    const std::string script = py::here() + "/python/peer.py";
     mproc::Process python({.name = "python-peer", .start_method = "fork"}, [](std::string script, int port) {
         execlp("python3", "python3", script.c_str(), std::to_string(port).c_str(), "s3cret", nullptr);
         std::exit(127);

@@ -14,6 +14,8 @@
 
 #include <mproc/mproc.hpp>
 
+#include "print.hpp"
+
 namespace {
 struct Scenario {
     const char* id;
@@ -26,6 +28,7 @@ const Scenario kScenarios[] = {
     {"S2", "s02_shared_array_value", "Array and Value written by a child, read by the parent"},
     {"S3", "s03_value_initial", "Value('d', 10), changed by four processes under its lock"},
     {"S4", "s04_manager_list", "a Manager's list: one process appends a record, another prints them all"},
+    {"S4", "s04_manager_network", "a manager shared over TCP with an authkey: a server program and a client program"},
     {"S5", "s05_queue", "Queue: squares come out in order; a child that put 64 MiB exits unread"},
     {"S6", "s06_pipe", "Pipe: messages until \"END\"; two senders on one end never interleave"},
     {"S6", "s06_python_peer", "a C++ program and a Python program exchange messages"},
@@ -49,14 +52,6 @@ const Scenario kScenarios[] = {
     {"S24", "s24_main_guard", "mproc::init is the main guard; one process per core"},
 };
 
-std::string here() {
-    char buf[4096];
-    const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-    if (n <= 0) return ".";
-    std::string p(buf, static_cast<std::size_t>(n));
-    return p.substr(0, p.rfind('/'));
-}
-
 int run(const std::string& path, const std::vector<std::string>& args = {}) {
     std::string cmd = "'" + path + "'";
     for (const auto& a : args) cmd += " " + a;
@@ -72,7 +67,7 @@ int main(int argc, char** argv) {
     for (int i = 1; i < argc; ++i)
         if (std::strcmp(argv[i], "--no-bench") == 0) bench = false;
 
-    const std::string dir = here();
+    const std::string dir = py::here();
     int failures = 0;
     std::cout << "mproc " << MPROC_VERSION << " tour: the seed scenarios built so far\n";
     for (const auto& s : kScenarios) {

@@ -80,6 +80,15 @@ TEST_P(Examples, S04ManagerList) {
         << r.out;
 }
 
+TEST_P(Examples, S04ManagerAcrossPrograms) {
+    const Output r = run("s04_manager_network");
+    EXPECT_TRUE(std::regex_search(r.out, std::regex("serving jobs, results and stop on 127\\.0\\.0\\.1:[1-9][0-9]*\n"))) << r.out;
+    EXPECT_TRUE(r.has("Name: Adam, score 9")) << r.out;
+    EXPECT_TRUE(r.has("Name: Kevin, score 9")) << r.out;
+    EXPECT_TRUE(r.has("Name: Sam, score 10")) << r.out;
+    EXPECT_TRUE(r.has("a client asked the server to stop; results held: 3")) << r.out;
+}
+
 TEST_P(Examples, S20ProcessLock) {
     const Output r = run("s20_process_lock");
     EXPECT_EQ(r.lines, (std::vector<std::string>{
@@ -285,6 +294,79 @@ TEST_P(Examples, S24MainGuard) {
     const int n = std::stoi(m[1]);
     EXPECT_EQ(r.count("worker "), n) << r.out;
     EXPECT_TRUE(r.has("started " + std::to_string(n) + " workers, one per core")) << r.out;
+}
+
+// S4 across two machines, as far as one machine allows: the server program in one network
+// namespace and the client program in another, joined by a veth pair, so they talk over a real
+// network address (not loopback). Needs root and iproute2; elsewhere it is skipped, saying why.
+class NetworkNamespaces : public testing::Test {
+protected:
+    std::string tag = std::to_string(getpid() % 100000);
+    std::string server_ns = "mproc-s-" + tag, client_ns = "mproc-c-" + tag;
+    std::string veth_a = "mpa" + tag, veth_b = "mpb" + tag;
+    std::string subnet = "10.231." + std::to_string(getpid() % 250) + ".";
+    bool made = false;
+
+    static int sh(const std::string& cmd) {
+        const int status = std::system((cmd + " >/dev/null 2>&1").c_str());
+        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    }
+    void TearDown() override {
+        if (!made) return;
+        sh("ip netns del " + server_ns);  // the veth pair goes with its namespaces
+        sh("ip netns del " + client_ns);
+    }
+};
+
+TEST_F(NetworkNamespaces, ServerAndClientProgramsOnTwoNetworkNamespaces) {
+    if (geteuid() != 0) GTEST_SKIP() << "skipped: making network namespaces needs root, and this runs as uid " << geteuid();
+    if (sh("command -v ip") != 0) GTEST_SKIP() << "skipped: iproute2's ip command is not installed";
+    made = true;
+    const std::vector<std::string> setup = {
+        "ip netns add " + server_ns,
+        "ip netns add " + client_ns,
+        "ip link add " + veth_a + " type veth peer name " + veth_b,
+        "ip link set " + veth_a + " netns " + server_ns,
+        "ip link set " + veth_b + " netns " + client_ns,
+        "ip -n " + server_ns + " addr add " + subnet + "1/24 dev " + veth_a,
+        "ip -n " + client_ns + " addr add " + subnet + "2/24 dev " + veth_b,
+        "ip -n " + server_ns + " link set " + veth_a + " up",
+        "ip -n " + client_ns + " link set " + veth_b + " up",
+        "ip -n " + server_ns + " link set lo up",
+        "ip -n " + client_ns + " link set lo up",
+    };
+    for (const auto& cmd : setup)
+        if (sh(cmd) != 0) GTEST_SKIP() << "skipped: this machine does not allow it (`" << cmd << "` failed)";
+
+    const std::string dir = MPROC_EXAMPLES_DIR;
+    FILE* server = popen(("ip netns exec " + server_ns + " '" + dir + "/s04_manager_server' " + subnet + "1 0 netns-key 2>&1").c_str(), "r");
+    ASSERT_NE(server, nullptr);
+    char line[512] = {};
+    ASSERT_NE(std::fgets(line, sizeof line, server), nullptr);
+    const std::string first = line;
+    const std::string prefix = "serving jobs, results and stop on " + subnet + "1:";
+    ASSERT_EQ(first.rfind(prefix, 0), 0u) << first;
+    const std::string port = std::to_string(std::stoi(first.substr(prefix.size())));
+
+    // From the client's namespace the server is reachable only over the veth pair.
+    const Output client = [&] {
+        Output r;
+        FILE* f = popen(("ip netns exec " + client_ns + " '" + dir + "/s04_manager_client' " + subnet + "1 " + port +
+                         " netns-key --stop 2>&1").c_str(), "r");
+        char buf[4096];
+        size_t n;
+        while ((n = fread(buf, 1, sizeof buf, f)) > 0) r.out.append(buf, n);
+        const int status = pclose(f);
+        r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        return r;
+    }();
+    std::string rest;
+    while (std::fgets(line, sizeof line, server)) rest += line;
+    const int served = pclose(server);
+    EXPECT_EQ(client.code, 0) << client.out;
+    EXPECT_TRUE(client.contains("Name: Sam, score 10")) << client.out;
+    EXPECT_TRUE(WIFEXITED(served) && WEXITSTATUS(served) == 0) << rest;
+    EXPECT_NE(rest.find("a client asked the server to stop; results held: 3"), std::string::npos) << rest;
 }
 
 INSTANTIATE_TEST_SUITE_P(StartMethods, Examples, testing::Values("fork", "spawn", "forkserver"),
