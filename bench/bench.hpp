@@ -10,6 +10,7 @@ void run_sync_bench(bool quick);
 void run_queue_bench(bool quick);
 void run_pool_bench(bool quick);
 void run_futures_bench(bool quick);
+void run_managers_bench(bool quick);
 
 #include <initializer_list>
 #include <sys/types.h>
@@ -23,4 +24,6 @@ pid_t bare_echo(int in, int out, std::initializer_list<int> parents_ends);
 void bare_rt(int out, int in);
 // Medians of `runs` interleaved round trips: a bare pipe echo child's, then ours().
 std::vector<double> round_trips_beside_bare_pipe(int runs, const std::function<void()>& ours);
+// The same with one Unix stream socketpair.
+std::vector<double> round_trips_beside_bare_socketpair(int runs, const std::function<void()>& ours);
 }

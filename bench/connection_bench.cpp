@@ -62,17 +62,35 @@ void bench::bare_rt(int out, int in) {
     while (got < sizeof b) got += static_cast<std::size_t>(read(in, b + got, sizeof b - got));
 }
 
-std::vector<double> bench::round_trips_beside_bare_pipe(int runs, const std::function<void()>& ours) {
+namespace {
+// Medians of interleaved round trips with a bare echo child (over a pipe pair, or one Unix
+// stream socketpair), then ours().
+std::vector<double> beside_bare_echo(bool socketpair_kind, int runs, const std::function<void()>& ours) {
     int up[2], down[2];
-    if (pipe2(up, O_CLOEXEC) != 0 || pipe2(down, O_CLOEXEC) != 0) std::abort();
-    const pid_t echo = bare_echo(down[0], up[1], {down[1], up[0]});
-    close(down[0]);
+    if (socketpair_kind) {
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, up) != 0) std::abort();
+        down[0] = up[1];  // the child reads and writes its end; the parent its own
+        down[1] = up[0];
+    } else if (pipe2(up, O_CLOEXEC) != 0 || pipe2(down, O_CLOEXEC) != 0) {
+        std::abort();
+    }
+    const pid_t echo = socketpair_kind ? bench::bare_echo(up[1], up[1], {up[0]}) : bench::bare_echo(down[0], up[1], {down[1], up[0]});
     close(up[1]);
-    const std::vector<double> m = interleaved_medians(runs, {[&] { bare_rt(down[1], up[0]); }, ours}, 200);
-    close(down[1]);
+    if (!socketpair_kind) close(down[0]);
+    const std::vector<double> m = bench::interleaved_medians(runs, {[&] { bench::bare_rt(down[1], up[0]); }, ours}, 200);
+    if (!socketpair_kind) close(down[1]);
     close(up[0]);
     waitpid(echo, nullptr, 0);
     return m;
+}
+}  // namespace
+
+std::vector<double> bench::round_trips_beside_bare_pipe(int runs, const std::function<void()>& ours) {
+    return beside_bare_echo(false, runs, ours);
+}
+
+std::vector<double> bench::round_trips_beside_bare_socketpair(int runs, const std::function<void()>& ours) {
+    return beside_bare_echo(true, runs, ours);
 }
 
 namespace {

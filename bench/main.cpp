@@ -1,5 +1,5 @@
 // mproc-bench: mproc beside Python's multiprocessing and the bare OS, on this machine.
-//   mproc-bench [--quick] [process|connection|queue|pool|futures|sync ...]   (default: every section)
+//   mproc-bench [--quick] [process|connection|queue|pool|futures|managers|sync ...]   (default: every section)
 #include <cstring>
 #include <iostream>
 #include <set>
@@ -37,6 +37,10 @@ int main(int argc, char** argv) {
     if (want("futures")) {
         std::cout << "\n";
         run_futures_bench(quick);
+    }
+    if (want("managers")) {
+        std::cout << "\n";
+        run_managers_bench(quick);
     }
     if (want("sync")) {
         std::cout << "\n";

@@ -77,6 +77,7 @@ struct Connection::State {
     std::string record;           // packets: the message's first record, being consumed
     std::size_t rpos = 0, rend = 0;
     bool first_read = false;      // packets: the current message's first record has been read
+    bool read_ahead = false;      // a byte stream read in chunks (set_read_ahead): `record` holds them
     std::size_t msg_left = 0;     // packets: payload bytes of the message still in the socket
     std::size_t record_limit = 0; // packets: the largest record this end sends (0: not known yet)
 
@@ -113,7 +114,15 @@ struct Connection::State {
             std::vector<platform::UniqueFd> fds;
             std::size_t r;
             bool direct = true;
-            if (!packets) {
+            if (!packets && read_ahead && n - got < kFirstRecord) {
+                // Whatever has arrived, up to a chunk: a small message's header and payload
+                // in one read. Bytes past this message stay in `record` for the next.
+                if (record.size() < kFirstRecord) record.resize(kFirstRecord);
+                r = platform::read_some(fd.get(), record.data(), kFirstRecord, socket ? &fds : nullptr);
+                rpos = 0;
+                rend = r;
+                direct = false;
+            } else if (!packets) {
                 r = platform::read_some(fd.get(), p + got, n - got, socket ? &fds : nullptr);
             } else if (first_read && n - got >= msg_left) {
                 // A continuation record is never longer than what the message has left, and
@@ -147,7 +156,7 @@ struct Connection::State {
 
     // The next frame's length; EOFError at end of file.
     std::size_t read_length(const platform::Deadline& deadline) {
-        rpos = rend = 0;  // a message starts a record: nothing of an earlier one is left to read
+        if (!read_ahead) rpos = rend = 0;  // a message starts a record: nothing of an earlier one is left to read
         first_read = false;
         std::int32_t be = 0;
         if (!read_exact(reinterpret_cast<char*>(&be), 4, deadline))
@@ -371,6 +380,7 @@ std::size_t Connection::recv_bytes_into(std::span<std::byte> buffer, std::size_t
 bool Connection::poll(Timeout timeout) const {
     const State& s = state();
     s.check_readable();
+    if (s.read_ahead && s.rpos < s.rend) return true;  // already read ahead
     return platform::wait_readable(s.fd.get(), platform::Deadline::after(timeout));
 }
 
@@ -405,6 +415,12 @@ void Connection::set_max_message_size(std::size_t bytes) noexcept {
     if (s_) s_->max_message = bytes;
 }
 std::size_t Connection::max_message_size() const noexcept { return s_ ? s_->max_message : kDefaultMaxMessage; }
+
+void Connection::set_read_ahead() {
+    State& s = state();
+    s.check_readable();
+    if (!s.packets) s.read_ahead = true;
+}
 
 void Connection::save(detail::OutputArchive& ar) const {
     const State& s = state();

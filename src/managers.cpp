@@ -113,7 +113,7 @@ public:
 private:
     connection::Address address_;
     std::string authkey_;
-    pid_t pid_ = platform::get_pid();
+    unsigned generation_ = platform::fork_generation();  // of the process that made conns_
     std::map<std::thread::id, std::shared_ptr<Connection>> conns_;  // under the registry's lock
 };
 
@@ -157,15 +157,16 @@ std::shared_ptr<Connection> Link::connection() {
     const auto me = std::this_thread::get_id();
     {
         std::lock_guard g(links().mu);
-        if (pid_ != platform::get_pid()) {
+        if (generation_ != platform::fork_generation()) {
             conns_.clear();
-            pid_ = platform::get_pid();
+            generation_ = platform::fork_generation();
         }
         auto it = conns_.find(me);
         if (it != conns_.end() && !it->second->closed()) return it->second;
     }
     auto c = std::make_shared<Connection>(connection::Client(address_, authkey_));
     c->set_max_message_size(kClientMaxFrame);
+    c->set_read_ahead();  // this thread's alone, one request at a time
     platform::set_keepalive(c->fileno(), kKeepIdle, kKeepInterval, kKeepCount);
     std::lock_guard g(links().mu);
     conns_.insert_or_assign(me, c);
@@ -597,10 +598,13 @@ public:
             ++active_;
             std::thread(&ServerCore::serve_client, shared_from_this(), std::move(*c)).detach();
         }
-        std::lock_guard g(fds_mu_);
+        std::unique_lock g(fds_mu_);
         listener_.close();
-        // Wake every client thread blocked reading: each ends at end-of-file.
-        for (int fd : fds_) platform::shutdown_socket(fd);
+        // Wake every client thread blocked reading (each ends at end-of-file; a call that waits
+        // inside an object sees its client gone), but let a reply being sent go out, and wait
+        // a little for them all, so a caller that exits next does not cut a reply short.
+        for (int fd : fds_) platform::shutdown_socket(fd, true);
+        clients_gone_.wait_for(g, std::chrono::seconds(5), [&] { return active_.load() == 0; });
     }
 
     void stop() {
@@ -732,6 +736,7 @@ private:
             connection::deliver_challenge(c, authkey_, kHandshakeTimeout);
             connection::answer_challenge(c, authkey_, kHandshakeTimeout);
             c.set_max_message_size(options_.max_message_size);
+            c.set_read_ahead();  // this thread's alone
             platform::set_keepalive(state.fd, kKeepIdle, kKeepInterval, kKeepCount);
             std::string reply;
             while (!stopping_.load()) {
@@ -748,11 +753,10 @@ private:
         auto undo = std::move(state.undo);
         t_client = nullptr;
         for (auto& [key, fn] : undo) fn();
-        {
-            std::lock_guard g(fds_mu_);
-            fds_.erase(state.fd);
-        }
+        std::lock_guard g(fds_mu_);
+        fds_.erase(state.fd);
         --active_;
+        clients_gone_.notify_all();
     }
 
     ManagerOptions options_;
@@ -765,6 +769,7 @@ private:
     std::map<std::string, std::pair<std::uint64_t, std::string>> named_;  // name -> (id, type key)
     std::uint64_t next_id_ = 1;
     std::mutex fds_mu_;
+    std::condition_variable clients_gone_;
     std::set<int> fds_;
 };
 

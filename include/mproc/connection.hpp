@@ -127,6 +127,11 @@ public:
     // header from the peer is refused before anything is allocated for it.
     void set_max_message_size(std::size_t bytes) noexcept;
     std::size_t max_message_size() const noexcept;
+    // For a byte-stream connection that only this object reads (no dup, not shared with a
+    // child): read whatever has arrived, up to 64 KiB, in one call, so a small message costs
+    // one read instead of two (header, then payload). Bytes of a following message are kept for
+    // the next recv. (Pipes, which are records, already read a small message whole.)
+    void set_read_ahead();
 
     // Connections travel to children (under every start method) and over socket connections:
     // the receiver gets its own descriptor of the same stream, and shares the send/receive locks.

@@ -95,6 +95,8 @@ std::size_t recv_message(int sock, void* data, std::size_t size, std::vector<Uni
 
 // Processes.
 pid_t get_pid() noexcept;
+// A number that changes in a forked child (no system call): state kept per process compares it.
+unsigned fork_generation() noexcept;
 pid_t get_ppid() noexcept;
 pid_t get_tid() noexcept;
 // fork(2); the child's return is 0. Callers flush their streams first.
@@ -196,8 +198,9 @@ std::optional<UniqueFd> accept_socket(int listener, const Deadline& deadline, So
 UniqueFd connect_socket(const SocketAddress& addr);
 // Whether the peer of a connected socket has closed or shut down its end (looks, never waits).
 bool peer_closed(int fd) noexcept;
-// shutdown(SHUT_RDWR): a thread blocked reading the socket gets end-of-file.
-void shutdown_socket(int fd) noexcept;
+// shutdown(2): a thread blocked reading the socket gets end-of-file (and a thread blocked in
+// accept on a listening socket wakes). With read_only, what is being written still goes out.
+void shutdown_socket(int fd, bool read_only = false) noexcept;
 // TCP keepalive, so that a peer whose machine vanished (no reset ever arrives) is noticed:
 // after `idle_s` of silence, probes every `interval_s`, given up after `count`. No-op for a
 // socket that is not TCP.

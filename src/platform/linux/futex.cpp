@@ -83,6 +83,8 @@ struct ForkWatch {
 } g_fork_watch;
 }  // namespace
 
+unsigned fork_generation() noexcept { return g_fork_generation.load(std::memory_order_relaxed); }
+
 pid_t current_tid() noexcept {
     const unsigned gen = g_fork_generation.load(std::memory_order_relaxed);
     if (t_generation != gen) {

@@ -324,7 +324,7 @@ bool peer_closed(int fd) noexcept {
     return rc > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) != 0;
 }
 
-void shutdown_socket(int fd) noexcept { ::shutdown(fd, SHUT_RDWR); }
+void shutdown_socket(int fd, bool read_only) noexcept { ::shutdown(fd, read_only ? SHUT_RD : SHUT_RDWR); }
 
 void set_keepalive(int fd, int idle_s, int interval_s, int count) noexcept {
     sockaddr_storage ss;
