@@ -66,6 +66,7 @@ void run_child(const ChildConfig& cfg, int parent_pidfd, const std::function<voi
         report_escaped_exception(cfg.name);
         code = 1;
     }
+    run_child_exit_hooks();
     exit_function();
     // Then the child's own non-daemon threads, as Python's process bootstrap does.
     threading::detail::wait_for_non_daemon_threads();

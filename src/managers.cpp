@@ -23,6 +23,7 @@
 #include "mproc/detail/exceptions.hpp"
 #include "mproc/process.hpp"
 #include "platform/platform.hpp"
+#include "process_impl.hpp"
 
 namespace mproc::managers {
 namespace detail {
@@ -224,7 +225,37 @@ std::string transact(Link& link, std::uint8_t op, std::uint64_t id, std::string_
 }
 }  // namespace
 
+namespace {
+// Every live reference of this process, for a child's exit (under links().mu).
+std::set<ObjectRef*>& live_refs() {
+    static auto* s = new std::set<ObjectRef*>;  // never destroyed: proxies may go at static destruction
+    return *s;
+}
+
+// A child gives back the references it holds as it ends (it ends with _exit: no destructors).
+void release_child_references() {
+    std::vector<ObjectRef*> refs;
+    {
+        std::lock_guard g(links().mu);
+        refs.assign(live_refs().begin(), live_refs().end());
+    }
+    for (ObjectRef* r : refs) r->release_at_exit();
+}
+const bool g_child_hook = (mproc::detail::add_child_exit_hook(release_child_references), true);
+}  // namespace
+
+ObjectRef::ObjectRef(std::shared_ptr<Link> link, std::uint64_t id)
+    : link_(std::move(link)), id_(id), owner_(platform::fork_generation()) {
+    std::lock_guard g(links().mu);
+    live_refs().insert(this);
+}
+
 ObjectRef::~ObjectRef() {
+    {
+        std::lock_guard g(links().mu);
+        live_refs().erase(this);
+    }
+    if (owner_.load() != platform::fork_generation()) return;  // an inherited copy holds no reference
     try {
         transact(*link_, kDecRef, id_, {}, {});
     } catch (...) {
@@ -232,11 +263,30 @@ ObjectRef::~ObjectRef() {
     }
 }
 
+void ObjectRef::adopt() const {
+    const unsigned now = platform::fork_generation();
+    unsigned seen = owner_.load();
+    if (seen != now && owner_.compare_exchange_strong(seen, now)) transact(*link_, kIncRef, id_, {}, {});
+}
+
+void ObjectRef::release_at_exit() noexcept {
+    if (owner_.exchange(0) != platform::fork_generation()) return;  // 0: no process's; held none here
+    try {
+        transact(*link_, kDecRef, id_, {}, {});
+    } catch (...) {
+    }
+}
+
 std::string ObjectRef::call(std::string_view method, const std::string& args) const {
+    adopt();
     return transact(*link_, kCall, id_, method, args);
 }
 
-void ObjectRef::add_reference() const { transact(*link_, kIncRef, id_, {}, {}); }
+void ObjectRef::add_reference() const {
+    adopt();
+    transact(*link_, kIncRef, id_, {}, {});
+}
+
 const connection::Address& ObjectRef::address() const noexcept { return link_->address(); }
 const std::string& ObjectRef::authkey() const noexcept { return link_->authkey(); }
 

@@ -2,9 +2,10 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <cstring>
 #include <ostream>
-#include <atomic>
 #include <cstdlib>
 #include <stdexcept>
 #include <typeinfo>
@@ -136,6 +137,30 @@ void exit_function() noexcept {
     } catch (...) {
         // At exit there is no one to report to; the kernel reaps what is left.
     }
+}
+
+namespace {
+struct ChildExitHooks {
+    std::array<void (*)(), 8> hooks{};
+    std::atomic<int> count{0};
+};
+ChildExitHooks& child_exit_hooks() {
+    static ChildExitHooks h;
+    return h;
+}
+}  // namespace
+
+void add_child_exit_hook(void (*hook)()) noexcept {
+    ChildExitHooks& h = child_exit_hooks();
+    const int i = h.count.fetch_add(1);
+    if (i < static_cast<int>(h.hooks.size())) h.hooks[static_cast<std::size_t>(i)] = hook;
+}
+
+void run_child_exit_hooks() noexcept {
+    ChildExitHooks& h = child_exit_hooks();
+    const int n = std::min<int>(h.count.load(), static_cast<int>(h.hooks.size()));
+    for (int i = 0; i < n; ++i)
+        if (h.hooks[static_cast<std::size_t>(i)]) h.hooks[static_cast<std::size_t>(i)]();
 }
 
 void install_exit_function() {

@@ -98,6 +98,12 @@ void set_current_from_config(const ChildConfig& cfg, int parent_pidfd);
 void exit_function() noexcept;
 void install_exit_function();
 
+// Things a child gives back as it ends, after its target and before its exit function (a
+// manager's references that a fork child took on): hooks registered once, at static
+// initialization, run in registration order.
+void add_child_exit_hook(void (*hook)()) noexcept;
+void run_child_exit_hooks() noexcept;
+
 // Runs a child's body and ends the process: sets the current process up from cfg, starts the
 // watchdog on the parent, runs body, reports an escaped exception, runs the exit function,
 // flushes and exits. fresh_program: exit(3) (spawn) rather than _exit(2) (fork, forkserver).

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -126,6 +127,38 @@ TEST_P(Managers, ObjectsAreFreedWithTheirLastProxyAnywhere) {
         EXPECT_EQ(m.number_of_objects(), 1u);  // the child's reference is gone, ours remains
     }
     EXPECT_EQ(m.number_of_objects(), 0u);
+}
+
+// A fork child inherits proxies in memory (here a global, not an argument): it takes a
+// reference of its own at first use, so the object outlives its parent's last proxy while the
+// child uses it; and what a child still holds as it ends (its destructors do not run) is given
+// back.
+std::optional<mm::DictProxy<std::string, int>> g_inherited;
+std::optional<mm::ListProxy<int>> g_kept_by_child;
+mm::SyncManager* g_manager = nullptr;
+
+void use_inherited(mproc::Event used, mproc::Event dropped) {
+    g_inherited->set("child", 1);
+    used.set();
+    dropped.wait();
+    g_inherited->set("after", 2);  // the parent's proxy is gone by now
+    if (g_inherited->size() != 2) std::abort();
+    g_kept_by_child = g_manager->list<int>({1, 2, 3});  // never destroyed in this process
+}
+
+TEST(ManagersFork, AChildKeepsWhatItUsesAndGivesItBackAtItsEnd) {
+    mm::SyncManager m = mproc::Manager({.start_method = "fork"});
+    g_manager = &m;
+    g_inherited = m.dict<std::string, int>();
+    mproc::Event used, dropped;
+    mproc::Process p({.start_method = "fork"}, use_inherited, used, dropped);
+    p.start();
+    ASSERT_TRUE(used.wait(30s));
+    g_inherited.reset();  // the parent's last proxy
+    dropped.set();
+    p.join(30s);
+    EXPECT_EQ(p.exitcode(), 0) << "the child's object was freed under it";
+    EXPECT_EQ(m.number_of_objects(), 0u) << "the child's references were not given back";
 }
 
 TEST_P(Managers, AKilledManagerFailsCallsAndNothingHangs) {

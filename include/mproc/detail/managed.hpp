@@ -3,6 +3,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -128,9 +129,15 @@ std::shared_ptr<Link> link_to(const connection::Address& address, const std::str
 
 // A reference held by this process to a served object: the last copy's destruction tells the
 // server.
+//
+// A fork child inherits its parent's references in memory, without a reference of its own; at
+// its first use of one it takes one (as Python's proxies do after fork), and a child gives back
+// every reference it holds as it ends (its destructors do not run: it ends with _exit). The
+// parent's own reference covers the moment between: the Process object holds its arguments
+// until it is gone.
 class ObjectRef {
 public:
-    ObjectRef(std::shared_ptr<Link> link, std::uint64_t id) : link_(std::move(link)), id_(id) {}
+    ObjectRef(std::shared_ptr<Link> link, std::uint64_t id);
     ~ObjectRef();
     ObjectRef(const ObjectRef&) = delete;
     ObjectRef& operator=(const ObjectRef&) = delete;
@@ -144,9 +151,16 @@ public:
     // For sending a proxy: one more reference, which the receiver's copy adopts.
     void add_reference() const;
 
+    // Called in a child as it ends: returns this process's reference, if it holds one.
+    void release_at_exit() noexcept;
+
 private:
+    // Takes a reference of this process's own, if this is a fork child's inherited copy.
+    void adopt() const;
     std::shared_ptr<Link> link_;
     std::uint64_t id_;
+    // The fork generation of the process that holds this reference (platform's counter).
+    mutable std::atomic<unsigned> owner_;
 };
 
 // Creates an object of a registered type; its reference.
