@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <iostream>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -316,57 +317,118 @@ protected:
         sh("ip netns del " + server_ns);  // the veth pair goes with its namespaces
         sh("ip netns del " + client_ns);
     }
-};
 
-TEST_F(NetworkNamespaces, ServerAndClientProgramsOnTwoNetworkNamespaces) {
-    if (geteuid() != 0) GTEST_SKIP() << "skipped: making network namespaces needs root, and this runs as uid " << geteuid();
-    if (sh("command -v ip") != 0) GTEST_SKIP() << "skipped: iproute2's ip command is not installed";
-    made = true;
-    const std::vector<std::string> setup = {
-        "ip netns add " + server_ns,
-        "ip netns add " + client_ns,
-        "ip link add " + veth_a + " type veth peer name " + veth_b,
-        "ip link set " + veth_a + " netns " + server_ns,
-        "ip link set " + veth_b + " netns " + client_ns,
-        "ip -n " + server_ns + " addr add " + subnet + "1/24 dev " + veth_a,
-        "ip -n " + client_ns + " addr add " + subnet + "2/24 dev " + veth_b,
-        "ip -n " + server_ns + " link set " + veth_a + " up",
-        "ip -n " + client_ns + " link set " + veth_b + " up",
-        "ip -n " + server_ns + " link set lo up",
-        "ip -n " + client_ns + " link set lo up",
-    };
-    for (const auto& cmd : setup)
-        if (sh(cmd) != 0) GTEST_SKIP() << "skipped: this machine does not allow it (`" << cmd << "` failed)";
+    // Makes the two namespaces and the veth pair; false (and why) where the machine does not allow it.
+    bool make_network(std::string& why) {
+        if (geteuid() != 0) {
+            why = "making network namespaces needs root, and this runs as uid " + std::to_string(geteuid());
+            return false;
+        }
+        if (sh("command -v ip") != 0) {
+            why = "iproute2's ip command is not installed";
+            return false;
+        }
+        made = true;
+        const std::vector<std::string> setup = {
+            "ip netns add " + server_ns,
+            "ip netns add " + client_ns,
+            "ip link add " + veth_a + " type veth peer name " + veth_b,
+            "ip link set " + veth_a + " netns " + server_ns,
+            "ip link set " + veth_b + " netns " + client_ns,
+            "ip -n " + server_ns + " addr add " + subnet + "1/24 dev " + veth_a,
+            "ip -n " + client_ns + " addr add " + subnet + "2/24 dev " + veth_b,
+            "ip -n " + server_ns + " link set " + veth_a + " up",
+            "ip -n " + client_ns + " link set " + veth_b + " up",
+            "ip -n " + server_ns + " link set lo up",
+            "ip -n " + client_ns + " link set lo up",
+        };
+        for (const auto& cmd : setup)
+            if (sh(cmd) != 0) {
+                why = "this machine does not allow it (`" + cmd + "` failed)";
+                return false;
+            }
+        return true;
+    }
 
-    const std::string dir = MPROC_EXAMPLES_DIR;
-    FILE* server = popen(("ip netns exec " + server_ns + " '" + dir + "/s04_manager_server' " + subnet + "1 0 netns-key 2>&1").c_str(), "r");
-    ASSERT_NE(server, nullptr);
-    char line[512] = {};
-    ASSERT_NE(std::fgets(line, sizeof line, server), nullptr);
-    const std::string first = line;
-    const std::string prefix = "serving jobs, results and stop on " + subnet + "1:";
-    ASSERT_EQ(first.rfind(prefix, 0), 0u) << first;
-    const std::string port = std::to_string(std::stoi(first.substr(prefix.size())));
+    // Starts the server program in its namespace; its port, read from its first line.
+    std::string start_server(FILE*& server) {
+        server = popen(("ip netns exec " + server_ns + " '" MPROC_EXAMPLES_DIR "/s04_manager_server' " + subnet +
+                        "1 0 netns-key 2>&1").c_str(), "r");
+        if (!server) return {};
+        char line[512] = {};
+        if (!std::fgets(line, sizeof line, server)) return {};
+        const std::string first = line;
+        const std::string prefix = "serving jobs, results and stop on " + subnet + "1:";
+        if (first.rfind(prefix, 0) != 0) return {};
+        return std::to_string(std::stoi(first.substr(prefix.size())));
+    }
 
-    // From the client's namespace the server is reachable only over the veth pair.
-    const Output client = [&] {
+    // Runs the client program in the other namespace: what it printed, and its exit code.
+    Output run_client(const std::string& port) {
         Output r;
-        FILE* f = popen(("ip netns exec " + client_ns + " '" + dir + "/s04_manager_client' " + subnet + "1 " + port +
-                         " netns-key --stop 2>&1").c_str(), "r");
+        FILE* f = popen(("ip netns exec " + client_ns + " '" MPROC_EXAMPLES_DIR "/s04_manager_client' " + subnet + "1 " +
+                         port + " netns-key --stop 2>&1").c_str(), "r");
         char buf[4096];
         size_t n;
         while ((n = fread(buf, 1, sizeof buf, f)) > 0) r.out.append(buf, n);
         const int status = pclose(f);
         r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
         return r;
-    }();
+    }
+
+    // Reads the rest of the server's output; whether it exited with 0.
+    static bool server_ended_well(FILE* server, std::string& rest) {
+        char line[512];
+        while (std::fgets(line, sizeof line, server)) rest += line;
+        const int served = pclose(server);
+        return WIFEXITED(served) && WEXITSTATUS(served) == 0;
+    }
+};
+
+TEST_F(NetworkNamespaces, ServerAndClientProgramsOnTwoNetworkNamespaces) {
+    std::string why;
+    if (!make_network(why)) GTEST_SKIP() << "skipped: " << why;
+    FILE* server = nullptr;
+    const std::string port = start_server(server);
+    ASSERT_FALSE(port.empty()) << "the server program did not say where it listens";
+    // From the client's namespace the server is reachable only over the veth pair.
+    const Output client = run_client(port);
     std::string rest;
-    while (std::fgets(line, sizeof line, server)) rest += line;
-    const int served = pclose(server);
+    EXPECT_TRUE(server_ended_well(server, rest)) << rest;
     EXPECT_EQ(client.code, 0) << client.out;
     EXPECT_TRUE(client.contains("Name: Sam, score 10")) << client.out;
-    EXPECT_TRUE(WIFEXITED(served) && WEXITSTATUS(served) == 0) << rest;
     EXPECT_NE(rest.find("a client asked the server to stop; results held: 3"), std::string::npos) << rest;
+}
+
+// The server's machine vanishes from the network (its link goes down: no reset, no end of
+// file ever arrives): a client blocked in a call fails within a bounded time, naming the
+// manager, instead of hanging (Python's would wait forever).
+TEST_F(NetworkNamespaces, AClientOfAServerThatVanishedFailsInBoundedTime) {
+    std::string why;
+    if (!make_network(why)) GTEST_SKIP() << "skipped: " << why;
+    FILE* server = nullptr;
+    const std::string port = start_server(server);
+    ASSERT_FALSE(port.empty()) << "the server program did not say where it listens";
+    FILE* probe = popen(("ip netns exec " + client_ns + " '" MPROC_EXAMPLES_DIR "/manager_probe' " + subnet + "1 " + port +
+                         " netns-key 2>&1").c_str(), "r");
+    ASSERT_NE(probe, nullptr);
+    char line[1024] = {};
+    ASSERT_NE(std::fgets(line, sizeof line, probe), nullptr);
+    ASSERT_EQ(std::string(line), "waiting\n");
+    ASSERT_EQ(sh("ip -n " + server_ns + " link set " + veth_a + " down"), 0);
+    std::string ended;
+    while (std::fgets(line, sizeof line, probe)) ended += line;
+    pclose(probe);
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(ended, m, std::regex("failed after ([0-9.]+) s: .*manager at " + subnet + "1:" + port)))
+        << ended;
+    EXPECT_LT(std::stod(m[1]), 30.0) << ended;
+    std::cout << "the probe: " << ended;
+    // Bring the link back and stop the server.
+    ASSERT_EQ(sh("ip -n " + server_ns + " link set " + veth_a + " up"), 0);
+    const Output client = run_client(port);
+    std::string rest;
+    EXPECT_TRUE(server_ended_well(server, rest)) << rest << client.out;
 }
 
 INSTANTIATE_TEST_SUITE_P(StartMethods, Examples, testing::Values("fork", "spawn", "forkserver"),
