@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <fstream>
 #include <random>
@@ -25,8 +26,8 @@ const std::string kKey = "test-secret";
 
 // A server program in a child process: shares a queue and a dict by name on `address` and
 // serves until a client shuts it down; tells the parent the address it listens on.
-void serve(mproc::connection::Address address, mproc::Connection tell, std::size_t max_frame) {
-    mm::BaseManager m({.address = address, .authkey = kKey, .max_message_size = max_frame, .max_connections = 64});
+void serve(mproc::connection::Address address, mproc::Connection tell, std::size_t max_frame, int max_connections) {
+    mm::BaseManager m({.address = address, .authkey = kKey, .max_message_size = max_frame, .max_connections = max_connections});
     m.register_shared<Jobs>("jobs");
     m.register_shared<Results>("results");
     mm::Server server = m.get_server();
@@ -37,9 +38,10 @@ void serve(mproc::connection::Address address, mproc::Connection tell, std::size
 struct ServerProcess {
     std::optional<mproc::Process> process;
     mproc::connection::Address address;
-    explicit ServerProcess(const mproc::connection::Address& at, std::size_t max_frame = std::size_t{64} << 20) {
+    explicit ServerProcess(const mproc::connection::Address& at, std::size_t max_frame = std::size_t{64} << 20,
+                           int max_connections = 64) {
         auto [r, w] = mproc::Pipe(false);
-        process.emplace(serve, at, std::move(w), max_frame);
+        process.emplace(serve, at, std::move(w), max_frame, max_connections);
         process->start();
         EXPECT_TRUE(r.poll(30s));
         address = r.recv<mproc::connection::Address>();
@@ -151,6 +153,48 @@ TEST(BaseManager, AnOversizedFrameClosesOnlyItsConnection) {
     EXPECT_THROW((void)bad.recv_bytes(), std::exception);
     results.set("still", 1);
     EXPECT_EQ(results.get("still"), 1);
+}
+
+TEST(BaseManager, ConnectionsPastTheCapAreClosedAndTheOthersServed) {
+    ServerProcess server({"127.0.0.1", 0}, std::size_t{64} << 20, 3);
+    mm::BaseManager good({.address = server.address, .authkey = kKey});
+    good.connect();  // one connection (this thread's)
+    auto results = good.get<Results>("results");
+    std::vector<mproc::Connection> held;
+    for (int i = 0; i < 2; ++i) held.push_back(mproc::connection::Client(server.address, kKey));
+    // A fourth connection is closed at once: its handshake fails.
+    EXPECT_THROW((void)mproc::connection::Client(server.address, kKey), std::exception);
+    results.set("a", 1);  // the first three are served
+    EXPECT_EQ(results.get("a"), 1);
+    held.clear();
+    // Room again (the server notices the closed ones as their threads end).
+    bool connected = false;
+    for (int i = 0; i < 200 && !connected; ++i) {
+        try {
+            mproc::Connection c = mproc::connection::Client(server.address, kKey);
+            connected = true;
+        } catch (const std::exception&) {
+            std::this_thread::sleep_for(10ms);  // the server's threads for the closed ones are ending
+        }
+    }
+    EXPECT_TRUE(connected);
+}
+
+// Copies of one proxy used from several threads at once: each thread has its own connection,
+// so requests and replies never mix.
+TEST(BaseManager, OneProxyFromManyThreads) {
+    mm::SyncManager m = mproc::Manager();
+    auto l = m.list<int>();
+    std::vector<std::thread> ts;
+    for (int t = 0; t < 4; ++t)
+        ts.emplace_back([l, t]() mutable {
+            for (int i = 0; i < 200; ++i) l.append(t * 1000 + i);
+        });
+    for (auto& t : ts) t.join();
+    auto v = l.to_vector();
+    EXPECT_EQ(v.size(), 800u);
+    std::sort(v.begin(), v.end());
+    EXPECT_EQ(std::adjacent_find(v.begin(), v.end()), v.end());
 }
 
 long rss_kib(int pid) {
