@@ -8,6 +8,7 @@
 #include <regex>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -312,8 +313,15 @@ protected:
         const int status = std::system((cmd + " >/dev/null 2>&1").c_str());
         return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     }
+    FILE* server = nullptr;  // the server program's output, while it runs
+    FILE* probe = nullptr;
+
     void TearDown() override {
         if (!made) return;
+        // After a failed assertion the programs may still run: end whatever is in the namespaces.
+        for (const auto& ns : {server_ns, client_ns}) sh("ip netns pids " + ns + " | xargs -r kill -9");
+        for (FILE* f : {server, probe})
+            if (f) pclose(f);
         sh("ip netns del " + server_ns);  // the veth pair goes with its namespaces
         sh("ip netns del " + client_ns);
     }
@@ -351,7 +359,7 @@ protected:
     }
 
     // Starts the server program in its namespace; its port, read from its first line.
-    std::string start_server(FILE*& server) {
+    std::string start_server() {
         server = popen(("ip netns exec " + server_ns + " '" MPROC_EXAMPLES_DIR "/s04_manager_server' " + subnet +
                         "1 0 netns-key 2>&1").c_str(), "r");
         if (!server) return {};
@@ -377,10 +385,10 @@ protected:
     }
 
     // Reads the rest of the server's output; whether it exited with 0.
-    static bool server_ended_well(FILE* server, std::string& rest) {
+    bool server_ended_well(std::string& rest) {
         char line[512];
         while (std::fgets(line, sizeof line, server)) rest += line;
-        const int served = pclose(server);
+        const int served = pclose(std::exchange(server, nullptr));
         return WIFEXITED(served) && WEXITSTATUS(served) == 0;
     }
 };
@@ -388,13 +396,12 @@ protected:
 TEST_F(NetworkNamespaces, ServerAndClientProgramsOnTwoNetworkNamespaces) {
     std::string why;
     if (!make_network(why)) GTEST_SKIP() << "skipped: " << why;
-    FILE* server = nullptr;
-    const std::string port = start_server(server);
+    const std::string port = start_server();
     ASSERT_FALSE(port.empty()) << "the server program did not say where it listens";
     // From the client's namespace the server is reachable only over the veth pair.
     const Output client = run_client(port);
     std::string rest;
-    EXPECT_TRUE(server_ended_well(server, rest)) << rest;
+    EXPECT_TRUE(server_ended_well(rest)) << rest;
     EXPECT_EQ(client.code, 0) << client.out;
     EXPECT_TRUE(client.contains("Name: Sam, score 10")) << client.out;
     EXPECT_NE(rest.find("a client asked the server to stop; results held: 3"), std::string::npos) << rest;
@@ -406,10 +413,9 @@ TEST_F(NetworkNamespaces, ServerAndClientProgramsOnTwoNetworkNamespaces) {
 TEST_F(NetworkNamespaces, AClientOfAServerThatVanishedFailsInBoundedTime) {
     std::string why;
     if (!make_network(why)) GTEST_SKIP() << "skipped: " << why;
-    FILE* server = nullptr;
-    const std::string port = start_server(server);
+    const std::string port = start_server();
     ASSERT_FALSE(port.empty()) << "the server program did not say where it listens";
-    FILE* probe = popen(("ip netns exec " + client_ns + " '" MPROC_EXAMPLES_DIR "/manager_probe' " + subnet + "1 " + port +
+    probe = popen(("ip netns exec " + client_ns + " '" MPROC_EXAMPLES_DIR "/manager_probe' " + subnet + "1 " + port +
                          " netns-key 2>&1").c_str(), "r");
     ASSERT_NE(probe, nullptr);
     char line[1024] = {};
@@ -418,7 +424,7 @@ TEST_F(NetworkNamespaces, AClientOfAServerThatVanishedFailsInBoundedTime) {
     ASSERT_EQ(sh("ip -n " + server_ns + " link set " + veth_a + " down"), 0);
     std::string ended;
     while (std::fgets(line, sizeof line, probe)) ended += line;
-    pclose(probe);
+    pclose(std::exchange(probe, nullptr));
     std::smatch m;
     ASSERT_TRUE(std::regex_search(ended, m, std::regex("failed after ([0-9.]+) s: .*manager at " + subnet + "1:" + port)))
         << ended;
@@ -428,7 +434,7 @@ TEST_F(NetworkNamespaces, AClientOfAServerThatVanishedFailsInBoundedTime) {
     ASSERT_EQ(sh("ip -n " + server_ns + " link set " + veth_a + " up"), 0);
     const Output client = run_client(port);
     std::string rest;
-    EXPECT_TRUE(server_ended_well(server, rest)) << rest << client.out;
+    EXPECT_TRUE(server_ended_well(rest)) << rest << client.out;
 }
 
 INSTANTIATE_TEST_SUITE_P(StartMethods, Examples, testing::Values("fork", "spawn", "forkserver"),
