@@ -379,7 +379,7 @@ public:
     typename detail::method_traits<M>::result call(M method, A&&... args) const {
         using Traits = detail::method_traits<M>;
         std::string_view name;
-        std::apply([&](const auto&... e) { ((same_method(e.second, method) ? (name = e.first, true) : false) || ...); },
+        std::apply([&](const auto&... e) { (void)((same_method(e.second, method) && (name = e.first, true)) || ...); },
                    detail::exposed<T>::methods());
         if (name.empty())
             throw std::invalid_argument(std::string("mproc: that method of ") + detail::exposed<T>::name + " is not exposed");
