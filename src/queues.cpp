@@ -23,11 +23,11 @@ constexpr std::size_t kRelease = 2 * 1024 * 1024;
 // Positions only grow; a message at position p lies at p % capacity. A producer that finds
 // itself past kRestartAt in the ring goes back to its start when the consumers have passed it
 // (a jump record tells them to follow), so a queue that keeps up reuses the same few MiB of
-// pages and never faults again. Only a backlog reaches further; consumers give the pages
-// beyond kResident back as they pass them. (Measured: giving every page back as consumers
-// passed it cost a page fault per 4 KiB on the next pass, about 600 us per MiB, and 1 MiB
-// messages ran at 0.5-0.7 GB/s.) While data waits, its pages stay: the memory bound is the
-// ring's capacity.
+// pages and never faults again. Only a backlog reaches further; the consumer that empties
+// the queue afterwards gives the pages beyond kResident back. (Measured: giving every page back
+// as consumers passed it cost a page fault per 4 KiB on the next pass, about 600 us per MiB,
+// and 1 MiB messages ran at 0.5-0.7 GB/s.) While data waits, its pages stay: the memory bound
+// is the ring's capacity.
 constexpr std::uint64_t kRestartAt = 4 * 1024 * 1024;
 constexpr std::uint64_t kResident = 16 * 1024 * 1024;
 // The length word of a jump record: the next message is at the ring's start.
@@ -80,6 +80,7 @@ struct Header {
     std::atomic<std::uint64_t> head;   // byte position of the next message to read
     std::atomic<std::uint64_t> gets;   // messages ever taken
     std::atomic<std::uint64_t> reading_next, reading_seq;
+    std::atomic<std::uint64_t> beyond;  // 1 once a backlog reached past kResident
 };
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free);
 static_assert(std::is_standard_layout_v<Header>);
@@ -281,17 +282,26 @@ void QueueCore::get(const std::function<void(std::string_view)>& consume, bool b
     } catch (...) {
         failed = std::current_exception();
     }
-    // Pages a backlog used beyond kResident go back as consumers pass them; before the position
-    // moves, since producers may write there once it has.
-    for (std::uint64_t end = (head / kRelease + 1) * kRelease; end <= next; end += kRelease) {
-        const std::uint64_t start = (end - kRelease) % capacity;
-        if (start >= kResident) platform::release_range(ring_->fd(), static_cast<std::size_t>(start), kRelease);
-    }
+    if ((next - 1) % capacity + 1 > kResident) h.beyond.store(1, std::memory_order_relaxed);
     h.head.store(next, std::memory_order_release);  // consumed only now: a consumer killed while copying leaves it in place
     h.gets.store(seq + 1, std::memory_order_relaxed);
+    if (next == seen_tail_ && h.beyond.load(std::memory_order_relaxed) != 0) give_back_pages(next);
     held.release();
     wake(h.not_full);
     if (failed) std::rethrow_exception(failed);
+}
+
+// The consumer that emptied a queue whose backlog reached past kResident: give those pages
+// back. Only while no producer can write (the producers' lock, if free: else a later get that
+// empties the queue tries again), since a producer may reuse any room the consumers have left.
+void QueueCore::give_back_pages(std::uint64_t head) {
+    Header& h = header_of(header_);
+    if (!put_lock_.acquire(false, std::nullopt)) return;
+    Held held(put_lock_);
+    if (put_lock_.owner_died()) repair_put();
+    if (h.tail.load(std::memory_order_relaxed) != head) return;  // not empty after all
+    platform::release_range(ring_->fd(), kResident, ring_->capacity() - kResident);
+    h.beyond.store(0, std::memory_order_relaxed);
 }
 
 std::size_t QueueCore::qsize() const {

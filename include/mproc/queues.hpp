@@ -6,8 +6,8 @@
 //
 // Where the data waits: in the queue's own shared memory, a ring in an anonymous memfd (1 GiB of
 // address space by default, QueueOptions::capacity_bytes), which holds only the pages that data
-// occupies; a queue that keeps up reuses its first few MiB, and consumers give back the pages a
-// backlog used beyond 16 MiB as they pass them. put() copies the message into the
+// occupies; a queue that keeps up reuses its first few MiB, and the pages a backlog used beyond
+// 16 MiB go back when the queue next empties. put() copies the message into the
 // ring and returns; there is no feeder thread. So a child that puts 50 MiB and exits can be
 // joined before anyone reads (Python deadlocks there), and close()/join_thread() have nothing
 // to wait for. The memory bound is capacity_bytes per queue: past it, put() waits for room
@@ -70,6 +70,7 @@ private:
     void repair_get();
     std::uint64_t place(std::size_t record);
     bool has_message();
+    void give_back_pages(std::uint64_t head);
 
     RegionRef header_;
     std::shared_ptr<Ring> ring_;
