@@ -12,6 +12,7 @@ packages=(
   libgtest-dev                       # tests: GoogleTest under CTest
   libboost-dev                       # benchmarks only: Boost.Interprocess message_queue, the queue's rival
   libtbb-dev                         # benchmarks only: oneTBB task_group, the thread executor's rival
+  iproute2                           # tests only: a manager's server and client in two network namespaces
 )
 
 missing=()
