@@ -12,6 +12,7 @@ if [[ "${1:-}" == "--sanitize" ]]; then
   export MPROC_TEST_TIMEOUT_SCALE=4
   export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+  export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/scripts/lsan.supp:print_suppressions=0}
   "$root/scripts/build.sh" "$dir" -DCMAKE_BUILD_TYPE=Debug -DMPROC_SANITIZE=ON -DMPROC_BUILD_BENCH=OFF
 elif [[ "${1:-}" == "--clang" ]]; then
   dir=$root/build-clang
