@@ -616,8 +616,14 @@ const bool g_sync_types_registered = [] {
 
 // --- the server ---
 
+// An object the server makes as it starts and shares by name (register_shared).
 struct SharedObject {
     std::string name, key, init;
+
+    template <class Ar>
+    void serialize(Ar& ar) {
+        ar(name, key, init);
+    }
 };
 
 class ServerCore : public std::enable_shared_from_this<ServerCore> {
@@ -826,13 +832,10 @@ private:
 namespace {
 // The server process's target: listens, tells the parent its address (or why it could not),
 // serves, and exits when asked to shut down.
-void manager_main(ManagerOptions options, std::string authkey, std::vector<std::tuple<std::string, std::string, std::string>> shared,
-                  Connection ready) {
+void manager_main(ManagerOptions options, std::string authkey, std::vector<SharedObject> shared, Connection ready) {
     std::shared_ptr<ServerCore> core;
     try {
-        std::vector<SharedObject> objects;
-        for (auto& [name, key, init] : shared) objects.push_back({name, key, init});
-        core = std::make_shared<ServerCore>(options, authkey, objects);
+        core = std::make_shared<ServerCore>(options, authkey, shared);
         ready.send(std::make_pair(std::string(), core->address()));
     } catch (const std::exception& e) {
         ready.send(std::make_pair(std::string(e.what()), connection::Address{}));
@@ -902,11 +905,9 @@ BaseManager::~BaseManager() {
 
 void BaseManager::start() {
     if (impl_->mode != Impl::Mode::Idle) throw std::logic_error("mproc: the manager has already been started or connected");
-    std::vector<std::tuple<std::string, std::string, std::string>> shared;
-    for (auto& s : impl_->shared) shared.emplace_back(s.name, s.key, s.init);
     auto [r, w] = Pipe(false);
     impl_->server.emplace(ProcessOptions{.name = "SyncManager", .daemon = true, .start_method = impl_->options.start_method},
-                          detail::manager_main, impl_->options, impl_->authkey, shared, std::move(w));
+                          detail::manager_main, impl_->options, impl_->authkey, impl_->shared, std::move(w));
     impl_->server->start();
     impl_->mode = Impl::Mode::Started;
     if (!r.poll(std::chrono::seconds(30))) {

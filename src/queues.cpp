@@ -18,8 +18,8 @@ namespace mproc::detail {
 namespace {
 using platform::Deadline;
 
-// Pages go back to the system in chunks of this size; the ring's capacity is a multiple of it.
-constexpr std::size_t kRelease = 2 * 1024 * 1024;
+// The ring's capacity is a multiple of this.
+constexpr std::size_t kCapacityUnit = 2 * 1024 * 1024;
 // Positions only grow; a message at position p lies at p % capacity. A producer that finds
 // itself past kRestartAt in the ring goes back to its start when the consumers have passed it
 // (a jump record tells them to follow), so a queue that keeps up reuses the same few MiB of
@@ -173,7 +173,7 @@ private:
 };
 
 QueueCore::QueueCore(const QueueOptions& o) : header_(RegionRef::create(sizeof(Header))) {
-    const std::size_t capacity = std::max<std::size_t>((o.capacity_bytes + kRelease - 1) / kRelease, 1) * kRelease;
+    const std::size_t capacity = std::max<std::size_t>((o.capacity_bytes + kCapacityUnit - 1) / kCapacityUnit, 1) * kCapacityUnit;
     Header& h = header_of(header_);
     h.capacity = capacity;
     h.maxsize = o.maxsize > 0 ? o.maxsize : 0;
@@ -342,7 +342,7 @@ void QueueCore::load(InputArchive& ar) {
     std::uint64_t capacity = 0;
     ar(fd, capacity);
     platform::UniqueFd ring_fd(ar.take_fd(fd));
-    if (header_.size() < sizeof(Header) || capacity == 0 || capacity % kRelease != 0 ||
+    if (header_.size() < sizeof(Header) || capacity == 0 || capacity % kCapacityUnit != 0 ||
         capacity != header_of(header_).capacity || platform::file_size(ring_fd.get()) != capacity)
         throw SerializationError("mproc: malformed queue");
     ring_ = std::make_shared<Ring>(std::move(ring_fd), static_cast<std::size_t>(capacity));
