@@ -153,8 +153,11 @@ std::uint32_t LockCore::release_all() {
     return depth;
 }
 
-void LockCore::restore(std::uint32_t depth) {
+void LockCore::restore(std::uint32_t depth, bool contended) {
     acquire(true, std::nullopt);
+    // Nobody else releases this word while we hold it, so setting the bit after the acquire
+    // loses no wake-up.
+    if (contended) mark_contended();
     lock_state(at_).depth.store(depth, std::memory_order_relaxed);
 }
 
@@ -243,8 +246,18 @@ int Semaphore::get_value() const noexcept { return at_ ? static_cast<int>(atom(a
 void Semaphore::save(detail::OutputArchive& ar) const { at_.save(ar); }
 void Semaphore::load(detail::InputArchive& ar) { at_.load(ar); }
 
-// Condition: its own region holds word 0 the sequence number notify advances, word 1 the number
-// of waiters (counted under the lock, so notify can skip the system call when there are none).
+// Condition: its own region holds word 0 a sequence number each notify advances (the futex
+// word waiters sleep on), word 1 the waiters not yet notified, word 2 the notifications given
+// and not yet taken. Words 1 and 2 change only under the condition's lock, so notify(n) can
+// count exactly: it moves min(n, waiting) from waiting to pending, and a woken waiter takes one
+// pending notification back under the lock. A waiter may take one only if the sequence moved
+// since it registered (a notify came after it, so the notification may be its own); one that
+// woke and found none left (another eligible waiter took it first) waits on, still counted.
+// Python wakes the first n waiters of a FIFO; this wakes n of those present at the notify.
+namespace {
+enum { kSeq = 0, kWaiting = 1, kPending = 2 };
+}
+
 Condition::Condition() : Condition(detail::LockCore(RegionRef::create(64), true), RegionRef::create(64)) {}
 Condition::Condition(const Lock& lock) : Condition(lock.core(), RegionRef::create(64)) {}
 Condition::Condition(const RLock& lock) : Condition(lock.core(), RegionRef::create(64)) {}
@@ -253,42 +266,60 @@ Condition::Condition(detail::LockCore lock, RegionRef seq) : lock_(std::move(loc
 bool Condition::wait(Timeout timeout) {
     if (!lock_.owned_by_me()) throw std::logic_error("mproc: cannot wait on un-acquired lock");
     const Deadline deadline = Deadline::after(timeout);
-    auto seq = atom(seq_, 0);
-    auto waiters = atom(seq_, 1);
-    const std::uint32_t before = seq.load(std::memory_order_acquire);
-    waiters.fetch_add(1);  // still under the lock: a notify either sees us or came before us
-    const std::uint32_t depth = lock_.release_all();
-    bool notified = false;
+    auto seq = atom(seq_, kSeq);
+    auto waiting = atom(seq_, kWaiting);
+    auto pending = atom(seq_, kPending);
+    // Capped for a process-shared lock: notify may have moved us onto the lock's word (see
+    // notify); if the lock's holder then dies, nobody wakes us there, so look around now and then.
+    const int cap_ms = lock_.region().is_private() ? 0 : 100;
+    waiting.fetch_add(1);  // under the lock: a notify either counts us or came before us
     for (;;) {
-        if (seq.load(std::memory_order_acquire) != before) {
-            notified = true;
-            break;
+        const std::uint32_t before = seq.load(std::memory_order_acquire);
+        const std::uint32_t depth = lock_.release_all();
+        bool slept = false;  // queued on a futex: a notify may have requeued us onto the lock
+        bool expired = false;
+        while (seq.load(std::memory_order_acquire) == before) {
+            const Wake w = platform::futex_wait(word_at(seq_, kSeq), before, deadline, cap_ms);
+            if (w == Wake::Deadline) {
+                expired = true;
+                break;
+            }
+            slept |= w != Wake::Changed;
         }
-        // Capped: notify may have moved us onto the lock's word (see notify); if the lock's
-        // holder then dies, nobody wakes us there, so look around now and then.
-        if (platform::futex_wait(word_at(seq_, 0), before, deadline, lock_.region().is_private() ? 0 : 100) ==
-            Wake::Deadline) {
-            notified = seq.load(std::memory_order_acquire) != before;
-            break;
+        // Woken from the lock's word by a release, others requeued behind us may still sleep
+        // there: take the lock marked contended, so that our release wakes the next of them.
+        lock_.restore(depth, slept);
+        if (seq.load(std::memory_order_relaxed) != before && pending.load() > 0) {
+            pending.fetch_sub(1);
+            return true;
         }
+        if (expired || deadline.expired()) {
+            waiting.fetch_sub(1);
+            return false;
+        }
+        // Every notification since we registered went to another waiter: wait on.
     }
-    waiters.fetch_sub(1);
-    lock_.restore(depth);
-    return notified;
 }
 
 void Condition::notify(int n) {
     if (!lock_.owned_by_me()) throw std::logic_error("mproc: lock is not owned");
+    if (n <= 0) return;
     // Waiters register under the lock we hold: with none, there is nobody to tell, and the
     // notify costs one load (no atomic increment, no system call).
-    if (atom(seq_, 1).load() == 0) return;
-    const std::uint32_t now = atom(seq_, 0).fetch_add(1, std::memory_order_release) + 1;
-    // Wait morphing: a woken waiter would at once block on the lock we hold. Move the waiters
-    // onto the lock's word instead (marking it contended, so our release wakes one), saving a
-    // wake-up and a sleep per notify. Measured: a Condition ping-pong between two processes went
-    // from 1.6-1.7x a bare process-shared pthread condvar to 0.76-0.79x.
+    auto waiting = atom(seq_, kWaiting);
+    const std::uint32_t present = waiting.load();
+    if (present == 0) return;
+    const std::uint32_t k = std::min(present, static_cast<std::uint32_t>(n));
+    waiting.fetch_sub(k);
+    atom(seq_, kPending).fetch_add(k);
+    const std::uint32_t now = atom(seq_, kSeq).fetch_add(1, std::memory_order_release) + 1;
+    // Wait morphing: a woken waiter would at once block on the lock we hold. Move k waiters
+    // onto the lock's word instead (marking it contended, so our release wakes one, and each
+    // woken one's release the next), saving a wake-up and a sleep per notify. Measured: a
+    // Condition ping-pong between two processes went from 1.6-1.7x a bare process-shared
+    // pthread condvar to 0.76-0.79x.
     lock_.mark_contended();
-    platform::futex_requeue(word_at(seq_, 0), now, n, lock_.word());
+    platform::futex_requeue(word_at(seq_, kSeq), now, static_cast<int>(std::min<std::uint32_t>(k, INT_MAX)), lock_.word());
 }
 
 void Condition::notify_all() { notify(INT_MAX); }
@@ -303,27 +334,35 @@ void Condition::load(detail::InputArchive& ar) {
     seq_.load(ar);
 }
 
-// Event: word 0 the flag, 1 sleeping waiters.
+// Event: word 0 the flag, 1 sleeping waiters, 2 a generation each set() advances (the futex
+// word). A waiter returns true once the generation moved, even if clear() came at once after
+// the set and the flag is down again when it wakes (Python: every thread waiting at set() wakes).
+namespace {
+enum { kFlag = 0, kSleepers = 1, kGeneration = 2 };
+}
 Event::Event() : Event(RegionRef::create(64)) {}
 Event::Event(RegionRef at) : at_(std::move(at)) {}
-bool Event::is_set() const noexcept { return at_ && atom(at_, 0).load(std::memory_order_acquire) != 0; }
+bool Event::is_set() const noexcept { return at_ && atom(at_, kFlag).load(std::memory_order_acquire) != 0; }
 
 void Event::set() {
-    atom(at_, 0).store(1, std::memory_order_release);
-    if (atom(at_, 1).load() > 0) platform::futex_wake(word_at(at_, 0), INT_MAX);
+    atom(at_, kFlag).store(1);
+    atom(at_, kGeneration).fetch_add(1);
+    if (atom(at_, kSleepers).load() > 0) platform::futex_wake(word_at(at_, kGeneration), INT_MAX);
 }
 
-void Event::clear() { atom(at_, 0).store(0, std::memory_order_release); }
+void Event::clear() { atom(at_, kFlag).store(0, std::memory_order_release); }
 
 bool Event::wait(Timeout timeout) {
-    auto flag = atom(at_, 0);
-    if (flag.load(std::memory_order_acquire)) return true;
+    auto flag = atom(at_, kFlag);
+    auto generation = atom(at_, kGeneration);
+    const std::uint32_t gen = generation.load();
+    if (flag.load()) return true;
     const Deadline deadline = Deadline::after(timeout);
-    atom(at_, 1).fetch_add(1);
-    while (!flag.load(std::memory_order_acquire))
-        if (platform::futex_wait(word_at(at_, 0), 0, deadline) == Wake::Deadline) break;
-    atom(at_, 1).fetch_sub(1);
-    return flag.load(std::memory_order_acquire) != 0;
+    atom(at_, kSleepers).fetch_add(1);
+    while (generation.load() == gen)
+        if (platform::futex_wait(word_at(at_, kGeneration), gen, deadline) == Wake::Deadline) break;
+    atom(at_, kSleepers).fetch_sub(1);
+    return generation.load() != gen || flag.load() != 0;
 }
 
 void Event::save(detail::OutputArchive& ar) const { at_.save(ar); }

@@ -45,8 +45,11 @@ public:
     bool owner_died() const noexcept;
     bool recursive() const noexcept { return recursive_; }
     // For Condition::wait: give up the lock entirely (an RLock at any depth) and take it back.
+    // `contended`: taken back by a waiter that slept and may have been requeued onto the lock's
+    // word by Condition::notify; others may sleep there behind it, so the word keeps its
+    // waiters bit and the release wakes the next one.
     std::uint32_t release_all();
-    void restore(std::uint32_t depth);
+    void restore(std::uint32_t depth, bool contended = false);
     // For Condition::notify's wait morphing: the futex word, and its waiters bit.
     std::uint32_t* word() const;
     void mark_contended();

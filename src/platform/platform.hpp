@@ -245,7 +245,9 @@ namespace mproc::platform {
 // FUTEX_WAIT on a shared (not process-private) word: sleeps while *word == expected, until
 // woken, the deadline passes or a signal interrupts. `cap_ms` bounds one sleep (0: none), for
 // callers that must look around now and then (a lock checking that its owner still lives).
-enum class Wake { Woken, Capped, Deadline };
+// Woken: woken by a wake (or a signal) after sleeping; Changed: *word no longer held `expected`,
+// so it never slept.
+enum class Wake { Woken, Changed, Capped, Deadline };
 Wake futex_wait(std::uint32_t* word, std::uint32_t expected, const Deadline& deadline, int cap_ms = 0);
 // Wakes up to n waiters (INT_MAX: all).
 void futex_wake(std::uint32_t* word, int n) noexcept;

@@ -37,7 +37,8 @@ Wake futex_wait(std::uint32_t* word, std::uint32_t expected, const Deadline& dea
     }
     // Not FUTEX_PRIVATE_FLAG: the word is in memory other processes map.
     const long r = ::syscall(SYS_futex, word, FUTEX_WAIT, expected, tp, nullptr, 0);
-    if (r == 0 || errno == EAGAIN || errno == EINTR) return Wake::Woken;  // woken, changed, or a signal
+    if (r == 0 || errno == EINTR) return Wake::Woken;  // woken, or a signal
+    if (errno == EAGAIN) return Wake::Changed;
     if (errno == ETIMEDOUT) return capped && !deadline.expired() ? Wake::Capped : Wake::Deadline;
     throw std::system_error(errno, std::generic_category(), "futex wait");
 }
