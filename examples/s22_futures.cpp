@@ -54,8 +54,11 @@ int main(int argc, char** argv) {
         } catch (const mproc::TimeoutError&) {
             std::cout << "result(timeout=0.05) on an unfinished future: TimeoutError" << std::endl;
         }
-        std::cout << "cancel() on it = " << py::repr(slow.cancel()) << ", cancelled() = " << py::repr(slow.cancelled())
-                  << std::endl;
+        // Python's cancel(): a running future is not cancelled and runs on. mproc's terminate()
+        // also stops a running task: its worker is killed and replaced.
+        std::cout << "cancel() on it while it runs = " << py::repr(slow.cancel()) << std::endl;
+        std::cout << "terminate() on it = " << py::repr(slow.terminate()) << ", cancelled() = "
+                  << py::repr(slow.cancelled()) << std::endl;
         try {
             slow.result();
         } catch (const cf::CancelledError&) {

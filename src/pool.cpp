@@ -455,6 +455,10 @@ struct ProcessCore::Impl : Gate {
     std::thread thread;
     std::once_flag joined;
     bool stopped = false;  // the dispatcher has shut the workers down
+    // stop_workers(): how the workers are ended, and what the calls they ran fail with
+    // (under mu; terminate() kills and fails them with terminated_error()).
+    bool stop_signal_term = false;
+    std::exception_ptr stop_reason;
     std::size_t helpers = 0;  // threads in round() for a result they wait for (under mu)
     std::vector<int> helper_fds;  // their wake-up eventfds (under mu)
 
@@ -594,6 +598,11 @@ struct ProcessCore::Impl : Gate {
                         queue.pop_front();
                         continue;
                     }
+                    // An executor's future goes alone, and only to an idle worker: once sent it
+                    // is running and cannot be cancelled (Python marks running what its call
+                    // queue holds, at most max_workers + 1), so it waits here, pending and
+                    // cancellable, rather than behind another task in a busy worker's pipe.
+                    if (c.job->executor_future() && (count > 0 || w.batches_out > 0)) break;
                     // A chunk whose items carry descriptors travels alone: its archive numbers
                     // them from 0.
                     if (count > 0 && (c.fds || batch_bytes() + c.items.size() > kBatchBytes)) break;
@@ -604,9 +613,12 @@ struct ProcessCore::Impl : Gate {
                     w.inflight.push_back(InFlight{std::move(c), seq});
                     queue.pop_front();
                     ++count;
-                    if (!fds.empty()) break;
+                    if (!fds.empty() || w.inflight.back().chunk.job->executor_future()) break;
                 }
-                if (count == 0) return;
+                if (count == 0) {
+                    if (queue.empty()) return;
+                    break;  // the next chunk waits for an idle worker: perhaps another one
+                }
                 std::memcpy(sendbuf.data() + count_at, &count, sizeof count);
                 patch_envelope_fds(sendbuf, at, fds.size());
                 ++w.batches_out;
@@ -996,13 +1008,16 @@ struct ProcessCore::Impl : Gate {
         if (now) {
             for (auto& w : workers) {
                 w->killed = Kill::Pool;
-                w->proc.kill();
+                if (stop_signal_term)
+                    w->proc.terminate();
+                else
+                    w->proc.kill();
             }
         } else {
             for (auto& w : workers) stop_worker(*w);
         }
         for (auto& w : workers) w->proc.join();
-        const auto e = terminated_error();
+        const auto e = stop_reason ? stop_reason : terminated_error();
         for (auto& w : workers) {
             for (auto& f : w->inflight) fail_later(f.chunk, e);
             w->proc.close();
@@ -1105,6 +1120,31 @@ bool ProcessCore::stop(const JobBase& job) {
         return true;
     }
     return false;
+}
+
+bool ProcessCore::unqueue(const JobBase& job) {
+    std::lock_guard lk(impl_->mu);
+    if (job.started()) return false;
+    const auto before = impl_->queue.size();
+    std::erase_if(impl_->queue, [&](const Chunk& c) { return c.job.get() == &job; });
+    return impl_->queue.size() != before;
+}
+
+void ProcessCore::stop_workers(bool kill) {
+    cancel_pending();
+    {
+        std::lock_guard lk(impl_->mu);
+        if (impl_->state == Impl::State::Running) impl_->state = Impl::State::Closed;
+        if (impl_->state != Impl::State::Terminating) {
+            impl_->stop_signal_term = !kill;
+            impl_->stop_reason = std::make_exception_ptr(futures::BrokenProcessPool(
+                std::string("mproc: the executor's workers were ") + (kill ? "killed" : "terminated") +
+                " (" + (kill ? "kill_workers" : "terminate_workers") + "()) while this task ran"));
+            impl_->state = Impl::State::Terminating;
+        }
+    }
+    impl_->wake();
+    join();
 }
 
 // Cancels the calls of queued chunks that no worker has begun; outside mu, since cancelling

@@ -9,9 +9,10 @@
 // workers, the same crash isolation (a worker that dies fails only the future it was running,
 // with mproc::WorkerLostError, and is replaced; `.break_on_worker_death = true` gives Python's
 // BrokenProcessPool instead), the same deadlines. An initializer that fails breaks the
-// executor (BrokenProcessPool / BrokenThreadPool), as in Python. cancel() stops a pending
-// future, and also a running one on a process executor (its worker is killed and replaced).
-// submit after shutdown: std::logic_error (Python: RuntimeError). The destructor shuts down
+// executor (BrokenProcessPool / BrokenThreadPool), as in Python. cancel() is Python's: it
+// cancels a pending future and returns false for a running one, which runs on; a true cancel()
+// means the task never runs. terminate() also stops a running task on a process executor (its
+// worker is killed and replaced). submit after shutdown: std::logic_error (Python: RuntimeError). The destructor shuts down
 // and waits, as Python's `with` block does.
 #pragma once
 
@@ -47,31 +48,47 @@ public:
     virtual bool ready() = 0;
     virtual bool started() = 0;
     virtual bool cancelled() = 0;
-    virtual bool cancel() = 0;
+    virtual bool cancel() = 0;     // pending only (Python's cancel)
+    virtual bool terminate() = 0;  // pending, or running where it can be stopped
     virtual std::exception_ptr error() = 0;  // CancelledError when cancelled
     virtual Value value() = 0;               // once ready without error
     virtual void add_done_callback(std::function<void()> f) = 0;
 };
 
-// A process executor's future: a pool call of one item, whose running task can be stopped.
+// What a process executor's future asks of its pool (ProcessCore::unqueue and stop). Called
+// only while the future is not done, when the executor is still there (its destructor waits
+// for every future).
+struct PoolControl {
+    std::function<bool(const mproc::detail::pool::JobBase&)> unqueue;
+    std::function<bool(const mproc::detail::pool::JobBase&)> stop;
+};
+
+// A process executor's future: a pool call of one item. Pending while it waits in the pool's
+// queue; running once sent to a worker (the pool sends it only to an idle one).
 template <class T>
 class JobFuture final : public FutureCore<T> {
 public:
     using Value = pool_value_t<T>;
-    JobFuture(std::shared_ptr<mproc::detail::pool::Job<T>> job, std::function<bool(const mproc::detail::pool::JobBase&)> stop)
-        : job_(std::move(job)), stop_(std::move(stop)) {}
+    JobFuture(std::shared_ptr<mproc::detail::pool::Job<T>> job, PoolControl control)
+        : job_(std::move(job)), control_(std::move(control)) {}
     bool wait(const Timeout& timeout) override { return job_->wait(timeout); }
     bool ready() override { return job_->ready(); }
     bool started() override { return job_->started(); }
     bool cancelled() override { return job_->cancelled(); }
     bool cancel() override {
-        if (job_->started() && !job_->ready()) {
-            if (!stop_) return false;
-            if (!job_->cancel()) return job_->cancelled();
-            stop_(*job_);
-            return true;
-        }
-        return job_->cancel();
+        if (job_->ready()) return job_->cancelled();
+        // Out of the queue under the pool's lock, so no worker can have it: then cancelled.
+        if (control_.unqueue(*job_)) return job_->cancel();
+        return job_->cancelled();  // running (or done meanwhile)
+    }
+    bool terminate() override {
+        if (cancel()) return true;
+        if (job_->ready()) return job_->cancelled();
+        // Running: cancelled first (so its result, should it come, is not taken), then its
+        // worker killed and replaced.
+        if (!job_->cancel()) return job_->cancelled();
+        control_.stop(*job_);
+        return true;
     }
     std::exception_ptr error() override { return job_->error(); }
     Value value() override { return job_->value(); }
@@ -79,7 +96,7 @@ public:
 
 private:
     std::shared_ptr<mproc::detail::pool::Job<T>> job_;
-    std::function<bool(const mproc::detail::pool::JobBase&)> stop_;
+    PoolControl control_;
 };
 
 // A thread executor task's state (src/futures.cpp): pending, running, then finished or
@@ -151,7 +168,8 @@ public:
     bool ready() override { return is_done(); }
     bool started() override { return is_started(); }
     bool cancelled() override { return is_cancelled(); }
-    bool cancel() override { return try_cancel(); }  // a running thread cannot be stopped
+    bool cancel() override { return try_cancel(); }
+    bool terminate() override { return try_cancel(); }  // a running thread cannot be stopped
     std::exception_ptr error() override {
         if (is_cancelled()) return std::make_exception_ptr(CancelledError());
         return error_;
@@ -188,17 +206,25 @@ public:
     bool done() const { return core_->ready(); }
     bool running() const { return core_->started() && !core_->ready(); }
     bool cancelled() const { return core_->cancelled(); }
-    // Cancels a pending future; a running one too on a process executor (its worker is
-    // killed and replaced). False when it has finished, or runs on a thread.
+    // Python's cancel: a pending future is cancelled (true; its task will never run); a
+    // running or finished one is not (false), and a running one runs on. Does not block.
     bool cancel() { return core_->cancel(); }
+    // mproc's own: as cancel(), and a running task of a process executor is stopped too: its
+    // worker is killed (and replaced) and the future ends cancelled (true). On a thread
+    // executor, as cancel(): a thread cannot be stopped. Does not wait for the worker to go.
+    bool terminate() { return core_->terminate(); }
     // fn(future) once the future is done: at once, in this thread, when it already is.
     void add_done_callback(std::function<void(Future&)> fn) {
         Future self = *this;
         core_->add_done_callback([self, fn = std::move(fn)]() mutable { fn(self); });
     }
 
+    // Two handles on one future compare equal (Python compares the same object).
+    friend bool operator==(const Future& a, const Future& b) noexcept { return a.core_ == b.core_; }
+
     // For executors (not API).
     explicit Future(std::shared_ptr<detail::FutureCore<T>> core) : core_(std::move(core)) {}
+    const void* identity() const noexcept { return core_.get(); }
 
 private:
     std::shared_ptr<detail::FutureCore<T>> core_;
@@ -219,12 +245,30 @@ struct Completions {
     std::condition_variable cv;
     std::deque<std::size_t> order;  // indices, as they completed
 };
+
+// Python makes a set of the futures it is given (wait, as_completed): each counts once.
+template <class T>
+std::vector<Future<T>> distinct(std::vector<Future<T>> fs) {
+    std::vector<Future<T>> out;
+    out.reserve(fs.size());
+    std::vector<const void*> seen;
+    seen.reserve(fs.size());
+    for (auto& f : fs) {
+        const void* id = f.identity();
+        if (std::find(seen.begin(), seen.end(), id) != seen.end()) continue;
+        seen.push_back(id);
+        out.push_back(std::move(f));
+    }
+    return out;
+}
 }  // namespace detail
 
 // Waits until the condition holds for the futures or the timeout passes (Python:
-// concurrent.futures.wait).
+// concurrent.futures.wait). A future given twice counts once. FIRST_EXCEPTION returns when a
+// future raised; cancelled ones count only as done (Python ignores cancellation there).
 template <class T>
-DoneAndNotDone<T> wait(const std::vector<Future<T>>& fs, Timeout timeout = {}, ReturnWhen return_when = ALL_COMPLETED) {
+DoneAndNotDone<T> wait(const std::vector<Future<T>>& given, Timeout timeout = {}, ReturnWhen return_when = ALL_COMPLETED) {
+    const std::vector<Future<T>> fs = detail::distinct(given);
     auto c = std::make_shared<detail::Completions>();
     for (std::size_t i = 0; i < fs.size(); ++i) {
         Future<T> f = fs[i];
@@ -241,7 +285,7 @@ DoneAndNotDone<T> wait(const std::vector<Future<T>>& fs, Timeout timeout = {}, R
         if (return_when == FIRST_COMPLETED) return !c->order.empty();
         if (return_when == FIRST_EXCEPTION)
             for (std::size_t i : c->order)
-                if (fs[i].cancelled() || fs[i].exception()) return true;
+                if (!fs[i].cancelled() && fs[i].exception()) return true;
         return false;
     };
     {
@@ -264,7 +308,7 @@ template <class T>
 class AsCompleted {
 public:
     AsCompleted(std::vector<Future<T>> fs, Timeout timeout)
-        : fs_(std::move(fs)), c_(std::make_shared<detail::Completions>()),
+        : fs_(detail::distinct(std::move(fs))), c_(std::make_shared<detail::Completions>()),
           until_(timeout ? std::optional(std::chrono::steady_clock::now() +
                                          std::chrono::duration_cast<std::chrono::steady_clock::duration>(*timeout))
                          : std::nullopt) {
@@ -362,10 +406,11 @@ public:
             pool_->core().submit_task(task);
             return Future<T>(std::move(task));
         } else {
-            auto job = pool_->submit_job(std::decay_t<F>(std::forward<F>(f)), Tuple(std::forward<A>(args)...), Timeout{});
+            auto job = pool_->submit_job(std::decay_t<F>(std::forward<F>(f)), Tuple(std::forward<A>(args)...), Timeout{},
+                                         {}, {}, /*executor_future*/ true);
             using R = typename decltype(job)::element_type::Value;
             using T = std::conditional_t<std::is_same_v<R, std::monostate>, void, R>;
-            return Future<T>(std::make_shared<JobFuture<T>>(std::move(job), stopper()));
+            return Future<T>(std::make_shared<JobFuture<T>>(std::move(job), control()));
         }
     }
 
@@ -403,14 +448,17 @@ protected:
         if (pool_) shutdown(true);
     }
 
+protected:
+    // Python 3.14's terminate_workers / kill_workers (process executors).
+    void stop_workers(bool kill) {
+        if (pool_) pool_->core().stop_workers(kill);
+    }
+
 private:
-    std::function<bool(const mproc::detail::pool::JobBase&)> stopper() {
-        if constexpr (Core::can_stop_running) {
-            Core* core = &pool_->core();
-            return [core](const mproc::detail::pool::JobBase& j) { return core->stop(j); };
-        } else {
-            return {};
-        }
+    PoolControl control() {
+        Core* core = &pool_->core();
+        return {[core](const mproc::detail::pool::JobBase& j) { return core->unqueue(j); },
+                [core](const mproc::detail::pool::JobBase& j) { return core->stop(j); }};
     }
 
     std::unique_ptr<mproc::detail::pool::BasicPool<Core>> pool_;
@@ -448,6 +496,11 @@ class ProcessPoolExecutor : public detail::Executor<mproc::detail::pool::Process
 public:
     explicit ProcessPoolExecutor(ProcessPoolExecutorOptions options = {});
     explicit ProcessPoolExecutor(int max_workers) : ProcessPoolExecutor(ProcessPoolExecutorOptions{.max_workers = max_workers}) {}
+    // Python 3.14: shutdown(wait = false, cancel_futures = true), then every worker is sent
+    // SIGTERM (terminate_workers) or SIGKILL (kill_workers); the futures they ran fail with
+    // BrokenProcessPool. Returns once the workers are gone; the executor takes no more tasks.
+    void terminate_workers() { stop_workers(false); }
+    void kill_workers() { stop_workers(true); }
 };
 
 }  // namespace mproc::futures

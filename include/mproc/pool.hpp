@@ -205,9 +205,13 @@ template <class V>
 class IMapIterator {
 public:
     using value_type = V;
+    // The first window of chunks is submitted here, at the call, as Python submits at the
+    // call: work starts (and runs) even if no result is ever taken.
     IMapIterator(std::shared_ptr<detail::pool::Job<V>> job, std::function<bool()> feed,
                  std::function<void()> on_close, std::size_t window)
-        : s_(std::make_shared<State>(std::move(job), std::move(feed), std::move(on_close), window)) {}
+        : s_(std::make_shared<State>(std::move(job), std::move(feed), std::move(on_close), window)) {
+        s_->top_up();
+    }
 
     // The next result, empty at the end; mproc::TimeoutError when none arrives in time
     // (Python: next(timeout), StopIteration at the end).
@@ -486,6 +490,12 @@ public:
     void adopt(JobBase& job) const;
     // Kills the worker running a chunk of job (it is replaced); true when there was one.
     bool stop(const JobBase& job);
+    // Takes job's chunks out of the queue if none has gone to a worker: true when it did (the
+    // caller then cancels the job; no worker will run it). False once it is out (running).
+    bool unqueue(const JobBase& job);
+    // Python 3.14's terminate_workers / kill_workers: no more tasks, the queued ones cancelled,
+    // every worker sent SIGTERM (or SIGKILL); the calls they ran fail. Returns once they are gone.
+    void stop_workers(bool kill);
     static constexpr bool can_stop_running = true;
     // Cancels every call none of whose chunks has gone to a worker yet.
     void cancel_pending();
@@ -775,11 +785,13 @@ public:
     template <class F, class Tuple, class R = typename apply_result<F, Tuple>::type>
     std::shared_ptr<Job<R>> submit_job(F f, Tuple args, const Timeout& timeout,
                                        typename Job<R>::ValueCallback on_value = {},
-                                       std::function<void(std::exception_ptr)> on_error = {}) {
+                                       std::function<void(std::exception_ptr)> on_error = {},
+                                       bool executor_future = false) {
         check_callable<Core, F>();
         check_result<R>();
         core_->check_accepting();
         auto job = std::make_shared<Job<R>>(Mode::Single, 1);
+        if (executor_future) job->set_executor_future();
         core_->adopt(*job);
         job->set_callbacks(std::move(on_value), {}, std::move(on_error));
         const auto prepared = core_->template prepare<R, F, Tuple>(f);
@@ -797,7 +809,9 @@ public:
         check_result<R>();
         core_->check_accepting();
         auto job = std::make_shared<Job<R>>(Mode::Ordered, static_cast<std::size_t>(-1));
-        core_->stream_opened();
+        // Unlike Pool.imap, an executor's map does not hold the pool open: shutdown never waits
+        // on an iterator (Python's Executor.map has submitted everything by then). Items the
+        // iterator would feed after shutdown fail, saying the pool was closed.
         struct Source {
             std::tuple<HeldRange<Rngs>...> views;
             std::tuple<typename HeldRange<Rngs>::iterator...> its;
@@ -817,27 +831,24 @@ public:
                 src->started = true;
             }
             std::vector<Tuple> part;
-            while (part.size() < chunk) {
-                const bool more = [&]<std::size_t... I>(std::index_sequence<I...>) {
-                    return ((std::get<I>(src->its) != std::ranges::end(std::get<I>(src->views).get())) && ...);
-                }(idx);
-                if (!more) break;
-                [&]<std::size_t... I>(std::index_sequence<I...>) {
-                    part.emplace_back(*std::get<I>(src->its)...);
-                    (++std::get<I>(src->its), ...);
-                }(idx);
+            std::exception_ptr input_error;
+            try {
+                while (part.size() < chunk) {
+                    const bool more = [&]<std::size_t... I>(std::index_sequence<I...>) {
+                        return ((std::get<I>(src->its) != std::ranges::end(std::get<I>(src->views).get())) && ...);
+                    }(idx);
+                    if (!more) break;
+                    [&]<std::size_t... I>(std::index_sequence<I...>) {
+                        part.emplace_back(*std::get<I>(src->its)...);
+                        (++std::get<I>(src->its), ...);
+                    }(idx);
+                }
+            } catch (...) {
+                input_error = std::current_exception();
             }
-            if (part.empty()) {
-                job->set_total(src->next_index);
-                return false;
-            }
-            const std::size_t first = src->next_index;
-            src->next_index += part.size();
-            core->template submit_items<R>(job, first, prepared, std::span<Tuple>(part), task_timeout, true);
-            return true;
+            return feed_part<R>(*core, job, src->next_index, prepared, part, task_timeout, input_error);
         };
-        auto on_close = [core] { core->stream_closed(); };
-        return mproc::pool::IMapIterator<R>(job, std::move(feed), std::move(on_close), stream_window(core_->processes(), chunk));
+        return mproc::pool::IMapIterator<R>(job, std::move(feed), [] {}, stream_window(core_->processes(), chunk));
     }
 
     Core& core() noexcept { return *core_; }
@@ -900,21 +911,44 @@ private:
                 src->started = true;
             }
             std::vector<Tuple> part;
-            while (part.size() < chunk && src->it != std::ranges::end(src->view.get())) {
-                part.push_back(to_tuple<Tuple>(*src->it));
-                ++src->it;
+            std::exception_ptr input_error;
+            try {
+                while (part.size() < chunk && src->it != std::ranges::end(src->view.get())) {
+                    part.push_back(to_tuple<Tuple>(*src->it));
+                    ++src->it;
+                }
+            } catch (...) {
+                input_error = std::current_exception();
             }
-            if (part.empty()) {
-                job->set_total(src->next_index);
-                return false;
-            }
-            const std::size_t first = src->next_index;
-            src->next_index += part.size();
-            core->template submit_items<R>(job, first, prepared, std::span<Tuple>(part), timeout, true);
-            return true;
+            return feed_part<R>(*core, job, src->next_index, prepared, part, timeout, input_error);
         };
         auto on_close = [core] { core->stream_closed(); };
         return mproc::pool::IMapIterator<R>(job, std::move(feed), std::move(on_close), stream_window(core_->processes(), chunk));
+    }
+
+    // A stream's next chunk, read from its input: submitted as items next_index...; false at
+    // the end. An exception the input threw takes the place of the item it failed to give, and
+    // ends the stream there (Python's _guarded_task_generation): the results before it come
+    // first, then it is raised, then the iteration stops.
+    template <class R, class Prepared, class Tuple>
+    static bool feed_part(Core& core, const std::shared_ptr<Job<R>>& job, std::size_t& next_index,
+                          const Prepared& prepared, std::vector<Tuple>& part, const Timeout& timeout,
+                          const std::exception_ptr& input_error) {
+        if (!part.empty()) {
+            const std::size_t first = next_index;
+            next_index += part.size();
+            core.template submit_items<R>(job, first, prepared, std::span<Tuple>(part), timeout, true);
+        }
+        if (input_error) {
+            job->set_error(next_index, input_error);
+            job->set_total(++next_index);
+            return false;
+        }
+        if (part.empty()) {
+            job->set_total(next_index);
+            return false;
+        }
+        return true;
     }
 
     // One item as the task's argument tuple: (x) for map, the tuple or pair itself for starmap.

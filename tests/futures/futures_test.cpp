@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <future>
@@ -99,14 +100,20 @@ TEST_P(ProcessExecutor, AFailingInitializerBreaksIt) {
     EXPECT_THROW(ex.submit(square, 2).result(30s), cf::BrokenProcessPool);
 }
 
-TEST_P(ProcessExecutor, CancelStopsARunningTask) {
+// Python's cancel(): a running future is not cancelled (false) and runs on; terminate() is
+// mproc's opt-in that stops it.
+TEST_P(ProcessExecutor, CancelLeavesARunningTaskAndTerminateStopsIt) {
     cf::ProcessPoolExecutor ex(opts(1));
     mproc::Event started;
     auto slow = ex.submit(started_then_sleep, started, 60000);
     auto queued = ex.submit(sleep_ms, 1);
     ASSERT_TRUE(started.wait(30s));
     ASSERT_TRUE(slow.running());
-    EXPECT_TRUE(slow.cancel());
+    EXPECT_FALSE(slow.cancel());
+    EXPECT_FALSE(slow.cancelled());
+    EXPECT_TRUE(slow.running());
+    EXPECT_FALSE(queued.running());  // behind a busy worker: pending, not running
+    EXPECT_TRUE(slow.terminate());
     EXPECT_TRUE(slow.cancelled());
     EXPECT_THROW(slow.result(), cf::CancelledError);
     EXPECT_EQ(queued.result(30s), 1);  // the replacement worker runs what was queued
@@ -140,6 +147,7 @@ TEST(ThreadExecutor, AnyCallableWaitAndAsCompleted) {
     for (int ms : {300, 1, 150}) fs.push_back(ex.submit(sleep_ms, ms));
     auto [done, not_done] = cf::wait(fs, 10s, cf::FIRST_COMPLETED);
     EXPECT_GE(done.size(), 1u);
+    EXPECT_FALSE(not_done.empty());  // returned at the first: the 300 ms one still runs
     auto all = cf::wait(fs, 10s);
     EXPECT_EQ(all.done.size(), 3u);
     EXPECT_TRUE(all.not_done.empty());
@@ -287,6 +295,136 @@ TEST(ThreadExecutor, VoidTasksAndExceptions) {
     EXPECT_THROW(slow.result(20ms), mproc::TimeoutError);
     release.set();
     slow.result(10s);
+}
+
+// Issue 14, divergence 13 (test_concurrent_futures CancelTests / Future.cancel's contract): a
+// true cancel() means the task never runs. Six tasks on two workers, each marking that it ran,
+// all cancelled in order while the first two run; repeated, since the race was about 1 run in 10.
+void mark_after(mproc::Array<int> ran, int i, int ms) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    ran.set(static_cast<std::size_t>(i), 1);
+}
+TEST_P(ProcessExecutor, ATrueCancelMeansTheTaskNeverRuns) {
+    for (int round = 0; round < 8; ++round) {
+        mproc::Array<int> ran(6);
+        std::vector<int> cancelled(6, 0);
+        {
+            cf::ProcessPoolExecutor ex(opts(2));
+            std::vector<cf::Future<void>> fs;
+            for (int i = 0; i < 6; ++i) fs.push_back(ex.submit(mark_after, ran, i, 100));
+            std::this_thread::sleep_for(20ms);
+            for (int i = 0; i < 6; ++i) cancelled[static_cast<std::size_t>(i)] = fs[static_cast<std::size_t>(i)].cancel();
+            for (int i = 0; i < 6; ++i)
+                EXPECT_EQ(fs[static_cast<std::size_t>(i)].cancelled(), cancelled[static_cast<std::size_t>(i)] != 0);
+        }  // the destructor waits for what runs
+        for (int i = 0; i < 6; ++i)
+            if (cancelled[static_cast<std::size_t>(i)]) {
+                EXPECT_EQ(ran.get(static_cast<std::size_t>(i)), 0) << "task " << i << " ran after a true cancel()";
+            }
+        EXPECT_GE(std::count(cancelled.begin(), cancelled.end(), 1), 3);  // at most 2 (+1) were running
+    }
+}
+
+// The reverse (divergence 13): only what a worker holds is running; any pending future can be
+// cancelled. Python marks at most max_workers + 1 running.
+TEST_P(ProcessExecutor, OnlyWhatWorkersHoldIsRunning) {
+    cf::ProcessPoolExecutor ex(opts(2));
+    mproc::Event a, b;
+    std::vector<cf::Future<int>> fs;
+    fs.push_back(ex.submit(started_then_sleep, a, 1500));
+    fs.push_back(ex.submit(started_then_sleep, b, 1500));
+    for (int i = 0; i < 50; ++i) fs.push_back(ex.submit(sleep_ms, 1));
+    ASSERT_TRUE(a.wait(30s));
+    ASSERT_TRUE(b.wait(30s));
+    int running = 0;
+    for (auto& f : fs) running += f.running();
+    EXPECT_GE(running, 2);
+    EXPECT_LE(running, 3);
+    EXPECT_TRUE(fs.back().cancel());
+    EXPECT_TRUE(fs.back().cancelled());
+    EXPECT_THROW(fs.back().result(0s), cf::CancelledError);
+    for (std::size_t i = 2; i + 1 < fs.size(); ++i) EXPECT_TRUE(fs[i].cancel());
+    EXPECT_EQ(fs[0].result(30s), 1500);  // the running ones run on
+    EXPECT_EQ(fs[1].result(30s), 1500);
+}
+
+// Python 3.14 ProcessPoolExecutor.terminate_workers / kill_workers: queued futures cancelled,
+// the running ones fail with BrokenProcessPool, no more submissions.
+TEST_P(ProcessExecutor, TerminateAndKillWorkers) {
+    for (bool kill : {false, true}) {
+        cf::ProcessPoolExecutor ex(opts(1));
+        mproc::Event started;
+        auto running = ex.submit(started_then_sleep, started, 60000);
+        auto queued = ex.submit(sleep_ms, 1);
+        ASSERT_TRUE(started.wait(30s));
+        const auto t0 = std::chrono::steady_clock::now();
+        if (kill)
+            ex.kill_workers();
+        else
+            ex.terminate_workers();
+        EXPECT_LT(std::chrono::steady_clock::now() - t0, 30s);
+        EXPECT_THROW(running.result(0s), cf::BrokenProcessPool);
+        EXPECT_TRUE(queued.cancelled());
+        EXPECT_THROW(ex.submit(sleep_ms, 1), std::logic_error);
+    }
+}
+
+// Issue 14, divergence 5 (Python's Executor.map submits at the call): a map whose iterator is
+// never read still runs, and neither shutdown nor the destructor waits on a live iterator.
+TEST_P(ProcessExecutor, MapSubmitsAtTheCallAndShutdownDoesNotWaitOnItsIterator) {
+    mproc::Array<int> ran(3);
+    cf::ProcessPoolExecutor ex(opts(1));
+    auto unread = ex.map(mark_after, std::vector<mproc::Array<int>>(3, ran), std::vector<int>{0, 1, 2},
+                         std::vector<int>{0, 0, 0});
+    auto it = ex.map(square, std::vector<int>{1, 2, 3});
+    ex.shutdown(true);  // returned: it did not wait for `it` or `unread` to be read or dropped
+    for (int i = 0; i < 3; ++i) EXPECT_EQ(ran.get(static_cast<std::size_t>(i)), 1) << "item " << i;
+    std::vector<int> got;
+    for (int y : it) got.push_back(y);
+    EXPECT_EQ(got, (std::vector<int>{1, 4, 9}));
+}
+
+TEST(ThreadExecutor, MapSubmitsAtTheCallAndShutdownDoesNotWaitOnItsIterator) {
+    std::atomic<int> ran{0};
+    cf::ThreadPoolExecutor ex(2);
+    auto unread = ex.map([&](int) { ++ran; }, std::vector<int>{1, 2, 3, 4});
+    ex.shutdown(true);
+    EXPECT_EQ(ran.load(), 4);
+}
+
+// Issue 14, divergence 9 (test_wait.py WaitTests.test_first_exception_some_already_complete and
+// concurrent/futures/_base.py _AllCompletedWaiter: add_cancelled does not stop the wait):
+// FIRST_EXCEPTION does not return for a cancelled future.
+TEST(ThreadExecutor, FirstExceptionIgnoresCancellation) {
+    cf::ThreadPoolExecutor ex(1);
+    mproc::threading::Event release;
+    auto busy = ex.submit([release]() mutable {
+        release.wait();
+        return 1;
+    });
+    auto queued = ex.submit(square, 3);
+    ASSERT_TRUE(queued.cancel());
+    const auto t0 = std::chrono::steady_clock::now();
+    auto r = cf::wait(std::vector<cf::Future<int>>{busy, queued}, 0.3s, cf::FIRST_EXCEPTION);
+    EXPECT_GE(std::chrono::steady_clock::now() - t0, 0.29s);
+    EXPECT_EQ(r.done.size(), 1u);  // the cancelled one
+    ASSERT_EQ(r.not_done.size(), 1u);
+    EXPECT_TRUE(r.not_done[0] == busy);
+    release.set();
+    EXPECT_EQ(busy.result(10s), 1);
+}
+
+// Issue 14, 2.15: wait and as_completed take a set (Python: `fs = set(fs)`): a future given
+// twice is reported once.
+TEST(ThreadExecutor, AFutureGivenTwiceIsReportedOnce) {
+    cf::ThreadPoolExecutor ex(1);
+    auto f = ex.submit(square, 4);
+    auto r = cf::wait(std::vector<cf::Future<int>>{f, f}, 10s);
+    EXPECT_EQ(r.done.size(), 1u);
+    EXPECT_TRUE(r.not_done.empty());
+    int n = 0;
+    for (auto& g : cf::as_completed(std::vector<cf::Future<int>>{f, f}, 10s)) n += g.result() == 16;
+    EXPECT_EQ(n, 1);
 }
 
 TEST(ThreadExecutor, DefaultWorkersArePythons) {

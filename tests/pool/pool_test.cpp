@@ -135,6 +135,49 @@ TEST_P(PoolTest, ImapThrowsAtTheFailingItemAndGoesOn) {
     EXPECT_FALSE(it.next(10s));
 }
 
+// Issue 14, divergence 8 (pool.py _guarded_task_generation): an exception the input throws
+// takes the place of the item it failed to give: the results before it come first, then it is
+// raised, then the iteration stops. Before the fix it came out of the first next(), and the
+// iteration went on past it.
+auto throwing_input() {
+    return std::views::iota(0, 10) | std::views::transform([](int x) {
+               if (x == 5) throw std::out_of_range("input ran out at 5");
+               return x;
+           });
+}
+TEST_P(PoolTest, ImapInputExceptionComesAfterTheResultsBeforeIt) {
+    mproc::Pool pool(opts());
+    for (std::size_t chunksize : {1, 2, 3}) {
+        auto it = pool.imap(square, throwing_input(), {.chunksize = chunksize});
+        for (int i = 0; i < 5; ++i) {
+            auto v = it.next(30s);
+            ASSERT_TRUE(v) << "chunksize " << chunksize;
+            EXPECT_EQ(*v, i * i);
+        }
+        EXPECT_THROW(it.next(30s), std::out_of_range);
+        EXPECT_FALSE(it.next(30s));
+    }
+}
+
+// Issue 14, divergence 12 (pool.py MapResult._set: the first error completes the result, the
+// other tasks still run): a failed map's other chunks run to the end.
+void mark_or_fail(mproc::Array<int> ran, int i) {
+    ran.set(static_cast<std::size_t>(i), 1);
+    if (i == 0) throw std::invalid_argument("the first item fails");
+}
+TEST_P(PoolTest, MapRunsEveryChunkAfterAnItemFails) {
+    mproc::Array<int> ran(40);
+    {
+        mproc::Pool pool(opts());
+        std::vector<std::tuple<mproc::Array<int>, int>> items;
+        for (int i = 0; i < 40; ++i) items.emplace_back(ran, i);
+        EXPECT_THROW(pool.starmap(mark_or_fail, items, {.chunksize = 1}), std::invalid_argument);
+        pool.close();
+        pool.join();
+    }
+    for (int i = 0; i < 40; ++i) EXPECT_EQ(ran.get(static_cast<std::size_t>(i)), 1) << "item " << i;
+}
+
 TEST_P(PoolTest, AnExceptionReachesTheCallerWithItsTypeAndThePoolKeepsWorking) {
     mproc::Pool pool(opts());
     std::vector<int> in(20);

@@ -89,6 +89,12 @@ public:
     // Set by the pool when a chunk of the call goes to a worker (Python: a running future).
     void mark_running() noexcept { running_.store(true, std::memory_order_relaxed); }
     bool started() const noexcept { return running_.load(std::memory_order_relaxed); }
+    // An executor's future (set before it is submitted): Python's semantics for running and
+    // cancel. A process pool sends such a call to a worker only while fewer than
+    // max_workers + 1 of them are out (Python's call queue), and marks it running as it sends
+    // it; until then it is pending, and cancel() takes it out of the queue.
+    void set_executor_future() noexcept { executor_future_ = true; }
+    bool executor_future() const noexcept { return executor_future_; }
 
     // A process pool lets a thread waiting for a call read the workers' results itself, one
     // hand-off fewer than being woken by the pool's dispatcher: pump runs one round of the
@@ -108,6 +114,7 @@ protected:
 
     std::atomic<bool> finished_{false};
     std::atomic<bool> running_{false};
+    bool executor_future_ = false;
     std::weak_ptr<void> core_;
     Pump pump_ = nullptr;
 
@@ -357,12 +364,22 @@ private:
     template <class Get>
     void record(Deferred& later, std::size_t first, std::size_t count, Get get) {
         std::unique_lock lk(mu_);
-        if (completing_) return;
+        if (completing_) {
+            // Results of a call already complete (a failed map's other chunks, a cancelled
+            // call's): read past, since get may read them from the worker's message. Once all
+            // of a failed map's are in, nothing more is wanted.
+            for (std::size_t i = 0; i < count; ++i) (void)get(i);
+            if (mode_ == Mode::List && (done_ += count) >= total_) finished_.store(true, std::memory_order_release);
+            return;
+        }
         bool completing = false;
-        for (std::size_t i = 0; i < count && !completing; ++i) {
+        // Every outcome is taken, even after the one that completes the call: get may read
+        // them in turn from the worker's message, whose next record follows.
+        for (std::size_t i = 0; i < count; ++i) {
             Outcome o = get(i);
             const std::size_t index = first + i;
             ++done_;
+            if (completing) continue;
             switch (mode_) {
                 case Mode::Single:
                 case Mode::List:
@@ -390,7 +407,10 @@ private:
     // Packed values of a list call, none failed: stored in one pass.
     void record_values(Deferred& later, std::size_t first, std::size_t count, const char* packed) {
         std::unique_lock lk(mu_);
-        if (completing_) return;
+        if (completing_) {
+            if (mode_ == Mode::List && (done_ += count) >= total_) finished_.store(true, std::memory_order_release);
+            return;
+        }
         if (first + count > values_.size()) throw SerializationError("mproc: results for items the call does not have");
         for (std::size_t i = 0; i < count; ++i) {
             Value* v = nullptr;
@@ -414,7 +434,10 @@ private:
             return;
         }
         completing_ = true;
-        finished_.store(true, std::memory_order_release);
+        // A map that failed is complete for its caller (get() raises the first error), but its
+        // other chunks still run, as Python runs every task of a map: the pool drops them only
+        // once every item is in.
+        if (!(mode_ == Mode::List && done_ < total_)) finished_.store(true, std::memory_order_release);
         bar_.reset();
         std::function<void()> callback = completion_callback_locked();
         lk.unlock();
