@@ -100,6 +100,7 @@ ChildConfig make_child_config(const ProcessState& child) {
     c.daemon = child.daemon;
     c.authkey = child.authkey;
     c.start_method = child.start_method;
+    c.context_method = get_start_method(true).value_or("");
     c.parent_pid = platform::get_pid();
     c.parent_name = current_state()->name;
     c.death_signal_parent = platform::is_main_thread() ? platform::get_pid() : -1;
@@ -169,6 +170,9 @@ void install_exit_function() {
 }
 
 void set_current_from_config(const ChildConfig& cfg, int parent_pidfd) {
+    // A fork child has its parent's settings already (and another thread of the parent may
+    // have held their lock across the fork).
+    if (cfg.start_method != "fork" && !cfg.context_method.empty()) set_start_method(cfg.context_method, true);
     auto cur = std::make_shared<ProcessState>();
     cur->kind = ProcessKind::Current;
     cur->name = cfg.name;

@@ -63,6 +63,9 @@ struct ChildConfig {
     bool daemon = false;
     std::string authkey;
     std::string start_method;
+    // The parent's get_start_method() (empty: not set there), which a spawn or forkserver child,
+    // a fresh program, takes as its own default, as Python's spawn preparation data does.
+    std::string context_method;
     int parent_pid = -1;
     std::string parent_name;
     // How the child follows its parent in death (docs/design.md): when the kernel parent's
@@ -75,7 +78,8 @@ struct ChildConfig {
 
     template <class Ar>
     void serialize(Ar& ar) {
-        ar(name, identity, daemon, authkey, start_method, parent_pid, parent_name, death_signal_parent, has_tracker);
+        ar(name, identity, daemon, authkey, start_method, context_method, parent_pid, parent_name, death_signal_parent,
+           has_tracker);
     }
 };
 

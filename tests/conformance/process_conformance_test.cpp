@@ -6,6 +6,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <string>
+
 #include <mproc/mproc.hpp>
 
 namespace {
@@ -88,6 +90,24 @@ TEST(Conformance, Close) {
     EXPECT_THROW(p.exitcode(), std::logic_error);
     EXPECT_THROW(p.pid(), std::logic_error);
     EXPECT_NO_THROW(p.name());  // name stays readable, as in Python
+}
+
+// spawn.py get_preparation_data: `start_method=get_start_method()`, and prepare():
+// `set_start_method(data['start_method'], force=True)`: a spawn or forkserver child takes its
+// parent's start method as its own default, so its children start the same way (issue 14,
+// divergence 10: they said "fork").
+void exit_unless_method_is(std::string expected) { std::_Exit(mproc::get_start_method() == expected ? 0 : 1); }
+
+TEST(Conformance, ChildInheritsTheParentsStartMethod) {
+    const auto saved = mproc::get_start_method(true);
+    for (const char* method : {"spawn", "forkserver", "fork"}) {
+        mproc::set_start_method(method, true);
+        mproc::Process p(exit_unless_method_is, std::string(method));
+        p.start();
+        p.join();
+        EXPECT_EQ(p.exitcode(), 0) << "a " << method << " child's get_start_method()";
+    }
+    mproc::set_start_method(saved.value_or("fork"), true);
 }
 
 // The main guard: init returns at once in the program itself.
