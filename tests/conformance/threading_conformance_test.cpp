@@ -404,6 +404,111 @@ TEST_F(ThreadTests, test_main_thread_after_fork_from_nonmain_thread) {
     EXPECT_EQ(forker_name.substr(0, 7), "Thread-");
 }
 
+// The connection a fresh program's exit-time code reports on (never freed: it is used at exit).
+mproc::Connection* g_out = nullptr;
+
+// ThreadTests.test_main_thread_during_shutdown: "current_thread() should still point to the main
+// thread at shutdown" (bpo-31516): code run during the program's exit (Python: a __del__ run by
+// the final collection; here an atexit handler) sees current_thread() is main_thread() and
+// enumerate() == [main_thread()].
+using ShutdownReport = std::tuple<bool, bool, bool>;
+void report_main_at_exit() {
+    const auto all = th::enumerate();
+    g_out->send(ShutdownReport{th::current_thread() == th::main_thread(), th::main_thread().name() == "MainThread",
+                               all.size() == 1 && all[0] == th::main_thread()});
+}
+
+void main_thread_during_shutdown(mproc::Connection out) {
+    g_out = new mproc::Connection(std::move(out));
+    std::atexit(report_main_at_exit);
+    std::exit(0);
+}
+
+TEST_P(ThreadTestsP, test_main_thread_during_shutdown) {
+    auto [r, w] = mproc::Pipe(false);
+    mproc::Process p(opts(), main_thread_during_shutdown, std::move(w));
+    p.start();
+    ASSERT_TRUE(r.poll(kLong));
+    EXPECT_EQ(r.recv<ShutdownReport>(), ShutdownReport(true, true, true));
+    p.join(kLong);
+    EXPECT_EQ(p.exitcode(), 0);
+}
+
+// ThreadTests.test_fork_at_exit: "Calling os.fork() after threading._shutdown() must not log an
+// error" (bpo-42350): an atexit handler, run after the wait for threads, forks a child, which
+// runs and exits 0; the program exits 0.
+void child_ok(mproc::Connection out) { out.send(std::string("child process ok")); }
+
+void fork_in_exit_handler() {
+    mproc::Process p({.start_method = "fork"}, child_ok, g_out->dup());
+    p.start();
+    p.join(kLong);
+    g_out->send(p.exitcode().value_or(-1000));
+}
+
+void fork_at_exit(mproc::Connection out) {
+    g_out = new mproc::Connection(std::move(out));
+    std::atexit(fork_in_exit_handler);
+    // The program's normal exit: a fork child's return from its target leaves with _exit and
+    // runs no atexit handler, as in Python (Popen._launch: os._exit(code)).
+    std::exit(0);
+}
+
+TEST_P(ThreadTestsP, test_fork_at_exit) {
+    auto [r, w] = mproc::Pipe(false);
+    mproc::Process p(opts(), fork_at_exit, std::move(w));
+    p.start();
+    ASSERT_TRUE(r.poll(kLong));
+    EXPECT_EQ(r.recv<std::string>(), "child process ok");
+    ASSERT_TRUE(r.poll(kLong));
+    EXPECT_EQ(r.recv<int>(), 0);
+    p.join(kLong);
+    EXPECT_EQ(p.exitcode(), 0);
+}
+
+// ThreadTests.test_finalization_shutdown: "Py_Finalize() calls threading._shutdown() which must
+// wait until Python thread states of all non-daemon threads get deleted" (bpo-36402): the
+// thread's thread-local data, whose destructor sleeps a little, is destroyed before the program
+// is gone. CPython checks only for a clean exit; here the destructor also reports that it ran to
+// its end.
+std::minstd_rand& rng() {
+    thread_local std::minstd_rand r(std::random_device{}());
+    return r;
+}
+void random_sleep() {
+    std::this_thread::sleep_for(std::chrono::duration<double>(std::uniform_real_distribution<double>(0, 0.010)(rng())));
+}
+
+struct Sleeper {
+    ~Sleeper() {
+        random_sleep();
+        g_out->send(std::string("x"));
+    }
+};
+
+void finalization_shutdown(mproc::Connection out) {
+    g_out = new mproc::Connection(std::move(out));
+    auto* tls = new th::local<Sleeper>;  // never freed: the thread's copy outlives this function
+    th::Thread t([tls] {
+        // Sleep a bit so that the thread is still running when the program exits.
+        random_sleep();
+        tls->get();
+        random_sleep();
+    });
+    t.start();
+    random_sleep();
+}
+
+TEST_P(ThreadTestsP, test_finalization_shutdown) {
+    auto [r, w] = mproc::Pipe(false);
+    mproc::Process p(opts(), finalization_shutdown, std::move(w));
+    p.start();
+    ASSERT_TRUE(r.poll(kLong));
+    EXPECT_EQ(r.recv<std::string>(), "x");
+    p.join(kLong);
+    EXPECT_EQ(p.exitcode(), 0);
+}
+
 // ThreadTests.test_repr_stopped: "started" is in the repr while the thread runs; "stopped"
 // appears on its own once it has ended, without a join. (CPython polls the repr every 10 ms, up
 // to 5 s: nothing else would show the change "on its own".)
