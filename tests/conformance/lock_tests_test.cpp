@@ -14,6 +14,14 @@
 // condition variable; where CPython sleeps to give the other threads a chance (_wait()), they
 // sleep the same 10 ms. A wait CPython makes without a timeout has one here of kLong, so that a
 // broken primitive fails the test instead of hanging it.
+//
+// Two CPython methods are split: BaseLockTests.test_timeout and BaseSemaphoreTests.
+// test_acquire_timeout begin with argument checks (ValueError for a non-blocking call with a
+// timeout, and for timeout=-100 on a threading lock) that mproc does not make (issue 14 lists
+// both). Those checks are a test of their own (test_timeout_argument_errors,
+// test_acquire_timeout_argument_error; DISABLED_ for mproc::threading), so that the timing part
+// still runs. multiprocessing's own locks and semaphores accept those arguments (a non-blocking
+// call ignores its timeout, a negative timeout is zero), and the Mp instantiations assert that.
 #include <gtest/gtest.h>
 
 #include <algorithm>
