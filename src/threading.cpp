@@ -32,6 +32,22 @@ Condition::Condition(const mproc::Lock& lock) : mproc::Condition(lock.core(), Re
 Condition::Condition(const mproc::RLock& lock) : mproc::Condition(lock.core(), RegionRef::create_private(64)) {}
 Semaphore::Semaphore(int value) : mproc::Semaphore(RegionRef::create_private(64), value) {}
 BoundedSemaphore::BoundedSemaphore(int value) : mproc::BoundedSemaphore(RegionRef::create_private(64), value) {}
+
+namespace detail {
+// CPython Modules/_threadmodule.c lock_acquire_parse_args.
+Timeout lock_timeout(bool block, Timeout timeout) {
+    if (!timeout) return timeout;
+    if (!block) throw std::invalid_argument("mproc: can't specify a timeout for a non-blocking call");
+    if (*timeout == std::chrono::duration<double>(-1)) return std::nullopt;
+    if (timeout->count() < 0) throw std::invalid_argument("mproc: timeout value must be positive");
+    return timeout;
+}
+
+// CPython Lib/threading.py Semaphore.acquire.
+void check_semaphore_arguments(bool block, const Timeout& timeout) {
+    if (!block && timeout) throw std::invalid_argument("mproc: can't specify timeout for non-blocking acquire");
+}
+}  // namespace detail
 Event::Event() : mproc::Event(RegionRef::create_private(64)) {}
 Barrier::Barrier(int parties, std::function<void()> action, Timeout timeout)
     : mproc::Barrier(RegionRef::create_private(128), parties, std::move(action), timeout) {}
@@ -198,8 +214,12 @@ void report(ThreadState& st, std::exception_ptr e) {
     try {
         excepthook(args);
     } catch (...) {
-        ExceptHookArgs hook_failure{exception_type(std::current_exception()), std::current_exception(), args.thread};
-        default_excepthook(hook_failure);
+        // As Python's _make_invoke_excepthook: the hook's own exception, under its own heading.
+        const std::string text = "Exception in threading.excepthook:\n" +
+                                 mproc::detail::describe_exception(std::current_exception()) + "\n";
+        std::fflush(stderr);
+        std::fputs(text.c_str(), stderr);
+        std::fflush(stderr);
     }
 }
 
@@ -256,6 +276,17 @@ thread_local std::unordered_map<std::uint64_t, LocalSlot> t_locals;
 void wait_for_non_daemon_threads() {
     Registry& r = registry();
     ThreadState* me = t_current;
+    // The main thread is done with the program: a thread that joins it returns now, instead of
+    // the two waiting for each other (Python's _shutdown stops the main thread first, then
+    // joins the others).
+    {
+        std::shared_ptr<ThreadState> main;
+        {
+            std::lock_guard g(r.mu);
+            main = r.main;
+        }
+        if (main && main.get() == me) main->set_phase(2);
+    }
     for (;;) {
         std::shared_ptr<ThreadState> next;
         {
@@ -350,7 +381,7 @@ Thread::Thread() : Thread(ThreadOptions{}) {}
 Thread::Thread(ThreadOptions options) : BaseThread(nullptr) {
     detail::Registry& r = detail::registry();
     std::string name;
-    if (options.name) {
+    if (options.name && !options.name->empty()) {  // Python: an empty name is no name
         name = std::move(*options.name);
     } else {
         std::lock_guard g(r.mu);
@@ -468,7 +499,8 @@ unsigned long get_ident() noexcept { return static_cast<unsigned long>(::pthread
 int get_native_id() noexcept { return static_cast<int>(platform::current_tid()); }
 
 void default_excepthook(const ExceptHookArgs& args) {
-    std::string text = "Exception in thread " + (args.thread ? args.thread->name() : std::string("<unknown>")) + ":\n";
+    // With no thread, Python names the calling thread by its identifier (get_ident()).
+    std::string text = "Exception in thread " + (args.thread ? args.thread->name() : std::to_string(get_ident())) + ":\n";
     text += mproc::detail::describe_exception(args.exc_value) + "\n";
     // One write, so reports from threads that fail together do not interleave.
     std::fflush(stderr);

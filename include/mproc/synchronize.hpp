@@ -104,6 +104,8 @@ protected:
 class RLock : public detail::LockHandle {
 public:
     RLock();
+    // Held by any thread (Python 3.14's RLock.locked()).
+    bool locked() const noexcept { return core_.locked(); }
     // Over an existing region (Value and Array keep their lock beside their data).
     explicit RLock(detail::RegionRef at) : LockHandle(detail::LockCore(std::move(at), true)) {}
 };

@@ -56,14 +56,28 @@ namespace mproc::threading {
 
 using mproc::BrokenBarrierError;
 
+namespace detail {
+// threading's argument rules for Lock.acquire(blocking, timeout): a timeout of -1 s waits
+// forever (Python's default, timeout=-1); any other negative timeout, and a timeout given with
+// block = false, is std::invalid_argument (Python: ValueError). Returns the timeout to wait.
+Timeout lock_timeout(bool block, Timeout timeout);
+// Semaphore.acquire: a timeout with block = false is std::invalid_argument; a negative timeout
+// is a zero one.
+void check_semaphore_arguments(bool block, const Timeout& timeout);
+}  // namespace detail
+
+// acquire(block, timeout): Python's threading.Lock.acquire, with its argument checks (see
+// detail::lock_timeout). Blocks until acquired, or the timeout.
 class Lock : public mproc::Lock {
 public:
     Lock();
+    bool acquire(bool block = true, Timeout timeout = {}) { return mproc::Lock::acquire(block, detail::lock_timeout(block, timeout)); }
 };
 
 class RLock : public mproc::RLock {
 public:
     RLock();
+    bool acquire(bool block = true, Timeout timeout = {}) { return mproc::RLock::acquire(block, detail::lock_timeout(block, timeout)); }
 };
 
 // Over a new RLock by default, or over the given Lock or RLock.
@@ -72,16 +86,25 @@ public:
     Condition();
     explicit Condition(const mproc::Lock& lock);
     explicit Condition(const mproc::RLock& lock);
+    bool acquire(bool block = true, Timeout timeout = {}) { return mproc::Condition::acquire(block, detail::lock_timeout(block, timeout)); }
 };
 
 class Semaphore : public mproc::Semaphore {
 public:
     explicit Semaphore(int value = 1);
+    bool acquire(bool block = true, Timeout timeout = {}) {
+        detail::check_semaphore_arguments(block, timeout);
+        return mproc::Semaphore::acquire(block, timeout);
+    }
 };
 
 class BoundedSemaphore : public mproc::BoundedSemaphore {
 public:
     explicit BoundedSemaphore(int value = 1);
+    bool acquire(bool block = true, Timeout timeout = {}) {
+        detail::check_semaphore_arguments(block, timeout);
+        return mproc::BoundedSemaphore::acquire(block, timeout);
+    }
 };
 
 class Event : public mproc::Event {

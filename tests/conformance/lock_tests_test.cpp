@@ -19,7 +19,7 @@
 // test_acquire_timeout begin with argument checks (ValueError for a non-blocking call with a
 // timeout, and for timeout=-100 on a threading lock) that mproc does not make (issue 14 lists
 // both). Those checks are a test of their own (test_timeout_argument_errors,
-// test_acquire_timeout_argument_error; DISABLED_ for mproc::threading), so that the timing part
+// test_acquire_timeout_argument_error, for mproc::threading), so that the timing part
 // still runs. multiprocessing's own locks and semaphores accept those arguments (a non-blocking
 // call ignores its timeout, a negative timeout is zero), and the Mp instantiations assert that.
 #include <gtest/gtest.h>
@@ -1192,8 +1192,6 @@ void test_single_thread() {
 // Instantiations. RUN(Suite, ns, method, T): TEST(Suite, method) runs ns::method<T>.
 #define RUN(Suite, ns, method, T) \
     TEST(Suite, method) { ns::method<T>(); }
-#define RUN_DISABLED(Suite, ns, method, T) \
-    TEST(Suite, DISABLED_##method) { ns::method<T>(); }
 
 // ---- LockTests: test_threading.LockTests (threading.Lock) and mproc::Lock.
 #define BASE_LOCK_TESTS(Suite, L)                              \
@@ -1211,9 +1209,8 @@ RUN(ThreadingLockTests, lock_tests, test_reacquire, th::Lock)
 RUN(ThreadingLockTests, lock_tests, test_different_thread, th::Lock)
 RUN(ThreadingLockTests, lock_tests, test_state_after_timeout, th::Lock)
 RUN(ThreadingLockTests, base_lock_tests, test_timeout, th::Lock)
-// DIVERGENCE: acquire(false, timeout) and a negative timeout are not errors (issue 14's list:
-// "acquire(false, timeout) is not an error", "negative timeouts on threading locks").
-RUN_DISABLED(ThreadingLockTests, base_lock_tests, test_timeout_argument_errors, th::Lock)
+// Issue 14, 2.15 (fixed): threading's argument checks.
+RUN(ThreadingLockTests, base_lock_tests, test_timeout_argument_errors, th::Lock)
 
 BASE_LOCK_TESTS(MpLockTests, mproc::Lock)
 RUN(MpLockTests, lock_tests, test_reacquire, mproc::Lock)
@@ -1233,9 +1230,8 @@ TEST(MpLockTests, test_timeout) {
 
 RLOCK_TESTS(ThreadingRLockTests, th::RLock)
 RUN(ThreadingRLockTests, base_lock_tests, test_timeout, th::RLock)
-// DIVERGENCE: acquire(false, timeout) and a negative timeout are not errors (issue 14's list:
-// "acquire(false, timeout) is not an error", "negative timeouts on threading locks").
-RUN_DISABLED(ThreadingRLockTests, base_lock_tests, test_timeout_argument_errors, th::RLock)
+// Issue 14, 2.15 (fixed): threading's argument checks.
+RUN(ThreadingRLockTests, base_lock_tests, test_timeout_argument_errors, th::RLock)
 
 RLOCK_TESTS(MpRLockTests, mproc::RLock)
 TEST(MpRLockTests, test_timeout) {
@@ -1246,9 +1242,8 @@ TEST(MpRLockTests, test_timeout) {
 // ---- ConditionAsRLockTests: "Condition uses an RLock by default and exports its API."
 RLOCK_TESTS(ThreadingConditionAsRLockTests, th::Condition)
 RUN(ThreadingConditionAsRLockTests, base_lock_tests, test_timeout, th::Condition)
-// DIVERGENCE: acquire(false, timeout) and a negative timeout are not errors (issue 14's list:
-// "acquire(false, timeout) is not an error", "negative timeouts on threading locks").
-RUN_DISABLED(ThreadingConditionAsRLockTests, base_lock_tests, test_timeout_argument_errors, th::Condition)
+// Issue 14, 2.15 (fixed): threading's argument checks.
+RUN(ThreadingConditionAsRLockTests, base_lock_tests, test_timeout_argument_errors, th::Condition)
 
 RLOCK_TESTS(MpConditionAsRLockTests, mproc::Condition)
 TEST(MpConditionAsRLockTests, test_timeout) {
@@ -1299,9 +1294,8 @@ RUN(MpConditionTests, condition_tests, test_notify, MpKinds)
 
 BASE_SEMAPHORE_TESTS(ThreadingSemaphoreTests, th::Semaphore)
 RUN(ThreadingSemaphoreTests, semaphore_tests, test_release_unacquired, th::Semaphore)
-// DIVERGENCE: acquire(false, 1s) is not an error (issue 14's list: "acquire(false, timeout) is
-// not an error").
-RUN_DISABLED(ThreadingSemaphoreTests, base_semaphore_tests, test_acquire_timeout_argument_error, th::Semaphore)
+// Issue 14, 2.15 (fixed): threading's argument checks.
+RUN(ThreadingSemaphoreTests, base_semaphore_tests, test_acquire_timeout_argument_error, th::Semaphore)
 
 BASE_SEMAPHORE_TESTS(MpSemaphoreTests, mproc::Semaphore)
 RUN(MpSemaphoreTests, semaphore_tests, test_release_unacquired, mproc::Semaphore)
@@ -1309,9 +1303,8 @@ RUN(MpSemaphoreTests, base_semaphore_tests, mp_acquire_timeout_argument, mproc::
 
 BASE_SEMAPHORE_TESTS(ThreadingBoundedSemaphoreTests, th::BoundedSemaphore)
 RUN(ThreadingBoundedSemaphoreTests, bounded_semaphore_tests, test_release_unacquired, th::BoundedSemaphore)
-// DIVERGENCE: acquire(false, 1s) is not an error (issue 14's list: "acquire(false, timeout) is
-// not an error").
-RUN_DISABLED(ThreadingBoundedSemaphoreTests, base_semaphore_tests, test_acquire_timeout_argument_error, th::BoundedSemaphore)
+// Issue 14, 2.15 (fixed): threading's argument checks.
+RUN(ThreadingBoundedSemaphoreTests, base_semaphore_tests, test_acquire_timeout_argument_error, th::BoundedSemaphore)
 
 BASE_SEMAPHORE_TESTS(MpBoundedSemaphoreTests, mproc::BoundedSemaphore)
 RUN(MpBoundedSemaphoreTests, bounded_semaphore_tests, test_release_unacquired, mproc::BoundedSemaphore)

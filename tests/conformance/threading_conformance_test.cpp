@@ -103,8 +103,8 @@ TEST_F(ThreadTests, test_name) {
 
 // ThreadTests.test_name, its `Thread(name="")` case: an empty name is no name, and the thread
 // gets the next "Thread-N" (threading.py: `if name: name = str(name) else: name = _newname(...)`).
-// DIVERGENCE: mproc names the thread "" (ThreadOptions{.name = ""} is taken as given).
-TEST_F(ThreadTests, DISABLED_test_name_empty) {
+// Issue 14 (fixed): mproc named the thread "".
+TEST_F(ThreadTests, test_name_empty) {
     th::Thread thread({.name = ""});
     EXPECT_EQ(thread.name().substr(0, 7), "Thread-") << "name: '" << thread.name() << "'";
 }
@@ -597,8 +597,8 @@ void expect_main_then_thread(mproc::Connection& r, mproc::Process& p) {
 
 // ThreadJoinOnShutdown.test_1_join_on_shutdown: "The usual case: on exit, wait for a non-daemon
 // thread", here one that joins the main thread.
-// DIVERGENCE: a thread joining main_thread() deadlocks exit: the exit waits for the thread, the
-// thread for the main thread, which never counts as ended (issue 14's list).
+// Issue 14, divergence 7 (fixed): a thread joining main_thread() deadlocked exit: the exit
+// waited for the thread, the thread for the main thread, which never counted as ended.
 void join_on_shutdown(mproc::Connection out) {
     th::Thread t(joiningfunc, th::current_thread(), out.dup());
     t.start();
@@ -606,7 +606,7 @@ void join_on_shutdown(mproc::Connection out) {
     out.send(std::string("end of main"));
 }
 
-TEST_P(ThreadJoinOnShutdownP, DISABLED_test_1_join_on_shutdown) {
+TEST_P(ThreadJoinOnShutdownP, test_1_join_on_shutdown) {
     auto [r, w] = mproc::Pipe(false);
     mproc::Process p(opts(), join_on_shutdown, std::move(w));
     p.start();
@@ -615,7 +615,7 @@ TEST_P(ThreadJoinOnShutdownP, DISABLED_test_1_join_on_shutdown) {
 
 // ThreadJoinOnShutdown.test_2_join_in_forked_process: "Like the test above, but from a forked
 // interpreter": a fresh program (spawn) forks, and the forked child does test_1's work.
-// DIVERGENCE: the same deadlock as test_1 (a thread joining main_thread() deadlocks exit).
+// Issue 14, divergence 7 (fixed), as test_1.
 void fork_and_join_on_shutdown(mproc::Connection out) {
     mproc::Process p({.start_method = "fork"}, join_on_shutdown, std::move(out));
     p.start();
@@ -627,7 +627,7 @@ void fork_and_join_on_shutdown(mproc::Connection out) {
     std::_Exit(p.exitcode().value_or(99) == 0 ? 0 : 1);
 }
 
-TEST_F(ThreadJoinOnShutdown, DISABLED_test_2_join_in_forked_process) {
+TEST_F(ThreadJoinOnShutdown, test_2_join_in_forked_process) {
     auto [r, w] = mproc::Pipe(false);
     mproc::Process p({.start_method = "spawn"}, fork_and_join_on_shutdown, std::move(w));
     p.start();
@@ -844,8 +844,8 @@ TEST_F(ExceptHookTests, test_excepthook) {
 
 // ExceptHookTests.test_excepthook_thread_None: excepthook called with thread=None logs the
 // thread identifier instead: "Exception in thread <get_ident()>:".
-// DIVERGENCE: mproc prints "Exception in thread <unknown>:".
-TEST_F(ExceptHookTests, DISABLED_test_excepthook_thread_None) {
+// Issue 14, 2.16 (fixed): mproc printed "Exception in thread <unknown>:".
+TEST_F(ExceptHookTests, test_excepthook_thread_None) {
     testing::internal::CaptureStderr();
     try {
         throw std::invalid_argument("bug");
@@ -881,9 +881,9 @@ TEST_F(ExceptHookTests, test_custom_excepthook) {
 // ExceptHookTests.test_custom_excepthook_fail: a hook that raises is reported as
 // "Exception in threading.excepthook:" followed by the hook's own exception (given to
 // sys.excepthook, which C++ does not have: the default printing stands in for it).
-// DIVERGENCE: mproc reports the hook's exception as if it were the thread's ("Exception in
-// thread <name>:"), with no line saying that the excepthook failed.
-TEST_F(ExceptHookTests, DISABLED_test_custom_excepthook_fail) {
+// Issue 14, 2.16 (fixed): mproc reported the hook's exception as if it were the thread's
+// ("Exception in thread <name>:"), with no line saying that the excepthook failed.
+TEST_F(ExceptHookTests, test_custom_excepthook_fail) {
     th::set_excepthook([](const th::ExceptHookArgs&) { throw std::invalid_argument("threading_hook failed"); });
     const std::string err = run_failing_thread("hook fail");
     th::set_excepthook({});
