@@ -1037,6 +1037,8 @@ ProcessCore::ProcessCore(const PoolOptions& options) : impl_(std::make_shared<Im
     if (p < 1) throw std::invalid_argument("mproc: a pool needs at least one process (processes = " + std::to_string(p) + ")");
     if (options.task_timeout && options.task_timeout->count() <= 0)
         throw std::invalid_argument("mproc: a task deadline must be positive");
+    if (options.maxtasksperchild && *options.maxtasksperchild == 0)
+        throw std::invalid_argument("mproc: maxtasksperchild must be 1 or more, or empty for no limit");
     processes_ = static_cast<std::size_t>(p);
     default_timeout_ = options.task_timeout;
     Impl& im = *impl_;

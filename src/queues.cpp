@@ -325,9 +325,9 @@ void QueueCore::task_done() {
     if (done + 1 >= h.puts.load()) wake(h.all_done);
 }
 
-void QueueCore::join() {
+bool QueueCore::join(const Timeout& timeout) {
     Header& h = header_of(header_);
-    wait_for(h.all_done, Deadline::never(), [&] { return h.done.load() >= h.puts.load(); });
+    return wait_for(h.all_done, Deadline::after(timeout), [&] { return h.done.load() >= h.puts.load(); });
 }
 
 void QueueCore::save(OutputArchive& ar) const {

@@ -132,6 +132,10 @@ std::string path_of(const std::string& name) { return name.empty() || name[0] !=
 }  // namespace
 
 SharedMemory::SharedMemory(SharedMemoryOptions o) {
+    // A name is a C string to the OS: one with a NUL in it would be cut short there and name
+    // another segment (Python: ValueError: embedded null character).
+    if (o.name && o.name->find('\0') != std::string::npos)
+        throw std::invalid_argument("mproc: a shared memory name cannot hold a NUL character");
     platform::UniqueFd fd;
     if (o.create) {
         if (o.size == 0) throw std::invalid_argument("mproc: 'size' must be a positive number different from zero");

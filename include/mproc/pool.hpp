@@ -645,6 +645,12 @@ inline std::size_t stream_window(std::size_t processes, std::size_t chunksize) {
     return std::max<std::size_t>(processes * 4, 1024 / std::max<std::size_t>(chunksize, 1));
 }
 
+// A chunksize given by the caller: 0 is std::invalid_argument (Python: "Chunksize must be 1+").
+inline std::size_t checked_chunksize(std::size_t chunksize) {
+    if (chunksize == 0) throw std::invalid_argument("mproc: chunksize must be 1 or more, not 0");
+    return chunksize;
+}
+
 // Python's default chunksize for map: len / (4 * processes), rounded up.
 inline std::size_t default_chunksize(std::size_t n, std::size_t processes) {
     if (n == 0) return 1;
@@ -821,7 +827,7 @@ public:
         auto src = std::make_shared<Source>(Source{{HeldRange<Rngs>(std::forward<Rngs>(ranges))...}, {}, false, 0});
         Core* core = core_.get();
         auto prepared = core_->template prepare<R, F, Tuple>(f);
-        const std::size_t chunk = std::max<std::size_t>(1, chunksize);
+        const std::size_t chunk = checked_chunksize(chunksize);
         auto feed = [src, core, job, prepared, chunk, task_timeout]() -> bool {
             constexpr auto idx = std::index_sequence_for<Rngs...>{};
             if (!src->started) {
@@ -864,7 +870,8 @@ private:
         if constexpr (std::ranges::sized_range<Rng>) all.reserve(std::ranges::size(range));
         for (auto&& x : range) all.push_back(to_tuple<Tuple>(std::forward<decltype(x)>(x)));
         const std::size_t n = all.size();
-        const std::size_t chunk = std::max<std::size_t>(1, options.chunksize.value_or(default_chunksize(n, core_->processes())));
+        const std::size_t chunk =
+            n == 0 ? 1 : checked_chunksize(options.chunksize.value_or(default_chunksize(n, core_->processes())));
         auto job = std::make_shared<Job<R>>(Mode::List, n);
         core_->adopt(*job);
         job->set_callbacks({}, std::move(options.callback), std::move(options.error_callback));
@@ -893,7 +900,7 @@ private:
         std::size_t total = 0;
         if constexpr (std::ranges::sized_range<Rng>) total = std::ranges::size(range);
         if (options.progress && ProgressBar::wanted()) job->set_progress(std::make_unique<ProgressBar>(total, sized));
-        const std::size_t chunk = std::max<std::size_t>(1, options.chunksize);
+        const std::size_t chunk = checked_chunksize(options.chunksize);
         core_->stream_opened();
         // The input is read here, in the caller's thread, as the iteration asks for results.
         struct Source {

@@ -59,7 +59,7 @@ public:
     std::size_t qsize() const;
     long maxsize() const;
     void task_done();
-    void join();
+    bool join(const Timeout& timeout);
 
     void save(OutputArchive& ar) const;
     void load(InputArchive& ar);
@@ -121,7 +121,11 @@ public:
     T get_nowait() { return get(false); }
     // Exact on every platform (Python's raises NotImplementedError on macOS).
     std::size_t qsize() const { return core_.qsize(); }
-    bool empty() const { return qsize() == 0; }
+    // After close(): std::logic_error (Python's empty() polls its closed reader: OSError).
+    bool empty() const {
+        check_open();
+        return qsize() == 0;
+    }
     bool full() const { return core_.maxsize() > 0 && static_cast<long>(qsize()) >= core_.maxsize(); }
     // This handle will put and get no more (others are unaffected).
     void close() noexcept { closed_ = true; }
@@ -150,8 +154,9 @@ public:
     explicit JoinableQueue(const QueueOptions& options) : Queue<T>(options) {}
     // One item taken with get() is done. More calls than items put: std::logic_error.
     void task_done() { this->core_.task_done(); }
-    // Blocks until every item put has been marked done.
-    void join() { this->core_.join(); }
+    // Blocks until every item put has been marked done; false when the timeout passed first
+    // (Python's join() takes no timeout).
+    bool join(Timeout timeout = {}) { return this->core_.join(timeout); }
 };
 
 // Python: multiprocessing.SimpleQueue: put, get, empty, close.

@@ -392,6 +392,16 @@ TEST(ThreadExecutor, MapSubmitsAtTheCallAndShutdownDoesNotWaitOnItsIterator) {
     EXPECT_EQ(ran.load(), 4);
 }
 
+// Issue 14, 2.15 (process.py: "max_tasks_per_child must be >= 1", "chunksize must be >= 1"):
+// both are errors, not silently taken as 1.
+TEST_P(ProcessExecutor, ZeroMaxTasksPerChildAndZeroChunksizeAreErrors) {
+    auto o = opts(1);
+    o.max_tasks_per_child = 0;
+    EXPECT_THROW(cf::ProcessPoolExecutor{o}, std::invalid_argument);
+    cf::ProcessPoolExecutor ex(opts(1));
+    EXPECT_THROW(ex.map({.chunksize = 0}, square, std::vector<int>{1, 2}), std::invalid_argument);
+}
+
 // Issue 14, divergence 9 (test_wait.py WaitTests.test_first_exception_some_already_complete and
 // concurrent/futures/_base.py _AllCompletedWaiter: add_cancelled does not stop the wait):
 // FIRST_EXCEPTION does not return for a cancelled future.

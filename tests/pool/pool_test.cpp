@@ -178,6 +178,20 @@ TEST_P(PoolTest, MapRunsEveryChunkAfterAnItemFails) {
     for (int i = 0; i < 40; ++i) EXPECT_EQ(ran.get(static_cast<std::size_t>(i)), 1) << "item " << i;
 }
 
+// Issue 14, 2.15: Python refuses maxtasksperchild=0 and chunksize=0 (pool.py: "maxtasksperchild
+// must be a positive int or None", "Chunksize must be 1+, not 0").
+TEST_P(PoolTest, ZeroMaxTasksPerChildAndZeroChunksizeAreErrors) {
+    auto o = opts();
+    o.maxtasksperchild = 0;
+    EXPECT_THROW(mproc::Pool{o}, std::invalid_argument);
+    mproc::Pool pool(opts());
+    const std::vector<int> in{1, 2, 3};
+    EXPECT_THROW(pool.map(square, in, {.chunksize = 0}), std::invalid_argument);
+    EXPECT_THROW(pool.imap(square, in, {.chunksize = 0}), std::invalid_argument);
+    EXPECT_THROW(pool.imap_unordered(square, in, {.chunksize = 0}), std::invalid_argument);
+    EXPECT_EQ(pool.map(square, in, {.chunksize = 1}), (std::vector<int>{1, 4, 9}));
+}
+
 TEST_P(PoolTest, AnExceptionReachesTheCallerWithItsTypeAndThePoolKeepsWorking) {
     mproc::Pool pool(opts());
     std::vector<int> in(20);

@@ -83,6 +83,7 @@ TEST(Queue, CloseAndJoinThread) {
     q.close();
     EXPECT_THROW(q.put(2), std::logic_error);
     EXPECT_THROW(q.get(), std::logic_error);
+    EXPECT_THROW(q.empty(), std::logic_error);  // issue 14, 2.15: Python's empty() polls a closed reader
     q.join_thread();
     q.cancel_join_thread();
 }
@@ -118,13 +119,17 @@ TEST(JoinableQueue, TaskDoneAndJoin) {
     mproc::JoinableQueue<int> q;
     EXPECT_THROW(q.task_done(), std::logic_error);  // more than were put
     for (int i = 0; i < 3; ++i) q.put(i);
+    // Every blocking call takes a timeout: nothing is done yet, so join gives up.
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_FALSE(q.join(50ms));
+    EXPECT_GE(std::chrono::steady_clock::now() - t0, 45ms);
     std::jthread worker([&] {
         for (int i = 0; i < 3; ++i) {
             q.get();
             q.task_done();
         }
     });
-    q.join();
+    EXPECT_TRUE(q.join(30s));
     EXPECT_TRUE(q.empty());
     worker.join();
     EXPECT_THROW(q.task_done(), std::logic_error);

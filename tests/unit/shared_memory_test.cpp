@@ -38,6 +38,17 @@ TEST(SharedMemory, CreateAttachCloseUnlink) {
     }
 }
 
+// Issue 14, 2.15: a name with an embedded NUL was cut short there and attached to another
+// segment (Python: ValueError: embedded null character).
+TEST(SharedMemory, ANameWithANulIsRefused) {
+    sm::SharedMemory a({.create = true, .size = 4096});
+    const std::string cut = a.name() + std::string(1, '\0') + "tail";
+    EXPECT_THROW(sm::SharedMemory({.name = cut}), std::invalid_argument);
+    EXPECT_THROW(sm::SharedMemory({.name = cut, .create = true, .size = 4096}), std::invalid_argument);
+    a.close();
+    a.unlink();
+}
+
 TEST(SharedMemory, DefaultNamesAreLikePythons) {
     const std::string saved = getenv("MPROC_SHM_NAME_PREFIX");
     unsetenv("MPROC_SHM_NAME_PREFIX");
