@@ -195,6 +195,24 @@ TEST_P(TestConnection, test_sendbytes) {
     EXPECT_THROW(a.send_bytes(msg, 26, 1), std::invalid_argument);
 }
 
+// _TestConnection._send_data_without_fd: writes one raw byte on the connection's descriptor.
+void send_data_without_fd(Connection conn) {
+    if (::write(conn.fileno(), "", 1) != 1) std::_Exit(2);
+}
+
+// _TestConnection.test_missing_fd_transfer: receiving a descriptor where the data that came
+// carries none raises (Python: RuntimeError from reduction.recv_handle; mproc has no
+// recv_handle: recv<Connection>() of the raw byte raises mproc::ProcessError, connection.hpp's
+// "end of file inside a message").
+TEST_P(TestConnection, test_missing_fd_transfer) {
+    auto [conn, child_conn] = mproc::Pipe();
+    mproc::Process p(opts(), send_data_without_fd, std::move(child_conn));
+    p.set_daemon(true);
+    p.start();
+    EXPECT_THROW(conn.recv<Connection>(), mproc::ProcessError);
+    p.join();
+}
+
 // _TestConnection.test_context: `with a, b:` closes both at the exit (mproc: close(), as the
 // destructor does); recv() afterwards raises (OSError; mproc: std::logic_error).
 TEST_P(TestConnection, test_context) {

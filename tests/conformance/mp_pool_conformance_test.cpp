@@ -682,10 +682,13 @@ void pool_left_to_exit(std::string method) {
 
 // _TestPoolWorkerLifetime.test_worker_finalization_via_atexit_handler_of_multiprocessing
 // (bpo-38744, bpo-39360): a process whose pool is still alive at its exit exits, with code 0.
-// DIVERGENCE: the child does not exit cleanly: under forkserver it dies of SIGSEGV at exit
-// (exitcode -11, every run); under fork and spawn it sometimes hangs in its exit
-// (mproc::detail::exit_function waits forever on a child's sentinel while the pool's dispatcher
-// thread still runs), so join(300 s) times out.
+// DIVERGENCE: the child does not always exit cleanly: it sometimes hangs in its exit (fork,
+// spawn: join(300 s) times out) or dies of SIGSEGV there (forkserver, exitcode -11). At exit,
+// mproc::detail::exit_function SIGTERMs the daemonic children (the pool's workers) and waits for
+// every child, while the pool's dispatcher thread still runs: it sees a worker die and starts a
+// replacement (ProcessCore::Impl::on_death -> start_worker), racing exit_function's walk over
+// the children (the SIGSEGV, in exit_function at src/process.cpp:130) or leaving a live worker
+// that exit_function then waits for forever (the hang).
 TEST_P(TestPoolWorkerLifetime, DISABLED_test_worker_finalization_via_atexit_handler_of_multiprocessing) {
     mproc::Process p({.start_method = GetParam()}, pool_left_to_exit, GetParam());
     p.start();
