@@ -8,6 +8,7 @@
 // (write-only, read-only); mproc raises std::logic_error: /work/shared/API.md, "Exceptions":
 // misuse (start twice, use after close) throws std::logic_error.
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -193,6 +194,59 @@ TEST_P(TestConnection, test_sendbytes) {
     EXPECT_THROW(a.send_bytes(msg, 27), std::invalid_argument);
     EXPECT_THROW(a.send_bytes(msg, 22, 5), std::invalid_argument);
     EXPECT_THROW(a.send_bytes(msg, 26, 1), std::invalid_argument);
+}
+
+// _TestConnection._writefd: optionally fills every free descriptor below 256 (so the one that
+// arrives is above it), then writes data through the descriptor it is sent. (mproc has no
+// reduction.send_handle/recv_handle: a descriptor travels as the Connection that owns it.)
+void writefd(Connection conn, std::string data, bool create_dummy_fds) {
+    if (create_dummy_fds)
+        for (int i = 0; i < 256; ++i)
+            if (fcntl(i, F_GETFD) == -1) dup2(conn.fileno(), i);
+    Connection w = conn.recv<Connection>();
+    if (create_dummy_fds && w.fileno() < 256) std::_Exit(4);
+    w.send_bytes(data);
+    w.close();
+}
+
+// _TestConnection.test_fd_transfer: a descriptor sent to a child works there: what the child
+// writes through it arrives (CPython: a file the child writes "foo" into; here the write end of
+// a pipe whose read end the parent keeps).
+TEST_P(TestConnection, test_fd_transfer) {
+    auto [conn, child_conn] = mproc::Pipe(true);
+    mproc::Process p(opts(), writefd, std::move(child_conn), std::string("foo"), false);
+    p.set_daemon(true);
+    p.start();
+    auto [r, w] = mproc::Pipe(false);
+    conn.send(w);
+    w.close();
+    p.join();
+    EXPECT_EQ(p.exitcode(), 0);
+    EXPECT_EQ(r.recv_bytes(), "foo");
+}
+
+// _TestConnection.test_large_fd_transfer (issue #11657): the same with descriptors above 256 on
+// both sides: the parent sends one numbered 256 or more, and the child's free descriptors below
+// 256 are taken first.
+TEST_P(TestConnection, test_large_fd_transfer) {
+    auto [conn, child_conn] = mproc::Pipe(true);
+    mproc::Process p(opts(), writefd, std::move(child_conn), std::string("bar"), true);
+    p.set_daemon(true);
+    p.start();
+    int fds[2];
+    ASSERT_EQ(pipe2(fds, O_CLOEXEC), 0);
+    int newfd = 256;
+    while (fcntl(newfd, F_GETFD) != -1) ++newfd;
+    ASSERT_EQ(dup3(fds[1], newfd, O_CLOEXEC), newfd);
+    close(fds[1]);
+    Connection r(fds[0], true, false);
+    {
+        Connection w(newfd, false, true);
+        conn.send(w);
+    }
+    p.join();
+    EXPECT_EQ(p.exitcode(), 0);
+    EXPECT_EQ(r.recv_bytes(), "bar");
 }
 
 // _TestConnection._send_data_without_fd: writes one raw byte on the connection's descriptor.
