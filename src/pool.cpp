@@ -455,6 +455,7 @@ struct ProcessCore::Impl : Gate {
     std::thread thread;
     std::once_flag joined;
     bool stopped = false;  // the dispatcher has shut the workers down
+    bool finish_at_exit = false;  // an executor's: its work finishes at exit (under mu)
     // stop_workers(): how the workers are ended, and what the calls they ran fail with
     // (under mu; terminate() kills and fails them with terminated_error()).
     bool stop_signal_term = false;
@@ -1064,9 +1065,69 @@ ProcessCore::ProcessCore(const PoolOptions& options) : impl_(std::make_shared<Im
         throw;
     }
     im.thread = std::thread([impl = impl_] { impl->run(); });
+    register_live(impl_);
 }
 
 ProcessCore::~ProcessCore() { terminate(); }
+
+void ProcessCore::set_finish_at_exit() {
+    std::lock_guard lk(impl_->mu);
+    impl_->finish_at_exit = true;
+}
+
+// Pools alive when their process exits (a static, a fork child whose target returned): the exit
+// stops them before it ends its children, as Python's do (a Pool's finalizer terminates it;
+// ProcessPoolExecutor's _python_exit lets the work submitted finish). Else the dispatcher would
+// see the workers the exit sends SIGTERM die and start replacements while the exit walks and
+// waits for its children (it hung or crashed there). Only pools this process made: a fork child
+// copies the list, not the dispatchers.
+namespace {
+struct LivePools {
+    std::mutex mu;
+    std::vector<std::pair<pid_t, std::weak_ptr<ProcessCore::Impl>>> all;
+};
+LivePools& live_pools() {
+    static auto* l = new LivePools;  // never destroyed: the exit hook runs after static destructors
+    return *l;
+}
+}  // namespace
+
+void ProcessCore::register_live(const std::shared_ptr<Impl>& impl) {
+    static const bool hooked = (add_exit_hook(&ProcessCore::stop_live_pools), install_exit_function(), true);
+    (void)hooked;
+    LivePools& l = live_pools();
+    std::lock_guard lk(l.mu);
+    std::erase_if(l.all, [](const auto& p) { return p.second.expired(); });
+    l.all.emplace_back(platform::get_pid(), impl);
+}
+
+void ProcessCore::stop_live_pools() noexcept {
+    std::vector<std::shared_ptr<Impl>> mine;
+    {
+        LivePools& l = live_pools();
+        std::lock_guard lk(l.mu);
+        const pid_t self = platform::get_pid();
+        for (auto& [pid, weak] : l.all)
+            if (pid == self)
+                if (auto impl = weak.lock()) mine.push_back(std::move(impl));
+        l.all.clear();
+    }
+    for (auto& impl : mine) {
+        {
+            std::lock_guard lk(impl->mu);
+            if (impl->finish_at_exit) {
+                if (impl->state == Impl::State::Running) impl->state = Impl::State::Closed;
+            } else {
+                impl->state = Impl::State::Terminating;
+            }
+        }
+        impl->wake();
+        if (impl->thread.get_id() == std::this_thread::get_id()) continue;
+        std::call_once(impl->joined, [&] {
+            if (impl->thread.joinable()) impl->thread.join();
+        });
+    }
+}
 
 void ProcessCore::submit(Chunk&& c, const std::vector<int>& fds, bool stream) {
     c.fds = own_copies(fds);

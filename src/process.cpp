@@ -108,7 +108,36 @@ ChildConfig make_child_config(const ProcessState& child) {
     return c;
 }
 
+namespace {
+struct ExitHooks {
+    std::array<void (*)(), 8> hooks{};
+    std::atomic<int> count{0};
+};
+ExitHooks& exit_hooks() {
+    static ExitHooks h;
+    return h;
+}
+ExitHooks& child_exit_hooks() {
+    static ExitHooks h;
+    return h;
+}
+void add_hook(ExitHooks& h, void (*hook)()) noexcept {
+    const int i = h.count.fetch_add(1);
+    if (i < static_cast<int>(h.hooks.size())) h.hooks[static_cast<std::size_t>(i)] = hook;
+}
+void run_hooks(ExitHooks& h) noexcept {
+    const int n = std::min<int>(h.count.load(), static_cast<int>(h.hooks.size()));
+    for (int i = 0; i < n; ++i)
+        if (h.hooks[static_cast<std::size_t>(i)]) h.hooks[static_cast<std::size_t>(i)]();
+}
+}  // namespace
+
+void add_exit_hook(void (*hook)()) noexcept { add_hook(exit_hooks(), hook); }
+void add_child_exit_hook(void (*hook)()) noexcept { add_hook(child_exit_hooks(), hook); }
+void run_child_exit_hooks() noexcept { run_hooks(child_exit_hooks()); }
+
 void exit_function() noexcept {
+    run_hooks(exit_hooks());
     try {
         std::vector<std::shared_ptr<ProcessState>> kids;
         {
@@ -138,30 +167,6 @@ void exit_function() noexcept {
     } catch (...) {
         // At exit there is no one to report to; the kernel reaps what is left.
     }
-}
-
-namespace {
-struct ChildExitHooks {
-    std::array<void (*)(), 8> hooks{};
-    std::atomic<int> count{0};
-};
-ChildExitHooks& child_exit_hooks() {
-    static ChildExitHooks h;
-    return h;
-}
-}  // namespace
-
-void add_child_exit_hook(void (*hook)()) noexcept {
-    ChildExitHooks& h = child_exit_hooks();
-    const int i = h.count.fetch_add(1);
-    if (i < static_cast<int>(h.hooks.size())) h.hooks[static_cast<std::size_t>(i)] = hook;
-}
-
-void run_child_exit_hooks() noexcept {
-    ChildExitHooks& h = child_exit_hooks();
-    const int n = std::min<int>(h.count.load(), static_cast<int>(h.hooks.size()));
-    for (int i = 0; i < n; ++i)
-        if (h.hooks[static_cast<std::size_t>(i)]) h.hooks[static_cast<std::size_t>(i)]();
 }
 
 void install_exit_function() {

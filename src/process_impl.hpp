@@ -106,6 +106,10 @@ void install_exit_function();
 // manager's references that a fork child took on): hooks registered once, at static
 // initialization, run in registration order.
 void add_child_exit_hook(void (*hook)()) noexcept;
+// Hooks that run first in exit_function, in the program and in every child, before daemonic
+// children are sent SIGTERM and the others joined: pools stop there (an executor finishes its
+// work, a Pool is terminated), so no dispatcher replaces a worker the exit is ending.
+void add_exit_hook(void (*hook)()) noexcept;
 void run_child_exit_hooks() noexcept;
 
 // Runs a child's body and ends the process: sets the current process up from cfg, starts the

@@ -441,7 +441,9 @@ public:
     std::size_t max_workers() const noexcept { return pool_->processes(); }
 
 protected:
-    explicit Executor(PoolOptions options) : pool_(std::make_unique<mproc::detail::pool::BasicPool<Core>>(std::move(options))) {}
+    explicit Executor(PoolOptions options) : pool_(std::make_unique<mproc::detail::pool::BasicPool<Core>>(std::move(options))) {
+        if constexpr (std::is_same_v<Core, mproc::detail::pool::ProcessCore>) pool_->core().set_finish_at_exit();
+    }
     Executor(Executor&&) noexcept = default;
     Executor& operator=(Executor&&) noexcept = default;
     ~Executor() {

@@ -496,6 +496,9 @@ public:
     // Python 3.14's terminate_workers / kill_workers: no more tasks, the queued ones cancelled,
     // every worker sent SIGTERM (or SIGKILL); the calls they ran fail. Returns once they are gone.
     void stop_workers(bool kill);
+    // An executor's pool: at the exit of its process, the work submitted finishes (Python's
+    // ProcessPoolExecutor); a Pool's is terminated (Python's Pool finalizer).
+    void set_finish_at_exit();
     static constexpr bool can_stop_running = true;
     // Cancels every call none of whose chunks has gone to a worker yet.
     void cancel_pending();
@@ -507,7 +510,12 @@ private:
     // A buffer of `size` bytes, reusing one of a finished chunk's when large.
     std::string take_buffer(std::size_t size);
 
+public:
     struct Impl;
+
+private:
+    static void register_live(const std::shared_ptr<Impl>& impl);
+    static void stop_live_pools() noexcept;
     Timeout default_timeout_;
     std::shared_ptr<Impl> impl_;
 };
@@ -822,32 +830,35 @@ public:
             std::tuple<HeldRange<Rngs>...> views;
             std::tuple<typename HeldRange<Rngs>::iterator...> its;
             bool started = false;
+            bool advance = false;  // the last item read: the iterators move past it on the next read
             std::size_t next_index = 0;
         };
-        auto src = std::make_shared<Source>(Source{{HeldRange<Rngs>(std::forward<Rngs>(ranges))...}, {}, false, 0});
+        auto src = std::make_shared<Source>(Source{{HeldRange<Rngs>(std::forward<Rngs>(ranges))...}, {}, false, false, 0});
         Core* core = core_.get();
         auto prepared = core_->template prepare<R, F, Tuple>(f);
         const std::size_t chunk = checked_chunksize(chunksize);
         auto feed = [src, core, job, prepared, chunk, task_timeout]() -> bool {
             constexpr auto idx = std::index_sequence_for<Rngs...>{};
-            if (!src->started) {
-                [&]<std::size_t... I>(std::index_sequence<I...>) {
-                    ((std::get<I>(src->its) = std::ranges::begin(std::get<I>(src->views).get())), ...);
-                }(idx);
-                src->started = true;
-            }
             std::vector<Tuple> part;
             std::exception_ptr input_error;
             try {
+                if (!src->started) {
+                    [&]<std::size_t... I>(std::index_sequence<I...>) {
+                        ((std::get<I>(src->its) = std::ranges::begin(std::get<I>(src->views).get())), ...);
+                    }(idx);
+                    src->started = true;
+                }
                 while (part.size() < chunk) {
+                    // Moving on is part of reading the next item (Python's next(it)), so what it
+                    // throws belongs to that item's chunk.
+                    if (std::exchange(src->advance, false))
+                        [&]<std::size_t... I>(std::index_sequence<I...>) { (++std::get<I>(src->its), ...); }(idx);
                     const bool more = [&]<std::size_t... I>(std::index_sequence<I...>) {
                         return ((std::get<I>(src->its) != std::ranges::end(std::get<I>(src->views).get())) && ...);
                     }(idx);
                     if (!more) break;
-                    [&]<std::size_t... I>(std::index_sequence<I...>) {
-                        part.emplace_back(*std::get<I>(src->its)...);
-                        (++std::get<I>(src->its), ...);
-                    }(idx);
+                    [&]<std::size_t... I>(std::index_sequence<I...>) { part.emplace_back(*std::get<I>(src->its)...); }(idx);
+                    src->advance = true;
                 }
             } catch (...) {
                 input_error = std::current_exception();
@@ -907,22 +918,25 @@ private:
             HeldRange<Rng> view;
             typename HeldRange<Rng>::iterator it;
             bool started = false;
+            bool advance = false;  // as zip_stream's
             std::size_t next_index = 0;
         };
-        auto src = std::make_shared<Source>(Source{HeldRange<Rng>(std::forward<Rng>(range)), {}, false, 0});
+        auto src = std::make_shared<Source>(Source{HeldRange<Rng>(std::forward<Rng>(range)), {}, false, false, 0});
         Core* core = core_.get();
         auto prepared = core_->template prepare<R, F, Tuple>(f);
         auto feed = [src, core, job, prepared, chunk, timeout = options.task_timeout]() -> bool {
-            if (!src->started) {
-                src->it = std::ranges::begin(src->view.get());
-                src->started = true;
-            }
             std::vector<Tuple> part;
             std::exception_ptr input_error;
             try {
-                while (part.size() < chunk && src->it != std::ranges::end(src->view.get())) {
+                if (!src->started) {
+                    src->it = std::ranges::begin(src->view.get());
+                    src->started = true;
+                }
+                while (part.size() < chunk) {
+                    if (std::exchange(src->advance, false)) ++src->it;
+                    if (src->it == std::ranges::end(src->view.get())) break;
                     part.push_back(to_tuple<Tuple>(*src->it));
-                    ++src->it;
+                    src->advance = true;
                 }
             } catch (...) {
                 input_error = std::current_exception();
@@ -934,14 +948,15 @@ private:
     }
 
     // A stream's next chunk, read from its input: submitted as items next_index...; false at
-    // the end. An exception the input threw takes the place of the item it failed to give, and
-    // ends the stream there (Python's _guarded_task_generation): the results before it come
-    // first, then it is raised, then the iteration stops.
+    // the end. An exception the input threw takes the place of the chunk it was reading, and
+    // ends the stream there (Python's _guarded_task_generation over _get_tasks' chunks): the
+    // results of the chunks before it come first, then it is raised, then the iteration stops.
+    // The items of that chunk read before the exception do not run, as in Python.
     template <class R, class Prepared, class Tuple>
     static bool feed_part(Core& core, const std::shared_ptr<Job<R>>& job, std::size_t& next_index,
                           const Prepared& prepared, std::vector<Tuple>& part, const Timeout& timeout,
                           const std::exception_ptr& input_error) {
-        if (!part.empty()) {
+        if (!part.empty() && !input_error) {
             const std::size_t first = next_index;
             next_index += part.size();
             core.template submit_items<R>(job, first, prepared, std::span<Tuple>(part), timeout, true);

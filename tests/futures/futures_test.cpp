@@ -402,6 +402,32 @@ TEST_P(ProcessExecutor, ZeroMaxTasksPerChildAndZeroChunksizeAreErrors) {
     EXPECT_THROW(ex.map({.chunksize = 0}, square, std::vector<int>{1, 2}), std::invalid_argument);
 }
 
+// Issue 14, divergence 6 (Python's _python_exit lets submitted work finish): a
+// ProcessPoolExecutor with static storage duration, still holding work when its process exits,
+// runs that work, and the exit is clean. Before, the work was usually dropped, and the exit
+// sometimes crashed (SIGSEGV) or hung: the exit sent the workers SIGTERM while the dispatcher
+// replaced them.
+void static_executor_left_to_exit(mproc::Array<int> ran, std::string method) {
+    static cf::ProcessPoolExecutor ex({.max_workers = 2, .start_method = method});
+    for (int i = 0; i < 6; ++i) (void)ex.submit(mark_after, ran, i, 20);
+    std::exit(0);  // static destructors and exit handlers run; nothing waited for the futures
+}
+TEST_P(ProcessExecutor, AStaticExecutorFinishesItsWorkAtExit) {
+    for (int round = 0; round < 4; ++round) {
+        mproc::Array<int> ran(6);
+        mproc::Process p({.start_method = GetParam()}, static_executor_left_to_exit, ran, GetParam());
+        p.start();
+        p.join(60s);
+        if (p.is_alive()) {
+            p.kill();
+            p.join();
+            FAIL() << "the exit hung";
+        }
+        EXPECT_EQ(p.exitcode(), 0);
+        for (int i = 0; i < 6; ++i) EXPECT_EQ(ran.get(static_cast<std::size_t>(i)), 1) << "task " << i;
+    }
+}
+
 // Issue 14, divergence 9 (test_wait.py WaitTests.test_first_exception_some_already_complete and
 // concurrent/futures/_base.py _AllCompletedWaiter: add_cancelled does not stop the wait):
 // FIRST_EXCEPTION does not return for a cancelled future.
