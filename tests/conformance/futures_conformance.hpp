@@ -53,6 +53,16 @@ inline int sleep_ms(int ms) {
 inline int my_pid() { return static_cast<int>(::getpid()); }
 inline int iabs(int x) { return x < 0 ? -x : x; }
 
+// Runs f at the end of the scope: releases what blocked tasks wait for even when an assertion
+// or an exception leaves the test early, so that the executor's shutdown cannot hang.
+template <class F>
+struct Finally {
+    F f;
+    ~Finally() { f(); }
+};
+template <class F>
+Finally(F) -> Finally<F>;
+
 // ---------------------------------------------------------------- fixture futures
 
 // util.py's PENDING_FUTURE, RUNNING_FUTURE, CANCELLED_FUTURE, EXCEPTION_FUTURE and

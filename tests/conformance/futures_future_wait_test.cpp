@@ -338,6 +338,7 @@ TEST_P(WaitTests, DISABLED_test_20369) {
 TEST_P(WaitTests, test_first_completed) {
     with_executor(5, [&](auto& ex) {
         mproc::Event event;
+        Finally release{[&] { event.set(); }};
         cf::Future<int> future1 = ex.submit(mul, 21, 2);
         cf::Future<int> future2 = ex.submit(wait_event, event);
         auto [done, not_done] = cf::wait(std::vector{future1, future2}, {}, cf::FIRST_COMPLETED);
@@ -354,6 +355,7 @@ TEST_P(WaitTests, test_first_completed_some_already_completed) {
     StateFutures s;
     with_executor(5, [&](auto& ex) {
         mproc::Event event;
+        Finally release{[&] { event.set(); }};
         cf::Future<int> future1 = ex.submit(wait_event, event);
         auto [finished, pending] = cf::wait(std::vector{s.cancelled, s.successful, future1}, {}, cf::FIRST_COMPLETED);
         EXPECT_EQ(labels(finished), (Labels{"cancelled", "returned 42"}));
@@ -368,6 +370,10 @@ TEST_P(WaitTests, test_first_completed_some_already_completed) {
 TEST_P(WaitTests, test_first_exception) {
     with_executor(5, [&](auto& ex) {
         mproc::Event event1, event2;
+        Finally release{[&] {
+            event1.set();
+            event2.set();
+        }};
         cf::Future<int> future1 = ex.submit(mul, 2, 21);
         cf::Future<int> future2 = ex.submit(wait_and_raise, event1);
         cf::Future<int> future3 = ex.submit(wait_event, event2);
@@ -395,6 +401,7 @@ TEST_P(WaitTests, DISABLED_test_first_exception_some_already_complete) {
     StateFutures s;
     with_executor(5, [&](auto& ex) {
         mproc::Event event;
+        Finally release{[&] { event.set(); }};
         cf::Future<int> future1 = ex.submit(div_or_raise, 21, 0);
         cf::Future<int> future2 = ex.submit(wait_event, event);
         auto [finished, pending] =
@@ -413,6 +420,7 @@ TEST_P(WaitTests, test_first_exception_one_already_failed) {
     StateFutures s;
     with_executor(5, [&](auto& ex) {
         mproc::Event event;
+        Finally release{[&] { event.set(); }};
         cf::Future<int> future1 = ex.submit(wait_event, event);
         auto [finished, pending] = cf::wait(std::vector{s.exception, future1}, {}, cf::FIRST_EXCEPTION);
         EXPECT_EQ(labels(finished), (Labels{"raised OSError: Input/output error"}));
@@ -442,6 +450,7 @@ TEST_P(WaitTests, test_timeout) {
     StateFutures s;
     with_executor(5, [&](auto& ex) {
         mproc::Event event;
+        Finally release{[&] { event.set(); }};
         cf::Future<int> future = ex.submit(wait_event, event);
         const auto short_timeout = 0.050s;
         const auto t0 = std::chrono::steady_clock::now();
@@ -460,8 +469,9 @@ FUTURES_ALL_EXECUTORS(WaitTests);
 // ThreadPoolWaitTests.test_pending_calls_race (bpo-14406): waiting on many futures that all
 // finish together returns (no lost wake-up). Python also shortens the GIL switch interval.
 TEST(ThreadPoolWaitTests, test_pending_calls_race) {
-    cf::ThreadPoolExecutor ex(5);
     mproc::threading::Event event;
+    cf::ThreadPoolExecutor ex(5);
+    Finally release{[&] { event.set(); }};
     std::vector<cf::Future<int>> fs;
     for (int i = 0; i < 100; ++i) fs.push_back(ex.submit([&event] { return event.wait() ? 1 : 0; }));
     event.set();
