@@ -134,7 +134,8 @@ TEST_P(ExecutorDeadlockTest, test_exit_at_task_unpickle) {
 
 // ExecutorDeadlockTest.test_error_at_task_unpickle: an error while the worker reads the task.
 // Python: BrokenProcessPool (its worker dies of it); mproc's worker lives and the error comes
-// out of the future.
+// out of that future only (closest row of python_differences.md: "a ProcessPoolExecutor worker
+// that dies breaks the executor"; no row names errors while reading a task).
 TEST_P(ExecutorDeadlockTest, test_error_at_task_unpickle) {
     check_error<UnpicklingError>(process_options(2), id<ErrorAtUnpickle>, ErrorAtUnpickle{});
 }
@@ -185,7 +186,9 @@ TEST_P(ExecutorDeadlockTest, test_error_during_result_pickle_on_worker) {
 }
 
 // ExecutorDeadlockTest.test_error_during_result_unpickle_in_result_handler: an error while the
-// parent reads the result. Python: BrokenProcessPool; mproc: the error comes out of the future.
+// parent reads the result. Python: BrokenProcessPool (its result thread fails); mproc: the
+// error comes out of that future only (closest row: "a ProcessPoolExecutor worker that dies
+// breaks the executor"; no row names errors while reading a result).
 TEST_P(ExecutorDeadlockTest, test_error_during_result_unpickle_in_result_handler) {
     check_error<UnpicklingError>(process_options(2), return_instance<ErrorAtUnpickle>);
 }
