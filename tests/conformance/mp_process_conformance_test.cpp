@@ -535,6 +535,7 @@ void check_forkserver_death(const mproc::ProcessOptions& o, int signum) {
 // _TestProcess.test_forkserver_sigint: a catchable signal to the forkserver.
 // DIVERGENCE: once the forkserver has died, it is not restarted: every later forkserver
 // start() throws "send on a connection whose other end is closed: Broken pipe".
+// (Run it alone: it leaves this test program without a working forkserver.)
 TEST_P(TestProcess, DISABLED_test_forkserver_sigint) {
     if (GetParam() != "forkserver") GTEST_SKIP() << "forkserver only";
     check_forkserver_death(opts(), SIGINT);
