@@ -100,7 +100,7 @@ ChildConfig make_child_config(const ProcessState& child) {
     c.daemon = child.daemon;
     c.authkey = child.authkey;
     c.start_method = child.start_method;
-    c.context_method = get_start_method(true).value_or("");
+    c.context_method = child.method_given ? child.start_method : get_start_method(true).value_or("");
     c.parent_pid = platform::get_pid();
     c.parent_name = current_state()->name;
     c.death_signal_parent = platform::is_main_thread() ? platform::get_pid() : -1;
@@ -384,7 +384,8 @@ void Process::start() {
         if (s.popen) throw std::logic_error("mproc: cannot start a process twice");
         if (s.creator_pid != platform::get_pid())
             throw std::logic_error("mproc: can only start a process object created by the current process");
-        method = s.start_method.empty() ? get_start_method() : s.start_method;
+        s.method_given = !s.start_method.empty();
+        method = s.method_given ? s.start_method : get_start_method();
         if (!detail::is_known_method(method))
             throw std::invalid_argument("mproc: unknown start method '" + method +
                                         "' (choose fork, spawn or forkserver)");

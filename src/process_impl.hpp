@@ -43,6 +43,7 @@ struct ProcessState {
     std::string name;
     bool daemon = false;
     std::string start_method;
+    bool method_given = false;  // start_method was the Process's own (Python: a context's Process)
     std::vector<unsigned> identity;  // (1,), (1, 2), ... as Python's _identity
     std::string authkey;
     pid_t creator_pid = -1;  // the process that made this object; only it may start/join it
@@ -63,8 +64,10 @@ struct ChildConfig {
     bool daemon = false;
     std::string authkey;
     std::string start_method;
-    // The parent's get_start_method() (empty: not set there), which a spawn or forkserver child,
-    // a fresh program, takes as its own default, as Python's spawn preparation data does.
+    // What a spawn or forkserver child, a fresh program, takes as its own default start method:
+    // the Process's own method when it was given one (Python's _bootstrap forces a context's
+    // method), else the parent's get_start_method() (Python's spawn preparation data); empty
+    // when neither was set.
     std::string context_method;
     int parent_pid = -1;
     std::string parent_name;

@@ -207,15 +207,21 @@ public:
     using value_type = V;
     // The first window of chunks is submitted here, at the call, as Python submits at the
     // call: work starts (and runs) even if no result is ever taken.
+    // keep_on_drop: an executor's map, whose submitted items run if the iterator is dropped
+    // before its first next(), as Python's (its generator never started, so its finally never
+    // cancels them); dropped after, the items no worker has begun are let go, as Python's
+    // cancels its pending futures. A Pool.imap's dropped iterator always lets them go.
     IMapIterator(std::shared_ptr<detail::pool::Job<V>> job, std::function<bool()> feed,
-                 std::function<void()> on_close, std::size_t window)
+                 std::function<void()> on_close, std::size_t window, bool keep_on_drop = false)
         : s_(std::make_shared<State>(std::move(job), std::move(feed), std::move(on_close), window)) {
+        s_->keep_on_drop = keep_on_drop;
         s_->top_up();
     }
 
     // The next result, empty at the end; mproc::TimeoutError when none arrives in time
     // (Python: next(timeout), StopIteration at the end).
     std::optional<typename detail::pool::Job<V>::Value> next(Timeout timeout = {}) {
+        s_->iterated = true;
         s_->top_up();
         return s_->job->next(timeout);
     }
@@ -230,7 +236,7 @@ private:
               std::size_t w)
             : job(std::move(j)), feed(std::move(f)), on_close(std::move(c)), window(w) {}
         ~State() {
-            job->abandon();
+            if (!keep_on_drop || iterated) job->abandon();
             if (!exhausted) on_close();
         }
         void top_up() {
@@ -249,6 +255,8 @@ private:
         std::size_t window;
         std::size_t submitted = 0;
         bool exhausted = false;
+        bool keep_on_drop = false;
+        bool iterated = false;
     };
     std::shared_ptr<State> s_;
 };
@@ -865,7 +873,8 @@ public:
             }
             return feed_part<R>(*core, job, src->next_index, prepared, part, task_timeout, input_error);
         };
-        return mproc::pool::IMapIterator<R>(job, std::move(feed), [] {}, stream_window(core_->processes(), chunk));
+        return mproc::pool::IMapIterator<R>(job, std::move(feed), [] {}, stream_window(core_->processes(), chunk),
+                                            /*keep_on_drop*/ true);
     }
 
     Core& core() noexcept { return *core_; }

@@ -108,6 +108,7 @@ public:
     // than capacity_bytes: std::length_error, nothing enqueued.
     void put(const T& x, bool block = true, Timeout timeout = {}) {
         check_open();
+        used_ = true;
         core_.put(detail::encode_for_queue(x), block, timeout);
     }
     void put_nowait(const T& x) { put(x, false); }
@@ -121,9 +122,10 @@ public:
     T get_nowait() { return get(false); }
     // Exact on every platform (Python's raises NotImplementedError on macOS).
     std::size_t qsize() const { return core_.qsize(); }
-    // After close(): std::logic_error (Python's empty() polls its closed reader: OSError).
+    // After close() of a handle that put something: std::logic_error (Python: OSError, its
+    // empty() polls the reader that close() closed once the queue was used).
     bool empty() const {
-        check_open();
+        if (closed_ && used_) check_open();
         return qsize() == 0;
     }
     bool full() const { return core_.maxsize() > 0 && static_cast<long>(qsize()) >= core_.maxsize(); }
@@ -144,6 +146,7 @@ protected:
     }
     detail::QueueCore core_;
     bool closed_ = false;
+    bool used_ = false;
 };
 
 // A queue with task accounting (Python: multiprocessing.JoinableQueue).
@@ -166,14 +169,22 @@ public:
     SimpleQueue() : q_() {}
     void put(const T& x) { q_.put(x); }
     T get() { return q_.get(); }
-    bool empty() const { return q_.empty(); }
-    void close() noexcept { q_.close(); }
+    // After close(): std::logic_error (Python's close() closes the reader that empty() polls).
+    bool empty() const {
+        if (closed_) throw std::logic_error("mproc: queue is closed");
+        return q_.empty();
+    }
+    void close() noexcept {
+        closed_ = true;
+        q_.close();
+    }
 
     void save(detail::OutputArchive& ar) const { q_.save(ar); }
     void load(detail::InputArchive& ar) { q_.load(ar); }
 
 private:
     Queue<T> q_;
+    bool closed_ = false;
 };
 
 }  // namespace mproc

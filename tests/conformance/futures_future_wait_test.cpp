@@ -322,8 +322,8 @@ TEST(FutureTests, test_exception_with_success) {
 using WaitTests = ExecutorParam;
 
 // WaitTests.test_20369 (bpo-20369): a future given twice is one future: done == {future}.
-// DIVERGENCE: wait({f, f}) reports the future twice in `done` (Python makes a set of fs).
-TEST_P(WaitTests, DISABLED_test_20369) {
+// Was a divergence (issue 14), now fixed: wait({f, f}) reports the future twice in `done` (Python makes a set of fs).
+TEST_P(WaitTests, test_20369) {
     with_executor(5, [&](auto& ex) {
         cf::Future<int> future = ex.submit(mul, 1, 2);
         auto [done, not_done] = cf::wait(std::vector{future, future}, {}, cf::ALL_COMPLETED);
@@ -395,9 +395,9 @@ TEST_P(WaitTests, test_first_exception) {
 // WaitTests.test_first_exception_some_already_complete: a cancelled future is done but is not
 // an exception, so FIRST_EXCEPTION waits for future1's exception. (CPython's unnoticed
 // CANCELLED_FUTURE, in `pending` there, is left out: see StateFutures.)
-// DIVERGENCE: wait(FIRST_EXCEPTION) returns as soon as it sees a cancelled future, before
+// Was a divergence (issue 14), now fixed: wait(FIRST_EXCEPTION) returns as soon as it sees a cancelled future, before
 // future1 has raised, so future1 is in not_done.
-TEST_P(WaitTests, DISABLED_test_first_exception_some_already_complete) {
+TEST_P(WaitTests, test_first_exception_some_already_complete) {
     StateFutures s;
     with_executor(5, [&](auto& ex) {
         mproc::Event event;
@@ -522,9 +522,9 @@ TEST_P(AsCompletedTests, test_future_times_out) {
 
 // AsCompletedTests.test_duplicate_futures (bpo-20367): a future given three times comes out
 // once.
-// DIVERGENCE: as_completed yields the future three times (Python makes a set of fs), as
+// Was a divergence (issue 14), now fixed: as_completed yields the future three times (Python makes a set of fs), as
 // wait({f, f}) reports it twice.
-TEST_P(AsCompletedTests, DISABLED_test_duplicate_futures) {
+TEST_P(AsCompletedTests, test_duplicate_futures) {
     with_executor(5, [&](auto& ex) {
         cf::Future<int> future1 = ex.submit(sleep_ms, 2000);
         std::size_t n = 0;

@@ -148,9 +148,9 @@ TEST(ThreadPoolShutdownTest, test_context_manager_shutdown) {
 
 // ThreadPoolShutdownTest.test_del_shutdown: deleting the executor while map()'s result
 // iterator lives shuts it down (its threads end), and the results were all computed.
-// DIVERGENCE: destroying the executor (shutdown(wait=True)) while a map iterator is alive
+// Was a divergence (issue 14), now fixed: destroying the executor (shutdown(wait=True)) while a map iterator is alive
 // blocks forever: join() waits for the open map stream, which has submitted nothing yet.
-TEST(ThreadPoolShutdownTest, DISABLED_test_del_shutdown) {
+TEST(ThreadPoolShutdownTest, test_del_shutdown) {
     const int before = thread_count();
     auto executor = std::make_unique<cf::ThreadPoolExecutor>(5);
     auto res = executor->map(iabs, mproc_test::numbers(-5, 5));
@@ -254,10 +254,10 @@ TEST_P(ProcessPoolShutdownTest, test_processes_terminate) {
 // ProcessPoolShutdownTest.test_processes_terminate, its count: with five workers, three tasks
 // blocked on a semaphore each have a process (Python: len(executor._processes) is 3, or 5
 // under fork, which starts them all): all three start.
-// DIVERGENCE: only two start. The process executor sends a worker a second task while it runs
+// Was a divergence (issue 14), now fixed: only two start. The process executor sends a worker a second task while it runs
 // the first (two batches in flight per worker) even though other workers are idle, so the
 // third task waits behind a blocked one.
-TEST_P(ProcessPoolShutdownTest, DISABLED_test_processes_terminate_one_process_per_blocked_task) {
+TEST_P(ProcessPoolShutdownTest, test_processes_terminate_one_process_per_blocked_task) {
     cf::ProcessPoolExecutor executor(process_options(5));
     mproc::Semaphore sem(0), started(0);
     Finally release{[&] { sem.release(3); }};
@@ -276,9 +276,9 @@ TEST_P(ProcessPoolShutdownTest, test_context_manager_shutdown) {
 
 // ProcessPoolShutdownTest.test_del_shutdown: deleting the executor while map()'s result
 // iterator lives shuts it down cleanly, and the results were all computed.
-// DIVERGENCE: destroying the executor while a map iterator is alive blocks forever (join()
+// Was a divergence (issue 14), now fixed: destroying the executor while a map iterator is alive blocks forever (join()
 // waits for the open map stream, which has submitted nothing yet).
-TEST_P(ProcessPoolShutdownTest, DISABLED_test_del_shutdown) {
+TEST_P(ProcessPoolShutdownTest, test_del_shutdown) {
     auto executor = std::make_unique<cf::ProcessPoolExecutor>(process_options(5));
     auto res = executor->map(iabs, mproc_test::numbers(-5, 5));
     executor.reset();

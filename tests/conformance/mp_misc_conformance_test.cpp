@@ -41,8 +41,8 @@ std::string child_start_method(const std::string& method) {
 // TestStartMethod.test_context (check_context): a child started with a method reports that
 // method from get_start_method(). mproc has no context objects; a process's own start_method
 // option is what a context's Process gives.
-// DIVERGENCE: a spawn or forkserver child's get_start_method() says "fork".
-TEST(TestStartMethod, DISABLED_test_context) {
+// Was a divergence (issue 14), now fixed: a spawn or forkserver child's get_start_method() says "fork".
+TEST(TestStartMethod, test_context) {
     for (const std::string method : {"fork", "spawn", "forkserver"}) EXPECT_EQ(child_start_method(method), method);
 }
 
@@ -68,8 +68,8 @@ void report_default_start_method(mproc::Queue<std::string> q) { q.put(mproc::get
 
 // TestStartMethod.test_set_get, its check_context(multiprocessing) part: a child started with
 // the default method reports that method.
-// DIVERGENCE: a spawn or forkserver child's get_start_method() says "fork".
-TEST(TestStartMethod, DISABLED_test_set_get_child_method) {
+// Was a divergence (issue 14), now fixed: a spawn or forkserver child's get_start_method() says "fork".
+TEST(TestStartMethod, test_set_get_child_method) {
     const std::string old = mproc::get_start_method();
     for (const std::string method : {"fork", "spawn", "forkserver"}) {
         mproc::set_start_method(method, true);

@@ -220,8 +220,8 @@ TEST_P(TestQueue, test_closed_queue_empty_exceptions) {
 
 // _TestQueue.test_closed_queue_empty_exceptions, its second half: once a queue was used and is
 // closed, empty() raises (OSError 'is closed').
-// DIVERGENCE: Queue::empty() on a closed queue does not throw; it answers.
-TEST_P(TestQueue, DISABLED_test_closed_queue_empty_exceptions_used) {
+// Was a divergence (issue 14), now fixed: Queue::empty() on a closed queue does not throw; it answers.
+TEST_P(TestQueue, test_closed_queue_empty_exceptions_used) {
     mproc::Queue<std::string> q;
     mproc::JoinableQueue<std::string> jq;
     q.put("foo");
@@ -263,8 +263,8 @@ class TestSimpleQueue : public testing::TestWithParam<std::string> {};
 
 // TestSimpleQueue.test_empty_exceptions: empty() on a closed SimpleQueue raises (OSError 'is
 // closed'), used or not.
-// DIVERGENCE: empty() on a closed queue does not throw; it answers.
-TEST_P(TestSimpleQueue, DISABLED_test_empty_exceptions) {
+// Was a divergence (issue 14), now fixed: empty() on a closed queue does not throw; it answers.
+TEST_P(TestSimpleQueue, test_empty_exceptions) {
     mproc::SimpleQueue<int> q;
     q.close();
     EXPECT_ANY_THROW(q.empty());

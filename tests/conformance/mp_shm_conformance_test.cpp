@@ -144,9 +144,9 @@ protected:
 
 // _TestSharedMemory.test_shared_memory_name_with_embedded_null: a name holding a NUL is
 // refused (ValueError: std::invalid_argument) rather than cut short at the NUL.
-// DIVERGENCE: mproc cuts the name at the NUL and attaches to the segment named by its first
+// Was a divergence (issue 14), now fixed: mproc cuts the name at the NUL and attaches to the segment named by its first
 // part: no error.
-TEST_P(TestSharedMemory, DISABLED_test_shared_memory_name_with_embedded_null) {
+TEST_P(TestSharedMemory, test_shared_memory_name_with_embedded_null) {
     const std::string name = new_shm_name("test01_null");
     sm::SharedMemory sms({.name = name, .create = true, .size = 512});
     EXPECT_THROW(sm::SharedMemory({.name = name + std::string("\0a", 2), .size = 512}), std::invalid_argument);

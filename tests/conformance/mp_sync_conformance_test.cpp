@@ -270,8 +270,8 @@ protected:
 };
 
 // _TestCondition.test_notify: notify() wakes one waiter at a time.
-// DIVERGENCE: Condition::notify() wakes every waiter (the second wakes at the first notify).
-TEST_P(TestCondition, DISABLED_test_notify) {
+// Was a divergence (issue 14), now fixed: Condition::notify() wakes every waiter (the second wakes at the first notify).
+TEST_P(TestCondition, test_notify) {
     start_pair(-1);
     sleeping_.acquire();
     sleeping_.acquire();
@@ -308,8 +308,8 @@ TEST_P(TestCondition, test_notify_all) {
 
 // _TestCondition.test_notify_n: notify(2) wakes two, notify(4) the other four, notify(3)
 // nothing more.
-// DIVERGENCE: Condition::notify(n) wakes every waiter.
-TEST_P(TestCondition, DISABLED_test_notify_n) {
+// Was a divergence (issue 14), now fixed: Condition::notify(n) wakes every waiter.
+TEST_P(TestCondition, test_notify_n) {
     for (int i = 0; i < 3; ++i) start_pair(-1);
     for (int i = 0; i < 6; ++i) sleeping_.acquire();
     std::this_thread::sleep_for(100ms);  // CPython: time.sleep(DELTA)
