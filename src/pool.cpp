@@ -1347,10 +1347,16 @@ struct ThreadCore::Impl : Gate {
                            (state == State::Closed && streams == 0);
                 };
                 if (!ready()) {
+                    // Each wake-up takes back the one it may have been: one that finds the work
+                    // gone (a busy thread took it) sleeps again, and a count left standing made
+                    // claim_wake() believe a wake-up under way, so later work woke nobody (a
+                    // sleeper stayed asleep with tasks queued).
                     ++idle;
-                    cv.wait(lk, ready);
+                    do {
+                        cv.wait(lk);
+                        if (wakes_pending > 0) --wakes_pending;
+                    } while (!ready());
                     --idle;
-                    if (wakes_pending > 0) --wakes_pending;
                 }
                 if (tasks.empty() || state == State::Terminating || broken) return;
                 t = std::move(tasks.front());

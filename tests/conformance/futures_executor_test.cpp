@@ -146,12 +146,11 @@ TEST(ThreadPoolExecutorTest, test_default_workers) {
 // ThreadPoolExecutorTest.test_saturation: 60 blocked tasks on 4 workers use exactly 4 threads
 // (Python counts executor._threads; here the distinct threads that ran the tasks, after all 4
 // were seen blocked at once).
-// DIVERGENCE: now and then (about 1 run in 30 here) only 3 of the 4 workers take a task: the
-// 4th sleeps while 50-odd tasks are queued, for good. ThreadCore's lost wake-up: a sleeper
-// that was notified but found the task taken by a busy thread goes back to sleep inside
-// cv.wait(lk, ready) without taking back its `wakes_pending` count, so claim_wake() sees
-// idle <= wakes_pending and no later submit wakes it (src/pool.cpp, ThreadCore::Impl::work).
-TEST(ThreadPoolExecutorTest, DISABLED_test_saturation) {
+// Fixed (found by this port): now and then (about 1 run in 30) only 3 of the 4 workers took a
+// task and the 4th slept for good with 50-odd tasks queued: a sleeper woken for a task a busy
+// thread had taken went back to sleep without giving back its pending wake-up, so later
+// submits woke nobody (ThreadCore::Impl::work).
+TEST(ThreadPoolExecutorTest, test_saturation) {
     // What the tasks use outlives the executor, which joins them at the end.
     mproc::threading::Semaphore sem(0), started(0);
     std::mutex mu;
