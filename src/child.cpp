@@ -117,7 +117,10 @@ void run_job(int sock, bool fresh_program, pid_t forkserver) noexcept {
     EntryFn entry = nullptr;
     try {
         ar(cfg, has_target);
-        if (forkserver > 0) cfg.death_signal_parent = forkserver;
+        // A forkserver child follows its logical parent (the process that asked for it, whose
+        // pidfd came with the job), not the server: a server that dies (killed, say) leaves its
+        // children running, as Python's do, and the next start starts another server.
+        if (forkserver > 0) cfg.death_signal_parent = -1;
         if (cfg.has_tracker) {
             if (arg_fds.empty()) throw SerializationError("mproc: the job lacks its tracker descriptor");
             adopt_tracker(arg_fds.back());  // after the arguments' descriptors, never one of them

@@ -154,10 +154,22 @@ std::unique_ptr<Popen> ForkServer::start_child(const std::string& job, std::span
     auto [mine, theirs] = platform::socket_pair(SOCK_STREAM);
     {
         std::lock_guard lk(mu_);
-        const int control = ensure_running_locked();
         const char op = 'F';
         const int fd = theirs.get();
-        platform::send_all(control, &op, 1, std::span<const int>(&fd, 1));
+        for (int attempt = 0;; ++attempt) {
+            const int control = ensure_running_locked();
+            try {
+                platform::send_all(control, &op, 1, std::span<const int>(&fd, 1));
+                break;
+            } catch (const std::system_error& e) {
+                const int err = e.code().value();
+                if (attempt > 0 || (err != EPIPE && err != ECONNRESET)) throw;
+                // The server is gone (killed): reap it and start another, as Python does
+                // (bpo-31308). Its children live on: they follow us, not it.
+                control_.reset();
+                platform::reap(std::exchange(pid_, -1));
+            }
+        }
     }
     theirs.reset();
     send_job(mine.get(), job, fds);

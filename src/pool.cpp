@@ -32,6 +32,7 @@
 #include "mproc/detail/shared_region.hpp"
 #include "platform/platform.hpp"
 #include "process_impl.hpp"
+#include "threading_internal.hpp"
 
 namespace mproc::detail::pool {
 
@@ -1306,6 +1307,7 @@ struct ThreadCore::Impl : Gate {
                                   "_" + std::to_string(started++);
         threads.emplace_back([this, name] {
             platform::set_thread_name(name);
+            threading::detail::adopt_current_thread(name);
             work();
         });
     }

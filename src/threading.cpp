@@ -177,6 +177,8 @@ struct DummyHolder {
 };
 thread_local DummyHolder t_dummy;
 
+ThreadState& register_foreign(std::string name);
+
 ThreadState& current_state() {
     if (ThreadState* s = t_current) return *s;
     Registry& r = registry();
@@ -190,6 +192,11 @@ ThreadState& current_state() {
         std::lock_guard g(r.mu);
         name = "Dummy-" + std::to_string(++r.dummies);
     }
+    return register_foreign(std::move(name));
+}
+
+// A thread mproc::threading did not start, registered under `name` until it exits.
+ThreadState& register_foreign(std::string name) {
     auto s = std::make_shared<ThreadState>(Kind::Dummy, std::move(name), true);
     s->mark_running();
     s->phase.store(1);
@@ -198,6 +205,7 @@ ThreadState& current_state() {
     t_current = s.get();
     return *s;
 }
+
 
 std::string exception_type(const std::exception_ptr& e) {
     try {
@@ -272,6 +280,11 @@ struct LocalSlot {
 };
 thread_local std::unordered_map<std::uint64_t, LocalSlot> t_locals;
 }  // namespace
+
+void adopt_current_thread(std::string name) {
+    if (t_current) return;  // known already (the main thread, or adopted before)
+    register_foreign(std::move(name));
+}
 
 void wait_for_non_daemon_threads() {
     Registry& r = registry();

@@ -190,9 +190,9 @@ TEST(ThreadPoolShutdownTest, test_shutdown_no_wait) {
 
 // ThreadPoolShutdownTest.test_thread_names_assigned: with thread_name_prefix='SpecialPool'
 // the workers are named SpecialPool_0 .. SpecialPool_4 (Python reads threading.Thread.name).
-// DIVERGENCE: ThreadPoolExecutor workers are not threading threads: current_thread() in a
+// Was a divergence (issue 14), now fixed: ThreadPoolExecutor workers are not threading threads: current_thread() in a
 // task is a dummy ("Dummy-N").
-TEST(ThreadPoolShutdownTest, DISABLED_test_thread_names_assigned) {
+TEST(ThreadPoolShutdownTest, test_thread_names_assigned) {
     cf::ThreadPoolExecutor executor({.max_workers = 5, .thread_name_prefix = "SpecialPool"});
     std::vector<cf::Future<std::string>> fs;
     for (int i = 0; i < 10; ++i) fs.push_back(executor.submit([] { return mproc::threading::current_thread().name(); }));
@@ -201,8 +201,8 @@ TEST(ThreadPoolShutdownTest, DISABLED_test_thread_names_assigned) {
 
 // ThreadPoolShutdownTest.test_thread_names_default: without a prefix the workers are named
 // ThreadPoolExecutor-<n>_<0..4>.
-// DIVERGENCE: as above, current_thread() in a task is a dummy ("Dummy-N").
-TEST(ThreadPoolShutdownTest, DISABLED_test_thread_names_default) {
+// Was a divergence (issue 14), now fixed: as above, current_thread() in a task is a dummy ("Dummy-N").
+TEST(ThreadPoolShutdownTest, test_thread_names_default) {
     cf::ThreadPoolExecutor executor(5);
     std::vector<cf::Future<std::string>> fs;
     for (int i = 0; i < 10; ++i) fs.push_back(executor.submit([] { return mproc::threading::current_thread().name(); }));

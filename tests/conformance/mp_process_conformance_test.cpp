@@ -533,17 +533,17 @@ void check_forkserver_death(const mproc::ProcessOptions& o, int signum) {
 }
 
 // _TestProcess.test_forkserver_sigint: a catchable signal to the forkserver.
-// DIVERGENCE: once the forkserver has died, it is not restarted: every later forkserver
+// Was a divergence (issue 14), now fixed: once the forkserver has died, it is not restarted: every later forkserver
 // start() throws "send on a connection whose other end is closed: Broken pipe".
 // (Run it alone: it leaves this test program without a working forkserver.)
-TEST_P(TestProcess, DISABLED_test_forkserver_sigint) {
+TEST_P(TestProcess, test_forkserver_sigint) {
     if (GetParam() != "forkserver") GTEST_SKIP() << "forkserver only";
     check_forkserver_death(opts(), SIGINT);
 }
 
 // _TestProcess.test_forkserver_sigkill: an uncatchable one.
-// DIVERGENCE: as test_forkserver_sigint: the dead forkserver is not restarted.
-TEST_P(TestProcess, DISABLED_test_forkserver_sigkill) {
+// Was a divergence (issue 14), now fixed: as test_forkserver_sigint: the dead forkserver is not restarted.
+TEST_P(TestProcess, test_forkserver_sigkill) {
     if (GetParam() != "forkserver") GTEST_SKIP() << "forkserver only";
     check_forkserver_death(opts(), SIGKILL);
 }
