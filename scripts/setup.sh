@@ -6,6 +6,7 @@ set -euo pipefail
 
 packages=(
   g++ cmake ninja-build pkg-config   # the toolchain (C++20, CMake >= 3.25)
+  ccache                             # compiler cache: rebuilds (and CI's three builds) reuse objects
   clang                              # the second supported compiler (CI builds with both)
   libcereal-dev                      # serialization (DESIGN.md)
   libssl-dev                         # HMAC for the authkey handshake (OpenSSL libcrypto)

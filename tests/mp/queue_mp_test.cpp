@@ -1,6 +1,7 @@
 // Queues between processes, under every start method.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <string>
 #include <vector>
@@ -23,11 +24,13 @@ void produce(mproc::Queue<std::pair<int, int>> q, int id, int n) {
     for (int i = 0; i < n; ++i) q.put({id, i});
 }
 
-void consume(mproc::Queue<std::pair<int, int>> in, mproc::Queue<std::pair<int, int>> out) {
+// Forwards (producer, i) as (consumer * 10 + producer, i): what one consumer took from one
+// producer must come in that producer's order.
+void consume(mproc::Queue<std::pair<int, int>> in, mproc::Queue<std::pair<int, int>> out, int consumer) {
     for (;;) {
         auto item = in.get();
         if (item.first < 0) return;
-        out.put(item);
+        out.put({consumer * 10 + item.first, item.second});
     }
 }
 
@@ -75,21 +78,27 @@ TEST_P(QueueMp, TwoProducersTwoConsumersFifoPerProducer) {
     mproc::Queue<std::pair<int, int>> in, out;
     std::vector<mproc::Process> ps;
     for (int id = 0; id < 2; ++id) ps.emplace_back(opts(), produce, in, id, 2000);
-    for (int c = 0; c < 2; ++c) ps.emplace_back(opts(), consume, in, out);
+    for (int c = 0; c < 2; ++c) ps.emplace_back(opts(), consume, in, out, c);
     for (auto& p : ps) p.start();
-    std::map<int, std::vector<int>> seen;
+    std::map<int, std::vector<int>> seen;  // consumer * 10 + producer -> items, as taken
     for (int k = 0; k < 4000; ++k) {
-        auto [id, i] = out.get(true, 30s);
-        seen[id].push_back(i);
+        auto [key, i] = out.get(true, 30s);
+        seen[key].push_back(i);
     }
     in.put({-1, 0});
     in.put({-1, 0});
     for (auto& p : ps) p.join();
     for (int id = 0; id < 2; ++id) {
-        auto& v = seen[id];
-        ASSERT_EQ(v.size(), 2000u);
-        std::sort(v.begin(), v.end());
-        for (int i = 0; i < 2000; ++i) ASSERT_EQ(v[i], i);  // each exactly once
+        std::vector<int> all;
+        for (int c = 0; c < 2; ++c) {
+            const auto& v = seen[c * 10 + id];
+            // FIFO per producer: each consumer took that producer's items in the order put.
+            EXPECT_TRUE(std::is_sorted(v.begin(), v.end())) << "consumer " << c << ", producer " << id;
+            all.insert(all.end(), v.begin(), v.end());
+        }
+        ASSERT_EQ(all.size(), 2000u);
+        std::sort(all.begin(), all.end());
+        for (int i = 0; i < 2000; ++i) ASSERT_EQ(all[static_cast<std::size_t>(i)], i);  // each exactly once
     }
     EXPECT_TRUE(out.empty());
 }

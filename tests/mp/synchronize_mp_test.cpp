@@ -4,6 +4,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <mproc/mproc.hpp>
@@ -43,6 +44,8 @@ void semaphore_user(mproc::Semaphore s, mproc::Value<int> inside, mproc::Value<i
             inside.get_obj() += 1;
             if (inside.get_obj() > max_inside.get_obj()) max_inside.set_value(inside.get_obj());
         }
+        // Stay inside a while, so that a semaphore that let everyone in would be seen to.
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
         {
             std::lock_guard g(inside.get_lock());
             inside.get_obj() -= 1;
@@ -106,6 +109,7 @@ TEST_P(SyncMp, SemaphoreBoundsConcurrency) {
     for (auto& p : ps) p.start();
     for (auto& p : ps) p.join();
     EXPECT_LE(max_inside.value(), 2);
+    EXPECT_GE(max_inside.value(), 1);
     EXPECT_EQ(inside.value(), 0);
     EXPECT_EQ(s.get_value(), 2);
 }

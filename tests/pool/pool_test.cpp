@@ -265,11 +265,20 @@ TEST_P(PoolTest, MaxTasksPerChildReplacesWorkers) {
     EXPECT_EQ(distinct.size(), 3u);
 }
 
+void mark_slot(mproc::Array<int> ran, int i) { ran.set(static_cast<std::size_t>(i), ran.get(static_cast<std::size_t>(i)) + 1); }
+
 TEST_P(PoolTest, VoidTasks) {
     mproc::Pool pool(opts());
     auto r = pool.map(nothing, std::vector<int>{1, 2, 3});
     EXPECT_EQ(r.size(), 3u);
     pool.apply(nothing, 1);
+    // A void task's effect is its only result: each ran exactly once.
+    mproc::Array<int> ran(5);
+    std::vector<std::tuple<mproc::Array<int>, int>> items;
+    for (int i = 0; i < 4; ++i) items.emplace_back(ran, i);
+    EXPECT_EQ(pool.starmap(mark_slot, items).size(), 4u);
+    pool.apply(mark_slot, ran, 4);
+    EXPECT_EQ(ran.to_vector(), (std::vector<int>{1, 1, 1, 1, 1}));
 }
 
 TEST_P(PoolTest, CloseThenJoinFinishesSubmittedWork) {
