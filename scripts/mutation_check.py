@@ -93,8 +93,13 @@ def main():
                 verdict = "caught (does not compile)"
             else:
                 binary = os.path.join(build, "tests", m["target"])
-                rc = run([binary, f"--gtest_filter={m['filter']}"], src, args.test_timeout, log)
-                verdict = "SURVIVED" if rc == 0 else ("caught (timed out)" if rc is None else "caught")
+                listed = subprocess.run([binary, "--gtest_list_tests", f"--gtest_filter={m['filter']}"],
+                                        stdout=subprocess.PIPE, text=True).stdout
+                if not any(line.startswith("  ") for line in listed.splitlines()):
+                    verdict = "NO TEST matches the filter"
+                else:
+                    rc = run([binary, f"--gtest_filter={m['filter']}"], src, args.test_timeout, log)
+                    verdict = "SURVIVED" if rc == 0 else ("caught (timed out)" if rc is None else "caught")
         finally:
             with open(file_path, "w") as f:
                 f.write(original)
