@@ -486,9 +486,11 @@ struct Sleeper {
     }
 };
 
+th::local<Sleeper>* g_tls = nullptr;  // reachable to the end, so LeakSanitizer does not count it
+
 void finalization_shutdown(mproc::Connection out) {
     g_out = new mproc::Connection(std::move(out));
-    auto* tls = new th::local<Sleeper>;  // never freed: the thread's copy outlives this function
+    auto* tls = g_tls = new th::local<Sleeper>;  // never freed: the thread's copy outlives this function
     th::Thread t([tls] {
         // Sleep a bit so that the thread is still running when the program exits.
         random_sleep();
