@@ -277,7 +277,8 @@ INSTANTIATE_TEST_SUITE_P(StartMethods, TestWait, testing::Values("fork", "spawn"
 // OtherTest.test_deliver_challenge_auth_failure: a peer that answers the challenge with bogus
 // bytes fails deliver_challenge with AuthenticationError.
 TEST(OtherTest, test_deliver_challenge_auth_failure) {
-    auto [c, fake] = mproc::Pipe();
+    auto [c, fake_end] = mproc::Pipe();
+    mproc::Connection& fake = fake_end;  // clang 14 cannot capture a structured binding
     std::thread peer([&fake] {
         try {
             fake.recv_bytes();  // the challenge
@@ -296,7 +297,8 @@ TEST(OtherTest, test_deliver_challenge_auth_failure) {
 // a bare '#CHALLENGE#', refused as too short; here the challenge is a well-formed one, so the
 // bogus verdict is what is refused.)
 TEST(OtherTest, test_answer_challenge_auth_failure) {
-    auto [c, fake] = mproc::Pipe();
+    auto [c, fake_end] = mproc::Pipe();
+    mproc::Connection& fake = fake_end;  // clang 14 cannot capture a structured binding
     std::thread peer([&fake] {
         try {
             fake.send_bytes("#CHALLENGE#{sha256}" + std::string(40, 'q'));
