@@ -1,9 +1,15 @@
 // Executors (Python: concurrent.futures): options translated into a pool's (pool.cpp).
 #include "mproc/futures.hpp"
 
+#include <cxxabi.h>
+
 #include <algorithm>
 #include <atomic>
 #include <climits>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <typeinfo>
 
 #include "platform/platform.hpp"
 
@@ -12,7 +18,58 @@ namespace mproc::futures {
 namespace detail {
 namespace {
 std::uint32_t* word(std::atomic<std::uint32_t>& a) { return reinterpret_cast<std::uint32_t*>(&a); }
+
+std::string exception_type_name(const std::exception_ptr& e) {
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+        return mproc::detail::type_name(typeid(x));
+    } catch (...) {
+        const std::type_info* t = abi::__cxa_current_exception_type();
+        return t ? mproc::detail::type_name(*t) : "unknown";
+    }
+}
 }  // namespace
+
+void refuse_executor_future(const char* method) {
+    throw InvalidStateError(std::string("mproc: ") + method +
+                            " on an executor's future: its executor alone completes it; only a "
+                            "future made by Future() is completed by its holders");
+}
+
+// Python's '{state}: {repr}', e.g. "FINISHED: <Future at 0x7f3c state=finished returned int>".
+std::string describe_future(const void* id, std::uint32_t state, bool notified, const std::string& result_type,
+                            const std::exception_ptr& error) {
+    std::string name, shown;
+    switch (state) {
+        case TaskSync::kPending:
+            name = "PENDING", shown = "pending";
+            break;
+        case TaskSync::kRunning:
+            name = "RUNNING", shown = "running";
+            break;
+        case TaskSync::kCancelled:
+            name = notified ? "CANCELLED_AND_NOTIFIED" : "CANCELLED", shown = "cancelled";
+            break;
+        case TaskSync::kFinished:
+            name = "FINISHED";
+            shown = error ? "finished raised " + exception_type_name(error) : "finished returned " + result_type;
+            break;
+        default:  // claimed: another thread is storing its outcome
+            name = "FINISHED", shown = "finished";
+    }
+    char address[32];
+    std::snprintf(address, sizeof address, "%#jx", static_cast<std::uintmax_t>(reinterpret_cast<std::uintptr_t>(id)));
+    return name + ": <Future at " + address + " state=" + shown + ">";
+}
+
+bool TaskSync::try_claim() noexcept {
+    std::uint32_t s = state_.load(std::memory_order_acquire);
+    while (s == kPending || s == kRunning)
+        if (state_.compare_exchange_weak(s, s == kPending ? kClaimedPending : kClaimedRunning, std::memory_order_acq_rel))
+            return true;
+    return false;
+}
 
 bool TaskSync::try_cancel() noexcept {
     std::uint32_t p = kPending;

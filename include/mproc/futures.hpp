@@ -14,6 +14,11 @@
 // means the task never runs. terminate() also stops a running task on a process executor (its
 // worker is killed and replaced). submit after shutdown: std::logic_error (Python: RuntimeError). The destructor shuts down
 // and waits, as Python's `with` block does.
+//
+// A Future can also be made by hand, as Python's Future() (for code that hands out futures of
+// its own, or mixes them with an executor's in wait / as_completed):
+//   cf::Future<int> f;                 // pending
+//   f.set_result(3);                   // or set_exception(ptr); a second time: InvalidStateError
 #pragma once
 
 #include <algorithm>
@@ -22,14 +27,19 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <exception>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <string>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
 #include "mproc/pool.hpp"
+#include "mproc/serialize.hpp"
 
 namespace mproc::futures {
 
@@ -37,6 +47,13 @@ template <class T>
 class Future;
 
 namespace detail {
+// InvalidStateError: `method` was called on an executor's future (src/futures.cpp).
+[[noreturn]] void refuse_executor_future(const char* method);
+// Python's '<state>: <repr>' of a free-standing future, for its errors, e.g. "FINISHED:
+// <Future at 0x55d0c8 state=finished returned int>". result_type: the value's type name;
+// error: read only when state is TaskSync::kFinished.
+std::string describe_future(const void* id, std::uint32_t state, bool notified, const std::string& result_type,
+                            const std::exception_ptr& error);
 // What a Future refers to: a process executor's pool call (JobFuture), or a thread executor's
 // task (ThreadTask).
 template <class T>
@@ -53,6 +70,16 @@ public:
     virtual std::exception_ptr error() = 0;  // CancelledError when cancelled
     virtual Value value() = 0;               // once ready without error
     virtual void add_done_callback(std::function<void()> f) = 0;
+
+    // The promise side, for a free-standing future (StandaloneCore). An executor's future
+    // refuses with InvalidStateError: its executor alone completes it.
+    virtual bool set_running_or_notify_cancel() { refuse_executor_future("set_running_or_notify_cancel"); }
+    virtual void set_value(Value) { refuse_executor_future("set_result"); }
+    virtual void set_error(std::exception_ptr) { refuse_executor_future("set_exception"); }
+    // True when only a holder of a Future can complete it (a free-standing future): then a
+    // done-callback need not keep the future alive, since once every handle is gone nothing
+    // can complete it, and a never-completed future with callbacks is freed, not leaked.
+    virtual bool completed_by_holders() const noexcept { return false; }
 };
 
 // What a process executor's future asks of its pool (ProcessCore::unqueue and stop). Called
@@ -104,7 +131,9 @@ private:
 // purpose: one allocation per submit with the callable, no mutex unless callbacks are used.
 class TaskSync {
 public:
-    enum : std::uint32_t { kPending = 0, kRunning = 1, kFinished = 2, kCancelled = 3 };
+    // kClaimed*: a free-standing future's set_result / set_exception has taken it (from pending
+    // or running) and is storing the outcome; no one else may.
+    enum : std::uint32_t { kPending = 0, kRunning = 1, kClaimedPending = 2, kClaimedRunning = 3, kFinished = 4, kCancelled = 5 };
     TaskSync() = default;
     TaskSync(const TaskSync&) = delete;
     TaskSync& operator=(const TaskSync&) = delete;
@@ -113,10 +142,17 @@ public:
         std::uint32_t p = kPending;
         return state_.compare_exchange_strong(p, kRunning, std::memory_order_acquire);
     }
+    // Pending or running to claimed: the caller alone then stores the outcome and publishes it.
+    // False when it is claimed, finished or cancelled already.
+    bool try_claim() noexcept;
     // Pending to cancelled (then waiters wake and callbacks run); true when it is cancelled.
     bool try_cancel() noexcept;
     bool is_done() const noexcept { return state_.load(std::memory_order_acquire) >= kFinished; }
-    bool is_started() const noexcept { return state_.load(std::memory_order_acquire) != kPending; }
+    bool is_started() const noexcept {
+        const std::uint32_t s = state_.load(std::memory_order_acquire);
+        return s != kPending && s != kClaimedPending;
+    }
+    std::uint32_t state() const noexcept { return state_.load(std::memory_order_acquire); }
     bool is_cancelled() const noexcept { return state_.load(std::memory_order_acquire) == kCancelled; }
     bool wait_done(const Timeout& timeout);
     void add_callback(std::function<void()> f);
@@ -183,12 +219,71 @@ private:
     std::optional<Value> value_;
     std::exception_ptr error_;
 };
+
+// A free-standing future (Future<T>()): Python's concurrent.futures.Future made by hand, as
+// executors and tests make them, and completed by whoever holds it. States and rules are
+// _base.py's: pending, then optionally running (set_running_or_notify_cancel), then finished
+// (set_result / set_exception, once) or cancelled (cancel(), only while pending). Completing it
+// wakes the waiters and runs the callbacks in the completing thread before returning.
+template <class T>
+class StandaloneCore final : public FutureCore<T>, public TaskSync {
+public:
+    using Value = pool_value_t<T>;
+
+    bool wait(const Timeout& timeout) override { return wait_done(timeout); }
+    bool ready() override { return is_done(); }
+    bool started() override { return is_started(); }
+    bool cancelled() override { return is_cancelled(); }
+    bool cancel() override { return try_cancel(); }
+    bool terminate() override { return try_cancel(); }  // no task to stop
+    std::exception_ptr error() override {
+        if (is_cancelled()) return std::make_exception_ptr(CancelledError());
+        return error_;
+    }
+    Value value() override { return *value_; }
+    void add_done_callback(std::function<void()> f) override { add_callback(std::move(f)); }
+
+    bool set_running_or_notify_cancel() override {
+        if (try_start()) return true;
+        // Python's CANCELLED -> CANCELLED_AND_NOTIFIED, once; cancel() woke the waiters already.
+        if (is_cancelled() && !notified_.exchange(true)) return false;
+        throw std::logic_error("mproc: Future in unexpected state: " + describe());
+    }
+    void set_value(Value v) override {
+        if (!try_claim()) throw InvalidStateError("mproc: " + describe());
+        value_.emplace(std::move(v));
+        publish(kFinished);
+    }
+    void set_error(std::exception_ptr e) override {
+        if (!e) throw std::invalid_argument("mproc: set_exception needs an exception, not a null exception_ptr");
+        if (!try_claim()) throw InvalidStateError("mproc: " + describe());
+        error_ = std::move(e);
+        publish(kFinished);
+    }
+    bool completed_by_holders() const noexcept override { return true; }
+
+private:
+    std::string describe() const {
+        std::string result_type = "void";
+        if constexpr (!std::is_void_v<T>) result_type = mproc::detail::type_name(typeid(T));
+        return describe_future(this, state(), notified_.load(), result_type, error_);
+    }
+
+    std::optional<Value> value_;
+    std::exception_ptr error_;
+    std::atomic<bool> notified_{false};
+};
 }  // namespace detail
 
 template <class T>
 class Future {
 public:
     using Value = pool_value_t<T>;
+
+    // A free-standing future, pending (Python: Future()): not tied to an executor; its holders
+    // complete it with set_result or set_exception, and wait(), as_completed() and callbacks
+    // treat it as any other future. Copies are handles on the same future.
+    Future() : core_(std::make_shared<detail::StandaloneCore<T>>()) {}
 
     // The value, or the task's exception; CancelledError when cancelled; mproc::TimeoutError
     // when not done in time.
@@ -213,11 +308,47 @@ public:
     // worker is killed (and replaced) and the future ends cancelled (true). On a thread
     // executor, as cancel(): a thread cannot be stopped. Does not wait for the worker to go.
     bool terminate() { return core_->terminate(); }
-    // fn(future) once the future is done: at once, in this thread, when it already is.
+    // fn(future) once the future is done: at once, in this thread, when it already is. What fn
+    // throws is reported on stderr, and the other callbacks still run (Python logs it).
     void add_done_callback(std::function<void(Future&)> fn) {
+        if (core_->completed_by_holders()) {
+            // Completed through a handle, which is alive while the callbacks run.
+            std::weak_ptr<detail::FutureCore<T>> weak = core_;
+            core_->add_done_callback([weak, fn = std::move(fn)]() mutable {
+                if (auto core = weak.lock()) {
+                    Future self(std::move(core));
+                    fn(self);
+                }
+            });
+            return;
+        }
         Future self = *this;
         core_->add_done_callback([self, fn = std::move(fn)]() mutable { fn(self); });
     }
+
+    // --- The promise side (Python: "should only be used by Executor implementations and unit
+    // tests"), for a free-standing future; an executor's future throws InvalidStateError, as
+    // its executor alone completes it. None of them blocks.
+
+    // Pending: now running, true (cancel() then returns false). Cancelled: false, the first
+    // time (cancel() has woken the waiters already); the work must not be done. Otherwise
+    // (running, finished, or asked twice after a cancel): std::logic_error (Python:
+    // RuntimeError).
+    bool set_running_or_notify_cancel() { return core_->set_running_or_notify_cancel(); }
+    // Pending or running: finished with this value (or exception); waiters wake, callbacks run
+    // in this thread before it returns. Finished or cancelled already: InvalidStateError, and
+    // the outcome stays as it was. set_exception(nullptr): std::invalid_argument.
+    void set_result(Value v)
+        requires(!std::is_void_v<T>)
+    {
+        core_->set_value(std::move(v));
+    }
+    void set_result()
+        requires std::is_void_v<T>
+    {
+        core_->set_value({});
+    }
+    void set_exception(std::exception_ptr e) { core_->set_error(std::move(e)); }
 
     // Two handles on one future compare equal (Python compares the same object).
     friend bool operator==(const Future& a, const Future& b) noexcept { return a.core_ == b.core_; }
@@ -303,7 +434,8 @@ DoneAndNotDone<T> wait(const std::vector<Future<T>>& given, Timeout timeout = {}
 }
 
 // The futures in the order they complete (Python: concurrent.futures.as_completed); iterating
-// past the timeout (counted from the call) throws mproc::TimeoutError.
+// past the timeout (counted from the call) throws mproc::TimeoutError. It keeps no reference to
+// a future it has yielded.
 template <class T>
 class AsCompleted {
 public:
@@ -339,7 +471,9 @@ public:
         const std::size_t i = c_->order.front();
         c_->order.pop_front();
         ++yielded_;
-        return fs_[i];
+        // Handed over, not kept: a future the caller drops after it came out is freed (Python's
+        // bpo-14406, test_free_reference_yielded_future).
+        return std::move(fs_[i]);
     }
 
     using iterator = mproc::detail::pool::NextIterator<AsCompleted, Future<T>>;

@@ -65,27 +65,23 @@ Finally(F) -> Finally<F>;
 
 // ---------------------------------------------------------------- fixture futures
 
-// util.py's PENDING_FUTURE, RUNNING_FUTURE, CANCELLED_FUTURE, EXCEPTION_FUTURE and
-// SUCCESSFUL_FUTURE. Python forges them by setting a bare Future's _state; mproc has no bare
-// Future, so they are real futures of a one-thread executor: one task held running, one queued
-// behind it, one cancelled while queued, one that raised OSError, one that returned 42.
-// Python's CANCELLED and CANCELLED_AND_NOTIFIED states (cancelled, and whether the executor has
-// noticed yet) are one state in mproc: cancel() notifies at once. CANCELLED_AND_NOTIFIED_FUTURE
-// is `cancelled`; where a CPython test relies on the unnoticed CANCELLED state (wait() counts
-// it as not done), that future is left out of the port and the test says so.
+// util.py's PENDING_FUTURE, RUNNING_FUTURE, CANCELLED_FUTURE, CANCELLED_AND_NOTIFIED_FUTURE,
+// EXCEPTION_FUTURE and SUCCESSFUL_FUTURE: free-standing futures, as Python's. Python forges
+// them by setting _state; these are brought there by the promise side (running:
+// set_running_or_notify_cancel; cancelled_and_notified: cancel, then
+// set_running_or_notify_cancel; exception: set_exception(OSError(EIO)); successful:
+// set_result(42)).
+// Python's wait() and as_completed() count a CANCELLED future (not yet notified) as not done;
+// mproc's cancel() notifies waiters at once, so it is done for them as soon as it is
+// cancelled. Where a CPython test relies on the unnoticed CANCELLED state, that future is left
+// out of the port and the test says so.
 class StateFutures {
 public:
     StateFutures();
-    ~StateFutures() { release_.set(); }  // then the executor runs the rest and joins
     StateFutures(const StateFutures&) = delete;
     StateFutures& operator=(const StateFutures&) = delete;
 
-private:
-    mproc::threading::Event started_, release_;
-    cf::ThreadPoolExecutor ex_{1};
-
-public:
-    cf::Future<int> running, pending, cancelled, exception, successful;
+    cf::Future<int> pending, running, cancelled, cancelled_and_notified, exception, successful;
 };
 
 // What a future shows, for comparing the sets wait() and as_completed() return (mproc's

@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
 #include <mutex>
 #include <system_error>
 #include <thread>
@@ -18,30 +19,19 @@
 namespace futures_conformance {
 
 namespace {
-int raise_os_error() { throw std::system_error(EIO, std::generic_category(), "OSError"); }
-int return_42() { return 42; }
-int return_0() { return 0; }
-
-cf::Future<int> finished_by(int (*f)()) {
-    cf::ThreadPoolExecutor ex(1);
-    cf::Future<int> fut = ex.submit(f);
-    fut.exception();  // waits
-    return fut;
+// Python's OSError(EIO), as the fixture's EXCEPTION_FUTURE holds it.
+std::exception_ptr os_error() {
+    return std::make_exception_ptr(std::system_error(EIO, std::generic_category(), "OSError"));
 }
 }  // namespace
 
-StateFutures::StateFutures()
-    : running(ex_.submit([this] {
-          started_.set();
-          release_.wait();
-          return 0;
-      })),
-      pending(ex_.submit(return_0)),
-      cancelled(ex_.submit(return_0)),
-      exception(finished_by(raise_os_error)),
-      successful(finished_by(return_42)) {
-    started_.wait();
+StateFutures::StateFutures() {
+    running.set_running_or_notify_cancel();
     cancelled.cancel();
+    cancelled_and_notified.cancel();
+    cancelled_and_notified.set_running_or_notify_cancel();
+    exception.set_exception(os_error());
+    successful.set_result(42);
 }
 
 std::string label(const cf::Future<int>& f) {
@@ -65,155 +55,129 @@ Labels labels(const std::vector<cf::Future<int>>& fs) {
 
 namespace {
 
-// A one-thread executor whose worker is held by a task until complete(): `future` is that
-// task (running), and pending() queues more behind it. Python makes such futures by hand
-// (Future(), set_result from the test); mproc's futures come from executors only.
-class Controlled {
-public:
-    explicit Controlled(int value = 5, bool raise = false)
-        : future(ex_.submit([this, value, raise]() -> int {
-              started_.set();
-              go_.wait();
-              if (raise) throw std::runtime_error("test");
-              return value;
-          })) {
-        started_.wait();
+// The message of the exception e holds.
+std::string what_of(const std::exception_ptr& e) {
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& x) {
+        return x.what();
     }
-    ~Controlled() { go_.set(); }
-    void complete() { go_.set(); }
-    cf::Future<int> pending(int value = 7) {
-        return ex_.submit([value] { return value; });
-    }
-
-private:
-    mproc::threading::Event started_, go_;
-    cf::ThreadPoolExecutor ex_{1};
-
-public:
-    cf::Future<int> future;
-};
+}
 
 // ================================================================ test_future.py FutureTests
+// Each on a free-standing Future, as CPython's: set_result / set_exception / cancel run the
+// callbacks in the calling thread before they return.
 
-// FutureTests.test_done_callback_with_result: a callback added before the future finishes runs
-// when it finishes and sees its result. (Python runs it inside set_result; mproc in the thread
-// that completes the future, so the test waits for it.)
+// FutureTests.test_done_callback_with_result.
 TEST(FutureTests, test_done_callback_with_result) {
-    Controlled c(5);
-    std::atomic<int> callback_result{-1};
-    mproc::threading::Event called;
-    c.future.add_done_callback([&](cf::Future<int>& f) {
-        callback_result = f.result();
-        called.set();
-    });
-    c.complete();
-    ASSERT_TRUE(called.wait(kShortTimeout));
+    std::optional<int> callback_result;
+    cf::Future<int> f;
+    f.add_done_callback([&](cf::Future<int>& g) { callback_result = g.result(); });
+    f.set_result(5);
     EXPECT_EQ(callback_result, 5);
 }
 
-// FutureTests.test_done_callback_with_exception: the callback sees the future's exception.
+// FutureTests.test_done_callback_with_exception: the callback sees the future's exception
+// (Exception('test'): std::runtime_error("test")).
 TEST(FutureTests, test_done_callback_with_exception) {
-    Controlled c(5, /*raise=*/true);
-    std::string what;
-    mproc::threading::Event called;
-    c.future.add_done_callback([&](cf::Future<int>& f) {
-        try {
-            std::rethrow_exception(f.exception());
-        } catch (const std::runtime_error& e) {
-            what = e.what();
-        }
-        called.set();
-    });
-    c.complete();
-    ASSERT_TRUE(called.wait(kShortTimeout));
-    EXPECT_EQ(what, "test");
+    std::exception_ptr callback_exception;
+    cf::Future<int> f;
+    f.add_done_callback([&](cf::Future<int>& g) { callback_exception = g.exception(); });
+    f.set_exception(std::make_exception_ptr(std::runtime_error("test")));
+    ASSERT_NE(callback_exception, nullptr);
+    EXPECT_EQ(what_of(callback_exception), "test");
 }
 
-// FutureTests.test_done_callback_with_cancel: cancel() of a pending future runs its callbacks
-// (before cancel() returns, as in Python), which see it cancelled.
+// FutureTests.test_done_callback_with_cancel: cancel() runs the callbacks, which see it
+// cancelled.
 TEST(FutureTests, test_done_callback_with_cancel) {
-    Controlled c;
-    cf::Future<int> f = c.pending();
     std::optional<bool> was_cancelled;
+    cf::Future<int> f;
     f.add_done_callback([&](cf::Future<int>& g) { was_cancelled = g.cancelled(); });
     EXPECT_TRUE(f.cancel());
-    ASSERT_TRUE(was_cancelled.has_value());
-    EXPECT_TRUE(*was_cancelled);
+    EXPECT_EQ(was_cancelled, true);
 }
 
 // FutureTests.test_done_callback_raises: a callback that raises is reported on stderr, and the
 // callbacks after it still run.
 TEST(FutureTests, test_done_callback_raises) {
-    Controlled c;
-    std::atomic<bool> raising_was_called{false};
-    mproc::threading::Event fn_was_called;
-    c.future.add_done_callback([&](cf::Future<int>&) {
+    bool raising_was_called = false;
+    bool fn_was_called = false;
+    cf::Future<int> f;
+    f.add_done_callback([&](cf::Future<int>&) {
         raising_was_called = true;
         throw std::runtime_error("doh!");
     });
-    c.future.add_done_callback([&](cf::Future<int>&) { fn_was_called.set(); });
+    f.add_done_callback([&](cf::Future<int>&) { fn_was_called = true; });
     testing::internal::CaptureStderr();
-    c.complete();
-    const bool called = fn_was_called.wait(kShortTimeout);
+    f.set_result(5);
     const std::string err = testing::internal::GetCapturedStderr();
-    ASSERT_TRUE(called);
     EXPECT_TRUE(raising_was_called);
+    EXPECT_TRUE(fn_was_called);
     EXPECT_THAT(err, testing::HasSubstr("doh!"));
 }
 
 // FutureTests.test_done_callback_already_successful: added to a finished future, the callback
 // runs at once (in add_done_callback) and sees the result.
 TEST(FutureTests, test_done_callback_already_successful) {
-    StateFutures s;
     std::optional<int> callback_result;
-    s.successful.add_done_callback([&](cf::Future<int>& f) { callback_result = f.result(); });
-    EXPECT_EQ(callback_result, 42);
+    cf::Future<int> f;
+    f.set_result(5);
+    f.add_done_callback([&](cf::Future<int>& g) { callback_result = g.result(); });
+    EXPECT_EQ(callback_result, 5);
 }
 
 // FutureTests.test_done_callback_already_failed: likewise with the exception.
 TEST(FutureTests, test_done_callback_already_failed) {
-    StateFutures s;
     std::exception_ptr callback_exception;
-    s.exception.add_done_callback([&](cf::Future<int>& f) { callback_exception = f.exception(); });
+    cf::Future<int> f;
+    f.set_exception(std::make_exception_ptr(std::runtime_error("test")));
+    f.add_done_callback([&](cf::Future<int>& g) { callback_exception = g.exception(); });
     ASSERT_NE(callback_exception, nullptr);
-    EXPECT_THROW(std::rethrow_exception(callback_exception), std::system_error);
+    EXPECT_EQ(what_of(callback_exception), "test");
 }
 
 // FutureTests.test_done_callback_already_cancelled: likewise with a cancelled future.
 TEST(FutureTests, test_done_callback_already_cancelled) {
-    Controlled c;
-    cf::Future<int> f = c.pending();
-    EXPECT_TRUE(f.cancel());
     std::optional<bool> was_cancelled;
+    cf::Future<int> f;
+    EXPECT_TRUE(f.cancel());
     f.add_done_callback([&](cf::Future<int>& g) { was_cancelled = g.cancelled(); });
-    ASSERT_TRUE(was_cancelled.has_value());
-    EXPECT_TRUE(*was_cancelled);
+    EXPECT_EQ(was_cancelled, true);
 }
 
 // FutureTests.test_done_callback_raises_already_succeeded: a callback that raises when added to
 // a finished future is reported on stderr (Python: "exception calling callback for ...");
 // add_done_callback does not raise.
 TEST(FutureTests, test_done_callback_raises_already_succeeded) {
-    StateFutures s;
+    cf::Future<int> f;
+    f.set_result(5);
     testing::internal::CaptureStderr();
-    EXPECT_NO_THROW(s.successful.add_done_callback([](cf::Future<int>&) { throw std::runtime_error("doh!"); }));
+    EXPECT_NO_THROW(f.add_done_callback([](cf::Future<int>&) { throw std::runtime_error("doh!"); }));
     const std::string err = testing::internal::GetCapturedStderr();
     EXPECT_THAT(err, testing::HasSubstr("callback"));
     EXPECT_THAT(err, testing::HasSubstr("doh!"));
 }
 
 // FutureTests.test_cancel: pending -> cancelled (true); running -> false, still running;
-// cancelled -> true again; finished (raised or returned) -> false, still finished.
+// cancelled (notified or not) -> true again; finished (raised or returned) -> false, still
+// finished. (Python reads _state; the states show through running/cancelled/done, and through
+// what set_running_or_notify_cancel says of a cancelled future: false the first time.)
 TEST(FutureTests, test_cancel) {
     StateFutures s;
     EXPECT_TRUE(s.pending.cancel());
     EXPECT_TRUE(s.pending.cancelled());
 
-    EXPECT_FALSE(s.running.cancel());  // a thread executor's running future
+    EXPECT_FALSE(s.running.cancel());
     EXPECT_TRUE(s.running.running());
 
     EXPECT_TRUE(s.cancelled.cancel());
     EXPECT_TRUE(s.cancelled.cancelled());
+    EXPECT_FALSE(s.cancelled.set_running_or_notify_cancel());  // still CANCELLED, not notified
+
+    EXPECT_TRUE(s.cancelled_and_notified.cancel());
+    EXPECT_TRUE(s.cancelled_and_notified.cancelled());
+    EXPECT_THROW(s.cancelled_and_notified.set_running_or_notify_cancel(), std::logic_error);  // notified
 
     EXPECT_FALSE(s.exception.cancel());
     EXPECT_TRUE(s.exception.done());
@@ -222,6 +186,7 @@ TEST(FutureTests, test_cancel) {
     EXPECT_FALSE(s.successful.cancel());
     EXPECT_TRUE(s.successful.done());
     EXPECT_FALSE(s.successful.cancelled());
+    EXPECT_EQ(s.successful.result(0s), 42);
 }
 
 // FutureTests.test_cancelled.
@@ -230,6 +195,7 @@ TEST(FutureTests, test_cancelled) {
     EXPECT_FALSE(s.pending.cancelled());
     EXPECT_FALSE(s.running.cancelled());
     EXPECT_TRUE(s.cancelled.cancelled());
+    EXPECT_TRUE(s.cancelled_and_notified.cancelled());
     EXPECT_FALSE(s.exception.cancelled());
     EXPECT_FALSE(s.successful.cancelled());
 }
@@ -240,6 +206,7 @@ TEST(FutureTests, test_done) {
     EXPECT_FALSE(s.pending.done());
     EXPECT_FALSE(s.running.done());
     EXPECT_TRUE(s.cancelled.done());
+    EXPECT_TRUE(s.cancelled_and_notified.done());
     EXPECT_TRUE(s.exception.done());
     EXPECT_TRUE(s.successful.done());
 }
@@ -250,38 +217,39 @@ TEST(FutureTests, test_running) {
     EXPECT_FALSE(s.pending.running());
     EXPECT_TRUE(s.running.running());
     EXPECT_FALSE(s.cancelled.running());
+    EXPECT_FALSE(s.cancelled_and_notified.running());
     EXPECT_FALSE(s.exception.running());
     EXPECT_FALSE(s.successful.running());
 }
 
 // FutureTests.test_result_with_timeout: result(timeout=0) raises TimeoutError when not done,
-// CancelledError when cancelled, the task's exception, or returns the value.
+// CancelledError when cancelled, the exception, or returns the value.
 TEST(FutureTests, test_result_with_timeout) {
     StateFutures s;
     EXPECT_THROW(s.pending.result(0s), mproc::TimeoutError);
     EXPECT_THROW(s.running.result(0s), mproc::TimeoutError);
     EXPECT_THROW(s.cancelled.result(0s), cf::CancelledError);
+    EXPECT_THROW(s.cancelled_and_notified.result(0s), cf::CancelledError);
     EXPECT_THROW(s.exception.result(0s), std::system_error);
     EXPECT_EQ(s.successful.result(0s), 42);
 }
 
-// FutureTests.test_result_with_success: result(timeout=5) returns once another thread
-// completes the future a second later.
+// FutureTests.test_result_with_success: result(timeout=5) returns once another thread sets the
+// result a second later.
 TEST(FutureTests, test_result_with_success) {
-    Controlled c(42);
+    cf::Future<int> f1;
     std::thread t([&] {
         std::this_thread::sleep_for(1s);  // CPython's: until the main thread waits
-        c.complete();
+        f1.set_result(42);
     });
-    EXPECT_EQ(c.future.result(5s), 42);
+    EXPECT_EQ(f1.result(5s), 42);
     t.join();
 }
 
 // FutureTests.test_result_with_cancel: result() raises CancelledError when another thread
 // cancels the future while it waits.
 TEST(FutureTests, test_result_with_cancel) {
-    Controlled c;
-    cf::Future<int> f1 = c.pending();
+    cf::Future<int> f1;
     std::thread t([&] {
         std::this_thread::sleep_for(1s);  // CPython's: until the main thread waits
         f1.cancel();
@@ -297,6 +265,7 @@ TEST(FutureTests, test_exception_with_timeout) {
     EXPECT_THROW(s.pending.exception(0s), mproc::TimeoutError);
     EXPECT_THROW(s.running.exception(0s), mproc::TimeoutError);
     EXPECT_THROW(s.cancelled.exception(0s), cf::CancelledError);
+    EXPECT_THROW(s.cancelled_and_notified.exception(0s), cf::CancelledError);
     std::exception_ptr e = s.exception.exception(0s);
     ASSERT_NE(e, nullptr);
     EXPECT_THROW(std::rethrow_exception(e), std::system_error);
@@ -304,18 +273,53 @@ TEST(FutureTests, test_exception_with_timeout) {
 }
 
 // FutureTests.test_exception_with_success: exception(timeout) returns the exception once
-// another thread finishes the future with one.
+// another thread finishes the future with one. (CPython sets _state and _exception under the
+// condition by hand; set_exception is what does that.)
 TEST(FutureTests, test_exception_with_success) {
-    Controlled c(0, /*raise=*/true);
+    cf::Future<int> f1;
     std::thread t([&] {
         std::this_thread::sleep_for(1s);  // CPython's: until the main thread waits
-        c.complete();
+        f1.set_exception(os_error());
     });
-    std::exception_ptr e = c.future.exception(kShortTimeout);
+    std::exception_ptr e = f1.exception(kShortTimeout);
     ASSERT_NE(e, nullptr);
-    EXPECT_THROW(std::rethrow_exception(e), std::runtime_error);
+    EXPECT_THROW(std::rethrow_exception(e), std::system_error);
     t.join();
 }
+
+// FutureTests.test_multiple_set_result: a second set_result raises InvalidStateError naming the
+// state and the future; the first result stays.
+TEST(FutureTests, test_multiple_set_result) {
+    cf::Future<int> f;
+    f.set_result(1);
+    try {
+        f.set_result(2);
+        ADD_FAILURE() << "no InvalidStateError";
+    } catch (const cf::InvalidStateError& e) {
+        EXPECT_THAT(e.what(), testing::ContainsRegex("FINISHED: <Future at 0x[0-9a-f]+ state=finished returned int>"));
+    }
+    EXPECT_TRUE(f.done());
+    EXPECT_EQ(f.result(), 1);
+}
+
+// FutureTests.test_multiple_set_exception: likewise for set_exception (ValueError:
+// std::invalid_argument); the first exception stays.
+TEST(FutureTests, test_multiple_set_exception) {
+    cf::Future<int> f;
+    const std::exception_ptr e = std::make_exception_ptr(std::invalid_argument("first"));
+    f.set_exception(e);
+    try {
+        f.set_exception(std::make_exception_ptr(std::runtime_error("second")));
+        ADD_FAILURE() << "no InvalidStateError";
+    } catch (const cf::InvalidStateError& x) {
+        EXPECT_THAT(x.what(),
+                    testing::ContainsRegex("FINISHED: <Future at 0x[0-9a-f]+ state=finished raised std::invalid_argument>"));
+    }
+    EXPECT_EQ(f.exception(), e);
+}
+
+// Not ported: test_repr and test_class_str (mproc's Future has no repr; a C++ class has no
+// printable class object), test_get_snapshot (a private method of Python's Future).
 
 // ================================================================ test_wait.py WaitTests
 
@@ -334,7 +338,8 @@ TEST_P(WaitTests, test_20369) {
 
 // WaitTests.test_first_completed: FIRST_COMPLETED returns when one future is done; the blocked
 // one is not done. (CPython also passes CANCELLED_FUTURE, which its wait() counts as not done
-// until the executor notices; mproc has no such state (see StateFutures), so it is left out.)
+// until set_running_or_notify_cancel; mproc's counts it done at once (see StateFutures), so it
+// is left out.)
 TEST_P(WaitTests, test_first_completed) {
     with_executor(5, [&](auto& ex) {
         mproc::Event event;
@@ -357,7 +362,7 @@ TEST_P(WaitTests, test_first_completed_some_already_completed) {
         mproc::Event event;
         Finally release{[&] { event.set(); }};
         cf::Future<int> future1 = ex.submit(wait_event, event);
-        auto [finished, pending] = cf::wait(std::vector{s.cancelled, s.successful, future1}, {}, cf::FIRST_COMPLETED);
+        auto [finished, pending] = cf::wait(std::vector{s.cancelled_and_notified, s.successful, future1}, {}, cf::FIRST_COMPLETED);
         EXPECT_EQ(labels(finished), (Labels{"cancelled", "returned 42"}));
         EXPECT_EQ(labels(pending), (Labels{"not done"}));
         event.set();
@@ -405,7 +410,7 @@ TEST_P(WaitTests, test_first_exception_some_already_complete) {
         cf::Future<int> future1 = ex.submit(div_or_raise, 21, 0);
         cf::Future<int> future2 = ex.submit(wait_event, event);
         auto [finished, pending] =
-            cf::wait(std::vector{s.successful, s.cancelled, future1, future2}, {}, cf::FIRST_EXCEPTION);
+            cf::wait(std::vector{s.successful, s.cancelled_and_notified, future1, future2}, {}, cf::FIRST_EXCEPTION);
         EXPECT_EQ(labels(finished),
                   (Labels{"returned 42", "cancelled", "raised integer division or modulo by zero"}));
         EXPECT_EQ(labels(pending), (Labels{"not done"}));
@@ -437,7 +442,7 @@ TEST_P(WaitTests, test_all_completed) {
         cf::Future<int> future1 = ex.submit(div_or_raise, 2, 0);
         cf::Future<int> future2 = ex.submit(mul, 2, 21);
         auto [finished, pending] =
-            cf::wait(std::vector{s.successful, s.cancelled, s.exception, future1, future2}, {}, cf::ALL_COMPLETED);
+            cf::wait(std::vector{s.successful, s.cancelled_and_notified, s.exception, future1, future2}, {}, cf::ALL_COMPLETED);
         EXPECT_EQ(labels(finished), (Labels{"returned 42", "cancelled", "raised OSError: Input/output error",
                                             "raised integer division or modulo by zero", "returned 42"}));
         EXPECT_TRUE(pending.empty());
@@ -455,7 +460,7 @@ TEST_P(WaitTests, test_timeout) {
         const auto short_timeout = 0.050s;
         const auto t0 = std::chrono::steady_clock::now();
         auto [finished, pending] =
-            cf::wait(std::vector{s.cancelled, s.exception, s.successful, future}, short_timeout, cf::ALL_COMPLETED);
+            cf::wait(std::vector{s.cancelled_and_notified, s.exception, s.successful, future}, short_timeout, cf::ALL_COMPLETED);
         EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(45));
         EXPECT_EQ(labels(finished), (Labels{"cancelled", "raised OSError: Input/output error", "returned 42"}));
         EXPECT_EQ(labels(pending), (Labels{"not done"}));
@@ -491,7 +496,7 @@ TEST_P(AsCompletedTests, test_no_timeout) {
         cf::Future<int> future1 = ex.submit(mul, 2, 21);
         cf::Future<int> future2 = ex.submit(mul, 7, 6);
         std::vector<cf::Future<int>> completed;
-        for (auto& f : cf::as_completed(std::vector{s.cancelled, s.exception, s.successful, future1, future2}))
+        for (auto& f : cf::as_completed(std::vector{s.cancelled_and_notified, s.exception, s.successful, future1, future2}))
             completed.push_back(f);
         EXPECT_EQ(labels(completed), (Labels{"cancelled", "raised OSError: Input/output error", "returned 42",
                                              "returned 42", "returned 42"}));
@@ -509,7 +514,7 @@ TEST_P(AsCompletedTests, test_future_times_out) {
             cf::Future<int> future = ex.submit(sleep_ms, 1000);
             bool timed_out = false;
             try {
-                for (auto& f : cf::as_completed(std::vector{s.cancelled, s.exception, s.successful, future}, timeout))
+                for (auto& f : cf::as_completed(std::vector{s.cancelled_and_notified, s.exception, s.successful, future}, timeout))
                     completed.push_back(f);
             } catch (const mproc::TimeoutError&) {
                 timed_out = true;
@@ -536,13 +541,58 @@ TEST_P(AsCompletedTests, test_duplicate_futures) {
     });
 }
 
+// AsCompletedTests.test_free_reference_yielded_future (bpo-14406): as_completed keeps no
+// reference to a future it has yielded, so one the caller drops is freed. Python checks with a
+// weakref; here a future's value is a shared_ptr no one else holds, whose weak_ptr expires when
+// the future is freed, so the check covers the futures with a value (not the cancelled one).
+TEST_P(AsCompletedTests, test_free_reference_yielded_future) {
+    using Ptr = std::shared_ptr<std::string>;
+    std::vector<cf::Future<Ptr>> futures_list(8);  // pending
+    futures_list.emplace_back();
+    futures_list.back().cancel();
+    futures_list.back().set_running_or_notify_cancel();  // CANCELLED_AND_NOTIFIED
+    futures_list.emplace_back();
+    futures_list.back().set_result(std::make_shared<std::string>("42"));
+    // Takes future out of the list and drops it; true when it was freed (or has no value).
+    auto remove_and_drop = [&](std::optional<cf::Future<Ptr>> future) {
+        futures_list.erase(std::find(futures_list.begin(), futures_list.end(), *future));
+        if (future->cancelled()) return true;
+        std::weak_ptr<std::string> wr = future->result();
+        future.reset();
+        return wr.expired();
+    };
+    std::size_t first_round = 0;
+    EXPECT_THROW(
+        {
+            auto it = cf::as_completed(futures_list, 0s);
+            while (auto future = it.next()) {
+                ++first_round;
+                EXPECT_TRUE(remove_and_drop(std::move(future)));
+            }
+        },
+        mproc::TimeoutError);
+    EXPECT_EQ(first_round, 2u);
+    ASSERT_EQ(futures_list.size(), 8u);
+
+    futures_list[0].set_result(std::make_shared<std::string>("test"));
+    auto it = cf::as_completed(futures_list);
+    std::size_t second_round = 0;
+    while (auto future = it.next()) {
+        ++second_round;
+        EXPECT_TRUE(remove_and_drop(std::move(future)));
+        if (!futures_list.empty()) futures_list[0].set_result(std::make_shared<std::string>("test"));
+    }
+    EXPECT_EQ(second_round, 8u);
+    EXPECT_TRUE(futures_list.empty());
+}
+
 // AsCompletedTests.test_correct_timeout_exception_msg: the TimeoutError says
 // "2 (of 4) futures unfinished" (mproc prefixes its messages with "mproc: ").
 TEST_P(AsCompletedTests, test_correct_timeout_exception_msg) {
     StateFutures s;
     std::string message;
     try {
-        for (auto& f : cf::as_completed(std::vector{s.cancelled, s.pending, s.running, s.successful}, 0s)) (void)f;
+        for (auto& f : cf::as_completed(std::vector{s.cancelled_and_notified, s.pending, s.running, s.successful}, 0s)) (void)f;
     } catch (const mproc::TimeoutError& e) {
         message = e.what();
     }
