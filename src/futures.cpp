@@ -141,6 +141,7 @@ ProcessPoolExecutor::ProcessPoolExecutor(ProcessPoolExecutorOptions o)
                            .initializer = std::move(o.initializer),
                            .maxtasksperchild = o.max_tasks_per_child,
                            .start_method = std::move(o.start_method),
+                           .task_timeout = o.task_timeout,
                            .break_on_worker_death = o.break_on_worker_death}) {}
 
 }  // namespace mproc::futures

@@ -8,8 +8,11 @@
 // ProcessPoolExecutor and ThreadPoolExecutor share mproc::Pool's machinery (pool.hpp): the same
 // workers, the same crash isolation (a worker that dies fails only the future it was running,
 // with mproc::WorkerLostError, and is replaced; `.break_on_worker_death = true` gives Python's
-// BrokenProcessPool instead), the same deadlines. An initializer that fails breaks the
-// executor (BrokenProcessPool / BrokenThreadPool), as in Python. cancel() is Python's: it
+// BrokenProcessPool instead), the same deadlines (a process executor's
+// `.task_timeout = 30s`, or `submit({.task_timeout = 2s}, f, args...)`: past it the worker is
+// killed and replaced, the future fails with mproc::TimeoutError, the executor runs on). An
+// initializer that fails breaks the executor (BrokenProcessPool / BrokenThreadPool), as in
+// Python. cancel() is Python's: it
 // cancels a pending future and returns false for a running one, which runs on; a true cancel()
 // means the task never runs. terminate() also stops a running task on a process executor (its
 // worker is killed and replaced). submit after shutdown: std::logic_error (Python: RuntimeError). The destructor shuts down
@@ -496,6 +499,19 @@ AsCompleted<T> as_completed(std::vector<Future<T>> fs, Timeout timeout = {}) {
 struct ExecutorMapOptions {
     Timeout timeout = {};       // for the whole iteration, counted from the call
     std::size_t chunksize = 1;  // process executors batch this many items per task
+    // mproc's own, process executors: each item's deadline, as SubmitOptions::task_timeout.
+    // On a thread executor: std::invalid_argument (a thread cannot be stopped).
+    Timeout task_timeout = {};
+};
+
+// submit's options: mproc's own (Python's submit has none); process executors only.
+//   ex.submit({.task_timeout = 2s}, fetch, url)
+struct SubmitOptions {
+    // The task's deadline, counted from when a worker begins it; empty: the executor's
+    // ProcessPoolExecutorOptions::task_timeout (if any). Past it, the worker is killed and
+    // replaced and the future fails with mproc::TimeoutError. Not positive:
+    // std::invalid_argument.
+    Timeout task_timeout = {};
 };
 
 // Results of Executor.map in order; past the timeout, mproc::TimeoutError.
@@ -540,12 +556,19 @@ public:
             pool_->core().submit_task(task);
             return Future<T>(std::move(task));
         } else {
-            auto job = pool_->submit_job(std::decay_t<F>(std::forward<F>(f)), Tuple(std::forward<A>(args)...), Timeout{},
-                                         {}, {}, /*executor_future*/ true);
-            using R = typename decltype(job)::element_type::Value;
-            using T = std::conditional_t<std::is_same_v<R, std::monostate>, void, R>;
-            return Future<T>(std::make_shared<JobFuture<T>>(std::move(job), control()));
+            return submit(SubmitOptions{}, std::forward<F>(f), std::forward<A>(args)...);
         }
+    }
+    // submit(options, f, args...): with a deadline (process executors; see SubmitOptions).
+    template <class F, class... A>
+        requires(Core::can_stop_running && std::invocable<std::decay_t<F>&, mproc::detail::stored_arg_t<A>...>)
+    auto submit(SubmitOptions options, F&& f, A&&... args) {
+        using Tuple = std::tuple<mproc::detail::stored_arg_t<A>...>;
+        auto job = pool_->submit_job(std::decay_t<F>(std::forward<F>(f)), Tuple(std::forward<A>(args)...),
+                                     checked_task_timeout(options.task_timeout), {}, {}, /*executor_future*/ true);
+        using R = typename decltype(job)::element_type::Value;
+        using T = std::conditional_t<std::is_same_v<R, std::monostate>, void, R>;
+        return Future<T>(std::make_shared<JobFuture<T>>(std::move(job), control()));
     }
 
     // map(f, ranges...): f over the ranges zipped, results in order (Python: Executor.map).
@@ -557,8 +580,8 @@ public:
     template <class F, std::ranges::input_range... Rngs>
         requires(sizeof...(Rngs) > 0)
     auto map(ExecutorMapOptions options, F&& f, Rngs&&... ranges) {
-        auto it = pool_->zip_stream(std::decay_t<F>(std::forward<F>(f)), options.chunksize, Timeout{},
-                                    std::forward<Rngs>(ranges)...);
+        auto it = pool_->zip_stream(std::decay_t<F>(std::forward<F>(f)), options.chunksize,
+                                    checked_task_timeout(options.task_timeout), std::forward<Rngs>(ranges)...);
         using V = typename decltype(it)::value_type;
         return MapIterator<V>(std::move(it), options.timeout);
     }
@@ -591,6 +614,18 @@ protected:
     }
 
 private:
+    // A per-call deadline, before anything is submitted: the pool enforces it (pool.cpp,
+    // enforce_deadlines) but takes a call's as given.
+    static const Timeout& checked_task_timeout(const Timeout& t) {
+        if (!t) return t;
+        if constexpr (!Core::can_stop_running)
+            throw std::invalid_argument(
+                "mproc: a thread cannot be stopped from outside, so a ThreadPoolExecutor task cannot have a "
+                "deadline; use ProcessPoolExecutor for tasks that must be stoppable");
+        if (!(t->count() > 0)) throw std::invalid_argument("mproc: a task deadline must be positive");
+        return t;
+    }
+
     PoolControl control() {
         Core* core = &pool_->core();
         return {[core](const mproc::detail::pool::JobBase& j) { return core->unqueue(j); },
@@ -626,6 +661,11 @@ struct ProcessPoolExecutorOptions {
     // mproc's own: Python's behaviour when a worker dies (BrokenProcessPool for every future
     // not finished) instead of failing only the future it ran.
     bool break_on_worker_death = false;
+    // mproc's own: every task's deadline, counted from when a worker begins it (submit and map
+    // may set their own). Past it, the task's worker is killed and replaced, and its future
+    // fails with mproc::TimeoutError; other futures and the executor are unaffected (also with
+    // break_on_worker_death). Empty: none. Not positive: std::invalid_argument.
+    Timeout task_timeout = {};
 };
 
 class ProcessPoolExecutor : public detail::Executor<mproc::detail::pool::ProcessCore> {

@@ -1,6 +1,7 @@
 // mproc::futures: executors and futures (process executor under every start method).
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
@@ -466,6 +467,300 @@ TEST(ThreadExecutor, AFutureGivenTwiceIsReportedOnce) {
 TEST(ThreadExecutor, DefaultWorkersArePythons) {
     cf::ThreadPoolExecutor ex;
     EXPECT_EQ(ex.max_workers(), static_cast<std::size_t>(std::min(32, mproc::process_cpu_count() + 4)));
+}
+
+// ---------------------------------------------------------------- free-standing futures
+// Python's Future() made by hand (concurrent/futures/_base.py), completed by its holders.
+
+// set_running_or_notify_cancel: pending -> running (true), after which cancel() is false and
+// set_result still finishes it; asked again: RuntimeError (std::logic_error, not the
+// InvalidStateError of set_result).
+TEST(FreeStandingFuture, SetRunningThenResult) {
+    cf::Future<int> f;
+    EXPECT_FALSE(f.running());
+    EXPECT_FALSE(f.done());
+    EXPECT_TRUE(f.set_running_or_notify_cancel());
+    EXPECT_TRUE(f.running());
+    EXPECT_FALSE(f.cancel());
+    EXPECT_FALSE(f.cancelled());
+    try {
+        f.set_running_or_notify_cancel();
+        ADD_FAILURE() << "no error";
+    } catch (const cf::InvalidStateError&) {
+        ADD_FAILURE() << "RuntimeError expected, not InvalidStateError";
+    } catch (const std::logic_error& e) {
+        EXPECT_NE(std::string(e.what()).find("RUNNING: <Future at 0x"), std::string::npos) << e.what();
+    }
+    f.set_result(8);
+    EXPECT_FALSE(f.running());
+    EXPECT_TRUE(f.done());
+    EXPECT_EQ(f.result(0s), 8);
+    EXPECT_THROW(f.set_running_or_notify_cancel(), std::logic_error);
+    EXPECT_THROW(f.set_exception(std::make_exception_ptr(std::runtime_error("late"))), cf::InvalidStateError);
+    EXPECT_EQ(f.exception(0s), nullptr);
+}
+
+// A cancelled future: cancel() wakes a waiting thread and runs the callbacks; then
+// set_running_or_notify_cancel() is false once (CANCELLED -> CANCELLED_AND_NOTIFIED) and a
+// RuntimeError after; set_result / set_exception raise InvalidStateError naming the state.
+TEST(FreeStandingFuture, CancelWakesWaitersAndRefusesAResult) {
+    cf::Future<int> f;
+    int callbacks = 0;
+    f.add_done_callback([&](cf::Future<int>& g) { callbacks += g.cancelled() ? 1 : 100; });
+    std::promise<bool> waiter_saw_cancel;
+    std::thread waiter([&] {
+        try {
+            f.result(30s);
+            waiter_saw_cancel.set_value(false);
+        } catch (const cf::CancelledError&) {
+            waiter_saw_cancel.set_value(true);
+        } catch (...) {
+            waiter_saw_cancel.set_value(false);
+        }
+    });
+    EXPECT_TRUE(f.cancel());
+    EXPECT_EQ(callbacks, 1);  // in cancel(), before it returned
+    auto saw = waiter_saw_cancel.get_future();
+    ASSERT_EQ(saw.wait_for(30s), std::future_status::ready);
+    EXPECT_TRUE(saw.get());
+    waiter.join();
+    try {
+        f.set_result(1);
+        ADD_FAILURE() << "no error";
+    } catch (const cf::InvalidStateError& e) {
+        EXPECT_NE(std::string(e.what()).find("CANCELLED: <Future at 0x"), std::string::npos) << e.what();
+        EXPECT_NE(std::string(e.what()).find("state=cancelled>"), std::string::npos) << e.what();
+    }
+    EXPECT_FALSE(f.set_running_or_notify_cancel());
+    EXPECT_THROW(f.set_running_or_notify_cancel(), std::logic_error);
+    try {
+        f.set_exception(std::make_exception_ptr(std::runtime_error("x")));
+        ADD_FAILURE() << "no error";
+    } catch (const cf::InvalidStateError& e) {
+        EXPECT_NE(std::string(e.what()).find("CANCELLED_AND_NOTIFIED: "), std::string::npos) << e.what();
+    }
+    EXPECT_TRUE(f.cancel());  // cancelled already: true again
+    EXPECT_EQ(callbacks, 1);
+    EXPECT_THROW(f.result(0s), cf::CancelledError);
+}
+
+// Future<void>: set_result() with no value; a null exception is refused and loses nothing.
+TEST(FreeStandingFuture, VoidFutureAndANullException) {
+    cf::Future<void> f;
+    EXPECT_THROW(f.set_exception(nullptr), std::invalid_argument);
+    EXPECT_FALSE(f.done());  // still pending: the bad call changed nothing
+    bool called = false;
+    f.add_done_callback([&](cf::Future<void>&) { called = true; });
+    f.set_result();
+    EXPECT_TRUE(called);
+    EXPECT_NO_THROW(f.result(0s));
+    try {
+        f.set_result();
+        ADD_FAILURE() << "no error";
+    } catch (const cf::InvalidStateError& e) {
+        EXPECT_NE(std::string(e.what()).find("state=finished returned void>"), std::string::npos) << e.what();
+    }
+    cf::Future<void> g;
+    g.set_exception(std::make_exception_ptr(std::out_of_range("gone")));
+    EXPECT_THROW(g.result(0s), std::out_of_range);
+}
+
+// Several threads complete one future at once: exactly one set_result wins, the others get
+// InvalidStateError, and the callbacks run once, with the winner's value. A cancel racing a
+// set_result: exactly one of them takes effect.
+TEST(FreeStandingFuture, RacingSettersOneWins) {
+    for (int round = 0; round < 50; ++round) {
+        cf::Future<int> f;
+        std::atomic<int> callbacks{0}, seen{-1};
+        f.add_done_callback([&](cf::Future<int>& g) {
+            ++callbacks;
+            seen = g.result();
+        });
+        std::atomic<int> won{0}, refused{0}, winner{-1};
+        std::vector<std::thread> ts;
+        for (int i = 0; i < 4; ++i)
+            ts.emplace_back([&, i] {
+                try {
+                    f.set_result(i);
+                    ++won;
+                    winner = i;
+                } catch (const cf::InvalidStateError&) {
+                    ++refused;
+                }
+            });
+        for (auto& t : ts) t.join();
+        ASSERT_EQ(won.load(), 1);
+        EXPECT_EQ(refused.load(), 3);
+        EXPECT_EQ(callbacks.load(), 1);
+        EXPECT_EQ(f.result(0s), winner.load());
+        EXPECT_EQ(seen.load(), winner.load());
+
+        cf::Future<int> g;
+        std::atomic<bool> set{false}, cancelled{false};
+        std::thread a([&] {
+            try {
+                g.set_result(1);
+                set = true;
+            } catch (const cf::InvalidStateError&) {
+            }
+        });
+        std::thread b([&] { cancelled = g.cancel(); });
+        a.join();
+        b.join();
+        EXPECT_NE(set.load(), cancelled.load());
+        EXPECT_EQ(g.cancelled(), cancelled.load());
+    }
+}
+
+// wait() and as_completed() take free-standing futures beside an executor's: the executor's
+// finishes first, then the free-standing one when another thread sets it.
+TEST(FreeStandingFuture, WaitAndAsCompletedMixThemWithExecutorFutures) {
+    cf::ThreadPoolExecutor tex(1);
+    cf::ProcessPoolExecutor pex(1);
+    cf::Future<int> mine;
+    cf::Future<int> a = tex.submit(square, 3), b = pex.submit(square, 4);
+    std::vector<cf::Future<int>> fs{mine, a, b};
+    auto first = cf::wait(fs, 30s, cf::FIRST_COMPLETED);
+    EXPECT_GE(first.done.size(), 1u);
+    EXPECT_TRUE(std::find(first.not_done.begin(), first.not_done.end(), mine) != first.not_done.end());
+    a.result(30s);
+    b.result(30s);
+    auto now = cf::wait(fs, 0s);  // ALL_COMPLETED, not waiting: mine is still pending
+    EXPECT_EQ(now.done.size(), 2u);
+    ASSERT_EQ(now.not_done.size(), 1u);
+    EXPECT_TRUE(now.not_done[0] == mine);
+
+    std::thread setter;
+    std::vector<int> order;
+    for (auto& g : cf::as_completed(fs, 60s)) {
+        order.push_back(g.result());
+        if (order.size() == 2) setter = std::thread([mine]() mutable { mine.set_result(7); });
+    }
+    setter.join();
+    ASSERT_EQ(order.size(), 3u);
+    EXPECT_EQ(order[2], 7);
+    EXPECT_EQ(std::set<int>(order.begin(), order.begin() + 2), (std::set<int>{9, 16}));
+
+    cf::Future<int> failing;
+    std::vector<cf::Future<int>> gs{pex.submit(sleep_ms, 60000), failing};
+    std::thread t([failing]() mutable { failing.set_exception(std::make_exception_ptr(std::runtime_error("no"))); });
+    auto r = cf::wait(gs, 60s, cf::FIRST_EXCEPTION);
+    t.join();
+    ASSERT_EQ(r.done.size(), 1u);
+    EXPECT_TRUE(r.done[0] == failing);
+    EXPECT_TRUE(gs[0].terminate());  // not to wait a minute at the executor's shutdown
+}
+
+// A future that is never completed does not keep its callbacks (and what they hold) alive once
+// its last handle is gone; nothing could run them any more.
+TEST(FreeStandingFuture, ANeverCompletedFutureIsFreedWithItsCallbacks) {
+    auto held = std::make_shared<int>(1);
+    std::weak_ptr<int> watch = held;
+    {
+        cf::Future<int> f;
+        f.add_done_callback([held](cf::Future<int>&) {});
+        auto r = cf::wait(std::vector<cf::Future<int>>{f}, 0.01s);
+        EXPECT_EQ(r.not_done.size(), 1u);
+        held.reset();
+        EXPECT_FALSE(watch.expired());  // f still holds it
+    }
+    EXPECT_TRUE(watch.expired());
+}
+
+// The promise side belongs to the executor for its futures.
+TEST(FreeStandingFuture, AnExecutorsFutureRefusesThePromiseSide) {
+    cf::ThreadPoolExecutor ex(1);
+    auto f = ex.submit(square, 6);
+    EXPECT_THROW(f.set_result(1), cf::InvalidStateError);
+    EXPECT_THROW(f.set_exception(std::make_exception_ptr(std::runtime_error("x"))), cf::InvalidStateError);
+    EXPECT_THROW(f.set_running_or_notify_cancel(), cf::InvalidStateError);
+    EXPECT_EQ(f.result(30s), 36);
+    cf::ProcessPoolExecutor pex(1);
+    auto g = pex.submit(square, 7);
+    EXPECT_THROW(g.set_result(1), cf::InvalidStateError);
+    EXPECT_EQ(g.result(30s), 49);
+}
+
+// ---------------------------------------------------------------- task deadlines
+
+int my_pid() { return static_cast<int>(::getpid()); }
+
+template <class Ex>
+concept submits_with_options = requires(Ex& ex) { ex.submit(cf::SubmitOptions{}, square, 1); };
+static_assert(submits_with_options<cf::ProcessPoolExecutor>);
+static_assert(!submits_with_options<cf::ThreadPoolExecutor>, "a thread cannot be stopped: no deadline");
+
+// A task past its per-submit deadline fails with TimeoutError within a bounded time; a sibling
+// running beside it with no deadline (longer than that deadline) is not touched, and the
+// executor takes more work.
+TEST_P(ProcessExecutor, ATaskPastItsDeadlineFailsAndItsSiblingRunsOn) {
+    cf::ProcessPoolExecutor ex(opts(2));
+    mproc::Event sibling_started;
+    auto sibling = ex.submit(started_then_sleep, sibling_started, 1500);
+    ASSERT_TRUE(sibling_started.wait(30s));
+    const auto t0 = std::chrono::steady_clock::now();
+    auto slow = ex.submit({.task_timeout = 0.3s}, sleep_ms, 60000);
+    try {
+        slow.result(30s);
+        ADD_FAILURE() << "no error";
+    } catch (const mproc::TimeoutError& e) {
+        EXPECT_TRUE(slow.done());  // the task's deadline, not result()'s timeout
+        EXPECT_NE(std::string(e.what()).find("deadline"), std::string::npos) << e.what();
+    }
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 20s);
+    EXPECT_FALSE(slow.cancelled());
+    EXPECT_THROW(std::rethrow_exception(slow.exception()), mproc::TimeoutError);
+    EXPECT_EQ(sibling.result(30s), 1500);  // no deadline: ran past 0.3 s, untouched
+    EXPECT_EQ(ex.submit(square, 9).result(30s), 81);
+    std::vector<int> got;
+    for (int y : ex.map(square, std::vector<int>{1, 2, 3})) got.push_back(y);
+    EXPECT_EQ(got, (std::vector<int>{1, 4, 9}));
+}
+
+// The executor's task_timeout applies to every task; the worker past it is killed and replaced
+// (a new pid); a per-submit or per-map deadline overrides it. Even in Python's all-or-nothing
+// mode a deadline does not break the executor: the kill is the executor's own.
+TEST_P(ProcessExecutor, TheExecutorsDeadlineAndPerCallOverrides) {
+    auto o = opts(1);
+    o.task_timeout = 0.3s;
+    o.break_on_worker_death = true;
+    cf::ProcessPoolExecutor ex(o);
+    const int pid1 = ex.submit(my_pid).result(30s);
+    EXPECT_THROW(ex.submit(sleep_ms, 60000).result(30s), mproc::TimeoutError);
+    const int pid2 = ex.submit(my_pid).result(30s);
+    EXPECT_NE(pid1, pid2);
+    EXPECT_NE(::kill(pid1, 0), 0);  // stopped (and reaped)
+    EXPECT_EQ(ex.submit({.task_timeout = 30s}, sleep_ms, 1000).result(30s), 1000);
+    auto it = ex.map(sleep_ms, std::vector<int>{10, 60000, 20});
+    std::vector<std::string> outcomes;
+    for (int i = 0; i < 3; ++i) {
+        try {
+            outcomes.push_back(std::to_string(*it.next()));
+        } catch (const mproc::TimeoutError&) {
+            outcomes.push_back("deadline");
+        }
+    }
+    EXPECT_EQ(outcomes, (std::vector<std::string>{"10", "deadline", "20"}));
+    std::vector<int> got;
+    for (int y : ex.map({.task_timeout = 30s}, sleep_ms, std::vector<int>{1000})) got.push_back(y);
+    EXPECT_EQ(got, (std::vector<int>{1000}));
+    EXPECT_EQ(ex.submit(square, 5).result(30s), 25);
+}
+
+// Deadlines that make no sense are refused at the call, before anything runs.
+TEST_P(ProcessExecutor, BadDeadlinesAreRefused) {
+    EXPECT_THROW(cf::ProcessPoolExecutor({.max_workers = 1, .start_method = GetParam(), .task_timeout = 0s}),
+                 std::invalid_argument);
+    cf::ProcessPoolExecutor ex(opts(1));
+    EXPECT_THROW(ex.submit({.task_timeout = 0s}, square, 1), std::invalid_argument);
+    EXPECT_THROW(ex.submit({.task_timeout = -1s}, square, 1), std::invalid_argument);
+    EXPECT_THROW(ex.map({.task_timeout = 0s}, square, std::vector<int>{1}), std::invalid_argument);
+    EXPECT_EQ(ex.submit(square, 3).result(30s), 9);  // nothing was submitted by the bad calls
+}
+
+TEST(ThreadExecutor, MapRefusesATaskDeadline) {
+    cf::ThreadPoolExecutor ex(1);
+    EXPECT_THROW(ex.map({.task_timeout = 1s}, square, std::vector<int>{1}), std::invalid_argument);
 }
 
 }  // namespace
