@@ -12,9 +12,9 @@
 namespace mproc {
 
 namespace {
+constexpr const char* kMethods[] = {"fork", "spawn", "forkserver"};
 struct Settings {
     std::mutex mu;
-    std::optional<std::string> method;
     std::string executable = "/proc/self/exe";
     std::string program = "mproc-child";
 };
@@ -23,8 +23,17 @@ Settings& settings() {
     return s;
 }
 std::atomic<bool> g_initialized{false};
+// The default start method, as 1 + its index in kMethods (0: none set yet). An atomic rather than
+// a string under Settings::mu, so that a fork child can set its Process's method (as Python's
+// does) although another thread of its parent may have held that mutex across the fork.
+std::atomic<int> g_method{0};
 
-bool valid_method(std::string_view m) { return m == "fork" || m == "spawn" || m == "forkserver"; }
+int method_index(std::string_view m) {
+    for (int i = 0; i < 3; ++i)
+        if (m == kMethods[i]) return i + 1;
+    return 0;
+}
+bool valid_method(std::string_view m) { return method_index(m) != 0; }
 
 [[noreturn]] void bad_child_args(const char* role) {
     std::fprintf(stderr, "mproc: %s: malformed child arguments\n", role);
@@ -44,13 +53,14 @@ void init(int argc, char** argv) {
         Settings& s = settings();
         std::lock_guard lk(s.mu);
         if (argc > 0 && argv && argv[0]) s.program = argv[0];
-        if (const char* env = std::getenv("MPROC_START_METHOD"); env && *env && !s.method) {
-            if (!valid_method(env)) {
-                std::fprintf(stderr, "mproc: MPROC_START_METHOD=%s is not fork, spawn or forkserver\n", env);
-                std::exit(2);
-            }
-            s.method = env;
+    }
+    if (const char* env = std::getenv("MPROC_START_METHOD"); env && *env) {
+        if (!valid_method(env)) {
+            std::fprintf(stderr, "mproc: MPROC_START_METHOD=%s is not fork, spawn or forkserver\n", env);
+            std::exit(2);
         }
+        int none = 0;
+        g_method.compare_exchange_strong(none, method_index(env));
     }
     g_initialized = true;
     // The roles spawn_self() starts this executable in; none of them returns.
@@ -69,28 +79,36 @@ void init(int argc, char** argv) {
 
 bool initialized() noexcept { return g_initialized.load(); }
 
-void set_start_method(std::string_view method, bool force) {
+namespace detail {
+void check_start_method(std::string_view method) {
     if (!valid_method(method))
         throw std::invalid_argument("mproc: cannot find context for '" + std::string(method) +
                                     "' (choose fork, spawn or forkserver)");
-    Settings& s = settings();
-    std::lock_guard lk(s.mu);
-    if (s.method && !force) throw std::logic_error("mproc: context has already been set");
-    s.method = std::string(method);
+}
+}  // namespace detail
+
+void set_start_method(std::string_view method, bool force) {
+    detail::check_start_method(method);
+    const int want = method_index(method);
+    if (force) {
+        g_method.store(want);
+        return;
+    }
+    int none = 0;
+    if (!g_method.compare_exchange_strong(none, want)) throw std::logic_error("mproc: context has already been set");
 }
 
 std::string get_start_method() {
-    Settings& s = settings();
-    std::lock_guard lk(s.mu);
-    if (!s.method) s.method = "fork";
-    return *s.method;
+    int none = 0;
+    g_method.compare_exchange_strong(none, method_index("fork"));  // fixes the default, as Python
+    return kMethods[g_method.load() - 1];
 }
 
 std::optional<std::string> get_start_method(bool allow_none) {
     if (!allow_none) return get_start_method();
-    Settings& s = settings();
-    std::lock_guard lk(s.mu);
-    return s.method;
+    const int m = g_method.load();
+    if (m == 0) return std::nullopt;
+    return std::string(kMethods[m - 1]);
 }
 
 std::vector<std::string> get_all_start_methods() { return {"fork", "spawn", "forkserver"}; }

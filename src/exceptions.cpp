@@ -57,6 +57,7 @@ Registry& registry() {
         add(typeid(SerializationError), &make_exception_from_what<SerializationError>);
         add(typeid(Empty), &make_exception_from_what<Empty>);
         add(typeid(Full), &make_exception_from_what<Full>);
+        add(typeid(ShutDown), &make_exception_from_what<ShutDown>);
         add(typeid(EOFError), &make_exception_from_what<EOFError>);
         add(typeid(BrokenBarrierError), &make_exception_from_what<BrokenBarrierError>);
         add(typeid(futures::BrokenExecutor), &make_exception_from_what<futures::BrokenExecutor>);

@@ -175,9 +175,9 @@ void install_exit_function() {
 }
 
 void set_current_from_config(const ChildConfig& cfg, int parent_pidfd) {
-    // A fork child has its parent's settings already (and another thread of the parent may
-    // have held their lock across the fork).
-    if (cfg.start_method != "fork" && !cfg.context_method.empty()) set_start_method(cfg.context_method, true);
+    // As Python's _bootstrap: a child of a context's Process (get_context(m).Process) reports m,
+    // fork children too (the setting is an atomic: no lock a parent thread could have held).
+    if (!cfg.context_method.empty()) set_start_method(cfg.context_method, true);
     auto cur = std::make_shared<ProcessState>();
     cur->kind = ProcessKind::Current;
     cur->name = cfg.name;

@@ -44,6 +44,9 @@ constexpr int kBackoff = 64;
 // process that should have woken it may have been killed between its change and the wake.
 constexpr int kMaxCheckMs = 100;
 constexpr std::uint64_t kNone = ~std::uint64_t{0};
+// Header::shut: alive, shut down (puts fail, gets drain what is left), or shut down at once
+// (gets fail too; shutdown() empties the queue). It only rises.
+constexpr std::uint32_t kAlive = 0, kShut = 1, kShutNow = 2;
 
 // Sleeping on a condition without a lock: the sleeper raises `sleeping` and reads `seq` before
 // it looks at the condition; whoever changes the condition looks at `sleeping` after the change
@@ -65,6 +68,8 @@ struct WaitWord {
 struct Header {
     std::uint64_t capacity;
     std::int64_t maxsize;
+    // In the line nobody writes until shutdown(): every put and get reads it, for nothing else.
+    std::atomic<std::uint32_t> shut;
 
     alignas(64) WaitWord not_empty;
     alignas(64) WaitWord not_full;
@@ -234,12 +239,25 @@ void QueueCore::put(std::string_view bytes, bool block, const Timeout& timeout) 
         throw std::length_error("mproc: a message of " + std::to_string(bytes.size()) +
                                 " bytes is larger than the queue's capacity (" + std::to_string(ring_->capacity()) +
                                 " bytes; QueueOptions::capacity_bytes)");
+    if (h.shut.load(std::memory_order_acquire) != kAlive) throw ShutDown();
     const Deadline deadline = Deadline::after(timeout);
-    if (!take(put_lock_, block, deadline)) throw Full();
+    if (!take(put_lock_, block, deadline)) {
+        if (h.shut.load(std::memory_order_acquire) != kAlive) throw ShutDown();
+        throw Full();
+    }
     Held held(put_lock_);
     if (put_lock_.owner_died()) repair_put();
+    // Under the lock: shutdown() takes it after raising the flag, so once it returns no put
+    // can still land (and a shutdown at once leaves the queue empty).
+    auto shut = [&] { return h.shut.load(std::memory_order_acquire) != kAlive; };
+    if (shut()) throw ShutDown();
     std::uint64_t at = place(rec);
-    if (at == kNone && (!block || !wait_for(h.not_full, deadline, [&] { return (at = place(rec)) != kNone; }))) throw Full();
+    if (at == kNone) {
+        if (!block) throw Full();
+        wait_for(h.not_full, deadline, [&] { return shut() || (at = place(rec)) != kNone; });
+        if (shut()) throw ShutDown();  // as Python, even when room came at the same moment
+        if (at == kNone) throw Full();
+    }
     const std::uint64_t tail = h.tail.load(std::memory_order_relaxed);
     const std::uint64_t seq = h.puts.load(std::memory_order_relaxed);
     h.writing_seq.store(seq, std::memory_order_relaxed);
@@ -256,11 +274,21 @@ void QueueCore::put(std::string_view bytes, bool block, const Timeout& timeout) 
 
 void QueueCore::get(const std::function<void(std::string_view)>& consume, bool block, const Timeout& timeout) {
     Header& h = header_of(header_);
+    auto shut = [&] { return h.shut.load(std::memory_order_acquire); };
+    if (shut() == kShutNow) throw ShutDown();
     const Deadline deadline = Deadline::after(timeout);
-    if (!take(get_lock_, block, deadline)) throw Empty();
+    if (!take(get_lock_, block, deadline)) {
+        if (shut() != kAlive && qsize() == 0) throw ShutDown();
+        throw Empty();
+    }
     Held held(get_lock_);
     if (get_lock_.owner_died()) repair_get();
-    if (!has_message() && (!block || !wait_for(h.not_empty, deadline, [&] { return has_message(); }))) throw Empty();
+    if (!has_message() && block) wait_for(h.not_empty, deadline, [&] { return shut() != kAlive || has_message(); });
+    // Shut down: what is left may still be taken, unless it was at once (shutdown() is about
+    // to drop it, waiting for this lock).
+    const std::uint32_t state = shut();
+    if (state == kShutNow || (state == kShut && !has_message())) throw ShutDown();
+    if (!has_message()) throw Empty();
     const std::uint64_t capacity = ring_->capacity();
     std::uint64_t head = h.head.load(std::memory_order_relaxed);
     const std::uint64_t seq = h.gets.load(std::memory_order_relaxed);
@@ -312,6 +340,51 @@ std::size_t QueueCore::qsize() const {
     const std::uint64_t puts = h.puts.load(std::memory_order_acquire);
     return puts > gets ? static_cast<std::size_t>(puts - gets) : 0;
 }
+
+void QueueCore::shutdown(bool immediate) {
+    Header& h = header_of(header_);
+    const std::uint32_t want = immediate ? kShutNow : kShut;
+    std::uint32_t was = h.shut.load();
+    while (was < want && !h.shut.compare_exchange_weak(was, want)) {
+    }
+    // Blocked putters and getters look at the flag when woken; join() waits on, for the tasks
+    // not done.
+    wake(h.not_full);
+    wake(h.not_empty);
+    // A put that saw the queue alive may be copying; it ends before this lock is ours, and
+    // every later put sees the flag under it.
+    {
+        put_lock_.acquire(true, std::nullopt);
+        Held held(put_lock_);
+        if (put_lock_.owner_died()) repair_put();
+    }
+    if (!immediate) return;
+    // Drop what is left, as consumed and done (JoinableQueue: each dropped item counts as a
+    // task_done, so join() returns once the items already taken are done).
+    get_lock_.acquire(true, std::nullopt);
+    Held held(get_lock_);
+    if (get_lock_.owner_died()) repair_get();
+    const std::uint64_t tail = h.tail.load(std::memory_order_acquire);
+    const std::uint64_t gets = h.gets.load(std::memory_order_relaxed);
+    const std::uint64_t puts = h.puts.load(std::memory_order_acquire);
+    if (puts > gets) {
+        h.reading_seq.store(puts - 1, std::memory_order_relaxed);
+        h.reading_next.store(tail, std::memory_order_relaxed);
+        h.head.store(tail, std::memory_order_release);
+        h.gets.store(puts, std::memory_order_relaxed);
+        // Python lowers the unfinished count by one per item dropped, not below zero.
+        std::uint64_t done = h.done.load();
+        while (!h.done.compare_exchange_weak(done, std::max(done, std::min(puts, done + (puts - gets))))) {
+        }
+        seen_tail_ = tail;
+        if (h.beyond.load(std::memory_order_relaxed) != 0) give_back_pages(tail);
+    }
+    held.release();
+    wake(h.not_full);
+    wake(h.all_done);
+}
+
+bool QueueCore::is_shutdown() const { return header_of(header_).shut.load(std::memory_order_acquire) != kAlive; }
 
 long QueueCore::maxsize() const { return static_cast<long>(header_of(header_).maxsize); }
 

@@ -13,7 +13,8 @@
 //                start. Needs mproc::init in main.
 // The default is "fork". The environment variable MPROC_START_METHOD, read by init(), sets
 // another default without a code change (the test suite runs every process test under all
-// three).
+// three). get_context(method), in <mproc/mproc.hpp>, gives factories bound to one method
+// whatever the default (Python: multiprocessing.get_context).
 #pragma once
 
 #include <optional>
@@ -39,6 +40,11 @@ std::string get_start_method();
 // With allow_none, empty when no method was set yet, and nothing is fixed.
 std::optional<std::string> get_start_method(bool allow_none);
 std::vector<std::string> get_all_start_methods();
+
+namespace detail {
+// An unknown start method: std::invalid_argument (Python: ValueError "cannot find context").
+void check_start_method(std::string_view method);
+}  // namespace detail
 
 // The program run for spawn and forkserver children (Python: set_executable). It must be this
 // same program (a copy of its binary, say): functions travel as offsets into it. Defaults to

@@ -1,9 +1,9 @@
 // mproc/errors.hpp: the exception types, mirroring multiprocessing's.
 //
 // Python raises ProcessError and its subclasses (BufferTooShort, AuthenticationError,
-// TimeoutError), queue.Empty / queue.Full, EOFError and RemoteError; mproc has one C++ type for
-// each failure mode. Misuse (start twice, use after close) is std::logic_error, as Python's
-// ValueError/AssertionError for the same mistakes.
+// TimeoutError), queue.Empty / queue.Full / queue.ShutDown, EOFError and RemoteError; mproc has
+// one C++ type for each failure mode. Misuse (start twice, use after close) is std::logic_error,
+// as Python's ValueError/AssertionError for the same mistakes.
 //
 // An exception thrown in another process reaches the caller as the same type with the same
 // what() when the type is a standard exception, an mproc exception, or one registered with
@@ -90,6 +90,14 @@ class Full : public std::runtime_error {
 public:
     Full() : std::runtime_error("mproc: queue is full") {}
     explicit Full(const std::string& what) : std::runtime_error(what) {}
+};
+
+// A queue that was shut down (Python 3.13: queue.ShutDown): put() after shutdown(), get() once
+// it is empty (at once after shutdown(true)).
+class ShutDown : public std::runtime_error {
+public:
+    ShutDown() : std::runtime_error("mproc: the queue is shut down") {}
+    explicit ShutDown(const std::string& what) : std::runtime_error(what) {}
 };
 
 // The other end of a connection is closed (Python: EOFError).

@@ -18,6 +18,10 @@
 // consumer killed inside get() leaves the message for the next one. Nobody is blocked by the
 // dead process.
 //
+// Shut down (Python 3.13's queue.Queue.shutdown, which multiprocessing's queues lack): a flag in
+// the queue's shared header, so shutdown() through any handle, in any process, stops every
+// producer at once and every consumer once the queue is empty (or at once, immediate).
+//
 // T is any serializable type (values holding descriptors, such as a Connection, cannot go
 // through shared memory: std::logic_error). FIFO per producer, any number of producers and
 // consumers in any processes. A queue is an ordinary argument to a child under every start
@@ -52,7 +56,7 @@ public:
     QueueCore() = default;
     // Task accounting (JoinableQueue) is always kept: it costs a counter.
     explicit QueueCore(const QueueOptions& options);
-    // Full / Empty when not done in time (block false: at once).
+    // Full / Empty when not done in time (block false: at once); ShutDown after shutdown().
     void put(std::string_view bytes, bool block, const Timeout& timeout);
     // Hands the next message's bytes to consume (still in the ring, under the lock).
     void get(const std::function<void(std::string_view)>& consume, bool block, const Timeout& timeout);
@@ -60,6 +64,9 @@ public:
     long maxsize() const;
     void task_done();
     bool join(const Timeout& timeout);
+    // The state lives in the shared header: every handle, in every process, sees it.
+    void shutdown(bool immediate);
+    bool is_shutdown() const;
 
     void save(OutputArchive& ar) const;
     void load(InputArchive& ar);
@@ -105,14 +112,17 @@ public:
 
     // Blocks while the queue is full (maxsize messages, or capacity_bytes of data); with block
     // false or after timeout: mproc::Full. After close(): std::logic_error. A message larger
-    // than capacity_bytes: std::length_error, nothing enqueued.
+    // than capacity_bytes: std::length_error, nothing enqueued. Once the queue is shut down
+    // (before or while this waits): mproc::ShutDown, nothing enqueued.
     void put(const T& x, bool block = true, Timeout timeout = {}) {
         check_open();
         used_ = true;
         core_.put(detail::encode_for_queue(x), block, timeout);
     }
     void put_nowait(const T& x) { put(x, false); }
-    // Blocks while empty; with block false or after timeout: mproc::Empty.
+    // Blocks while empty; with block false or after timeout: mproc::Empty. Shut down: the items
+    // left are still taken, then mproc::ShutDown instead of Empty or waiting (a getter waiting
+    // when the queue is shut down wakes with it); shut down immediately: ShutDown at once.
     T get(bool block = true, Timeout timeout = {}) {
         check_open();
         T value{};
@@ -129,6 +139,17 @@ public:
         return qsize() == 0;
     }
     bool full() const { return core_.maxsize() > 0 && static_cast<long>(qsize()) >= core_.maxsize(); }
+    // Shuts the queue down, for every handle in every process (Python 3.13:
+    // queue.Queue.shutdown). put() throws mproc::ShutDown from now on; get() takes what is left
+    // and throws ShutDown once the queue is empty. immediate: what is left is dropped and get()
+    // throws ShutDown at once; for a JoinableQueue each dropped item counts as done, so join()
+    // returns once the items already taken are marked done. Blocked put()s and get()s wake
+    // and throw ShutDown. Calling it again is harmless (immediate after not drops what is
+    // left then); it cannot be undone. Waits only for a put or get in progress to finish its
+    // copy. Allowed on a closed handle: the shutdown is the queue's, not the handle's.
+    void shutdown(bool immediate = false) { core_.shutdown(immediate); }
+    // Whether the queue was shut down, through any handle (Python: the is_shutdown attribute).
+    bool is_shutdown() const { return core_.is_shutdown(); }
     // This handle will put and get no more (others are unaffected).
     void close() noexcept { closed_ = true; }
     // Python waits here for its feeder thread to flush; put() has already stored the data.
@@ -162,13 +183,19 @@ public:
     bool join(Timeout timeout = {}) { return this->core_.join(timeout); }
 };
 
-// Python: multiprocessing.SimpleQueue: put, get, empty, close.
+// Python: multiprocessing.SimpleQueue: put, get, empty, close; and shutdown, as Queue's (Python's
+// SimpleQueue has none: mproc's is a Queue underneath, so it costs nothing).
 template <class T>
 class SimpleQueue {
 public:
     SimpleQueue() : q_() {}
+    // Shut down: mproc::ShutDown.
     void put(const T& x) { q_.put(x); }
+    // Blocks while empty; shut down and empty (or shut down immediately): mproc::ShutDown.
     T get() { return q_.get(); }
+    // As Queue::shutdown.
+    void shutdown(bool immediate = false) { q_.shutdown(immediate); }
+    bool is_shutdown() const { return q_.is_shutdown(); }
     // After close(): std::logic_error (Python's close() closes the reader that empty() polls).
     bool empty() const {
         if (closed_) throw std::logic_error("mproc: queue is closed");

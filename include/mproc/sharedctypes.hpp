@@ -12,9 +12,17 @@
 // Value and Array are synchronized, as Python's: value(), set_value(), get() and set() each take
 // the object's recursive lock (get_lock(), an RLock, robust to a dead holder); for several
 // operations as one, hold the lock: `std::lock_guard g(v.get_lock()); v.set_value(v.value() + 1);`.
-// get_obj() gives the raw memory, with no locking. RawValue and RawArray have no lock.
+// get_obj() gives the raw memory, with no locking. RawValue and RawArray have no lock (Python's
+// lock=False).
+//
+// A lock of the caller's (Python: Value(typecode, v, lock=lk)) guards the object instead, and
+// may guard several: `mproc::Lock lk; mproc::Value a(0, lk), b(0, lk);` (a Value<int, Lock>).
+// The lock type L is any process lock with lock()/unlock() that can travel: mproc::RLock (the
+// default), mproc::Lock, a Semaphore, a manager's LockProxy. get_lock() returns that lock; a
+// child given the object gets the lock with it.
 #pragma once
 
+#include <concepts>
 #include <cstddef>
 #include <cstring>
 #include <initializer_list>
@@ -46,6 +54,63 @@ inline std::size_t load_count(InputArchive& ar, std::size_t bytes_available, std
     if (n > bytes_available / (element_size ? element_size : 1)) throw SerializationError("mproc: malformed shared array");
     return static_cast<std::size_t>(n);
 }
+
+// Python accepts any lock with acquire() and release(); here lock() and unlock(), and the lock
+// must reach the processes the object goes to.
+template <class L>
+concept shareable_lock = std::copy_constructible<L> && std::default_initializable<L> && requires(L& l) {
+    l.lock();
+    l.unlock();
+};
+
+// A synchronized object's region and lock. The RLock made for it lives in the region's first
+// kDataOffset bytes (one mapping for both); a lock the caller gives is an object of its own,
+// which travels beside the region.
+template <class L>
+class Guarded {
+protected:
+    static constexpr bool kLockInRegion = std::is_same_v<L, RLock>;
+
+    explicit Guarded(std::size_t data_bytes)
+        : at_(RegionRef::create(kDataOffset + data_bytes)), lock_(made_lock()), own_(kLockInRegion) {}
+    Guarded(std::size_t data_bytes, L lock)
+        : at_(RegionRef::create(kDataOffset + data_bytes)), lock_(std::move(lock)), own_(false) {
+        if constexpr (std::is_base_of_v<LockHandle, L>)
+            if (lock_.core().region().is_private())
+                throw std::invalid_argument(
+                    "mproc: a mproc::threading lock cannot guard shared memory that other processes use; "
+                    "use mproc::Lock or mproc::RLock");
+    }
+
+    void save(OutputArchive& ar) const {
+        at_.save(ar);
+        ar(own_);
+        if (!own_) ar(lock_);
+    }
+    // data_bytes: the least the data needs, checked against the region received.
+    void load(InputArchive& ar, std::size_t data_bytes, const char* what) {
+        at_.load(ar);
+        if (at_.size() < kDataOffset + data_bytes) throw SerializationError(std::string("mproc: malformed ") + what);
+        ar(own_);
+        if (own_ && !kLockInRegion) throw SerializationError(std::string("mproc: malformed ") + what);
+        if (own_)
+            lock_ = made_lock();
+        else
+            ar(lock_);
+    }
+
+    RegionRef at_;
+    mutable L lock_;
+    bool own_;  // lock_ lives in at_'s region
+
+private:
+    L made_lock() const {
+        if constexpr (kLockInRegion)
+            return RLock(RegionRef{at_.region, at_.offset});
+        else
+            return L{};
+    }
+};
 
 inline void check_index(std::size_t i, std::size_t n) {
     if (i >= n)
@@ -109,84 +174,84 @@ private:
     std::size_t n_ = 0;
 };
 
-template <class T>
-class Value {
+template <class T, detail::shareable_lock L = RLock>
+class Value : private detail::Guarded<L> {
     static_assert(std::is_trivially_copyable_v<T>, "mproc::Value<T> needs a trivially copyable T");
+    using Base = detail::Guarded<L>;
 
 public:
-    explicit Value(const T& initial = T{})
-        : at_(detail::RegionRef::create(detail::kDataOffset + sizeof(T))), lock_(detail::RegionRef{at_.region, 0}) {
-        std::memcpy(static_cast<void*>(&get_obj()), &initial, sizeof(T));
-    }
+    // Guarded by an RLock of its own (for another L, a new L).
+    explicit Value(const T& initial = T{}) : Base(sizeof(T)) { init(initial); }
+    // Guarded by `lock`, which other objects may share (Python: lock=lk). A mproc::threading
+    // lock: std::invalid_argument (it cannot reach another process).
+    Value(const T& initial, L lock) : Base(sizeof(T), std::move(lock)) { init(initial); }
     // Each takes the lock.
     T value() const {
-        std::lock_guard g(lock_);
+        std::lock_guard g(this->lock_);
         return get_obj();
     }
     void set_value(const T& v) const {
-        std::lock_guard g(lock_);
+        std::lock_guard g(this->lock_);
         get_obj() = v;
     }
-    RLock& get_lock() const noexcept { return lock_; }
-    T& get_obj() const { return *detail::data_at<T>(at_, detail::kDataOffset); }
+    // The lock that guards this value: its own, or the one given (the same lock).
+    L& get_lock() const noexcept { return this->lock_; }
+    T& get_obj() const { return *detail::data_at<T>(this->at_, detail::kDataOffset); }
 
-    void save(detail::OutputArchive& ar) const { at_.save(ar); }
-    void load(detail::InputArchive& ar) {
-        at_.load(ar);
-        if (at_.size() < detail::kDataOffset + sizeof(T)) throw SerializationError("mproc: malformed Value");
-        lock_ = RLock(detail::RegionRef{at_.region, at_.offset});
-    }
+    void save(detail::OutputArchive& ar) const { Base::save(ar); }
+    void load(detail::InputArchive& ar) { Base::load(ar, sizeof(T), "Value"); }
 
 private:
-    detail::RegionRef at_;
-    mutable RLock lock_;
+    void init(const T& initial) { std::memcpy(static_cast<void*>(&get_obj()), &initial, sizeof(T)); }
 };
 
-template <class T>
-class Array {
+template <class T, detail::shareable_lock L = RLock>
+class Array : private detail::Guarded<L> {
     static_assert(std::is_trivially_copyable_v<T>, "mproc::Array<T> needs a trivially copyable T");
+    using Base = detail::Guarded<L>;
 
 public:
-    explicit Array(std::size_t n = 0)
-        : at_(detail::RegionRef::create(detail::kDataOffset + n * sizeof(T))), lock_(detail::RegionRef{at_.region, 0}), n_(n) {}
+    explicit Array(std::size_t n = 0) : Base(n * sizeof(T)), n_(n) {}
     Array(std::initializer_list<T> init) : Array(init.size()) { std::copy(init.begin(), init.end(), raw()); }
     explicit Array(const std::vector<T>& init) : Array(init.size()) { std::copy(init.begin(), init.end(), raw()); }
+    // Guarded by `lock`, which other objects may share (Python: lock=lk); as Value's.
+    Array(std::size_t n, L lock) : Base(n * sizeof(T), std::move(lock)), n_(n) {}
+    Array(const std::vector<T>& init, L lock) : Array(init.size(), std::move(lock)) {
+        std::copy(init.begin(), init.end(), raw());
+    }
 
     std::size_t size() const noexcept { return n_; }
     // Each takes the lock; an index out of range is std::out_of_range.
     T get(std::size_t i) const {
         detail::check_index(i, n_);
-        std::lock_guard g(lock_);
+        std::lock_guard g(this->lock_);
         return raw()[i];
     }
     void set(std::size_t i, const T& v) const {
         detail::check_index(i, n_);
-        std::lock_guard g(lock_);
+        std::lock_guard g(this->lock_);
         raw()[i] = v;
     }
     // Python's arr[:]: a copy of every element, taken under the lock.
     std::vector<T> to_vector() const {
-        std::lock_guard g(lock_);
+        std::lock_guard g(this->lock_);
         return std::vector<T>(raw(), raw() + n_);
     }
-    RLock& get_lock() const noexcept { return lock_; }
+    // The lock that guards this array: its own, or the one given (the same lock).
+    L& get_lock() const noexcept { return this->lock_; }
     std::span<T> get_obj() const { return std::span<T>(raw(), n_); }
 
     void save(detail::OutputArchive& ar) const {
-        at_.save(ar);
+        Base::save(ar);
         ar(static_cast<std::uint64_t>(n_));
     }
     void load(detail::InputArchive& ar) {
-        at_.load(ar);
-        if (at_.size() < detail::kDataOffset) throw SerializationError("mproc: malformed Array");
-        n_ = detail::load_count(ar, at_.size() - detail::kDataOffset, sizeof(T));
-        lock_ = RLock(detail::RegionRef{at_.region, at_.offset});
+        Base::load(ar, 0, "Array");
+        n_ = detail::load_count(ar, this->at_.size() - detail::kDataOffset, sizeof(T));
     }
 
 private:
-    T* raw() const { return detail::data_at<T>(at_, detail::kDataOffset); }
-    detail::RegionRef at_;
-    mutable RLock lock_;
+    T* raw() const { return detail::data_at<T>(this->at_, detail::kDataOffset); }
     std::size_t n_ = 0;
 };
 

@@ -29,21 +29,26 @@ void sleep_seconds(double s) { std::this_thread::sleep_for(std::chrono::duration
 
 void report_start_method(mproc::Queue<std::string> q) { q.put(mproc::get_start_method()); }
 
-std::string child_start_method(const std::string& method) {
-    mproc::Queue<std::string> q;
-    mproc::Process p({.start_method = method}, report_start_method, q);
+std::string child_start_method(const mproc::Context& ctx) {
+    mproc::Queue<std::string> q = ctx.Queue<std::string>();
+    mproc::Process p = ctx.Process(report_start_method, q);
     p.start();
     std::string got = q.get(true, 30s);
     p.join();
     return got;
 }
 
-// TestStartMethod.test_context (check_context): a child started with a method reports that
-// method from get_start_method(). mproc has no context objects; a process's own start_method
-// option is what a context's Process gives.
+// TestStartMethod.test_context (check_context): ctx.get_start_method() is the method,
+// ctx.get_context() is the same context, and a child started by ctx.Process reports the method
+// from get_start_method() (fork children too: Python's _bootstrap forces it).
 // Was a divergence (issue 14), now fixed: a spawn or forkserver child's get_start_method() says "fork".
 TEST(TestStartMethod, test_context) {
-    for (const std::string method : {"fork", "spawn", "forkserver"}) EXPECT_EQ(child_start_method(method), method);
+    for (const std::string method : {"fork", "spawn", "forkserver"}) {
+        const mproc::Context ctx = mproc::get_context(method);
+        EXPECT_EQ(ctx.get_start_method(), method);
+        EXPECT_EQ(ctx.get_context().get_start_method(), method);
+        EXPECT_EQ(child_start_method(ctx), method);
+    }
 }
 
 // TestStartMethod.test_set_get: set_start_method(m, force=True) makes get_start_method() m;
