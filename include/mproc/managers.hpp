@@ -34,6 +34,7 @@
 // anything.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <iterator>
 #include <limits>
@@ -165,6 +166,7 @@ public:
         for (std::int64_t r = 0; r < n; ++r) all.insert(all.end(), once.begin(), once.end());
         return all;
     }
+    friend std::vector<T> operator*(std::int64_t n, const ListProxy& a) { return a * n; }
 
     // Python: for x in a. One request per item, made when the iterator reaches it, so a change
     // made meanwhile shows (Python iterates a list proxy by index, a[0], a[1], ..., until
@@ -229,6 +231,17 @@ public:
     DictProxy& operator|=(const std::map<K, V>& more) {
         update(more);
         return *this;
+    }
+    // Python: d | more and more | d: new plain maps, made from one copy of the dict; on a key
+    // in both, the right-hand side's value wins.
+    friend std::map<K, V> operator|(const DictProxy& d, const std::map<K, V>& more) {
+        std::map<K, V> all = d.copy();
+        for (const auto& [k, v] : more) all.insert_or_assign(k, v);
+        return all;
+    }
+    friend std::map<K, V> operator|(std::map<K, V> more, const DictProxy& d) {
+        for (auto& [k, v] : d.copy()) more.insert_or_assign(k, std::move(v));
+        return more;
     }
     // In insertion order.
     std::vector<K> keys() const { return invoke<std::vector<K>>("keys"); }
@@ -329,10 +342,31 @@ public:
         symmetric_difference_update(o);
         return *this;
     }
+    // Python: o | s, o & s, o - s, o ^ s with a plain set on the left.
+    friend std::set<T> operator|(const std::set<T>& o, const SetProxy& s) { return s.union_(o); }
+    friend std::set<T> operator&(const std::set<T>& o, const SetProxy& s) { return s.intersection(o); }
+    friend std::set<T> operator^(const std::set<T>& o, const SetProxy& s) { return s.symmetric_difference(o); }
+    friend std::set<T> operator-(const std::set<T>& o, const SetProxy& s) {
+        const std::set<T> mine = s.copy();
+        std::set<T> r;
+        std::set_difference(o.begin(), o.end(), mine.begin(), mine.end(), std::inserter(r, r.end()));
+        return r;
+    }
     // Python: s <= o, s >= o, and no item in common.
     bool issubset(const std::set<T>& other) const { return invoke<bool>("issubset", other); }
     bool issuperset(const std::set<T>& other) const { return invoke<bool>("issuperset", other); }
     bool isdisjoint(const std::set<T>& other) const { return invoke<bool>("isdisjoint", other); }
+    // Python: s <= o, s < o (a proper subset), s >= o, s > o.
+    friend bool operator<=(const SetProxy& s, const std::set<T>& o) { return s.issubset(o); }
+    friend bool operator>=(const SetProxy& s, const std::set<T>& o) { return s.issuperset(o); }
+    friend bool operator<(const SetProxy& s, const std::set<T>& o) {
+        const std::set<T> mine = s.copy();
+        return mine.size() < o.size() && std::includes(o.begin(), o.end(), mine.begin(), mine.end());
+    }
+    friend bool operator>(const SetProxy& s, const std::set<T>& o) {
+        const std::set<T> mine = s.copy();
+        return mine.size() > o.size() && std::includes(mine.begin(), mine.end(), o.begin(), o.end());
+    }
 
     MPROC_DETAIL_PROXY_ACCESS(SetProxy);
 };
