@@ -4,6 +4,7 @@
 //   mproc::managers::SyncManager m = mproc::Manager();   // starts the server process
 //   auto records = m.list<std::string>({"a", "b"});
 //   records.append("c"); records.size(); records.get(0); records.to_vector();
+//   for (const std::string& r : records) ...;  records.slice(1, {}); records.sort();
 //   auto d = m.dict<std::string, int>();
 //   d.set("k", 1); d.get("k"); d.get("missing", 0); d.contains("k"); d.keys(); d.pop("k");
 //   auto q = m.Queue<int>(); auto lk = m.Lock(); auto ns = m.Namespace();
