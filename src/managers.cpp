@@ -15,6 +15,7 @@
 #include <pthread.h>
 
 #include <atomic>
+#include <limits>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -70,6 +71,40 @@ std::size_t python_index(std::int64_t i, std::size_t size, const char* what) {
     if (i < 0) i += n;
     if (i < 0 || i >= n) throw std::out_of_range(std::string("mproc: ") + what);
     return static_cast<std::size_t>(i);
+}
+
+SliceRange python_slice(std::optional<std::int64_t> start, std::optional<std::int64_t> stop, std::int64_t step,
+                        std::size_t size) {
+    if (step == 0) throw std::invalid_argument("mproc: slice step cannot be zero");
+    // As Python's, so that -step cannot overflow.
+    step = std::max(step, -std::numeric_limits<std::int64_t>::max());
+    const auto n = static_cast<std::int64_t>(size);
+    auto fit = [&](std::optional<std::int64_t> bound, std::int64_t none) {
+        if (!bound) return none;
+        std::int64_t i = *bound;
+        if (i < 0) {
+            i += n;
+            if (i < 0) i = step < 0 ? -1 : 0;
+        } else if (i >= n) {
+            i = step < 0 ? n - 1 : n;
+        }
+        return i;
+    };
+    SliceRange s;
+    s.step = step;
+    s.start = fit(start, step < 0 ? n - 1 : 0);
+    s.stop = fit(stop, step < 0 ? -1 : n);
+    if (step < 0 && s.stop < s.start)
+        s.length = static_cast<std::size_t>((s.start - s.stop - 1) / -step + 1);
+    else if (step > 0 && s.start < s.stop)
+        s.length = static_cast<std::size_t>((s.stop - s.start - 1) / step + 1);
+    return s;
+}
+
+std::size_t python_bound(std::int64_t i, std::size_t size) noexcept {
+    const auto n = static_cast<std::int64_t>(size);
+    if (i < 0) i = std::max<std::int64_t>(0, i + n);
+    return static_cast<std::size_t>(std::min(i, n));
 }
 
 void NamespaceServant::call(std::string_view m, InputArchive& in, OutputArchive& out) {

@@ -4,6 +4,7 @@
 //   mproc::managers::SyncManager m = mproc::Manager();   // starts the server process
 //   auto records = m.list<std::string>({"a", "b"});
 //   records.append("c"); records.size(); records.get(0); records.to_vector();
+//   for (const std::string& r : records) ...;  records.slice(1, {}); records.sort();
 //   auto d = m.dict<std::string, int>();
 //   d.set("k", 1); d.get("k"); d.get("missing", 0); d.contains("k"); d.keys(); d.pop("k");
 //   auto q = m.Queue<int>(); auto lk = m.Lock(); auto ns = m.Namespace();
@@ -34,7 +35,10 @@
 // anything.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <iterator>
+#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
@@ -62,69 +66,227 @@ protected:                                                                      
     friend class BaseManager;                                                               \
     friend class SyncManager
 
+// Python: list.sort(*, key=None, reverse=False), without key (see ListProxy::sort).
+struct SortOptions {
+    bool reverse = false;
+};
+
+// Python: Manager().list(): a list of T in the server. Every method is one request, which the
+// server runs under the list's own mutex: each is atomic, as a method of the list run in
+// Python's server is. Indices count from the end when negative, as in Python.
 template <class T>
 class ListProxy : public detail::ProxyBase {
+    struct ItemSource;
+
 public:
     using servant = detail::ListServant<T>;
+    using iterator = detail::FetchIterator<T, ItemSource>;
     ListProxy() { (void)detail::Registered<servant>::done; }
     static std::string type_key() { return (void)detail::Registered<servant>::done, servant::key(); }
     static std::string default_init() { return detail::pack(std::vector<T>{}); }
 
     void append(const T& x) { invoke<void>("append", x); }
     void extend(const std::vector<T>& xs) { invoke<void>("extend", xs); }
+    // Python: a[i]; out of range: std::out_of_range (IndexError).
     T get(std::int64_t i) const { return invoke<T>("get", i); }
+    // Python: a[i] = x; out of range: std::out_of_range.
     void set(std::int64_t i, const T& x) { invoke<void>("set", i, x); }
+    // Before index i, clamped to the list (never out of range), as Python's.
     void insert(std::int64_t i, const T& x) { invoke<void>("insert", i, x); }
+    // An empty list or i out of range: std::out_of_range (Python: IndexError).
     T pop(std::int64_t i = -1) { return invoke<T>("pop", i); }
     // The first x: std::invalid_argument when there is none (Python: ValueError).
     void remove(const T& x) { invoke<void>("remove", x); }
-    std::size_t index(const T& x) const { return static_cast<std::size_t>(invoke<std::uint64_t>("index", x)); }
+    // Python: index(x, start, stop): the first x at or after start and before stop (bounds
+    // count from the end when negative, then are clamped to the list); none there:
+    // std::invalid_argument (Python: ValueError).
+    std::size_t index(const T& x, std::int64_t start = 0,
+                      std::int64_t stop = std::numeric_limits<std::int64_t>::max()) const {
+        return static_cast<std::size_t>(invoke<std::uint64_t>("index", x, start, stop));
+    }
     std::size_t count(const T& x) const { return static_cast<std::size_t>(invoke<std::uint64_t>("count", x)); }
+    // Python: x in a.
+    bool contains(const T& x) const { return invoke<bool>("contains", x); }
+    // Python: len(a).
     std::size_t size() const { return static_cast<std::size_t>(invoke<std::uint64_t>("size")); }
     void clear() { invoke<void>("clear"); }
+    // Python: a[:] or a.copy(): a plain copy of the whole list.
     std::vector<T> to_vector() const { return invoke<std::vector<T>>("to_vector"); }
+    std::vector<T> copy() const { return to_vector(); }
+
+    // Python: a[start:stop:step], as a plain vector. An empty bound is Python's None (the end
+    // the step moves away from); a negative bound counts from the end; bounds past either end are
+    // clamped, so a slice is never out of range. step 0: std::invalid_argument (ValueError).
+    std::vector<T> slice(std::optional<std::int64_t> start, std::optional<std::int64_t> stop,
+                         std::int64_t step = 1) const {
+        return invoke<std::vector<T>>("slice", start, stop, step);
+    }
+    // Python: a[start:stop] = values: the items of the slice are replaced by any number of values.
+    void set_slice(std::optional<std::int64_t> start, std::optional<std::int64_t> stop, const std::vector<T>& values) {
+        set_slice(start, stop, 1, values);
+    }
+    // Python: a[start:stop:step] = values: with a step other than 1, exactly as many values as the
+    // slice has items, else std::invalid_argument (ValueError) and the list is unchanged.
+    void set_slice(std::optional<std::int64_t> start, std::optional<std::int64_t> stop, std::int64_t step,
+                   const std::vector<T>& values) {
+        invoke<void>("set_slice", start, stop, step, values);
+    }
+    // Python: del a[start:stop:step].
+    void del_slice(std::optional<std::int64_t> start, std::optional<std::int64_t> stop, std::int64_t step = 1) {
+        invoke<void>("del_slice", start, stop, step);
+    }
+    // Python: sort(reverse=...): stable (equal items keep their order, reversed or not), by T's
+    // operator<. Python's key= has no counterpart: the server runs only code it was built with,
+    // never a function a client names (sort a to_vector() copy with a key, then set_slice it back,
+    // under a LockProxy if others write meanwhile).
+    void sort(SortOptions options = {})
+        requires detail::less_comparable<T>
+    {
+        invoke<void>("sort", options.reverse);
+    }
+    void reverse() { invoke<void>("reverse"); }
+
+    // Python: a += values (extend) and a *= n (the list n times over; n below 1 empties it).
+    ListProxy& operator+=(const std::vector<T>& xs) {
+        extend(xs);
+        return *this;
+    }
+    ListProxy& operator*=(std::int64_t n) {
+        invoke<void>("imul", n);
+        return *this;
+    }
+    // Python: a + values and a * n: new plain lists, made from one copy of the list.
+    friend std::vector<T> operator+(const ListProxy& a, const std::vector<T>& xs) {
+        std::vector<T> all = a.to_vector();
+        all.insert(all.end(), xs.begin(), xs.end());
+        return all;
+    }
+    friend std::vector<T> operator*(const ListProxy& a, std::int64_t n) {
+        const std::vector<T> once = a.to_vector();
+        std::vector<T> all;
+        for (std::int64_t r = 0; r < n; ++r) all.insert(all.end(), once.begin(), once.end());
+        return all;
+    }
+    friend std::vector<T> operator*(std::int64_t n, const ListProxy& a) { return a * n; }
+
+    // Python: for x in a. One request per item, made when the iterator reaches it, so a change
+    // made meanwhile shows (Python iterates a list proxy by index, a[0], a[1], ..., until
+    // IndexError; it has no __iter__ for this reason); the iteration ends at the first index
+    // past the end. The proxy must outlive its iterators. For a snapshot in one request,
+    // iterate to_vector().
+    iterator begin() const { return iterator(ItemSource{this}); }
+    std::default_sentinel_t end() const { return {}; }
 
     MPROC_DETAIL_PROXY_ACCESS(ListProxy);
+
+private:
+    struct ItemSource {
+        const ListProxy* list = nullptr;
+        std::uint64_t index = 0;
+        bool done = false;
+        std::optional<T> next() {
+            if (done) return std::nullopt;
+            auto item = list->template invoke<std::optional<T>>("item", index);
+            if (item)
+                ++index;
+            else
+                done = true;
+            return item;
+        }
+    };
 };
 
+// Python: Manager().dict(): a dict from K to V in the server, in insertion order as Python's
+// (keys(), values(), iteration and popitem() follow it; a key set again keeps its place).
+// Every method is one request, atomic in the server.
 template <class K, class V>
 class DictProxy : public detail::ProxyBase {
+    struct KeySource;
+
 public:
     using servant = detail::DictServant<K, V>;
+    using iterator = detail::FetchIterator<K, KeySource>;
     DictProxy() { (void)detail::Registered<servant>::done; }
     static std::string type_key() { return (void)detail::Registered<servant>::done, servant::key(); }
     static std::string default_init() { return detail::pack(std::map<K, V>{}); }
 
+    // Python: d[k] = v.
     void set(const K& k, const V& v) { invoke<void>("set", k, v); }
-    // Absent: std::out_of_range (Python: KeyError).
+    // Python: d[k]; absent: std::out_of_range (KeyError).
     V get(const K& k) const { return invoke<V>("get", k); }
+    // Python: d.get(k, fallback).
     V get(const K& k, const V& fallback) const { return invoke<V>("get_or", k, fallback); }
+    // Python: k in d.
     bool contains(const K& k) const { return invoke<bool>("contains", k); }
+    // Absent: std::out_of_range (KeyError).
     V pop(const K& k) { return invoke<V>("pop", k); }
+    // Python: pop(k, default): fallback when k is absent.
+    V pop(const K& k, const V& fallback) { return invoke<V>("pop_or", k, fallback); }
+    // The last item put in, taken out (LIFO, as Python's); an empty dict: std::out_of_range
+    // (KeyError).
+    std::pair<K, V> popitem() { return invoke<std::pair<K, V>>("popitem"); }
     // The value at k, set to v first when k is absent.
     V setdefault(const K& k, const V& v) { return invoke<V>("setdefault", k, v); }
+    // Python: update(more), also d |= more.
     void update(const std::map<K, V>& more) { invoke<void>("update", more); }
-    std::vector<V> values() const {
-        std::vector<V> out;
-        for (auto& [k, v] : items()) out.push_back(v);
-        return out;
+    DictProxy& operator|=(const std::map<K, V>& more) {
+        update(more);
+        return *this;
     }
-    // A plain copy of the whole dict (Python: copy(), which returns a dict).
-    std::map<K, V> copy() const { return items(); }
-    std::size_t size() const { return static_cast<std::size_t>(invoke<std::uint64_t>("size")); }
+    // Python: d | more and more | d: new plain maps, made from one copy of the dict; on a key
+    // in both, the right-hand side's value wins.
+    friend std::map<K, V> operator|(const DictProxy& d, const std::map<K, V>& more) {
+        std::map<K, V> all = d.copy();
+        for (const auto& [k, v] : more) all.insert_or_assign(k, v);
+        return all;
+    }
+    friend std::map<K, V> operator|(std::map<K, V> more, const DictProxy& d) {
+        for (auto& [k, v] : d.copy()) more.insert_or_assign(k, std::move(v));
+        return more;
+    }
+    // In insertion order.
+    std::vector<K> keys() const { return invoke<std::vector<K>>("keys"); }
+    std::vector<V> values() const { return invoke<std::vector<V>>("values"); }
+    // A plain copy of the whole dict (ordered by key, as a std::map is).
     std::map<K, V> items() const { return invoke<std::map<K, V>>("items"); }
-    std::vector<K> keys() const {
-        std::vector<K> out;
-        for (auto& [k, v] : items()) out.push_back(k);
-        return out;
-    }
+    // Python: copy(), which returns a plain dict.
+    std::map<K, V> copy() const { return items(); }
+    // Python: len(d).
+    std::size_t size() const { return static_cast<std::size_t>(invoke<std::uint64_t>("size")); }
     void clear() { invoke<void>("clear"); }
 
+    // Python: for k in d, the keys in insertion order. begin() takes the dict's size (one
+    // request, as Python's iter(d) makes its iterator in the server); then one request per key,
+    // made when the iterator reaches it. A dict whose size changed since begin() makes that
+    // request throw std::logic_error (Python: RuntimeError, "dictionary changed size during
+    // iteration"). The proxy must outlive its iterators.
+    iterator begin() const { return iterator(KeySource{this, size()}); }
+    std::default_sentinel_t end() const { return {}; }
+
     MPROC_DETAIL_PROXY_ACCESS(DictProxy);
+
+private:
+    struct KeySource {
+        const DictProxy* dict = nullptr;
+        std::uint64_t size = 0;
+        std::uint64_t after = 0;  // the server's sequence number of the last key seen
+        bool done = false;
+        std::optional<K> next() {
+            if (done) return std::nullopt;
+            auto entry = dict->template invoke<std::optional<std::pair<std::uint64_t, K>>>("next_key", size, after);
+            if (!entry) {
+                done = true;
+                return std::nullopt;
+            }
+            after = entry->first;
+            return std::move(entry->second);
+        }
+    };
 };
 
-// Python's manager has no set(); a set of T served the same way (add, discard, remove, pop,
-// contains, update, size, clear, items).
+// Python: Manager().set() (3.14): a set of T in the server, ordered by T's operator< (pop()
+// takes the least). Every method is one request, atomic in the server; the set algebra takes
+// the other set as a plain std::set and returns one.
 template <class T>
 class SetProxy : public detail::ProxyBase {
 public:
@@ -137,16 +299,81 @@ public:
     void discard(const T& x) { invoke<void>("discard", x); }
     // Absent: std::out_of_range (Python: KeyError).
     void remove(const T& x) { invoke<void>("remove", x); }
+    // An empty set: std::out_of_range (KeyError).
     T pop() { return invoke<T>("pop"); }
+    // Python: x in s.
     bool contains(const T& x) const { return invoke<bool>("contains", x); }
-    void update(const std::set<T>& more) { invoke<void>("update", more); }
+    // Python: len(s).
     std::size_t size() const { return static_cast<std::size_t>(invoke<std::uint64_t>("size")); }
     void clear() { invoke<void>("clear"); }
+    // A plain copy of the whole set (Python: copy()).
     std::set<T> items() const { return invoke<std::set<T>>("items"); }
+    std::set<T> copy() const { return items(); }
+
+    // Python: union, intersection, difference, symmetric_difference (s | o, s & o, s - o,
+    // s ^ o): new plain sets. `union` is a C++ keyword, hence union_.
+    std::set<T> union_(const std::set<T>& other) const { return invoke<std::set<T>>("union", other); }
+    std::set<T> intersection(const std::set<T>& other) const { return invoke<std::set<T>>("intersection", other); }
+    std::set<T> difference(const std::set<T>& other) const { return invoke<std::set<T>>("difference", other); }
+    std::set<T> symmetric_difference(const std::set<T>& other) const {
+        return invoke<std::set<T>>("symmetric_difference", other);
+    }
+    // Python: s |= o, s &= o, s -= o, s ^= o: the set changed in place.
+    void update(const std::set<T>& other) { invoke<void>("update", other); }
+    void intersection_update(const std::set<T>& other) { invoke<void>("intersection_update", other); }
+    void difference_update(const std::set<T>& other) { invoke<void>("difference_update", other); }
+    void symmetric_difference_update(const std::set<T>& other) { invoke<void>("symmetric_difference_update", other); }
+    friend std::set<T> operator|(const SetProxy& s, const std::set<T>& o) { return s.union_(o); }
+    friend std::set<T> operator&(const SetProxy& s, const std::set<T>& o) { return s.intersection(o); }
+    friend std::set<T> operator-(const SetProxy& s, const std::set<T>& o) { return s.difference(o); }
+    friend std::set<T> operator^(const SetProxy& s, const std::set<T>& o) { return s.symmetric_difference(o); }
+    SetProxy& operator|=(const std::set<T>& o) {
+        update(o);
+        return *this;
+    }
+    SetProxy& operator&=(const std::set<T>& o) {
+        intersection_update(o);
+        return *this;
+    }
+    SetProxy& operator-=(const std::set<T>& o) {
+        difference_update(o);
+        return *this;
+    }
+    SetProxy& operator^=(const std::set<T>& o) {
+        symmetric_difference_update(o);
+        return *this;
+    }
+    // Python: o | s, o & s, o - s, o ^ s with a plain set on the left.
+    friend std::set<T> operator|(const std::set<T>& o, const SetProxy& s) { return s.union_(o); }
+    friend std::set<T> operator&(const std::set<T>& o, const SetProxy& s) { return s.intersection(o); }
+    friend std::set<T> operator^(const std::set<T>& o, const SetProxy& s) { return s.symmetric_difference(o); }
+    friend std::set<T> operator-(const std::set<T>& o, const SetProxy& s) {
+        const std::set<T> mine = s.copy();
+        std::set<T> r;
+        std::set_difference(o.begin(), o.end(), mine.begin(), mine.end(), std::inserter(r, r.end()));
+        return r;
+    }
+    // Python: s <= o, s >= o, and no item in common.
+    bool issubset(const std::set<T>& other) const { return invoke<bool>("issubset", other); }
+    bool issuperset(const std::set<T>& other) const { return invoke<bool>("issuperset", other); }
+    bool isdisjoint(const std::set<T>& other) const { return invoke<bool>("isdisjoint", other); }
+    // Python: s <= o, s < o (a proper subset), s >= o, s > o.
+    friend bool operator<=(const SetProxy& s, const std::set<T>& o) { return s.issubset(o); }
+    friend bool operator>=(const SetProxy& s, const std::set<T>& o) { return s.issuperset(o); }
+    friend bool operator<(const SetProxy& s, const std::set<T>& o) {
+        const std::set<T> mine = s.copy();
+        return mine.size() < o.size() && std::includes(o.begin(), o.end(), mine.begin(), mine.end());
+    }
+    friend bool operator>(const SetProxy& s, const std::set<T>& o) {
+        const std::set<T> mine = s.copy();
+        return mine.size() > o.size() && std::includes(mine.begin(), mine.end(), o.begin(), o.end());
+    }
 
     MPROC_DETAIL_PROXY_ACCESS(SetProxy);
 };
 
+// Python: Manager().Value(typecode, value): value() and set_value(v) are Python's v.value
+// property, get() and set(v) its methods.
 template <class T>
 class ValueProxy : public detail::ProxyBase {
 public:
@@ -157,6 +384,8 @@ public:
 
     T get() const { return invoke<T>("get"); }
     void set(const T& v) { invoke<void>("set", v); }
+    T value() const { return get(); }
+    void set_value(const T& v) { set(v); }
 
     MPROC_DETAIL_PROXY_ACCESS(ValueProxy);
 };

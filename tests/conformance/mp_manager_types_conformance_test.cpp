@@ -5,8 +5,8 @@
 // and forkserver start methods; so does this (the manager's server and the child both).
 //
 // The child's checks throw on failure, so a failed check is exit code 1 (as a Python assert in
-// the child). Python's operators and methods the typed proxies do not have (obj *= 2, sort(),
-// reverse(), set algebra, popitem(), fromkeys(), reversed()) are left out where noted.
+// the child). Python's few methods the typed proxies do not have (a dict's fromkeys(), a
+// classmethod, and reversed()) are left out where noted.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -14,6 +14,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <mproc/mproc.hpp>
@@ -179,25 +180,42 @@ TEST_P(TestSyncManagerTypes, test_joinable_queue) {
     EXPECT_FALSE(o.full());
 }
 
+// Python's list(obj): the items an iteration over the proxy yields.
+std::vector<int> list(const mm::ListProxy<int>& obj) {
+    std::vector<int> out;
+    for (int x : obj) out.push_back(x);
+    return out;
+}
+
 void test_list_child(mm::ListProxy<int> obj) {
+    using V = std::vector<int>;
     CHILD_CHECK(obj.get(0) == 5);
     CHILD_CHECK(obj.count(5) == 1);
     CHILD_CHECK(obj.index(5) == 0);
-    obj.extend({7});  // obj += [7]
-    CHILD_CHECK(obj.to_vector() == (std::vector<int>{5, 7}));
-    const auto copied = obj.to_vector();  // obj.copy(): a plain list
-    CHILD_CHECK(copied == (std::vector<int>{5, 7}));
-    obj.extend(copied);
-    obj.extend(copied);
-    CHILD_CHECK(obj.size() == 6);
-    CHILD_CHECK(obj.pop(0) == 5);
+    obj += {7};
+    CHILD_CHECK(list(obj) == (V{5, 7}));
+    obj *= 2;
+    CHILD_CHECK(list(obj) == (V{5, 7, 5, 7}));
+    V double_obj = obj * 2;  // a plain list
+    CHILD_CHECK(double_obj == (V{5, 7, 5, 7, 5, 7, 5, 7}));
+    double_obj = 2 * obj;
+    CHILD_CHECK(double_obj == (V{5, 7, 5, 7, 5, 7, 5, 7}));
+    const V copied_obj = obj.copy();  // a plain list
+    CHILD_CHECK(copied_obj == (V{5, 7, 5, 7}));
+    V both = double_obj;
+    both.insert(both.end(), copied_obj.begin(), copied_obj.end());  // double_obj + copied_obj
+    obj.extend(both);
+    obj.sort();
+    obj.reverse();
+    for (int x : obj) (void)x;
+    CHILD_CHECK(obj.size() == 16);
+    CHILD_CHECK(obj.pop(0) == 7);
     obj.clear();
     CHILD_CHECK(obj.size() == 0);
 }
 
-// TestSyncManagerTypes.test_list: indexing, count, index, +=, copy(), extend, len, pop(0),
-// clear in the child; the parent sees it empty. (*=, *, sort() and reverse() have no proxy
-// method and are left out.)
+// TestSyncManagerTypes.test_list: indexing, count, index, +=, iteration, *=, * (both ways),
+// copy(), extend, sort(), reverse(), len, pop(0), clear in the child; the parent sees it empty.
 TEST_P(TestSyncManagerTypes, test_list) {
     auto o = manager->list<int>();
     o.append(5);
@@ -206,25 +224,31 @@ TEST_P(TestSyncManagerTypes, test_list) {
 }
 
 void test_dict_child(mm::DictProxy<std::string, int> obj) {
+    using M = std::map<std::string, int>;
     CHILD_CHECK(obj.size() == 1);
     CHILD_CHECK(obj.get("foo") == 5);
     CHILD_CHECK(obj.get("foo", 0) == 5);
-    CHILD_CHECK(obj.items() == (std::map<std::string, int>{{"foo", 5}}));
+    CHILD_CHECK(obj.items() == (M{{"foo", 5}}));
     CHILD_CHECK(obj.keys() == std::vector<std::string>{"foo"});
     CHILD_CHECK(obj.values() == std::vector<int>{5});
-    CHILD_CHECK(obj.copy() == (std::map<std::string, int>{{"foo", 5}}));
-    obj.update({{"bar", 6}});  // obj |= {'bar': 6}
-    CHILD_CHECK(obj.copy() == (std::map<std::string, int>{{"foo", 5}, {"bar", 6}}));
-    CHILD_CHECK(obj.setdefault("bar", 0) == 6);
+    CHILD_CHECK(obj.copy() == (M{{"foo", 5}}));
+    obj |= {{"bar", 6}};
+    CHILD_CHECK(obj.copy() == (M{{"foo", 5}, {"bar", 6}}));
+    CHILD_CHECK(obj.keys() == (std::vector<std::string>{"foo", "bar"}));  // reversed(obj) is its reverse
+    CHILD_CHECK((M{{"bar", 7}, {"baz", 7}} | obj) == (M{{"foo", 5}, {"bar", 6}, {"baz", 7}}));
+    CHILD_CHECK((obj | M{{"bar", 7}, {"baz", 7}}) == (M{{"foo", 5}, {"bar", 7}, {"baz", 7}}));
+    CHILD_CHECK(obj.popitem() == (std::pair<std::string, int>("bar", 6)));
+    obj.setdefault("bar", 0);
     obj.update({{"bar", 7}});
     CHILD_CHECK(obj.pop("bar") == 7);
     obj.clear();
     CHILD_CHECK(obj.size() == 0);
 }
 
-// TestSyncManagerTypes.test_dict: len, [], get, items, keys, values, copy, |=, setdefault,
-// update, pop, clear in the child; the parent sees it empty. (reversed(), the | operators,
-// fromkeys and popitem have no proxy method and are left out.)
+// TestSyncManagerTypes.test_dict: len, [], get, items, keys, values, copy, |=, | (both ways),
+// popitem (the last key in), setdefault, update, pop, clear in the child; the parent sees it
+// empty. (reversed(obj) is checked through keys(), whose reverse it is; fromkeys, a
+// classmethod making a plain dict, has no proxy counterpart.)
 TEST_P(TestSyncManagerTypes, test_dict) {
     auto o = manager->dict<std::string, int>();
     o.set("foo", 5);
@@ -233,6 +257,7 @@ TEST_P(TestSyncManagerTypes, test_dict) {
 }
 
 void test_value_child(mm::ValueProxy<int> obj) {
+    CHILD_CHECK(obj.value() == 1);
     CHILD_CHECK(obj.get() == 1);
     obj.set(2);
 }
@@ -241,6 +266,7 @@ void test_value_child(mm::ValueProxy<int> obj) {
 TEST_P(TestSyncManagerTypes, test_value) {
     auto o = manager->Value<int>(1);
     run_worker(test_value_child, o);
+    EXPECT_EQ(o.value(), 2);
     EXPECT_EQ(o.get(), 2);
 }
 
@@ -272,27 +298,54 @@ TEST_P(TestSyncManagerTypes, test_namespace) {
 
 using StrSet = std::set<std::string>;
 
-// _test_set_operator_symbols, the parts with a proxy method: update, len, in, |=.
+// _test_set_operator_symbols: update, len, in; |, &, -, ^ with the proxy on either side (plain
+// sets) and their in-place forms (the proxy itself).
 void test_set_operator_symbols_child(mm::SetProxy<std::string> obj) {
     obj.update({"a", "b", "c"});
     CHILD_CHECK(obj.size() == 3);
     CHILD_CHECK(obj.contains("a"));
     CHILD_CHECK(!obj.contains("d"));
-    obj.update({"d", "e"});  // obj |= {'d', 'e'}
+    CHILD_CHECK((obj | StrSet{"d", "e"}) == (StrSet{"a", "b", "c", "d", "e"}));
+    CHILD_CHECK((StrSet{"d", "e"} | obj) == (StrSet{"a", "b", "c", "d", "e"}));
+    obj |= {"d", "e"};
     CHILD_CHECK(obj.items() == (StrSet{"a", "b", "c", "d", "e"}));
+
+    obj.clear();
+    obj.update({"a", "b", "c"});
+    CHILD_CHECK((StrSet{"a", "b", "d"} - obj) == StrSet{"d"});
+    CHILD_CHECK((obj - StrSet{"a", "b"}) == StrSet{"c"});
+    obj -= {"a", "b"};
+    CHILD_CHECK(obj.items() == StrSet{"c"});
+
+    obj.clear();
+    obj.update({"a", "b", "c"});
+    CHILD_CHECK((StrSet{"b", "c", "d"} ^ obj) == (StrSet{"a", "d"}));
+    CHILD_CHECK((obj ^ StrSet{"b", "c", "d"}) == (StrSet{"a", "d"}));
+    obj ^= {"b", "c", "d"};
+    CHILD_CHECK(obj.items() == (StrSet{"a", "d"}));
+
+    obj.clear();
+    obj.update({"a", "b", "c"});
+    CHILD_CHECK((obj & StrSet{"b", "c", "d"}) == (StrSet{"b", "c"}));
+    CHILD_CHECK((StrSet{"b", "c", "d"} & obj) == (StrSet{"b", "c"}));
+    obj &= {"b", "c", "d"};
+    CHILD_CHECK(obj.items() == (StrSet{"b", "c"}));
+
     obj.clear();
     obj.update({"a", "b", "c"});
     CHILD_CHECK(obj.items() == (StrSet{"a", "b", "c"}));
 }
 
-// _test_set_operator_methods, the parts with a proxy method: add, copy, remove (KeyError when
-// absent; mproc: std::out_of_range), discard (twice), pop.
+// _test_set_operator_methods: add, copy, remove (KeyError when absent; mproc:
+// std::out_of_range), discard (twice), pop, intersection, difference, symmetric_difference and
+// their _update forms.
 void test_set_operator_methods_child(mm::SetProxy<std::string> obj) {
     obj.add("d");
     CHILD_CHECK(obj.contains("d"));
+
     obj.clear();
     obj.update({"a", "b", "c"});
-    const StrSet copy_obj = obj.items();
+    const StrSet copy_obj = obj.copy();
     CHILD_CHECK(copy_obj == obj.items());
     obj.remove("a");
     CHILD_CHECK(!obj.contains("a"));
@@ -303,6 +356,7 @@ void test_set_operator_methods_child(mm::SetProxy<std::string> obj) {
         raised = true;
     }
     CHILD_CHECK(raised);
+
     obj.clear();
     obj.update({"a"});
     obj.discard("a");
@@ -312,16 +366,54 @@ void test_set_operator_methods_child(mm::SetProxy<std::string> obj) {
     obj.update({"a"});
     const std::string popped = obj.pop();
     CHILD_CHECK(!obj.contains(popped));
+
+    obj.clear();
+    obj.update({"a", "b", "c"});
+    CHILD_CHECK(obj.intersection({"b", "c", "d"}) == (StrSet{"b", "c"}));
+    obj.intersection_update({"b", "c", "d"});
+    CHILD_CHECK(obj.items() == (StrSet{"b", "c"}));
+
+    obj.clear();
+    obj.update({"a", "b", "c"});
+    CHILD_CHECK(obj.difference({"a", "b"}) == StrSet{"c"});
+    obj.difference_update({"a", "b"});
+    CHILD_CHECK(obj.items() == StrSet{"c"});
+
+    obj.clear();
+    obj.update({"a", "b", "c"});
+    CHILD_CHECK(obj.symmetric_difference({"b", "c", "d"}) == (StrSet{"a", "d"}));
+    obj.symmetric_difference_update({"b", "c", "d"});
+    CHILD_CHECK(obj.items() == (StrSet{"a", "d"}));
 }
 
-// TestSyncManagerTypes.test_set: three children each work on a fresh set. (The set algebra of
-// _test_set_operator_symbols/_methods and the comparisons of _test_set_comparisons have no proxy
-// method: the third child's union, isdisjoint, issubset, issuperset are left out.)
+// _test_set_comparisons: union (spelled union_), isdisjoint, issubset, issuperset, <, <=, >, >=.
+void test_set_comparisons_child(mm::SetProxy<std::string> obj) {
+    obj.update({"a", "b", "c"});
+    CHILD_CHECK(obj.union_({"d", "e"}) == (StrSet{"a", "b", "c", "d", "e"}));
+    CHILD_CHECK(obj.isdisjoint({"d", "e"}));
+    CHILD_CHECK(!obj.isdisjoint({"a", "d"}));
+
+    CHILD_CHECK(obj.issubset({"a", "b", "c", "d"}));
+    CHILD_CHECK(!obj.issubset({"a", "b"}));
+    CHILD_CHECK((obj < StrSet{"a", "b", "c", "d"}));
+    CHILD_CHECK((obj <= StrSet{"a", "b", "c"}));
+    CHILD_CHECK(!(obj < StrSet{"a", "b", "c"}));
+
+    CHILD_CHECK(obj.issuperset({"a", "b"}));
+    CHILD_CHECK(!obj.issuperset({"a", "b", "d"}));
+    CHILD_CHECK((obj > StrSet{"a"}));
+    CHILD_CHECK((obj >= StrSet{"a", "b"}));
+    CHILD_CHECK(!(obj > StrSet{"a", "b", "c"}));
+}
+
+// TestSyncManagerTypes.test_set: three children each work on a fresh set.
 TEST_P(TestSyncManagerTypes, test_set) {
     auto o = manager->set<std::string>();
     run_worker(test_set_operator_symbols_child, o);
     auto o2 = manager->set<std::string>();
     run_worker(test_set_operator_methods_child, o2);
+    auto o3 = manager->set<std::string>();
+    run_worker(test_set_comparisons_child, o3);
 }
 
 // TestSyncManagerTypes.test_set_init: a set made from values holds them. (Python's list and

@@ -46,14 +46,14 @@ TEST_P(Managers, ListDictValueMethods) {
     EXPECT_EQ(d.get("k"), 1);
     EXPECT_EQ(d.get("missing", 7), 7);
     EXPECT_TRUE(d.contains("j"));
-    EXPECT_EQ(d.keys(), (std::vector<std::string>{"j", "k"}));
+    EXPECT_EQ(d.keys(), (std::vector<std::string>{"k", "j"}));  // insertion order, as Python's
     EXPECT_EQ(d.pop("k"), 1);
     EXPECT_THROW(d.get("k"), std::out_of_range);
     EXPECT_EQ(d.size(), 1u);
     EXPECT_EQ(d.setdefault("j", 9), 2);
     EXPECT_EQ(d.setdefault("n", 9), 9);
     d.update({{"a", 5}, {"j", 3}});
-    EXPECT_EQ(d.values(), (std::vector<int>{5, 3, 9}));
+    EXPECT_EQ(d.values(), (std::vector<int>{3, 9, 5}));  // j (set again in place), n, a
     EXPECT_EQ(d.copy(), (std::map<std::string, int>{{"a", 5}, {"j", 3}, {"n", 9}}));
 
     auto v = m.Value<double>(1.5);

@@ -5,10 +5,12 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <concepts>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -228,12 +230,81 @@ protected:
     std::shared_ptr<ObjectRef> ref_;
 };
 
+// An input iterator over a served object whose items come one request each, fetched when the
+// item is first looked at (dereferenced, or compared with the end), as Python's next() on an
+// iterator over a proxy: a change made to the object before then shows. Source::next() returns
+// the next item, or nothing at the end; an iterator that reached the end stays there. Its end
+// is std::default_sentinel.
+template <class Item, class Source>
+class FetchIterator {
+public:
+    using value_type = Item;
+    using difference_type = std::ptrdiff_t;
+    using reference = const Item&;
+    using iterator_concept = std::input_iterator_tag;
+
+    FetchIterator() = default;
+    explicit FetchIterator(Source source) : source_(std::move(source)) {}
+
+    // At the end: std::out_of_range.
+    const Item& operator*() const {
+        fill();
+        if (!item_) throw std::out_of_range("mproc: dereferencing an iterator at its end");
+        return *item_;
+    }
+    const Item* operator->() const { return &**this; }
+    FetchIterator& operator++() {
+        fill();
+        if (item_) {
+            item_.reset();
+            fetched_ = false;
+        }
+        return *this;
+    }
+    void operator++(int) { ++*this; }
+    friend bool operator==(const FetchIterator& it, std::default_sentinel_t) {
+        it.fill();
+        return !it.item_;
+    }
+
+private:
+    void fill() const {
+        if (fetched_) return;
+        item_ = source_.next();
+        fetched_ = true;
+    }
+    mutable Source source_{};
+    mutable std::optional<Item> item_;
+    mutable bool fetched_ = false;
+};
+
 [[noreturn]] void no_method(std::string_view what, std::string_view method);
 
 // --- the servants of SyncManager's container types ---
 
 // Python's indexing: negative counts from the end; out of range: std::out_of_range (IndexError).
 std::size_t python_index(std::int64_t i, std::size_t size, const char* what);
+
+// Python's slice(start, stop, step) fitted to a sequence of `size` items (PySlice_AdjustIndices):
+// an empty bound is None, negative bounds count from the end, bounds past either end are
+// clamped. Item k of the slice (k < length) is at start + k * step. A step of 0:
+// std::invalid_argument (Python: ValueError).
+struct SliceRange {
+    std::int64_t start = 0, stop = 0, step = 1;
+    std::size_t length = 0;
+    std::size_t at(std::size_t k) const { return static_cast<std::size_t>(start + static_cast<std::int64_t>(k) * step); }
+};
+SliceRange python_slice(std::optional<std::int64_t> start, std::optional<std::int64_t> stop, std::int64_t step,
+                        std::size_t size);
+
+// Python's list.index(x, start, stop) bounds: negative counts from the end, then clamped to
+// [0, size].
+std::size_t python_bound(std::int64_t i, std::size_t size) noexcept;
+
+template <class T>
+concept less_comparable = requires(const T& a, const T& b) {
+    { a < b } -> std::convertible_to<bool>;
+};
 
 template <class T>
 class ListServant final : public Servant {
@@ -248,6 +319,9 @@ public:
             items_.insert(items_.end(), std::make_move_iterator(xs.begin()), std::make_move_iterator(xs.end()));
         } else if (m == "get") {
             out(items_[index(in, "list index out of range")]);
+        } else if (m == "item") {  // for iteration (Python's __getitem__ until IndexError): empty past the end
+            const auto i = take<std::uint64_t>(in);
+            out(i < items_.size() ? std::optional<T>(items_[i]) : std::optional<T>());
         } else if (m == "set") {
             const std::size_t i = index(in, "list assignment index out of range");
             items_[i] = take<T>(in);
@@ -267,17 +341,45 @@ public:
             if (it == items_.end()) throw std::invalid_argument("mproc: list.remove(x): x not in list");
             items_.erase(it);
         } else if (m == "index") {
-            auto it = std::find(items_.begin(), items_.end(), take<T>(in));
-            if (it == items_.end()) throw std::invalid_argument("mproc: list.index(x): x not in list");
+            T x = take<T>(in);
+            const auto first = items_.begin() + static_cast<std::ptrdiff_t>(python_bound(take<std::int64_t>(in), items_.size()));
+            const auto last = items_.begin() + static_cast<std::ptrdiff_t>(python_bound(take<std::int64_t>(in), items_.size()));
+            const auto it = first < last ? std::find(first, last, x) : last;
+            if (it == last) throw std::invalid_argument("mproc: list.index(x): x not in list");
             out(static_cast<std::uint64_t>(it - items_.begin()));
         } else if (m == "count") {
             out(static_cast<std::uint64_t>(std::count(items_.begin(), items_.end(), take<T>(in))));
+        } else if (m == "contains") {
+            out(std::find(items_.begin(), items_.end(), take<T>(in)) != items_.end());
         } else if (m == "size") {
             out(static_cast<std::uint64_t>(items_.size()));
         } else if (m == "clear") {
             std::vector<T>().swap(items_);
         } else if (m == "to_vector") {
             out(items_);
+        } else if (m == "slice") {
+            const SliceRange s = slice(in);
+            std::vector<T> part;
+            part.reserve(s.length);
+            for (std::size_t k = 0; k < s.length; ++k) part.push_back(items_[s.at(k)]);
+            out(part);
+        } else if (m == "set_slice") {
+            const SliceRange s = slice(in);
+            assign_slice(s, take<std::vector<T>>(in));
+        } else if (m == "del_slice") {
+            delete_slice(slice(in));
+        } else if (m == "reverse") {
+            std::reverse(items_.begin(), items_.end());
+        } else if (m == "sort" && less_comparable<T>) {
+            if constexpr (less_comparable<T>) {
+                // Stable both ways, as Python's: equal items keep their order under reverse too.
+                if (take<bool>(in))
+                    std::stable_sort(items_.begin(), items_.end(), [](const T& a, const T& b) { return b < a; });
+                else
+                    std::stable_sort(items_.begin(), items_.end(), [](const T& a, const T& b) { return a < b; });
+            }
+        } else if (m == "imul") {  // Python: a *= n; n below 1 empties the list
+            repeat(take<std::int64_t>(in));
         } else {
             no_method("list", m);
         }
@@ -285,43 +387,133 @@ public:
 
 private:
     std::size_t index(InputArchive& in, const char* what) { return python_index(take<std::int64_t>(in), items_.size(), what); }
+    SliceRange slice(InputArchive& in) {
+        auto start = take<std::optional<std::int64_t>>(in);
+        auto stop = take<std::optional<std::int64_t>>(in);
+        return python_slice(start, stop, take<std::int64_t>(in), items_.size());
+    }
+    // Python: a[start:stop] = values replaces the items in the range with any number of
+    // values; an extended slice (a step other than 1) takes exactly as many as it has items.
+    void assign_slice(const SliceRange& s, std::vector<T> values) {
+        if (s.step == 1) {
+            const auto first = items_.begin() + s.start;
+            items_.erase(first, first + static_cast<std::ptrdiff_t>(s.length));
+            items_.insert(items_.begin() + s.start, std::make_move_iterator(values.begin()),
+                          std::make_move_iterator(values.end()));
+            return;
+        }
+        if (values.size() != s.length)
+            throw std::invalid_argument("mproc: attempt to assign sequence of size " + std::to_string(values.size()) +
+                                        " to extended slice of size " + std::to_string(s.length));
+        for (std::size_t k = 0; k < s.length; ++k) items_[s.at(k)] = std::move(values[k]);
+    }
+    void delete_slice(const SliceRange& s) {
+        if (s.step == 1) {
+            const auto first = items_.begin() + s.start;
+            items_.erase(first, first + static_cast<std::ptrdiff_t>(s.length));
+            return;
+        }
+        std::vector<bool> gone(items_.size(), false);
+        for (std::size_t k = 0; k < s.length; ++k) gone[s.at(k)] = true;
+        std::vector<T> kept;
+        kept.reserve(items_.size() - s.length);
+        for (std::size_t i = 0; i < items_.size(); ++i)
+            if (!gone[i]) kept.push_back(std::move(items_[i]));
+        items_.swap(kept);
+    }
+    void repeat(std::int64_t n) {
+        if (n <= 0 || items_.empty()) {
+            std::vector<T>().swap(items_);
+            return;
+        }
+        const std::size_t size = items_.size();
+        if (static_cast<std::uint64_t>(n) > items_.max_size() / size)
+            throw std::length_error("mproc: a list of " + std::to_string(size) + " items repeated " + std::to_string(n) +
+                                    " times is too large");
+        items_.reserve(size * static_cast<std::size_t>(n));
+        for (std::int64_t r = 1; r < n; ++r)
+            for (std::size_t i = 0; i < size; ++i) items_.push_back(items_[i]);
+    }
     std::vector<T> items_;
 };
 
+// A dict keeps Python's insertion order (keys(), values(), iteration, popitem() taking the last
+// one in): each key has a sequence number, and order_ lists the entries by it.
 template <class K, class V>
 class DictServant final : public Servant {
 public:
     static std::string key() {
         return "dict<" + mproc::detail::type_name(typeid(K)) + "," + mproc::detail::type_name(typeid(V)) + ">";
     }
-    void init(InputArchive& in) { in(map_); }
+    void init(InputArchive& in) {
+        for (auto& [k, v] : take<std::map<K, V>>(in)) put(k, std::move(v));
+    }
     void call(std::string_view m, InputArchive& in, OutputArchive& out) override {
         if (m == "set") {
             K k = take<K>(in);
-            map_.insert_or_assign(std::move(k), take<V>(in));
+            put(std::move(k), take<V>(in));
         } else if (m == "get") {
-            out(at(take<K>(in))->second);
+            out(at(take<K>(in))->second.value);
         } else if (m == "get_or") {
             K k = take<K>(in);
             V fallback = take<V>(in);
             auto it = map_.find(k);
-            out(it == map_.end() ? fallback : it->second);
+            out(it == map_.end() ? fallback : it->second.value);
         } else if (m == "contains") {
             out(map_.count(take<K>(in)) != 0);
         } else if (m == "pop") {
             auto it = at(take<K>(in));
-            out(it->second);
-            map_.erase(it);
+            out(it->second.value);
+            erase(it);
+        } else if (m == "pop_or") {
+            K k = take<K>(in);
+            V fallback = take<V>(in);
+            auto it = map_.find(k);
+            if (it == map_.end()) {
+                out(fallback);
+            } else {
+                out(it->second.value);
+                erase(it);
+            }
+        } else if (m == "popitem") {
+            if (order_.empty()) throw std::out_of_range("mproc: popitem(): dictionary is empty");
+            auto it = std::prev(order_.end())->second;
+            out(std::pair<K, V>(it->first, it->second.value));
+            erase(it);
         } else if (m == "setdefault") {
             K k = take<K>(in);
-            out(map_.try_emplace(std::move(k), take<V>(in)).first->second);
+            V v = take<V>(in);
+            auto it = map_.find(k);
+            out((it == map_.end() ? put(std::move(k), std::move(v)) : it)->second.value);
         } else if (m == "update") {
-            for (auto& [k, v] : take<std::map<K, V>>(in)) map_.insert_or_assign(k, std::move(v));
+            for (auto& [k, v] : take<std::map<K, V>>(in)) put(k, std::move(v));
         } else if (m == "size") {
             out(static_cast<std::uint64_t>(map_.size()));
         } else if (m == "items") {
-            out(map_);
+            std::map<K, V> all;
+            for (auto& [k, e] : map_) all.emplace_hint(all.end(), k, e.value);
+            out(all);
+        } else if (m == "keys") {
+            std::vector<K> keys;
+            keys.reserve(order_.size());
+            for (auto& [seq, it] : order_) keys.push_back(it->first);
+            out(keys);
+        } else if (m == "values") {
+            std::vector<V> values;
+            values.reserve(order_.size());
+            for (auto& [seq, it] : order_) values.push_back(it->second.value);
+            out(values);
+        } else if (m == "next_key") {  // for iteration: the key after sequence number `after`
+            const auto expected = take<std::uint64_t>(in);
+            const auto after = take<std::uint64_t>(in);
+            if (expected != map_.size()) throw std::logic_error("mproc: dictionary changed size during iteration");
+            auto next = order_.upper_bound(after);
+            if (next == order_.end())
+                out(std::optional<std::pair<std::uint64_t, K>>());
+            else
+                out(std::optional<std::pair<std::uint64_t, K>>(std::pair<std::uint64_t, K>(next->first, next->second->first)));
         } else if (m == "clear") {
+            order_.clear();
             map_.clear();
         } else {
             no_method("dict", m);
@@ -329,12 +521,34 @@ public:
     }
 
 private:
-    typename std::map<K, V>::iterator at(const K& k) {
+    struct Entry {
+        V value;
+        std::uint64_t seq;
+    };
+    using Iter = typename std::map<K, Entry>::iterator;
+    Iter at(const K& k) {
         auto it = map_.find(k);
         if (it == map_.end()) throw std::out_of_range("mproc: key not in the managed dict");
         return it;
     }
-    std::map<K, V> map_;
+    // A new key goes last; a key already there keeps its place, as in Python.
+    Iter put(K k, V v) {
+        auto it = map_.find(k);
+        if (it != map_.end()) {
+            it->second.value = std::move(v);
+            return it;
+        }
+        it = map_.emplace(std::move(k), Entry{std::move(v), next_seq_}).first;
+        order_.emplace_hint(order_.end(), next_seq_++, it);
+        return it;
+    }
+    void erase(Iter it) {
+        order_.erase(it->second.seq);
+        map_.erase(it);
+    }
+    std::map<K, Entry> map_;
+    std::map<std::uint64_t, Iter> order_;
+    std::uint64_t next_seq_ = 1;  // 0 is "before the first" for next_key
 };
 
 template <class T>
@@ -364,12 +578,49 @@ public:
             items_.clear();
         } else if (m == "items") {
             out(items_);
+        } else if (m == "union") {
+            out(combine(take<std::set<T>>(in), Op::union_));
+        } else if (m == "intersection") {
+            out(combine(take<std::set<T>>(in), Op::intersection));
+        } else if (m == "difference") {
+            out(combine(take<std::set<T>>(in), Op::difference));
+        } else if (m == "symmetric_difference") {
+            out(combine(take<std::set<T>>(in), Op::symmetric_difference));
+        } else if (m == "intersection_update") {
+            items_ = combine(take<std::set<T>>(in), Op::intersection);
+        } else if (m == "difference_update") {
+            items_ = combine(take<std::set<T>>(in), Op::difference);
+        } else if (m == "symmetric_difference_update") {
+            items_ = combine(take<std::set<T>>(in), Op::symmetric_difference);
+        } else if (m == "issubset") {
+            const auto other = take<std::set<T>>(in);
+            out(std::includes(other.begin(), other.end(), items_.begin(), items_.end()));
+        } else if (m == "issuperset") {
+            const auto other = take<std::set<T>>(in);
+            out(std::includes(items_.begin(), items_.end(), other.begin(), other.end()));
+        } else if (m == "isdisjoint") {
+            const auto other = take<std::set<T>>(in);
+            out(std::none_of(other.begin(), other.end(), [&](const T& x) { return items_.count(x) != 0; }));
         } else {
             no_method("set", m);
         }
     }
 
 private:
+    enum class Op { union_, intersection, difference, symmetric_difference };
+    std::set<T> combine(const std::set<T>& other, Op op) const {
+        std::set<T> r;
+        auto to = std::inserter(r, r.end());
+        const auto a0 = items_.begin(), a1 = items_.end();
+        const auto b0 = other.begin(), b1 = other.end();
+        switch (op) {
+            case Op::union_: std::set_union(a0, a1, b0, b1, to); break;
+            case Op::intersection: std::set_intersection(a0, a1, b0, b1, to); break;
+            case Op::difference: std::set_difference(a0, a1, b0, b1, to); break;
+            case Op::symmetric_difference: std::set_symmetric_difference(a0, a1, b0, b1, to); break;
+        }
+        return r;
+    }
     std::set<T> items_;
 };
 
