@@ -486,7 +486,7 @@ public:
 // max_tasks_per_child=None); mp_context is start_method.
 struct ProcessPoolExecutorOptions {
     std::optional<int> max_workers = {};  // default process_cpu_count(); below 1: invalid_argument
-    std::string start_method = {};
+    std::string start_method = {};  // "" uses get_start_method(), or "spawn" with max_tasks_per_child
     Initializer initializer = {};
     std::optional<std::size_t> max_tasks_per_child = {};
     // mproc's own: Python's behaviour when a worker dies (BrokenProcessPool for every future

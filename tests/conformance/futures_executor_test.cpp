@@ -532,9 +532,7 @@ FUTURES_PROCESS_EXECUTORS(ProcessPoolExecutorTest);
 // ProcessPoolExecutorTest.test_max_tasks_per_child_defaults_to_spawn_context: without a start
 // method, max_tasks_per_child makes the executor use spawn. Seen here as a worker that does not
 // see a global the parent set before making the executor (a forked worker would).
-// DIVERGENCE: the executor uses the default start method (fork here): the worker sees the
-// parent's global.
-TEST(ProcessPoolExecutorDefaultsTest, DISABLED_test_max_tasks_per_child_defaults_to_spawn_context) {
+TEST(ProcessPoolExecutorDefaultsTest, test_max_tasks_per_child_defaults_to_spawn_context) {
     g_parent_marker = 1;
     Finally reset{[] { g_parent_marker = 0; }};
     cf::ProcessPoolExecutor executor({.max_workers = 1, .max_tasks_per_child = 3});
