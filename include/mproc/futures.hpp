@@ -154,6 +154,7 @@ public:
         } catch (...) {
             error_ = std::current_exception();
         }
+        mproc::detail::pool::task_finishing();
         publish(kFinished);
     }
     void cancel_pending() noexcept override { try_cancel(); }
@@ -441,7 +442,7 @@ public:
     std::size_t max_workers() const noexcept { return pool_->processes(); }
 
 protected:
-    explicit Executor(PoolOptions options) : pool_(std::make_unique<mproc::detail::pool::BasicPool<Core>>(std::move(options))) {
+    explicit Executor(PoolOptions options) : pool_(std::make_unique<mproc::detail::pool::BasicPool<Core>>(make_core(options))) {
         if constexpr (std::is_same_v<Core, mproc::detail::pool::ProcessCore>) pool_->core().set_finish_at_exit();
     }
     Executor(Executor&&) noexcept = default;
@@ -457,6 +458,15 @@ protected:
     }
 
 private:
+    static std::unique_ptr<Core> make_core(const PoolOptions& options) {
+        // A thread executor starts a thread only when no idle one can take the task (Python's
+        // ThreadPoolExecutor: three tasks one after the other run on one thread).
+        if constexpr (std::is_same_v<Core, mproc::detail::pool::ThreadCore>)
+            return std::make_unique<Core>(options, Core::Start::OnDemand);
+        else
+            return std::make_unique<Core>(options);
+    }
+
     PoolControl control() {
         Core* core = &pool_->core();
         return {[core](const mproc::detail::pool::JobBase& j) { return core->unqueue(j); },

@@ -176,9 +176,7 @@ TEST(ThreadPoolExecutorTest, test_saturation) {
 // ThreadPoolExecutorTest.test_idle_thread_reuse: three tasks one after the other use one
 // thread (Python starts a thread only when none is idle: "reuses idle worker threads before
 // starting max_workers worker threads", 3.8).
-// DIVERGENCE: the three tasks run on different threads: all max_workers threads start with the
-// executor and any idle one takes the next task.
-TEST(ThreadPoolExecutorTest, DISABLED_test_idle_thread_reuse) {
+TEST(ThreadPoolExecutorTest, test_idle_thread_reuse) {
     std::set<std::thread::id> threads;
     cf::ThreadPoolExecutor executor;
     for (int i = 0; i < 3; ++i)
