@@ -481,11 +481,20 @@ public:
         OutputArchive ar(c.items);
         c.sizes.reserve(items.size());
         bool alike = true;
-        for (auto& t : items) {
-            const std::size_t before = c.items.size();
-            ar(t);
-            c.sizes.push_back(static_cast<std::uint32_t>(c.items.size() - before));
-            alike = alike && c.sizes.back() == c.sizes.front();
+        try {
+            for (auto& t : items) {
+                const std::size_t before = c.items.size();
+                ar(t);
+                c.sizes.push_back(static_cast<std::uint32_t>(c.items.size() - before));
+                alike = alike && c.sizes.back() == c.sizes.front();
+            }
+        } catch (...) {
+            // Python's pools pickle a task in a feeder thread and set what that raises on the
+            // task's future or result (the pool goes on): the chunk's items fail with it, as
+            // it is, and the call that submitted them returns.
+            const std::exception_ptr e = std::current_exception();
+            for (std::size_t i = 0; i < c.count; ++i) job->set_error(first + i, e);
+            return;
         }
         if (alike && !c.sizes.empty() && c.sizes.front() > 0) {
             c.fixed = c.sizes.front();
