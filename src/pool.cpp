@@ -1320,7 +1320,6 @@ struct ThreadCore::Impl : Gate {
     void start_thread() {
         const std::string name = (opts.thread_name_prefix.empty() ? std::string("ThreadPool") : opts.thread_name_prefix) +
                                   "_" + std::to_string(started++);
-        ++live;
         threads.emplace_back([this, name] {
             platform::set_thread_name(name);
             threading::detail::adopt_current_thread(name);
@@ -1328,14 +1327,23 @@ struct ThreadCore::Impl : Gate {
             std::lock_guard lk(mu);
             --live;
         });
+        ++live;  // under mu, which the thread takes before it counts itself out
     }
 
     // Under mu, after a task was queued: Python's _adjust_thread_count. Every free thread (asleep,
     // or about to look at the queue) takes one queued task; a task none will take gets a new
     // thread. A thread that frees up meanwhile only makes one more than needed, never one less.
+    // A thread that cannot start when none runs: the task is taken back and the error thrown.
     void start_on_demand() {
         if (!on_demand || live >= max_threads || state == State::Terminating || broken) return;
-        if (tasks.size() + busy.load(std::memory_order_acquire) > live) start_thread();
+        if (tasks.size() + busy.load(std::memory_order_acquire) <= live) return;
+        try {
+            start_thread();
+        } catch (...) {
+            if (live > 0) return;  // the threads there are will run it, later
+            tasks.pop_back();      // nothing would: the submitter hears why, and keeps its task
+            throw;
+        }
     }
 
     // Under mu: this thread took a task (counted busy until task_finishing).
