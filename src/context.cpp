@@ -129,7 +129,7 @@ int cpu_count() noexcept { return platform::cpu_count(); }
 int process_cpu_count() noexcept { return platform::process_cpu_count(); }
 
 namespace detail {
-pid_t spawn_self(const char* role, int fd) {
+pid_t spawn_self(const char* role, int fd, std::span<const int> blocked) {
     std::string program;
     {
         Settings& s = settings();
@@ -137,7 +137,7 @@ pid_t spawn_self(const char* role, int fd) {
         program = s.program;  // argv[0] as given to init, so the children read well in ps
     }
     return platform::spawn_process(get_executable(), {program, std::string("--mproc-") + role, std::to_string(fd)},
-                                   std::span<const int>(&fd, 1));
+                                   std::span<const int>(&fd, 1), blocked);
 }
 }  // namespace detail
 

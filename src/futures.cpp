@@ -136,11 +136,21 @@ ThreadPoolExecutor::ThreadPoolExecutor(ThreadPoolExecutorOptions o)
                                     ? "ThreadPoolExecutor-" + std::to_string(executor_counter++)
                                     : o.thread_name_prefix}) {}
 
+namespace {
+// Python 3.11+: max_tasks_per_child without an mp_context means the "spawn" context, not the
+// default one (replacement workers start while the parent runs other threads, where a fork
+// could copy a lock one of them holds).
+std::string executor_start_method(const ProcessPoolExecutorOptions& o) {
+    if (o.start_method.empty() && o.max_tasks_per_child) return "spawn";
+    return o.start_method;
+}
+}  // namespace
+
 ProcessPoolExecutor::ProcessPoolExecutor(ProcessPoolExecutorOptions o)
     : Executor(PoolOptions{.processes = o.max_workers,
                            .initializer = std::move(o.initializer),
                            .maxtasksperchild = o.max_tasks_per_child,
-                           .start_method = std::move(o.start_method),
+                           .start_method = executor_start_method(o),
                            .task_timeout = o.task_timeout,
                            .break_on_worker_death = o.break_on_worker_death}) {}
 

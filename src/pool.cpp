@@ -1275,6 +1275,15 @@ private:
 };
 }  // namespace
 
+namespace {
+// The busy count of the on-demand pool whose task this thread is running (task_finishing).
+thread_local std::atomic<std::size_t>* t_busy = nullptr;
+}  // namespace
+
+void task_finishing() noexcept {
+    if (t_busy) std::exchange(t_busy, nullptr)->fetch_sub(1, std::memory_order_release);
+}
+
 struct ThreadCore::Impl : Gate {
     using Queue = std::deque<std::shared_ptr<TaskNode>>;
     PoolOptions opts;
@@ -1301,6 +1310,12 @@ struct ThreadCore::Impl : Gate {
     void wake() noexcept override { cv.notify_all(); }
 
     std::size_t started = 0;
+    // Start::OnDemand: threads are started as submissions need them, up to max_threads.
+    bool on_demand = false;
+    std::size_t max_threads = 0;
+    std::size_t live = 0;  // threads started whose work() has not returned (under mu)
+    // Threads holding a task: taken from the queue, outcome not yet published (task_finishing).
+    std::atomic<std::size_t> busy{0};
 
     void start_thread() {
         const std::string name = (opts.thread_name_prefix.empty() ? std::string("ThreadPool") : opts.thread_name_prefix) +
@@ -1309,7 +1324,32 @@ struct ThreadCore::Impl : Gate {
             platform::set_thread_name(name);
             threading::detail::adopt_current_thread(name);
             work();
+            std::lock_guard lk(mu);
+            --live;
         });
+        ++live;  // under mu, which the thread takes before it counts itself out
+    }
+
+    // Under mu, after a task was queued: Python's _adjust_thread_count. Every free thread (asleep,
+    // or about to look at the queue) takes one queued task; a task none will take gets a new
+    // thread. A thread that frees up meanwhile only makes one more than needed, never one less.
+    // A thread that cannot start when none runs: the task is taken back and the error thrown.
+    void start_on_demand() {
+        if (!on_demand || live >= max_threads || state == State::Terminating || broken) return;
+        if (tasks.size() + busy.load(std::memory_order_acquire) <= live) return;
+        try {
+            start_thread();
+        } catch (...) {
+            if (live > 0) return;  // the threads there are will run it, later
+            tasks.pop_back();      // nothing would: the submitter hears why, and keeps its task
+            throw;
+        }
+    }
+
+    // Under mu: this thread took a task (counted busy until task_finishing).
+    void hold_task() {
+        busy.fetch_add(1, std::memory_order_relaxed);
+        t_busy = &busy;
     }
 
     // Fails what is queued; the caller has released mu (failing runs completions and callbacks).
@@ -1363,12 +1403,14 @@ struct ThreadCore::Impl : Gate {
                 if (tasks.empty() || state == State::Terminating || broken) return;
                 t = std::move(tasks.front());
                 tasks.pop_front();
+                if (on_demand) hold_task();
                 // More work than this thread: pass the wake-up on, so a burst that arrived
                 // while one wake-up was under way does not run on one thread.
                 more = claim_wake();
             }
             if (more) cv.notify_one();
             t->run();
+            task_finishing();  // when run() did not
             t.reset();  // before the next wait: its result and arguments go now
             if (opts.maxtasksperchild && ++done >= *opts.maxtasksperchild) {
                 std::lock_guard lk(mu);
@@ -1379,7 +1421,7 @@ struct ThreadCore::Impl : Gate {
     }
 };
 
-ThreadCore::ThreadCore(const PoolOptions& options) : impl_(std::make_shared<Impl>()) {
+ThreadCore::ThreadCore(const PoolOptions& options, Start start) : impl_(std::make_shared<Impl>()) {
     gate_ = impl_;
     const int p = options.processes.value_or(process_cpu_count());
     if (p < 1) throw std::invalid_argument("mproc: a pool needs at least one thread (processes = " + std::to_string(p) + ")");
@@ -1387,6 +1429,9 @@ ThreadCore::ThreadCore(const PoolOptions& options) : impl_(std::make_shared<Impl
         throw std::invalid_argument("mproc: a thread cannot be stopped from outside, so a ThreadPool task cannot have a deadline");
     processes_ = static_cast<std::size_t>(p);
     impl_->opts = options;
+    impl_->max_threads = processes_;
+    impl_->on_demand = start == Start::OnDemand;
+    if (impl_->on_demand) return;
     std::lock_guard lk(impl_->mu);
     for (int i = 0; i < p; ++i) impl_->start_thread();
 }
@@ -1400,7 +1445,10 @@ void ThreadCore::submit(std::function<void()> task, std::shared_ptr<JobBase> job
     {
         std::lock_guard lk(impl_->mu);
         refused = impl_->admit_locked(stream);
-        if (!refused) impl_->tasks.push_back(std::make_shared<ChunkTask>(std::move(task), job, first, count));
+        if (!refused) {
+            impl_->tasks.push_back(std::make_shared<ChunkTask>(std::move(task), job, first, count));
+            impl_->start_on_demand();
+        }
         // Busy threads take the next task without a wake-up (a system call each).
         wake = impl_->claim_wake();
     }
@@ -1414,7 +1462,10 @@ void ThreadCore::submit_task(std::shared_ptr<TaskNode> task) {
     {
         std::lock_guard lk(impl_->mu);
         refused = impl_->admit_locked(false);
-        if (!refused) impl_->tasks.push_back(task);
+        if (!refused) {
+            impl_->tasks.push_back(task);
+            impl_->start_on_demand();
+        }
         wake = impl_->claim_wake();
     }
     if (refused) return task->fail(refused);

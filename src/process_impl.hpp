@@ -187,7 +187,8 @@ namespace pool {
 int waiter_fd_if_open() noexcept;
 }
 // Runs this executable again as `--mproc-<role> <fd>` (role: "spawn", "forkserver" or
-// "tracker"; init() sends each to its job), with fd kept open in it.
-pid_t spawn_self(const char* role, int fd);
+// "tracker"; init() sends each to its job), with fd kept open in it and the signals in
+// `blocked` blocked from its start (platform::spawn_process).
+pid_t spawn_self(const char* role, int fd, std::span<const int> blocked = {});
 
 }  // namespace mproc::detail

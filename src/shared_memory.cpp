@@ -39,31 +39,55 @@ TrackerClient& tracker() {
     return *t;
 }
 
+// Python's resource_tracker._IGNORED_SIGNALS.
+constexpr int kIgnoredSignals[] = {SIGINT, SIGTERM};
+
+// Under t.mu: starts a tracker for this tree, with this process as its client. The signals it
+// ignores are blocked in it from its first instruction until it ignores them (Python blocks
+// them across the tracker's start, in ensure_running): a Ctrl-C to the process group in its
+// first moments is dropped, not fatal.
+void start_tracker(TrackerClient& t) {
+    auto [mine, theirs] = platform::socket_pair(SOCK_SEQPACKET);
+    if (initialized()) {
+        t.pid = spawn_self("tracker", theirs.get(), kIgnoredSignals);
+    } else {
+        // Without mproc::init the program cannot re-run itself: fork, and serve at once.
+        flush_std_streams();
+        t.pid = platform::fork_process(kIgnoredSignals);
+        if (t.pid == 0) {
+            mine.reset();
+            tracker_main(theirs.release());
+        }
+    }
+    t.fd = mine.release();
+}
+
 void send_to_tracker(char op, const std::string& name) {
     TrackerClient& t = tracker();
     std::lock_guard lk(t.mu);
     if (t.fd < 0) {
         if (op == 'U') return;
-        auto [mine, theirs] = platform::socket_pair(SOCK_SEQPACKET);
-        if (initialized()) {
-            t.pid = spawn_self("tracker", theirs.get());
-        } else {
-            // Without mproc::init the program cannot re-run itself: fork, and serve at once.
-            flush_std_streams();
-            t.pid = platform::fork_process();
-            if (t.pid == 0) {
-                mine.reset();
-                tracker_main(theirs.release());
-            }
-        }
-        t.fd = mine.release();
+        start_tracker(t);
     }
     const std::string message = std::string(1, op) + name;
     const std::string_view piece(message);
-    try {
-        platform::send_record(t.fd, std::span<const std::string_view>(&piece, 1));
-    } catch (const std::system_error&) {
-        // The tracker is gone (killed from outside): the segment is simply not tracked.
+    for (int attempt = 0;; ++attempt) {
+        try {
+            platform::send_record(t.fd, std::span<const std::string_view>(&piece, 1));
+            return;
+        } catch (const std::system_error&) {
+            // The tracker is gone (killed from outside). A name to forget it took with it; a
+            // new segment gets a new tracker (Python's ensure_running: the dead one reaped, a
+            // warning, another started), so what is made from now on is still removed. Those
+            // the dead one held are not: hence the warning.
+            if (op == 'U' || attempt > 0) return;
+            platform::UniqueFd closer(std::exchange(t.fd, -1));
+            if (t.pid > 0) platform::reap(t.pid);  // its end is closed: it has exited
+            std::fprintf(stderr,
+                         "mproc: resource_tracker: process died unexpectedly, relaunching.  Some resources "
+                         "might leak.\n");
+            start_tracker(t);
+        }
     }
 }
 }  // namespace
@@ -87,8 +111,7 @@ pid_t tracker_pid() noexcept {
 }
 
 void tracker_main(int fd) noexcept {
-    ::signal(SIGINT, SIG_IGN);
-    ::signal(SIGTERM, SIG_IGN);
+    platform::ignore_signals(kIgnoredSignals);  // blocked until now: see start_tracker
     std::set<std::string> names;
     char buf[512];
     for (;;) {

@@ -193,6 +193,7 @@ public:
         } catch (...) {
             error_ = std::current_exception();
         }
+        mproc::detail::pool::task_finishing();
         publish(kFinished);
     }
     void cancel_pending() noexcept override { try_cancel(); }
@@ -598,7 +599,7 @@ public:
     std::size_t max_workers() const noexcept { return pool_->processes(); }
 
 protected:
-    explicit Executor(PoolOptions options) : pool_(std::make_unique<mproc::detail::pool::BasicPool<Core>>(std::move(options))) {
+    explicit Executor(PoolOptions options) : pool_(std::make_unique<mproc::detail::pool::BasicPool<Core>>(make_core(options))) {
         if constexpr (std::is_same_v<Core, mproc::detail::pool::ProcessCore>) pool_->core().set_finish_at_exit();
     }
     Executor(Executor&&) noexcept = default;
@@ -624,6 +625,15 @@ private:
                 "deadline; use ProcessPoolExecutor for tasks that must be stoppable");
         if (!(t->count() > 0)) throw std::invalid_argument("mproc: a task deadline must be positive");
         return t;
+    }
+
+    static std::unique_ptr<Core> make_core(const PoolOptions& options) {
+        // A thread executor starts a thread only when no idle one can take the task (Python's
+        // ThreadPoolExecutor: three tasks one after the other run on one thread).
+        if constexpr (std::is_same_v<Core, mproc::detail::pool::ThreadCore>)
+            return std::make_unique<Core>(options, Core::Start::OnDemand);
+        else
+            return std::make_unique<Core>(options);
     }
 
     PoolControl control() {
@@ -655,7 +665,7 @@ public:
 // max_tasks_per_child=None); mp_context is start_method.
 struct ProcessPoolExecutorOptions {
     std::optional<int> max_workers = {};  // default process_cpu_count(); below 1: invalid_argument
-    std::string start_method = {};
+    std::string start_method = {};  // "" uses get_start_method(), or "spawn" with max_tasks_per_child
     Initializer initializer = {};
     std::optional<std::size_t> max_tasks_per_child = {};
     // mproc's own: Python's behaviour when a worker dies (BrokenProcessPool for every future

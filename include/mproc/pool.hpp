@@ -481,11 +481,20 @@ public:
         OutputArchive ar(c.items);
         c.sizes.reserve(items.size());
         bool alike = true;
-        for (auto& t : items) {
-            const std::size_t before = c.items.size();
-            ar(t);
-            c.sizes.push_back(static_cast<std::uint32_t>(c.items.size() - before));
-            alike = alike && c.sizes.back() == c.sizes.front();
+        try {
+            for (auto& t : items) {
+                const std::size_t before = c.items.size();
+                ar(t);
+                c.sizes.push_back(static_cast<std::uint32_t>(c.items.size() - before));
+                alike = alike && c.sizes.back() == c.sizes.front();
+            }
+        } catch (...) {
+            // Python's pools pickle a task in a feeder thread and set what that raises on the
+            // task's future or result (the pool goes on): the chunk's items fail with it, as
+            // it is, and the call that submitted them returns.
+            const std::exception_ptr e = std::current_exception();
+            for (std::size_t i = 0; i < c.count; ++i) job->set_error(first + i, e);
+            return;
         }
         if (alike && !c.sizes.empty() && c.sizes.front() > 0) {
             c.fixed = c.sizes.front();
@@ -540,9 +549,19 @@ public:
     virtual void fail(const std::exception_ptr& e) noexcept = 0;
 };
 
+// Called by a TaskNode's run() in a worker thread just before it publishes its outcome: the
+// thread is free for the next task from then on, and a pool that starts threads on demand
+// counts it free, so a submission that the outcome prompts reuses it instead of starting
+// another (a task that does not call it counts free once its run() returns).
+void task_finishing() noexcept;
+
 class ThreadCore : public CoreBase {
 public:
-    explicit ThreadCore(const PoolOptions& options);
+    // How the threads start: all with the pool (Python's ThreadPool), or one by one, each when
+    // a submission finds no thread free for it, up to processes() (Python's
+    // ThreadPoolExecutor, 3.8+: _adjust_thread_count).
+    enum class Start { AtOnce, OnDemand };
+    explicit ThreadCore(const PoolOptions& options, Start start = Start::AtOnce);
     ~ThreadCore();
     ThreadCore(const ThreadCore&) = delete;
     ThreadCore& operator=(const ThreadCore&) = delete;
@@ -690,6 +709,8 @@ class BasicPool {
 public:
     explicit BasicPool(PoolOptions options = {}) : core_(std::make_unique<Core>(options)) {}
     explicit BasicPool(int processes) : BasicPool(PoolOptions{.processes = processes}) {}
+    // For executors (not API): over a core they made.
+    explicit BasicPool(std::unique_ptr<Core> core) : core_(std::move(core)) {}
     BasicPool(BasicPool&&) noexcept = default;
     BasicPool& operator=(BasicPool&&) noexcept = default;
     ~BasicPool() {

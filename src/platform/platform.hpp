@@ -99,12 +99,18 @@ pid_t get_pid() noexcept;
 unsigned fork_generation() noexcept;
 pid_t get_ppid() noexcept;
 pid_t get_tid() noexcept;
-// fork(2); the child's return is 0. Callers flush their streams first.
-pid_t fork_process();
+// fork(2); the child's return is 0. Callers flush their streams first. Each signal in
+// `blocked` is blocked in the child from its first instruction (in this thread across the fork).
+pid_t fork_process(std::span<const int> blocked = {});
 // Starts `path` with argv and the current environment; each fd in keep stays open in the child
-// (at the same number); all signals unblocked in the child. Exec failure throws system_error.
+// (at the same number). Signals start unblocked in the child, but for those in `blocked`: they
+// stay blocked from its start across exec, for a child that must not die of one before it has
+// set it up (see ignore_signals). Exec failure throws system_error.
 pid_t spawn_process(const std::string& path, const std::vector<std::string>& argv,
-                    std::span<const int> keep);
+                    std::span<const int> keep, std::span<const int> blocked = {});
+// SIG_IGN for each signal, then unblocks them: one that arrived while they were blocked is
+// dropped, never delivered (Python's resource tracker: signal(SIG_IGN), then pthread_sigmask).
+void ignore_signals(std::span<const int> sigs) noexcept;
 UniqueFd pidfd_open(pid_t pid);
 // A pidfd of this process, opened once and kept (children inherit or receive it as their
 // lifeline). Reset in a forked child, where it refers to the parent.

@@ -120,9 +120,7 @@ void check_error(const cf::ProcessPoolExecutorOptions& options, F func, A... arg
 
 // ExecutorDeadlockTest.test_error_at_task_pickle: an error while the task's argument is
 // written comes out of the future (Python: PicklingError).
-// DIVERGENCE: submit() itself throws the PicklingError (the argument is written in submit);
-// Python's submit returns a future and its result() raises.
-TEST_P(ExecutorDeadlockTest, DISABLED_test_error_at_task_pickle) {
+TEST_P(ExecutorDeadlockTest, test_error_at_task_pickle) {
     check_error<PicklingError>(process_options(2), id<ErrorAtPickle>, ErrorAtPickle{});
 }
 
@@ -205,8 +203,7 @@ TEST_P(ExecutorDeadlockTest, test_shutdown_deadlock) {
 
 // ExecutorDeadlockTest.test_shutdown_deadlock_pickle (bpo-39104): shutdown(wait=False) with a
 // task whose argument fails to be written: the future raises the error, nothing hangs.
-// DIVERGENCE: submit() itself throws the PicklingError (see test_error_at_task_pickle).
-TEST_P(ExecutorDeadlockTest, DISABLED_test_shutdown_deadlock_pickle) {
+TEST_P(ExecutorDeadlockTest, test_shutdown_deadlock_pickle) {
     cf::ProcessPoolExecutor executor(process_options(2));
     executor.submit(id<int>, 42).result(kTimeout);
     cf::Future<int> f = executor.submit(id<ErrorAtPickle>, ErrorAtPickle{});

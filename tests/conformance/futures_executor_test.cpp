@@ -176,9 +176,7 @@ TEST(ThreadPoolExecutorTest, test_saturation) {
 // ThreadPoolExecutorTest.test_idle_thread_reuse: three tasks one after the other use one
 // thread (Python starts a thread only when none is idle: "reuses idle worker threads before
 // starting max_workers worker threads", 3.8).
-// DIVERGENCE: the three tasks run on different threads: all max_workers threads start with the
-// executor and any idle one takes the next task.
-TEST(ThreadPoolExecutorTest, DISABLED_test_idle_thread_reuse) {
+TEST(ThreadPoolExecutorTest, test_idle_thread_reuse) {
     std::set<std::thread::id> threads;
     cf::ThreadPoolExecutor executor;
     for (int i = 0; i < 3; ++i)
@@ -532,9 +530,7 @@ FUTURES_PROCESS_EXECUTORS(ProcessPoolExecutorTest);
 // ProcessPoolExecutorTest.test_max_tasks_per_child_defaults_to_spawn_context: without a start
 // method, max_tasks_per_child makes the executor use spawn. Seen here as a worker that does not
 // see a global the parent set before making the executor (a forked worker would).
-// DIVERGENCE: the executor uses the default start method (fork here): the worker sees the
-// parent's global.
-TEST(ProcessPoolExecutorDefaultsTest, DISABLED_test_max_tasks_per_child_defaults_to_spawn_context) {
+TEST(ProcessPoolExecutorDefaultsTest, test_max_tasks_per_child_defaults_to_spawn_context) {
     g_parent_marker = 1;
     Finally reset{[] { g_parent_marker = 0; }};
     cf::ProcessPoolExecutor executor({.max_workers = 1, .max_tasks_per_child = 3});

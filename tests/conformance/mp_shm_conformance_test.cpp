@@ -398,19 +398,15 @@ void check_resource_tracker_ignores(int signum) {
 }
 
 // TestResourceTracker.test_resource_tracker_sigint: SIGINT is ignored.
-// DIVERGENCE: a tracker signalled in its first moments dies (it ignores SIGINT only once it
-// runs; Python blocks the signal across the tracker's start), and its segments then leak.
-TEST_P(TestResourceTracker, DISABLED_test_resource_tracker_sigint) { check_resource_tracker_ignores(SIGINT); }
+TEST_P(TestResourceTracker, test_resource_tracker_sigint) { check_resource_tracker_ignores(SIGINT); }
 
 // TestResourceTracker.test_resource_tracker_sigterm: SIGTERM is ignored.
-// DIVERGENCE: as for SIGINT: a tracker signalled right after it starts dies.
-TEST_P(TestResourceTracker, DISABLED_test_resource_tracker_sigterm) { check_resource_tracker_ignores(SIGTERM); }
+TEST_P(TestResourceTracker, test_resource_tracker_sigterm) { check_resource_tracker_ignores(SIGTERM); }
 
 // TestResourceTracker.test_resource_tracker_sigkill (check_resource_tracker_death, SIGKILL):
 // after its tracker is killed, a program's next segment is still tracked (Python restarts the
 // tracker on next use, with a warning), so it is removed when the program is terminated.
-// DIVERGENCE: a killed tracker is not restarted; the segments made after are never removed.
-TEST_P(TestResourceTracker, DISABLED_test_resource_tracker_sigkill) {
+TEST_P(TestResourceTracker, test_resource_tracker_sigkill) {
     SeparateCreator p(2, SIGKILL);
     ASSERT_EQ(p.names.size(), 2u);
     sm::SharedMemory({.name = p.names[0]}).unlink();  // registered with the dead tracker

@@ -53,6 +53,19 @@ int drain_queue(mproc::Queue<int> q, int n) {
     return sum;
 }
 
+// A value whose serialization throws on the way out when `bad` (Python: __reduce__ raises).
+struct WriteFails {
+    int v = 0;
+    bool bad = false;
+    template <class Ar>
+    void serialize(Ar& ar) {
+        if constexpr (Ar::is_saving::value)
+            if (bad) throw std::domain_error("cannot write " + std::to_string(v));
+        ar(v, bad);
+    }
+};
+int value_of(WriteFails w) { return w.v; }
+
 class PoolTest : public testing::TestWithParam<std::string> {
 protected:
     mproc::PoolOptions opts(int processes = 2) { return {.processes = processes, .start_method = GetParam()}; }
@@ -122,6 +135,40 @@ TEST_P(PoolTest, ImapReadsAnEndlessInputLazily) {
         ASSERT_TRUE(v);
         EXPECT_EQ(*v, i * i);
     }
+}
+
+// An argument whose serialization throws fails its result with that exception (its type kept)
+// rather than throwing from apply_async, and the pool goes on: Python's Pool pickles a task in
+// its task-handler thread and sets the error on the task's result (pool.py _handle_tasks).
+TEST_P(PoolTest, AnArgumentThatCannotBeWrittenFailsItsResult) {
+    mproc::Pool pool(opts());
+    std::atomic<int> errors{0};
+    mproc::AsyncResult<int> r = pool.apply_async(value_of, std::tuple{WriteFails{4, true}},
+                                                 {.error_callback = [&](std::exception_ptr e) {
+                                                     try {
+                                                         std::rethrow_exception(e);
+                                                     } catch (const std::domain_error&) {
+                                                         ++errors;
+                                                     } catch (...) {
+                                                     }
+                                                 }});
+    r.wait(10s);
+    ASSERT_TRUE(r.ready());
+    EXPECT_FALSE(r.successful());
+    try {
+        r.get();
+        ADD_FAILURE() << "get() did not throw";
+    } catch (const std::domain_error& e) {
+        EXPECT_STREQ(e.what(), "cannot write 4");
+    }
+    EXPECT_EQ(errors.load(), 1);
+    EXPECT_EQ(pool.apply(value_of, WriteFails{5, false}), 5);
+    // imap: the failing item's chunk raises at its place; the others come through.
+    auto it = pool.imap(value_of, std::vector<WriteFails>{{1, false}, {2, true}, {3, false}});
+    EXPECT_EQ(*it.next(10s), 1);
+    EXPECT_THROW(it.next(10s), std::domain_error);
+    EXPECT_EQ(*it.next(10s), 3);
+    EXPECT_FALSE(it.next(10s));
 }
 
 TEST_P(PoolTest, ImapThrowsAtTheFailingItemAndGoesOn) {

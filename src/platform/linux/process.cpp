@@ -39,14 +39,40 @@ pid_t get_pid() noexcept { return ::getpid(); }
 pid_t get_ppid() noexcept { return ::getppid(); }
 pid_t get_tid() noexcept { return static_cast<pid_t>(::syscall(SYS_gettid)); }
 
-pid_t fork_process() {
+namespace {
+sigset_t signal_set(std::span<const int> sigs) noexcept {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int sig : sigs) sigaddset(&set, sig);
+    return set;
+}
+}  // namespace
+
+pid_t fork_process(std::span<const int> blocked) {
+    if (blocked.empty()) {
+        const pid_t pid = ::fork();
+        if (pid < 0) throw_errno("fork");
+        return pid;
+    }
+    // The child inherits this thread's mask; this thread gets its own back at once.
+    const sigset_t block = signal_set(blocked);
+    sigset_t old;
+    pthread_sigmask(SIG_BLOCK, &block, &old);
     const pid_t pid = ::fork();
-    if (pid < 0) throw_errno("fork");
+    const int err = errno;
+    if (pid != 0) pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    if (pid < 0) throw_errno("fork", err);
     return pid;
 }
 
+void ignore_signals(std::span<const int> sigs) noexcept {
+    for (int sig : sigs) ::signal(sig, SIG_IGN);
+    const sigset_t set = signal_set(sigs);
+    pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
+}
+
 pid_t spawn_process(const std::string& path, const std::vector<std::string>& argv,
-                    std::span<const int> keep) {
+                    std::span<const int> keep, std::span<const int> blocked) {
     // Everything the child needs is built here, before the clone: between clone and exec only
     // the C library's own async-signal-safe steps run.
     std::vector<char*> args;
@@ -65,9 +91,10 @@ pid_t spawn_process(const std::string& path, const std::vector<std::string>& arg
     // dup2(fd, fd) clears FD_CLOEXEC in the child only (POSIX 2018; glibc >= 2.29).
     for (int fd : keep)
         if (!err) err = posix_spawn_file_actions_adddup2(&actions, fd, fd);
-    sigset_t none;
-    sigemptyset(&none);
-    if (!err) err = posix_spawnattr_setsigmask(&attr, &none);
+    // glibc blocks every signal across its clone, so one sent to the child before this mask
+    // is set waits for it, and one in `blocked` waits past exec.
+    const sigset_t mask = signal_set(blocked);
+    if (!err) err = posix_spawnattr_setsigmask(&attr, &mask);
     // Signals this process ignores stay ignored across exec; the child starts with defaults.
     sigset_t defaults;
     sigemptyset(&defaults);
