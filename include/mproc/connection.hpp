@@ -80,7 +80,7 @@ public:
 
     // Sends a serializable value. Values that hold descriptors (a Connection, ...) travel too,
     // over socket connections.
-    template <serializable T>
+    template <class T>
     void send(const T& obj) {
         std::string buf;
         std::vector<int> fds;
@@ -90,7 +90,7 @@ public:
 
     // Blocks until a message arrives and reads it as a T. A message of another type is a
     // SerializationError naming both types; it is consumed and the connection stays usable.
-    template <serializable T>
+    template <class T>
     T recv() {
         std::vector<int> fds;
         const std::string& bytes = receive_message(fds);

@@ -703,6 +703,19 @@ constexpr void check_callable() {
                       "mproc::pool::ThreadPool, which runs any callable)");
 }
 
+// A process pool's arguments go to another process: one that cannot is refused here, naming
+// the argument's own type, before the archive that would write the whole tuple says so.
+template <class Tuple>
+struct argument_check;
+template <class... A>
+struct argument_check<std::tuple<A...>> {
+    static constexpr bool run() { return (check_serializable<A>() && ...); }
+};
+template <class Core, class Tuple>
+constexpr void check_arguments() {
+    if constexpr (std::is_same_v<Core, ProcessCore>) (void)argument_check<Tuple>::run();
+}
+
 // The interface Python's Pool and ThreadPool share, over a core that runs chunks of items.
 template <class Core>
 class BasicPool {
@@ -807,10 +820,8 @@ private:
 
     template <class R>
     static void check_result() {
-        if constexpr (!std::is_void_v<R> && std::is_same_v<Core, ProcessCore>)
-            static_assert(serializable<R>,
-                          "mproc: a pool task's result travels back from the worker, so its type "
-                          "must be serializable (see serialize.hpp)");
+        // A result travels back from the worker: one that cannot is refused with mproc's message.
+        if constexpr (!std::is_void_v<R> && std::is_same_v<Core, ProcessCore>) (void)check_serializable<R>();
     }
 
     template <class F, class Tuple>
@@ -831,6 +842,7 @@ public:
                                        std::function<void(std::exception_ptr)> on_error = {},
                                        bool executor_future = false) {
         check_callable<Core, F>();
+        check_arguments<Core, Tuple>();
         check_result<R>();
         core_->check_accepting();
         auto job = std::make_shared<Job<R>>(Mode::Single, 1);
@@ -849,6 +861,7 @@ public:
         using Tuple = std::tuple<stored_arg_t<std::ranges::range_value_t<Rngs>>...>;
         using R = typename apply_result<F, Tuple>::type;
         check_callable<Core, F>();
+        check_arguments<Core, Tuple>();
         check_result<R>();
         core_->check_accepting();
         auto job = std::make_shared<Job<R>>(Mode::Ordered, static_cast<std::size_t>(-1));
@@ -905,6 +918,7 @@ private:
     template <class Tuple, class F, class Rng, class R>
     auto list_job(F f, Rng&& range, MapOptions<R> options, bool once) {
         check_callable<Core, F>();
+        check_arguments<Core, Tuple>();
         check_result<R>();
         core_->check_accepting();
         std::vector<Tuple> all;
@@ -934,6 +948,7 @@ private:
         using Tuple = std::tuple<stored_arg_t<std::ranges::range_value_t<Rng>>>;
         using R = typename apply_result<F, Tuple>::type;
         check_callable<Core, F>();
+        check_arguments<Core, Tuple>();
         check_result<R>();
         core_->check_accepting();
         auto job = std::make_shared<Job<R>>(mode, static_cast<std::size_t>(-1));

@@ -133,15 +133,6 @@ void spawn_entry(InputArchive& ar) {
     std::apply(f, std::move(args));
 }
 
-template <class A>
-struct argument_must_be_serializable {
-    static_assert(serializable<A>,
-                  "mproc: every argument of a Process target must be serializable (arithmetic, "
-                  "trivially copyable, std::string, standard containers, or a type with a "
-                  "serialize(Archive&) member): see the type named in this error");
-    static constexpr bool value = true;
-};
-
 inline constexpr const char* kCapturingRefusal =
     "mproc: the target is a lambda with captures (or a callable object that is neither "
     "default-constructible nor serializable), and the spawn and forkserver start methods run "
@@ -150,7 +141,9 @@ inline constexpr const char* kCapturingRefusal =
 
 template <class F, class... A>
 class TargetImpl final : public Target {
-    static_assert((argument_must_be_serializable<A>::value && ...));
+    // An argument that cannot be sent is refused here, first, with mproc's message (the check
+    // asserts; this line only makes it run when the class is).
+    static_assert(((void)check_serializable<A>(), ..., true));
 
 public:
     template <class FF, class... AA>

@@ -1,9 +1,19 @@
 // mproc/serialize.hpp: what mproc sends instead of pickle.
 //
-// A value is serializable when it is arithmetic or trivially copyable (copied as bytes), a
-// std::string, a standard container, pair/tuple/optional/variant or chrono type of serializable
-// values, or a type with a cereal-style member `template <class Ar> void serialize(Ar& ar)`
-// (call `ar(a, b, c)` in it). Loading needs a default constructor.
+// A value is serializable when it is arithmetic or an enum, a plain struct (an aggregate) of
+// serializable members, a std::string, a standard container, pair/tuple/optional/variant or
+// chrono type of serializable values, or a type with a cereal-style member
+// `template <class Ar> void serialize(Ar& ar)` (call `ar(a, b, c)` in it). Loading needs a
+// default constructor. Plain structs are copied as bytes, with no serialize() to write.
+//
+// Addresses never travel: a pointer, reference, string_view or span, at any depth of a struct
+// or container, is refused at compile time (it would point at nothing in another process).
+// A trivially copyable type whose members mproc cannot see (private members, constructors, a
+// base class) is refused too, unless it has serialize() or is declared safe to copy:
+//     template <> inline constexpr bool mproc::copy_as_bytes<MyType> = true;
+// Wherever a type is sent (a Process or pool argument, a task's result, a Queue's item, a
+// Connection's message, a manager's value), a refusal is one mproc static_assert whose
+// instantiation names the type sent (T) and the part to blame (Part).
 //
 // mproc::dumps(x) returns bytes that carry a fingerprint of x's type; mproc::loads<T>(bytes)
 // checks it, so reading a message as another type throws SerializationError naming both types
@@ -12,6 +22,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -50,15 +61,11 @@ std::size_t envelope_fd_count(std::string_view bytes);
 [[noreturn]] void rethrow_as_serialization_error(const std::type_info& t);
 }  // namespace detail
 
-// True when T can be written by mproc's archives (see above). Containers are checked by cereal
-// when instantiated, so a vector of an unserializable type fails to compile there, naming it.
-// (cereal declares a serialize() for raw pointers only to fail inside it, so addresses are
-// excluded here explicitly.)
+// True when T can be sent (see above), containers and structs checked to any depth. For
+// overloading and `if constexpr`; the entry points themselves take any T and refuse a bad one
+// with mproc's message (detail::check_serializable).
 template <class T>
-concept serializable =
-    !detail::holds_address<std::remove_cvref_t<T>>::value &&
-    (detail::is_raw_copyable_v<std::remove_cvref_t<T>> || std::is_empty_v<std::remove_cvref_t<T>> ||
-     cereal::traits::is_output_serializable<std::remove_cvref_t<T>, detail::OutputArchive>::value);
+concept serializable = detail::verdict<std::remove_cvref_t<T>>::why == detail::Refusal::none;
 
 namespace detail {
 // The envelope of a type that carries no descriptors, built once per type.
@@ -77,26 +84,26 @@ template <class T>
 inline constexpr bool fast_path_v = is_raw_copyable_v<T> && !std::is_same_v<T, bool>;
 
 // Appends x, with its envelope, to out; the descriptors it carries are appended to fds.
-template <serializable T>
+template <class T>
 void encode(std::string& out, const T& x, std::vector<int>& fds) {
-    if constexpr (fast_path_v<T>) {
+    if constexpr (!check_serializable<T>()) {
+        // refused at compile time, saying why
+    } else if constexpr (fast_path_v<T>) {
         // Measured: a long through dumps+loads took 72 ns with the archive, most of a queue's
         // put+get; as the cached envelope and a memcpy it takes a few.
         out.append(envelope_of<T>());
         out.append(reinterpret_cast<const char*>(std::addressof(x)), sizeof(T));
-        return;
+    } else {
+        const std::size_t at = write_envelope(out, typeid(T));
+        OutputArchive ar(out);
+        ar(x);
+        patch_envelope_fds(out, at, ar.fds().size());
+        fds.insert(fds.end(), ar.fds().begin(), ar.fds().end());
     }
-    const std::size_t at = write_envelope(out, typeid(T));
-    OutputArchive ar(out);
-    ar(x);
-    patch_envelope_fds(out, at, ar.fds().size());
-    fds.insert(fds.end(), ar.fds().begin(), ar.fds().end());
 }
 
-// Reads a T written by encode. The descriptors that came with it are in fds; those the value
-// takes are set to -1, the caller closes the rest.
-template <serializable T>
-T decode(std::string_view bytes, std::span<int> fds) {
+template <class T>
+T decode_checked(std::string_view bytes, std::span<int> fds) {
     if constexpr (fast_path_v<T>) {
         const std::string& h = envelope_of<T>();
         if (fds.empty() && bytes.size() == h.size() + sizeof(T) &&
@@ -127,12 +134,22 @@ T decode(std::string_view bytes, std::span<int> fds) {
     }
     return x;
 }
+
+// Reads a T written by encode. The descriptors that came with it are in fds; those the value
+// takes are set to -1, the caller closes the rest.
+template <class T>
+T decode(std::string_view bytes, std::span<int> fds) {
+    if constexpr (!check_serializable<T>())
+        std::abort();  // never compiled into a program: refused at compile time, saying why
+    else
+        return decode_checked<T>(bytes, fds);
+}
 }  // namespace detail
 
 // Serializes x with its type fingerprint (Python: pickle.dumps). A value that holds
 // descriptors (a Connection, say) cannot be turned into plain bytes: std::logic_error; send it
 // over a Connection or give it to a child instead.
-template <serializable T>
+template <class T>
 std::string dumps(const T& x) {
     std::string out;
     std::vector<int> fds;
@@ -146,7 +163,7 @@ std::string dumps(const T& x) {
 
 // Reads bytes written by dumps<T> (Python: pickle.loads). Throws SerializationError when the
 // bytes hold another type or are truncated or malformed.
-template <serializable T>
+template <class T>
 T loads(std::string_view bytes) {
     return detail::decode<T>(bytes, {});
 }

@@ -75,6 +75,7 @@ private:
 template <class T>
 class ShareableList {
     static_assert(std::is_trivially_copyable_v<T>, "mproc::ShareableList<T> needs a trivially copyable T");
+    static_assert(!detail::holds_address_v<T>, "mproc::ShareableList<T>: T holds an address (a pointer, reference, string_view or span, at some depth), which means nothing in the other processes that map this memory");
     struct Header {
         std::uint64_t magic;
         std::uint64_t count;

@@ -33,6 +33,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "mproc/detail/archive.hpp"
 #include "mproc/synchronize.hpp"
 
 namespace mproc {
@@ -122,6 +123,7 @@ inline void check_index(std::size_t i, std::size_t n) {
 template <class T>
 class RawValue {
     static_assert(std::is_trivially_copyable_v<T>, "mproc::RawValue<T> needs a trivially copyable T");
+    static_assert(!detail::holds_address_v<T>, "mproc::RawValue<T>: T holds an address (a pointer, reference, string_view or span, at some depth), which means nothing in the other processes that map this memory");
 
 public:
     explicit RawValue(const T& initial = T{}) : at_(detail::RegionRef::create(sizeof(T))) {
@@ -143,6 +145,7 @@ private:
 template <class T>
 class RawArray {
     static_assert(std::is_trivially_copyable_v<T>, "mproc::RawArray<T> needs a trivially copyable T");
+    static_assert(!detail::holds_address_v<T>, "mproc::RawArray<T>: T holds an address (a pointer, reference, string_view or span, at some depth), which means nothing in the other processes that map this memory");
 
 public:
     explicit RawArray(std::size_t n = 0) : at_(detail::RegionRef::create(n * sizeof(T))), n_(n) {}
@@ -177,6 +180,7 @@ private:
 template <class T, detail::shareable_lock L = RLock>
 class Value : private detail::Guarded<L> {
     static_assert(std::is_trivially_copyable_v<T>, "mproc::Value<T> needs a trivially copyable T");
+    static_assert(!detail::holds_address_v<T>, "mproc::Value<T>: T holds an address (a pointer, reference, string_view or span, at some depth), which means nothing in the other processes that map this memory");
     using Base = detail::Guarded<L>;
 
 public:
@@ -208,6 +212,7 @@ private:
 template <class T, detail::shareable_lock L = RLock>
 class Array : private detail::Guarded<L> {
     static_assert(std::is_trivially_copyable_v<T>, "mproc::Array<T> needs a trivially copyable T");
+    static_assert(!detail::holds_address_v<T>, "mproc::Array<T>: T holds an address (a pointer, reference, string_view or span, at some depth), which means nothing in the other processes that map this memory");
     using Base = detail::Guarded<L>;
 
 public:

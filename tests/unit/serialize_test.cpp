@@ -5,11 +5,13 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <list>
 #include <map>
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <unordered_map>
 #include <variant>
@@ -94,6 +96,108 @@ TEST(Serialize, ConceptSaysWhatCanTravel) {
     static_assert(!mproc::serializable<std::string_view>);
     static_assert(!mproc::serializable<const char*>);
     SUCCEED();
+}
+
+// The members of plain structs are looked into, to any depth, for an address: a struct that
+// carries a `const char*` compiled and was copied as bytes, and its task died of SIGSEGV under
+// spawn (issue 14, section 3).
+struct Labelled {
+    const char* label;
+    int n;
+};
+struct Wrapper {  // the pointer one level down
+    int id;
+    Labelled inner[2];
+};
+struct Referring {
+    const int& r;
+};
+struct Viewing {
+    std::string_view name;
+};
+struct Timed {  // a member with an explicit converting constructor is still seen
+    std::chrono::milliseconds d;
+    int n[4];
+    Pod nested;
+    Color color;
+    bool operator==(const Timed&) const = default;
+};
+class Sealed {  // private members: mproc cannot see them
+public:
+    Sealed() = default;
+    explicit Sealed(int v) : v_(v) {}
+    int v() const { return v_; }
+    bool operator==(const Sealed&) const = default;
+
+private:
+    int v_ = 0;
+};
+struct Derived : Pod {  // a base class: the members cannot be listed
+    int extra;
+};
+union Either {
+    int i;
+    float f;
+};
+struct Declared {  // declared safe to copy as bytes by its author
+    Declared() = default;
+    explicit Declared(long v) : v_(v) {}
+    long v_ = 0;
+    bool operator==(const Declared&) const = default;
+
+private:
+    int unused_ = 0;
+};
+
+}  // namespace
+
+template <>
+inline constexpr bool mproc::copy_as_bytes<Declared> = true;
+
+namespace {
+
+TEST(Serialize, AddressesAreRefusedAtAnyDepth) {
+    using mproc::detail::Refusal;
+    using mproc::detail::verdict;
+    static_assert(!mproc::serializable<Labelled>);
+    static_assert(verdict<Labelled>::why == Refusal::address);
+    static_assert(std::is_same_v<verdict<Labelled>::part, const char*>);
+    static_assert(!mproc::serializable<Wrapper>);
+    static_assert(std::is_same_v<verdict<Wrapper>::part, const char*>);
+    static_assert(!mproc::serializable<std::vector<Labelled>>);
+    static_assert(!mproc::serializable<std::map<int, std::vector<Wrapper>>>);
+    static_assert(!mproc::serializable<std::tuple<int, std::string_view>>);
+    static_assert(!mproc::serializable<std::pair<const char*, int>>);
+    static_assert(!mproc::serializable<std::optional<int*>>);
+    static_assert(!mproc::serializable<Referring>);
+    static_assert(!mproc::serializable<Viewing>);
+    static_assert(!mproc::serializable<std::array<const char*, 2>>);
+    static_assert(!mproc::serializable<int* [3]>);
+    static_assert(!mproc::serializable<std::reference_wrapper<int>>);
+    SUCCEED();
+}
+
+TEST(Serialize, PlainStructsAreCopiedAsBytesOnceTheirMembersAreSeen) {
+    using mproc::detail::Refusal;
+    using mproc::detail::verdict;
+    static_assert(mproc::detail::is_raw_copyable_v<Pod>);
+    static_assert(mproc::detail::is_raw_copyable_v<Timed>);
+    static_assert(mproc::detail::is_raw_copyable_v<int[3]>);
+    static_assert(mproc::detail::is_raw_copyable_v<Declared>);
+    static_assert(!mproc::detail::is_raw_copyable_v<Labelled>);
+    // Types whose members cannot be listed are refused unless they say they are safe.
+    static_assert(verdict<Sealed>::why == Refusal::opaque);
+    static_assert(verdict<Derived>::why == Refusal::opaque);
+    static_assert(verdict<Either>::why == Refusal::opaque);
+    static_assert(verdict<std::vector<Sealed>>::why == Refusal::opaque);
+    static_assert(std::is_same_v<verdict<std::vector<Sealed>>::part, Sealed>);
+    static_assert(verdict<std::function<void()>>::why == Refusal::no_format);
+    expect_roundtrip(Timed{std::chrono::milliseconds(250), {1, 2, 3, 4}, Pod{5, 6.5, {'x', 'y', 'z'}}, Color::Red});
+    expect_roundtrip(std::vector<Timed>(3));
+    expect_roundtrip(Declared(1234567890123L));
+    // A plain struct travels as its bytes: the envelope, then exactly sizeof(T).
+    const std::string bytes = mproc::dumps(Timed{});
+    EXPECT_EQ(bytes.size(), mproc::detail::envelope_of<Timed>().size() + sizeof(Timed));
 }
 
 TEST(Serialize, WrongTypeNamesBothTypes) {

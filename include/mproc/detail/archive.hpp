@@ -4,8 +4,11 @@
 // the std types cereal supports work unchanged. Three things differ from cereal's own
 // BinaryArchive, and are why these exist:
 //  - they write to and read from memory, not an iostream (no stream overhead per message);
-//  - a trivially copyable type that has no serialization function of its own (a plain struct,
-//    an enum, std::array<int, N>) is copied as bytes, so users need not write serialize();
+//  - a plain struct without a serialization function of its own is copied as bytes, so users
+//    need not write serialize(); but only after its members, at any depth, are found to hold no
+//    address (a pointer copied into another process points at nothing there): see judge();
+//  - a type that cannot be sent is refused at compile time with one mproc message, wherever it
+//    is sent from (check_serializable), not with cereal's errors from deep inside;
 //  - reading is bounded: a length that claims more elements than bytes remain is an error
 //    before anything is allocated, and reading past the end is an error, never garbage.
 #pragma once
@@ -30,16 +33,31 @@
 #include <cereal/types/variant.hpp>
 #include <cereal/types/vector.hpp>
 
+#include <array>
+#include <complex>
 #include <cstddef>
+#include <deque>
+#include <forward_list>
+#include <functional>
+#include <list>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
 #include <cstdint>
 #include <cstring>
 #include <span>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <type_traits>
+#include <unordered_map>
+#include <unordered_set>
 #include <utility>
+#include <variant>
 #include <vector>
 
+#include "mproc/detail/fields.hpp"
 #include "mproc/errors.hpp"
 
 namespace mproc::detail {
@@ -47,6 +65,135 @@ namespace mproc::detail {
 class OutputArchive;
 class InputArchive;
 
+}  // namespace mproc::detail
+
+namespace mproc {
+// Says that T holds no address and may be copied as its bytes, for a trivially copyable type
+// whose members mproc cannot see (private members, constructors, a base class, a union):
+//     template <> inline constexpr bool mproc::copy_as_bytes<MyType> = true;
+// Plain structs need no such line: mproc checks their members itself (see serialize.hpp).
+template <class T>
+inline constexpr bool copy_as_bytes = false;
+}  // namespace mproc
+
+namespace mproc::detail {
+
+// Why a type cannot be sent to another process.
+enum class Refusal {
+    none,
+    address,    // it holds a pointer, reference, string_view or span: meaningless elsewhere
+    opaque,     // trivially copyable, but its members cannot be checked for addresses
+    no_format,  // mproc knows no way to write it
+};
+
+template <Refusal Why, class Part>
+struct refused {
+    static constexpr Refusal why = Why;
+    using part = Part;  // the offending type, at whatever depth it was found
+};
+using accepted = refused<Refusal::none, void>;
+
+template <class T>
+inline constexpr bool is_address_v = std::is_pointer_v<T> || std::is_member_pointer_v<T> ||
+                                     std::is_reference_v<T>;
+template <class C, class Tr>
+inline constexpr bool is_address_v<std::basic_string_view<C, Tr>> = true;
+template <class T, std::size_t N>
+inline constexpr bool is_address_v<std::span<T, N>> = true;
+template <class T>
+inline constexpr bool is_address_v<std::reference_wrapper<T>> = true;
+
+// The element types of the standard types cereal writes element by element (void: not one).
+template <class T>
+struct elements {
+    using type = void;
+};
+template <class C, class Tr, class A>
+struct elements<std::basic_string<C, Tr, A>> {
+    using type = fields::list<>;
+};
+template <class E, class A>
+struct elements<std::vector<E, A>> {
+    using type = fields::list<E>;
+};
+template <class E, class A>
+struct elements<std::deque<E, A>> {
+    using type = fields::list<E>;
+};
+template <class E, class A>
+struct elements<std::list<E, A>> {
+    using type = fields::list<E>;
+};
+template <class E, class A>
+struct elements<std::forward_list<E, A>> {
+    using type = fields::list<E>;
+};
+template <class K, class C, class A>
+struct elements<std::set<K, C, A>> {
+    using type = fields::list<K>;
+};
+template <class K, class C, class A>
+struct elements<std::multiset<K, C, A>> {
+    using type = fields::list<K>;
+};
+template <class K, class H, class E, class A>
+struct elements<std::unordered_set<K, H, E, A>> {
+    using type = fields::list<K>;
+};
+template <class K, class H, class E, class A>
+struct elements<std::unordered_multiset<K, H, E, A>> {
+    using type = fields::list<K>;
+};
+template <class K, class V, class C, class A>
+struct elements<std::map<K, V, C, A>> {
+    using type = fields::list<K, V>;
+};
+template <class K, class V, class C, class A>
+struct elements<std::multimap<K, V, C, A>> {
+    using type = fields::list<K, V>;
+};
+template <class K, class V, class H, class E, class A>
+struct elements<std::unordered_map<K, V, H, E, A>> {
+    using type = fields::list<K, V>;
+};
+template <class K, class V, class H, class E, class A>
+struct elements<std::unordered_multimap<K, V, H, E, A>> {
+    using type = fields::list<K, V>;
+};
+template <class T, std::size_t N>
+struct elements<std::array<T, N>> {
+    using type = fields::list<T>;
+};
+template <class A, class B>
+struct elements<std::pair<A, B>> {
+    using type = fields::list<A, B>;
+};
+template <class... Ts>
+struct elements<std::tuple<Ts...>> {
+    using type = fields::list<Ts...>;
+};
+template <class... Ts>
+struct elements<std::variant<Ts...>> {
+    using type = fields::list<Ts...>;
+};
+template <class T>
+struct elements<std::optional<T>> {
+    using type = fields::list<T>;
+};
+template <class T>
+struct elements<std::complex<T>> {
+    using type = fields::list<T>;
+};
+template <class T, class D>
+struct elements<std::unique_ptr<T, D>> {
+    using type = fields::list<T>;
+};
+template <class T>
+struct elements<std::shared_ptr<T>> {
+    using type = fields::list<T>;
+};
+
+// cereal's own wrappers, which its archives take apart themselves.
 template <class T>
 struct is_cereal_wrapper : std::false_type {};
 template <class T>
@@ -57,24 +204,104 @@ template <class T>
 struct is_cereal_wrapper<cereal::BinaryData<T>> : std::true_type {};
 template <class K, class V>
 struct is_cereal_wrapper<cereal::MapItem<K, V>> : std::true_type {};
-
-// Types that are trivially copyable but hold addresses, which mean nothing in another process.
 template <class T>
-struct holds_address : std::bool_constant<std::is_pointer_v<T> || std::is_member_pointer_v<T>> {};
-template <class C, class Tr>
-struct holds_address<std::basic_string_view<C, Tr>> : std::true_type {};
-template <class T, std::size_t N>
-struct holds_address<std::span<T, N>> : std::true_type {};
-
-// Copied as bytes: arithmetic types, and trivially copyable types for which cereal knows no
-// serialization function (so a user's own serialize() always wins).
+struct is_cereal_wrapper<cereal::base_class<T>> : std::true_type {};
 template <class T>
-inline constexpr bool is_raw_copyable_v =
-    std::is_arithmetic_v<T> ||
-    (std::is_trivially_copyable_v<T> && !holds_address<T>::value && !is_cereal_wrapper<T>::value &&
-     !std::is_empty_v<T> &&
-     cereal::traits::detail::count_output_serializers<T, OutputArchive>::value == 0 &&
-     cereal::traits::detail::count_input_serializers<T, InputArchive>::value == 0);
+struct is_cereal_wrapper<cereal::virtual_base_class<T>> : std::true_type {};
+
+// A serialization function of the type's own (a member serialize(), or cereal's for a std type).
+template <class T>
+inline constexpr bool has_serializer_v =
+    cereal::traits::detail::count_output_serializers<T, OutputArchive>::value != 0 ||
+    cereal::traits::detail::count_input_serializers<T, InputArchive>::value != 0;
+
+template <class T>
+struct verdict;
+
+template <class... Ts>
+struct first_refusal : accepted {};
+template <class T, class... Ts>
+struct first_refusal<T, Ts...>
+    : std::conditional_t<verdict<T>::why != Refusal::none, verdict<T>, first_refusal<Ts...>> {};
+
+template <class... Ts>
+constexpr first_refusal<Ts...> judge_all(fields::list<Ts...>) {
+    return {};
+}
+
+// What the archives make of T (cv-unqualified): accepted, or refused with the part to blame.
+// A plain struct is looked into member by member, so an address at any depth is found; a
+// type with its own serialize() is trusted to write what it means.
+template <class T>
+constexpr auto judge() {
+    if constexpr (is_address_v<T>)
+        return refused<Refusal::address, T>{};
+    else if constexpr (::mproc::copy_as_bytes<T> || std::is_arithmetic_v<T> || std::is_enum_v<T> ||
+                       std::is_empty_v<T> || is_cereal_wrapper<T>::value)
+        return accepted{};
+    else if constexpr (std::is_bounded_array_v<T>)
+        return judge_all(fields::list<std::remove_extent_t<T>>{});
+    else if constexpr (!std::is_void_v<typename elements<T>::type>)
+        return judge_all(typename elements<T>::type{});
+    else if constexpr (has_serializer_v<T>)
+        return accepted{};
+    else if constexpr (std::is_trivially_copyable_v<T> && fields::listable<T>())
+        return judge_all(fields::members_t<T>{});
+    else if constexpr (std::is_trivially_copyable_v<T>)
+        return refused<Refusal::opaque, T>{};
+    else
+        return refused<Refusal::no_format, T>{};
+}
+
+template <class T>
+struct verdict : decltype(judge<std::remove_cv_t<T>>()) {};
+
+// An address anywhere in T's bytes (what shared memory must not hold either).
+template <class T>
+inline constexpr bool holds_address_v = verdict<T>::why == Refusal::address;
+
+// Copied as bytes: arithmetic types and enums, arrays of them, plain structs whose members hold
+// no address (at any depth), and types declared copy_as_bytes. A type's own serialize() wins.
+template <class T>
+constexpr bool raw_copyable() {
+    if constexpr (std::is_arithmetic_v<T> || std::is_enum_v<T> || ::mproc::copy_as_bytes<T>)
+        return true;
+    else if constexpr (std::is_bounded_array_v<T>)
+        return raw_copyable<std::remove_all_extents_t<T>>();
+    else if constexpr (std::is_class_v<T> && std::is_trivially_copyable_v<T> && !std::is_empty_v<T> &&
+                       !is_cereal_wrapper<T>::value && std::is_void_v<typename elements<T>::type> &&
+                       !has_serializer_v<T>)
+        return verdict<T>::why == Refusal::none;
+    else
+        return false;
+}
+template <class T>
+inline constexpr bool is_raw_copyable_v = raw_copyable<T>();
+
+// The one compile-time refusal every entry point gives (a Process or pool argument, a result, a
+// Queue's item, a Connection's message, a manager's value): the instantiation it names shows
+// the type sent (T) and the part to blame (Part). True when T can be sent.
+template <class T, class Part = typename verdict<std::remove_cvref_t<T>>::part,
+          Refusal Why = verdict<std::remove_cvref_t<T>>::why>
+constexpr bool check_serializable() {
+    static_assert(Why != Refusal::address,
+                  "mproc: this value cannot go to another process: 'Part' (in 'T', the type sent) holds "
+                  "an address (a pointer, reference, string_view or span), which means nothing there. "
+                  "Send what it points to instead (std::string, std::vector, ...), or give the type "
+                  "a serialize(Archive&) member (see mproc/serialize.hpp)");
+    static_assert(Why != Refusal::opaque,
+                  "mproc: 'Part' (in 'T', the type sent) is trivially copyable, but mproc cannot see "
+                  "its members to check that none holds an address (it has private members, "
+                  "constructors, a base class, a union, or more than 32 members). Give it a "
+                  "serialize(Archive&) member, or declare that its bytes are safe to copy: "
+                  "template <> inline constexpr bool mproc::copy_as_bytes<Part> = true;");
+    static_assert(Why != Refusal::no_format,
+                  "mproc: 'Part' (in 'T', the type sent) cannot be serialized: mproc sends arithmetic "
+                  "types, enums, plain structs of them, std::string, standard containers, pair, "
+                  "tuple, optional, variant, chrono types, and types with a serialize(Archive&) "
+                  "member (see mproc/serialize.hpp)");
+    return Why == Refusal::none;
+}
 
 // Writes into a growable byte string. Descriptors that must travel with the bytes (handles to
 // shared objects) are collected in fds() for the transport to pass along.
@@ -122,7 +349,9 @@ private:
     template <class T>
     void dispatch(T&& x) {
         using U = std::remove_cvref_t<T>;
-        if constexpr (is_raw_copyable_v<U>)
+        if constexpr (!check_serializable<U>()) {
+            // refused at compile time, saying why; nothing else is compiled for it
+        } else if constexpr (is_raw_copyable_v<U>)
             saveBinary(std::addressof(x), sizeof(U));
         else
             Base::operator()(std::forward<T>(x));
@@ -198,7 +427,9 @@ private:
     template <class T>
     void dispatch(T&& x) {
         using U = std::remove_cvref_t<T>;
-        if constexpr (std::is_same_v<U, bool>) {
+        if constexpr (!check_serializable<U>()) {
+            // refused at compile time, saying why; nothing else is compiled for it
+        } else if constexpr (std::is_same_v<U, bool>) {
             unsigned char b = 0;
             loadBinary(&b, 1);
             if (b > 1) throw SerializationError("mproc: malformed message: a bool is not 0 or 1");
