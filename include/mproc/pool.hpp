@@ -818,6 +818,13 @@ public:
 
 private:
 
+    // A per-call deadline must be positive (the pool-wide one is checked when the pool is made);
+    // a thread pool refuses any (its submit_items says why).
+    static void check_deadline(const Timeout& t) {
+        if (t && Core::can_stop_running && !(t->count() > 0))
+            throw std::invalid_argument("mproc: a task deadline must be positive");
+    }
+
     template <class R>
     static void check_result() {
         // A result travels back from the worker: one that cannot is refused with mproc's message.
@@ -845,6 +852,7 @@ public:
         check_arguments<Core, Tuple>();
         check_result<R>();
         core_->check_accepting();
+        check_deadline(timeout);
         auto job = std::make_shared<Job<R>>(Mode::Single, 1);
         if (executor_future) job->set_executor_future();
         core_->adopt(*job);
@@ -864,6 +872,7 @@ public:
         check_arguments<Core, Tuple>();
         check_result<R>();
         core_->check_accepting();
+        check_deadline(task_timeout);
         auto job = std::make_shared<Job<R>>(Mode::Ordered, static_cast<std::size_t>(-1));
         // Unlike Pool.imap, an executor's map does not hold the pool open: shutdown never waits
         // on an iterator (Python's Executor.map has submitted everything by then). Items the
@@ -921,6 +930,7 @@ private:
         check_arguments<Core, Tuple>();
         check_result<R>();
         core_->check_accepting();
+        check_deadline(options.task_timeout);
         std::vector<Tuple> all;
         if constexpr (std::ranges::sized_range<Rng>) all.reserve(std::ranges::size(range));
         for (auto&& x : range) all.push_back(to_tuple<Tuple>(std::forward<decltype(x)>(x)));
@@ -951,6 +961,7 @@ private:
         check_arguments<Core, Tuple>();
         check_result<R>();
         core_->check_accepting();
+        check_deadline(options.task_timeout);
         auto job = std::make_shared<Job<R>>(mode, static_cast<std::size_t>(-1));
         const bool sized = std::ranges::sized_range<Rng>;
         std::size_t total = 0;

@@ -434,6 +434,23 @@ TEST(PoolProgress, DrawnOnATerminalWithCountAndRate) {
     EXPECT_NE(drawn.find("30/30"), std::string::npos) << drawn;  // imap: the total is known (sized input)
 }
 
+// A per-call deadline that is not positive is refused at the call, before anything runs (the
+// pool-wide one always was; a call's was taken as given, and a worker was killed at once).
+TEST_P(PoolTest, ADeadlineThatIsNotPositiveIsRefusedAtTheCall) {
+    mproc::Pool pool(1);
+    EXPECT_THROW(pool.apply_async(square, std::tuple<int>(2), {.task_timeout = 0s}), std::invalid_argument);
+    EXPECT_THROW(pool.map(square, std::vector<int>{1, 2}, {.task_timeout = -1s}), std::invalid_argument);
+    EXPECT_THROW(pool.map_async(square, std::vector<int>{1, 2}, {.task_timeout = 0s}), std::invalid_argument);
+    EXPECT_THROW(pool.imap(square, std::vector<int>{1, 2}, mproc::IMapOptions{.task_timeout = -0.5s}),
+                 std::invalid_argument);
+    // Nothing was killed: the one worker is the first one still, and it answers.
+    const int pid = pool.apply(my_pid, 0);
+    EXPECT_EQ(pool.map(square, std::vector<int>{3}, {.task_timeout = 30s}), (std::vector<int>{9}));
+    EXPECT_EQ(pool.apply(my_pid, 0), pid);
+    pool.close();
+    pool.join();
+}
+
 // The thread pool: the same interface, any callable.
 TEST(ThreadPool, SameInterfaceAnyCallable) {
     mproc::pool::ThreadPool pool(3);
