@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <system_error>
 #include <thread>
+#include <typeinfo>
 
 #include "mproc/context.hpp"
 #include "mproc/detail/exceptions.hpp"
@@ -551,11 +552,28 @@ int suggested_thread_count(double wait_to_cpu_ratio, std::optional<int> cpus) {
     return std::max(1, static_cast<int>(threads));
 }
 
+namespace {
+// Python's `type(self).__name__`: the dynamic class's name without its namespaces, so a
+// subclass of Thread (or Timer) shows as itself.
+std::string class_name(const BaseThread& t) {
+    const std::string full = mproc::detail::type_name(typeid(t));
+    int depth = 0;
+    std::size_t start = 0;
+    for (std::size_t i = 0; i < full.size(); ++i) {
+        if (full[i] == '<' || full[i] == '(') ++depth;
+        else if (full[i] == '>' || full[i] == ')') --depth;
+        else if (depth == 0 && full.compare(i, 2, "::") == 0) start = ++i + 1;
+    }
+    return full.substr(start);
+}
+}  // namespace
+
 std::ostream& operator<<(std::ostream& os, const BaseThread& t) {
-    const char* kind = "Thread";
+    std::string kind;
     std::string status;
     if (const auto* s = &t.state(); s->kind == Kind::Main) kind = "_MainThread";
     else if (s->kind == Kind::Dummy) kind = "_DummyThread";
+    else kind = class_name(t);
     const std::uint32_t phase = t.state().phase.load();
     status = phase == 0 ? "initial" : (t.is_alive() ? "started" : "stopped");
     if (t.daemon()) status += " daemon";

@@ -169,8 +169,7 @@ private:
 // ThreadTests.test_various_ops: "Create a bunch of threads, let each do some work, wait until all
 // are done": no ident before start and a repr "initial"; distinct native ids (the main thread's
 // among them); after join not alive, an ident, a repr "stopped <ident>"; the count back at 0.
-// Python's repr names the subclass (<TestThread(...)>); C++ has no class name at run time, and
-// mproc's repr says Thread.
+// The repr names the subclass (<TestThread(...)>), as Python's (issue 14, divergence 16).
 TEST_F(ThreadTests, test_various_ops) {
     const int NUMTASKS = 10;
     th::BoundedSemaphore sema(3);
@@ -181,7 +180,7 @@ TEST_F(ThreadTests, test_various_ops) {
         threads.push_back(std::make_unique<TestThread>("<thread " + std::to_string(i) + ">", sema, mutex, &numrunning));
         TestThread& t = *threads.back();
         EXPECT_FALSE(t.ident());
-        EXPECT_TRUE(std::regex_match(repr(t), std::regex(R"(^<Thread\(.*, initial\)>$)"))) << repr(t);
+        EXPECT_TRUE(std::regex_match(repr(t), std::regex(R"(^<TestThread\(.*, initial\)>$)"))) << repr(t);
         t.start();
     }
     std::set<int> native_ids{th::get_native_id()};
@@ -195,7 +194,7 @@ TEST_F(ThreadTests, test_various_ops) {
         EXPECT_FALSE(t->is_alive());
         ASSERT_TRUE(t->ident());
         EXPECT_NE(*t->ident(), 0u);
-        EXPECT_TRUE(std::regex_match(repr(*t), std::regex(R"(^<Thread\(.*, stopped -?\d+\)>$)"))) << repr(*t);
+        EXPECT_TRUE(std::regex_match(repr(*t), std::regex(R"(^<TestThread\(.*, stopped -?\d+\)>$)"))) << repr(*t);
     }
     EXPECT_EQ(numrunning, 0);
 }

@@ -134,6 +134,27 @@ TEST_F(Threading, JoinTimesOutThenSucceeds) {
     EXPECT_FALSE(t.is_alive());
 }
 
+namespace reprs {
+template <class T>
+class Worker : public th::Thread {
+public:
+    void run() override {}
+};
+}  // namespace reprs
+
+// Python's repr uses type(self).__name__: a Timer or a subclass of Thread shows its own class
+// name, without namespaces (issue 14, divergence 16).
+TEST_F(Threading, ReprNamesTheSubclass) {
+    th::Timer timer(std::chrono::seconds(1), [] {});
+    std::ostringstream t;
+    t << timer;
+    EXPECT_EQ(t.str(), "<Timer(" + timer.name() + ", initial)>");
+    reprs::Worker<std::pair<int, int>> w;
+    std::ostringstream s;
+    s << w;
+    EXPECT_EQ(s.str(), "<Worker<std::pair<int, int> >(" + w.name() + ", initial)>");
+}
+
 TEST_F(Threading, NamesDaemonAndRepr) {
     th::Thread a([] {});
     th::Thread b([] {});
