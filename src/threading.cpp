@@ -218,17 +218,21 @@ std::string exception_type(const std::exception_ptr& e) {
     }
 }
 
+// One write, so reports from threads that fail together do not interleave.
+void write_report(const std::string& text) {
+    std::fflush(stderr);
+    std::fputs(text.c_str(), stderr);
+    std::fflush(stderr);
+}
+
 void report(ThreadState& st, std::exception_ptr e) {
     ExceptHookArgs args{exception_type(e), e, make_base_thread(st.shared_from_this())};
     try {
         excepthook(args);
     } catch (...) {
         // As Python's _make_invoke_excepthook: the hook's own exception, under its own heading.
-        const std::string text = "Exception in threading.excepthook:\n" +
-                                 mproc::detail::describe_exception(std::current_exception()) + "\n";
-        std::fflush(stderr);
-        std::fputs(text.c_str(), stderr);
-        std::fflush(stderr);
+        write_report("Exception in threading.excepthook:\n" +
+                     mproc::detail::describe_exception(std::current_exception()) + "\n");
     }
 }
 
@@ -516,10 +520,7 @@ void default_excepthook(const ExceptHookArgs& args) {
     // With no thread, Python names the calling thread by its identifier (get_ident()).
     std::string text = "Exception in thread " + (args.thread ? args.thread->name() : std::to_string(get_ident())) + ":\n";
     text += mproc::detail::describe_exception(args.exc_value) + "\n";
-    // One write, so reports from threads that fail together do not interleave.
-    std::fflush(stderr);
-    std::fputs(text.c_str(), stderr);
-    std::fflush(stderr);
+    write_report(text);
 }
 
 void excepthook(const ExceptHookArgs& args) {
