@@ -1,5 +1,5 @@
-// After each test: no child process left (this binary is a subreaper, so orphans count), no
-// descriptor left open that was not open before the test, no /dev/shm entry of mproc's left.
+// After each test (skipped ones too): no process left by the test, no descriptor left open that
+// was not open before the test, no /dev/shm entry left that this test process tree created.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -19,6 +19,9 @@ std::set<std::string> shm_entries();       // /dev/shm entries with this process
 // Waits up to `seconds` for the children to go (a killed child takes a moment to be reaped
 // by us), reaping zombies. Returns the pids still there.
 std::vector<int> settle_children(double seconds);
+// Called by the test main, before mproc::init: the log in which every process of this test
+// tree records the /dev/shm names it creates (see shm_open in leak_check.cpp).
+void open_shm_log();
 
 class LeakCheck : public testing::EmptyTestEventListener {
 public:
@@ -27,7 +30,8 @@ public:
 
 private:
     std::set<std::string> fds_;
-    std::set<std::string> shm_;
+    std::set<std::string> shm_;     // every /dev/shm entry at the start (any creator)
+    long shm_log_offset_ = 0;
 };
 
 }  // namespace mproc_test

@@ -12,6 +12,7 @@ int main(int argc, char** argv) {
     // Before init, so spawned copies of this binary see it too: segments this test process
     // (and its children) create are named for it, and the leak check counts only those.
     if (!getenv("MPROC_SHM_NAME_PREFIX")) setenv("MPROC_SHM_NAME_PREFIX", mproc_test::shm_prefix().c_str(), 1);
+    mproc_test::open_shm_log();
     mproc::init(argc, argv);
     // Orphans of the code under test are re-parented to this process instead of PID 1, so the
     // leak check sees (and reaps) any process the test left behind.
