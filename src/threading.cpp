@@ -520,7 +520,7 @@ void default_excepthook(const ExceptHookArgs& args) {
     // With no thread, Python names the calling thread by its identifier (get_ident()).
     std::string text = "Exception in thread " + (args.thread ? args.thread->name() : std::to_string(get_ident())) + ":\n";
     text += mproc::detail::describe_exception(args.exc_value) + "\n";
-    write_report(text);
+    detail::write_report(text);
 }
 
 void excepthook(const ExceptHookArgs& args) {
