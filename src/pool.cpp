@@ -1177,8 +1177,12 @@ void ProcessCore::adopt(JobBase& job) const { job.set_pump(impl_, &Impl::pump); 
 bool ProcessCore::stop(const JobBase& job) {
     std::lock_guard lk(impl_->mu);
     for (auto& w : impl_->workers) {
-        const auto at = impl_->running(*w);
-        if (!at || w->inflight[at->first].chunk.job.get() != &job || w->killed != Impl::Kill::None) continue;
+        if (w->killed != Impl::Kill::None) continue;
+        // Sent to this worker, whether it has begun the chunk or not: a chunk on its way (out
+        // of the queue, not yet started) would otherwise run to its end after terminate().
+        const bool holds = std::any_of(w->inflight.begin(), w->inflight.end(),
+                                       [&](const auto& f) { return f.chunk.job.get() == &job; });
+        if (!holds) continue;
         w->killed = Impl::Kill::Cancel;
         w->proc.kill();
         return true;
