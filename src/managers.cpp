@@ -685,17 +685,26 @@ public:
             } catch (const std::exception&) {
                 continue;  // a client that vanished while being accepted
             }
-            if (active_.load() >= options_.max_connections) continue;  // closed as `c` goes
-            ++active_;
-            std::thread(&ServerCore::serve_client, shared_from_this(), std::move(*c)).detach();
+            if (clients_->count() >= options_.max_connections) continue;  // closed as `c` goes
+            clients_->enter();
+            // The thread counts itself gone only after its connection is closed and its hold on
+            // the server let go, so a serve_forever that saw every client gone leaves nothing
+            // of theirs open behind it (the server and its objects may go right after).
+            std::thread([self = shared_from_this(), clients = clients_, conn = std::move(*c)]() mutable {
+                self->serve_client(std::move(conn));
+                self.reset();
+                clients->leave();
+            }).detach();
         }
-        std::unique_lock g(fds_mu_);
-        listener_.close();
-        // Wake every client thread blocked reading (each ends at end-of-file; a call that waits
-        // inside an object sees its client gone), but let a reply being sent go out, and wait
-        // a little for them all, so a caller that exits next does not cut a reply short.
-        for (int fd : fds_) platform::shutdown_socket(fd, true);
-        clients_gone_.wait_for(g, std::chrono::seconds(5), [&] { return active_.load() == 0; });
+        {
+            std::lock_guard g(fds_mu_);
+            listener_.close();
+            // Wake every client thread blocked reading (each ends at end-of-file; a call that
+            // waits inside an object sees its client gone), but let a reply being sent go out.
+            for (int fd : fds_) platform::shutdown_socket(fd, true);
+        }
+        // Wait a little for them all, so a caller that exits next does not cut a reply short.
+        clients_->wait_gone(std::chrono::seconds(5));
     }
 
     void stop() {
@@ -846,21 +855,48 @@ private:
         for (auto& [key, fn] : undo) fn();
         std::lock_guard g(fds_mu_);
         fds_.erase(state.fd);
-        --active_;
-        clients_gone_.notify_all();
     }
+
+    // The client threads, counted apart from the server they serve, which may be gone before
+    // the last of them is.
+    class Clients {
+    public:
+        int count() {
+            std::lock_guard g(mu_);
+            return n_;
+        }
+        void enter() {
+            std::lock_guard g(mu_);
+            ++n_;
+        }
+        void leave() {
+            {
+                std::lock_guard g(mu_);
+                --n_;
+            }
+            gone_.notify_all();
+        }
+        void wait_gone(std::chrono::seconds limit) {
+            std::unique_lock g(mu_);
+            gone_.wait_for(g, limit, [&] { return n_ == 0; });
+        }
+
+    private:
+        std::mutex mu_;
+        std::condition_variable gone_;
+        int n_ = 0;
+    };
 
     ManagerOptions options_;
     std::string authkey_;
     connection::Listener listener_;
     std::atomic<bool> stopping_{false};
-    std::atomic<int> active_{0};
+    std::shared_ptr<Clients> clients_ = std::make_shared<Clients>();
     std::mutex mu_;
     std::unordered_map<std::uint64_t, std::shared_ptr<Entry>> objects_;
     std::map<std::string, std::pair<std::uint64_t, std::string>> named_;  // name -> (id, type key)
     std::uint64_t next_id_ = 1;
     std::mutex fds_mu_;
-    std::condition_variable clients_gone_;
     std::set<int> fds_;
 };
 
