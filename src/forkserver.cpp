@@ -57,7 +57,7 @@ void child_after() noexcept {
 }
 void register_server(ForkServer* s) {
     static std::once_flag once;
-    std::call_once(once, [] { pthread_atfork(prepare, parent_after, child_after); });
+    std::call_once(once, [] { platform::at_fork(prepare, parent_after, child_after); });
     std::lock_guard lk(servers_mu());
     servers().push_back(s);
 }

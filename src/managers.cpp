@@ -165,7 +165,7 @@ Links& links() {
     // Never destroyed: proxies may still go at static destruction.
     static Links* l = [] {
         auto* ls = new Links;
-        pthread_atfork([] { links().mu.lock(); }, [] { links().mu.unlock(); }, [] { links().mu.unlock(); });
+        platform::at_fork([] { links().mu.lock(); }, [] { links().mu.unlock(); }, [] { links().mu.unlock(); });
         return ls;
     }();
     return *l;

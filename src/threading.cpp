@@ -122,7 +122,7 @@ Registry& registry() {
         reg->main->mark_running();
         // The child of a fork has one thread: the one that forked. Hold the lock across fork
         // so the child's copy is consistent and unlocked.
-        pthread_atfork([] { registry().mu.lock(); }, [] { registry().mu.unlock(); },
+        platform::at_fork([] { registry().mu.lock(); }, [] { registry().mu.unlock(); },
                        [] {
                            after_fork_in_child();
                            registry().mu.unlock();

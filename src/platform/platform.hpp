@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "mproc/detail/deadline.hpp"
 #include "mproc/detail/timeout.hpp"
 
 namespace mproc::platform {
@@ -54,24 +55,9 @@ inline void cpu_relax() noexcept {
 #endif
 }
 
-// A point in time on the monotonic clock, or "never". Built once per blocking call; every wait
+// The one deadline type (mproc/detail/deadline.hpp): built once per blocking call; every wait
 // inside that call asks it for the time that remains, so retries never extend the timeout.
-class Deadline {
-public:
-    using Clock = std::chrono::steady_clock;
-    Deadline() = default;  // never
-    static Deadline after(const Timeout& timeout);
-    static Deadline never() { return {}; }
-    bool is_never() const noexcept { return !at_; }
-    bool expired() const noexcept { return at_ && Clock::now() >= *at_; }
-    // Milliseconds for poll(2): -1 when never, rounded up so a wait never ends early.
-    int poll_timeout_ms() const noexcept;
-    // The time left as a Timeout, for calls that take one: empty when never, else >= 0.
-    Timeout remaining() const;
-
-private:
-    std::optional<Clock::time_point> at_;
-};
+using Deadline = mproc::detail::Deadline;
 
 // Waits until fd is readable (or has hung up) or the deadline passes. True when readable.
 bool wait_readable(int fd, const Deadline& deadline);
@@ -100,6 +86,12 @@ unsigned fork_generation() noexcept;
 pid_t get_ppid() noexcept;
 pid_t get_tid() noexcept;
 // fork(2); the child's return is 0. Callers flush their streams first. Each signal in
+// The one registry of fork handlers: pthread_atfork(3) is called by this layer only, once.
+// Handlers run as pthread_atfork's do: `prepare` in the reverse order of registration (so a
+// subsystem registered later, which may use an earlier one, locks first), `parent` and `child`
+// in order. `child` runs in the single-threaded child: async-signal-safe work only. Any of the
+// three may be null. Registrations last for the life of the process (at most 32).
+void at_fork(void (*prepare)(), void (*parent)(), void (*child)());
 // `blocked` is blocked in the child from its first instruction (in this thread across the fork).
 pid_t fork_process(std::span<const int> blocked = {});
 // Starts `path` with argv and the current environment; each fd in keep stays open in the child

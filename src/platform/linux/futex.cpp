@@ -79,7 +79,7 @@ thread_local unsigned t_generation = 0;
 
 struct ForkWatch {
     ForkWatch() {
-        pthread_atfork(nullptr, nullptr, [] { g_fork_generation.fetch_add(1, std::memory_order_relaxed); });
+        at_fork(nullptr, nullptr, [] { g_fork_generation.fetch_add(1, std::memory_order_relaxed); });
     }
 } g_fork_watch;
 }  // namespace

@@ -28,33 +28,6 @@ void UniqueFd::reset(int fd) noexcept {
     fd_ = fd;
 }
 
-Deadline Deadline::after(const Timeout& timeout) {
-    Deadline d;
-    if (timeout) {
-        auto t = *timeout;
-        if (t.count() < 0) t = t.zero();
-        // Clamp absurdly long timeouts so that the addition cannot overflow.
-        const auto cap = std::chrono::duration<double>(std::chrono::hours(24 * 365 * 100));
-        if (t > cap) return d;
-        d.at_ = Clock::now() + std::chrono::duration_cast<Clock::duration>(t);
-    }
-    return d;
-}
-
-int Deadline::poll_timeout_ms() const noexcept {
-    if (!at_) return -1;
-    const auto left = *at_ - Clock::now();
-    if (left <= Clock::duration::zero()) return 0;
-    const auto ms = std::chrono::ceil<std::chrono::milliseconds>(left).count();
-    return ms > INT_MAX ? INT_MAX : static_cast<int>(ms);
-}
-
-Timeout Deadline::remaining() const {
-    if (!at_) return std::nullopt;
-    const auto left = *at_ - Clock::now();
-    return std::chrono::duration<double>(left > Clock::duration::zero() ? left : Clock::duration::zero());
-}
-
 std::vector<std::size_t> wait_any_readable(std::span<const int> fds, const Deadline& deadline) {
     std::vector<pollfd> pfds(fds.size());
     for (std::size_t i = 0; i < fds.size(); ++i) pfds[i] = pollfd{fds[i], POLLIN, 0};

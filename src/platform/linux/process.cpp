@@ -19,6 +19,8 @@
 #include <cstring>
 #include <dirent.h>
 #include <fcntl.h>
+#include <mutex>
+#include <stdexcept>
 #include <system_error>
 
 #include "platform/platform.hpp"
@@ -47,6 +49,49 @@ sigset_t signal_set(std::span<const int> sigs) noexcept {
     return set;
 }
 }  // namespace
+
+namespace {
+struct ForkHandlers {
+    void (*prepare)();
+    void (*parent)();
+    void (*child)();
+};
+constexpr int kMaxForkHandlers = 32;
+ForkHandlers g_fork_handlers[kMaxForkHandlers];
+// Published with release after the entry is written: a fork racing a registration sees either
+// the whole entry or none of it.
+std::atomic<int> g_fork_handler_count{0};
+
+void run_prepare() {
+    for (int i = g_fork_handler_count.load(std::memory_order_acquire); i-- > 0;)
+        if (g_fork_handlers[i].prepare) g_fork_handlers[i].prepare();
+}
+void run_parent() {
+    const int n = g_fork_handler_count.load(std::memory_order_acquire);
+    for (int i = 0; i < n; ++i)
+        if (g_fork_handlers[i].parent) g_fork_handlers[i].parent();
+}
+void run_child() {
+    const int n = g_fork_handler_count.load(std::memory_order_acquire);
+    for (int i = 0; i < n; ++i)
+        if (g_fork_handlers[i].child) g_fork_handlers[i].child();
+}
+}  // namespace
+
+void at_fork(void (*prepare)(), void (*parent)(), void (*child)()) {
+    static std::mutex mu;  // registrations one at a time; forks never take it
+    std::lock_guard lk(mu);
+    static const bool installed = [] {
+        if (const int e = ::pthread_atfork(run_prepare, run_parent, run_child))
+            throw std::system_error(e, std::generic_category(), "pthread_atfork");
+        return true;
+    }();
+    (void)installed;
+    const int n = g_fork_handler_count.load(std::memory_order_relaxed);
+    if (n == kMaxForkHandlers) throw std::length_error("mproc: too many fork handlers");
+    g_fork_handlers[n] = {prepare, parent, child};
+    g_fork_handler_count.store(n + 1, std::memory_order_release);
+}
 
 pid_t fork_process(std::span<const int> blocked) {
     if (blocked.empty()) {
