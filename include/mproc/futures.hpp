@@ -41,6 +41,8 @@
 #include <utility>
 #include <vector>
 
+#include "mproc/detail/deadline.hpp"
+#include "mproc/detail/future_state.hpp"
 #include "mproc/pool.hpp"
 #include "mproc/serialize.hpp"
 
@@ -49,236 +51,12 @@ namespace mproc::futures {
 template <class T>
 class Future;
 
-namespace detail {
-// InvalidStateError: `method` was called on an executor's future (src/futures.cpp).
-[[noreturn]] void refuse_executor_future(const char* method);
-// Python's '<state>: <repr>' of a free-standing future, for its errors, e.g. "FINISHED:
-// <Future at 0x55d0c8 state=finished returned int>". result_type: the value's type name;
-// error: read only when state is TaskSync::kFinished.
-std::string describe_future(const void* id, std::uint32_t state, bool notified, const std::string& result_type,
-                            const std::exception_ptr& error);
-// What a Future refers to: a process executor's pool call (JobFuture), or a thread executor's
-// task (ThreadTask).
-template <class T>
-class FutureCore {
-public:
-    using Value = pool_value_t<T>;
-    virtual ~FutureCore() = default;
-    virtual bool wait(const Timeout& timeout) = 0;  // false at the timeout
-    virtual bool ready() = 0;
-    virtual bool started() = 0;
-    virtual bool cancelled() = 0;
-    virtual bool cancel() = 0;     // pending only (Python's cancel)
-    virtual bool terminate() = 0;  // pending, or running where it can be stopped
-    virtual std::exception_ptr error() = 0;  // CancelledError when cancelled
-    virtual Value value() = 0;               // once ready without error
-    virtual void add_done_callback(std::function<void()> f) = 0;
-
-    // The promise side, for a free-standing future (StandaloneCore). An executor's future
-    // refuses with InvalidStateError: its executor alone completes it.
-    virtual bool set_running_or_notify_cancel() { refuse_executor_future("set_running_or_notify_cancel"); }
-    virtual void set_value(Value) { refuse_executor_future("set_result"); }
-    virtual void set_error(std::exception_ptr) { refuse_executor_future("set_exception"); }
-    // True when only a holder of a Future can complete it (a free-standing future): then a
-    // done-callback need not keep the future alive, since once every handle is gone nothing
-    // can complete it, and a never-completed future with callbacks is freed, not leaked.
-    virtual bool completed_by_holders() const noexcept { return false; }
-};
-
-// What a process executor's future asks of its pool (ProcessCore::unqueue and stop). Called
-// only while the future is not done, when the executor is still there (its destructor waits
-// for every future).
-struct PoolControl {
-    std::function<bool(const mproc::detail::pool::JobBase&)> unqueue;
-    std::function<bool(const mproc::detail::pool::JobBase&)> stop;
-};
-
-// A process executor's future: a pool call of one item. Pending while it waits in the pool's
-// queue; running once sent to a worker (the pool sends it only to an idle one).
-template <class T>
-class JobFuture final : public FutureCore<T> {
-public:
-    using Value = pool_value_t<T>;
-    JobFuture(std::shared_ptr<mproc::detail::pool::Job<T>> job, PoolControl control)
-        : job_(std::move(job)), control_(std::move(control)) {}
-    bool wait(const Timeout& timeout) override { return job_->wait(timeout); }
-    bool ready() override { return job_->ready(); }
-    bool started() override { return job_->started(); }
-    bool cancelled() override { return job_->cancelled(); }
-    bool cancel() override {
-        if (job_->ready()) return job_->cancelled();
-        // Out of the queue under the pool's lock, so no worker can have it: then cancelled.
-        if (control_.unqueue(*job_)) return job_->cancel();
-        return job_->cancelled();  // running (or done meanwhile)
-    }
-    bool terminate() override {
-        if (cancel()) return true;
-        if (job_->ready()) return job_->cancelled();
-        // Running: cancelled first (so its result, should it come, is not taken), then its
-        // worker killed and replaced.
-        if (!job_->cancel()) return job_->cancelled();
-        control_.stop(*job_);
-        return true;
-    }
-    std::exception_ptr error() override { return job_->error(); }
-    Value value() override { return job_->value(); }
-    void add_done_callback(std::function<void()> f) override { job_->add_done_callback(std::move(f)); }
-
-private:
-    std::shared_ptr<mproc::detail::pool::Job<T>> job_;
-    PoolControl control_;
-};
-
-// A thread executor task's state (src/futures.cpp): pending, running, then finished or
-// cancelled; a futex word for result(timeout), callbacks for add_done_callback. Lean on
-// purpose: one allocation per submit with the callable, no mutex unless callbacks are used.
-class TaskSync {
-public:
-    // kClaimed*: a free-standing future's set_result / set_exception has taken it (from pending
-    // or running) and is storing the outcome; no one else may.
-    enum : std::uint32_t { kPending = 0, kRunning = 1, kClaimedPending = 2, kClaimedRunning = 3, kFinished = 4, kCancelled = 5 };
-    TaskSync() = default;
-    TaskSync(const TaskSync&) = delete;
-    TaskSync& operator=(const TaskSync&) = delete;
-
-    bool try_start() noexcept {
-        std::uint32_t p = kPending;
-        return state_.compare_exchange_strong(p, kRunning, std::memory_order_acquire);
-    }
-    // Pending or running to claimed: the caller alone then stores the outcome and publishes it.
-    // False when it is claimed, finished or cancelled already.
-    bool try_claim() noexcept;
-    // Pending to cancelled (then waiters wake and callbacks run); true when it is cancelled.
-    bool try_cancel() noexcept;
-    bool is_done() const noexcept { return state_.load(std::memory_order_acquire) >= kFinished; }
-    bool is_started() const noexcept {
-        const std::uint32_t s = state_.load(std::memory_order_acquire);
-        return s != kPending && s != kClaimedPending;
-    }
-    std::uint32_t state() const noexcept { return state_.load(std::memory_order_acquire); }
-    bool is_cancelled() const noexcept { return state_.load(std::memory_order_acquire) == kCancelled; }
-    bool wait_done(const Timeout& timeout);
-    void add_callback(std::function<void()> f);
-
-protected:
-    // After the outcome is stored: finished; wakes waiters, runs callbacks (in this thread).
-    void publish(std::uint32_t final_state) noexcept;
-
-private:
-    void run_callbacks() noexcept;
-
-    std::atomic<std::uint32_t> state_{kPending};
-    std::atomic<std::uint32_t> waiters_{0};
-    std::atomic<bool> has_callbacks_{false};
-    std::mutex callbacks_mu_;
-    std::vector<std::function<void()>> callbacks_;
-};
-
-template <class T, class F, class Tuple>
-class ThreadTask final : public mproc::detail::pool::TaskNode, public FutureCore<T>, public TaskSync {
-public:
-    using Value = pool_value_t<T>;
-    ThreadTask(F f, Tuple args) : f_(std::move(f)), args_(std::move(args)) {}
-
-    // TaskNode: what the worker thread runs.
-    void run() noexcept override {
-        if (!try_start()) return;  // cancelled while queued
-        try {
-            if constexpr (std::is_void_v<T>) {
-                std::apply(f_, std::move(args_));
-                value_.emplace();
-            } else {
-                value_.emplace(std::apply(f_, std::move(args_)));
-            }
-        } catch (...) {
-            error_ = std::current_exception();
-        }
-        mproc::detail::pool::task_finishing();
-        publish(kFinished);
-    }
-    void cancel_pending() noexcept override { try_cancel(); }
-    void fail(const std::exception_ptr& e) noexcept override {
-        if (!try_start()) return;
-        error_ = e;
-        publish(kFinished);
-    }
-
-    // FutureCore: what the Future asks.
-    bool wait(const Timeout& timeout) override { return wait_done(timeout); }
-    bool ready() override { return is_done(); }
-    bool started() override { return is_started(); }
-    bool cancelled() override { return is_cancelled(); }
-    bool cancel() override { return try_cancel(); }
-    bool terminate() override { return try_cancel(); }  // a running thread cannot be stopped
-    std::exception_ptr error() override {
-        if (is_cancelled()) return std::make_exception_ptr(CancelledError());
-        return error_;
-    }
-    Value value() override { return *value_; }
-    void add_done_callback(std::function<void()> f) override { add_callback(std::move(f)); }
-
-private:
-    F f_;
-    Tuple args_;
-    std::optional<Value> value_;
-    std::exception_ptr error_;
-};
-
-// A free-standing future (Future<T>()): Python's concurrent.futures.Future made by hand, as
-// executors and tests make them, and completed by whoever holds it. States and rules are
-// _base.py's: pending, then optionally running (set_running_or_notify_cancel), then finished
-// (set_result / set_exception, once) or cancelled (cancel(), only while pending). Completing it
-// wakes the waiters and runs the callbacks in the completing thread before returning.
-template <class T>
-class StandaloneCore final : public FutureCore<T>, public TaskSync {
-public:
-    using Value = pool_value_t<T>;
-
-    bool wait(const Timeout& timeout) override { return wait_done(timeout); }
-    bool ready() override { return is_done(); }
-    bool started() override { return is_started(); }
-    bool cancelled() override { return is_cancelled(); }
-    bool cancel() override { return try_cancel(); }
-    bool terminate() override { return try_cancel(); }  // no task to stop
-    std::exception_ptr error() override {
-        if (is_cancelled()) return std::make_exception_ptr(CancelledError());
-        return error_;
-    }
-    Value value() override { return *value_; }
-    void add_done_callback(std::function<void()> f) override { add_callback(std::move(f)); }
-
-    bool set_running_or_notify_cancel() override {
-        if (try_start()) return true;
-        // Python's CANCELLED -> CANCELLED_AND_NOTIFIED, once; cancel() woke the waiters already.
-        if (is_cancelled() && !notified_.exchange(true)) return false;
-        throw std::logic_error("mproc: Future in unexpected state: " + describe());
-    }
-    void set_value(Value v) override {
-        if (!try_claim()) throw InvalidStateError("mproc: " + describe());
-        value_.emplace(std::move(v));
-        publish(kFinished);
-    }
-    void set_error(std::exception_ptr e) override {
-        if (!e) throw std::invalid_argument("mproc: set_exception needs an exception, not a null exception_ptr");
-        if (!try_claim()) throw InvalidStateError("mproc: " + describe());
-        error_ = std::move(e);
-        publish(kFinished);
-    }
-    bool completed_by_holders() const noexcept override { return true; }
-
-private:
-    std::string describe() const {
-        std::string result_type = "void";
-        if constexpr (!std::is_void_v<T>) result_type = mproc::detail::type_name(typeid(T));
-        return describe_future(this, state(), notified_.load(), result_type, error_);
-    }
-
-    std::optional<Value> value_;
-    std::exception_ptr error_;
-    std::atomic<bool> notified_{false};
-};
-}  // namespace detail
-
+// Contracts: every method may be called from any thread, on any copy (copies are handles on one
+// future); the caller holds nothing. result() and exception() block until the future is done
+// or the timeout (a thread executor's future sleeps on a futex word; a process executor's may
+// read the workers' results in this thread meanwhile); the other methods never block but for
+// the future's own short mutex, and callbacks, which run in the completing thread (a worker
+// thread, the pool's dispatcher thread, or the caller of set_result), or at once in this one.
 template <class T>
 class Future {
 public:
@@ -302,6 +80,7 @@ public:
         if (core_->cancelled()) throw CancelledError();
         return core_->error();
     }
+    // Python's done(), running(), cancelled(): the state now. Never block, never throw.
     bool done() const { return core_->ready(); }
     bool running() const { return core_->started() && !core_->ready(); }
     bool cancelled() const { return core_->cancelled(); }
@@ -401,6 +180,7 @@ std::vector<Future<T>> distinct(std::vector<Future<T>> fs) {
 // Waits until the condition holds for the futures or the timeout passes (Python:
 // concurrent.futures.wait). A future given twice counts once. FIRST_EXCEPTION returns when a
 // future raised; cancelled ones count only as done (Python ignores cancellation there).
+// Blocks until then; throws nothing of its own (a timeout is not an error: see not_done).
 template <class T>
 DoneAndNotDone<T> wait(const std::vector<Future<T>>& given, Timeout timeout = {}, ReturnWhen return_when = ALL_COMPLETED) {
     const std::vector<Future<T>> fs = detail::distinct(given);
@@ -425,12 +205,7 @@ DoneAndNotDone<T> wait(const std::vector<Future<T>>& given, Timeout timeout = {}
     };
     {
         std::unique_lock lk(c->mu);
-        if (timeout)
-            c->cv.wait_for(lk, std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                                   std::max(*timeout, std::chrono::duration<double>(0))),
-                           satisfied);
-        else
-            c->cv.wait(lk, satisfied);
+        mproc::detail::Deadline::after(timeout).wait(c->cv, lk, satisfied);
     }
     DoneAndNotDone<T> r;
     for (const auto& f : fs) (f.done() ? r.done : r.not_done).push_back(f);
@@ -445,9 +220,7 @@ class AsCompleted {
 public:
     AsCompleted(std::vector<Future<T>> fs, Timeout timeout)
         : fs_(detail::distinct(std::move(fs))), c_(std::make_shared<detail::Completions>()),
-          until_(timeout ? std::optional(std::chrono::steady_clock::now() +
-                                         std::chrono::duration_cast<std::chrono::steady_clock::duration>(*timeout))
-                         : std::nullopt) {
+          deadline_(mproc::detail::Deadline::after(timeout)) {
         for (std::size_t i = 0; i < fs_.size(); ++i) {
             auto c = c_;
             fs_[i].add_done_callback([c, i](Future<T>&) {
@@ -465,13 +238,9 @@ public:
         if (yielded_ == fs_.size()) return std::nullopt;
         std::unique_lock lk(c_->mu);
         auto ready = [&] { return !c_->order.empty(); };
-        if (until_) {
-            if (!c_->cv.wait_until(lk, *until_, ready))
-                throw TimeoutError("mproc: " + std::to_string(fs_.size() - yielded_) + " (of " +
-                                   std::to_string(fs_.size()) + ") futures unfinished");
-        } else {
-            c_->cv.wait(lk, ready);
-        }
+        if (!deadline_.wait(c_->cv, lk, ready))
+            throw TimeoutError("mproc: " + std::to_string(fs_.size() - yielded_) + " (of " +
+                               std::to_string(fs_.size()) + ") futures unfinished");
         const std::size_t i = c_->order.front();
         c_->order.pop_front();
         ++yielded_;
@@ -487,7 +256,7 @@ public:
 private:
     std::vector<Future<T>> fs_;
     std::shared_ptr<detail::Completions> c_;
-    std::optional<std::chrono::steady_clock::time_point> until_;
+    mproc::detail::Deadline deadline_;
     std::size_t yielded_ = 0;
 };
 
@@ -520,35 +289,34 @@ template <class V>
 class MapIterator {
 public:
     MapIterator(mproc::pool::IMapIterator<V> it, Timeout timeout)
-        : it_(std::move(it)),
-          until_(timeout ? std::optional(std::chrono::steady_clock::now() +
-                                         std::chrono::duration_cast<std::chrono::steady_clock::duration>(*timeout))
-                         : std::nullopt) {}
-    std::optional<pool_value_t<V>> next() {
-        Timeout left;
-        if (until_) left = std::max(std::chrono::duration<double>(0), std::chrono::duration<double>(*until_ - std::chrono::steady_clock::now()));
-        return it_.next(left);
-    }
+        : it_(std::move(it)), deadline_(mproc::detail::Deadline::after(timeout)) {}
+    std::optional<pool_value_t<V>> next() { return it_.next(deadline_.remaining()); }
     using iterator = mproc::detail::pool::NextIterator<MapIterator, pool_value_t<V>>;
     iterator begin() { return iterator(this); }
     std::default_sentinel_t end() const noexcept { return {}; }
 
 private:
     mproc::pool::IMapIterator<V> it_;
-    std::optional<std::chrono::steady_clock::time_point> until_;
+    mproc::detail::Deadline deadline_;
 };
 
 namespace detail {
 // What ThreadPoolExecutor and ProcessPoolExecutor share, over a pool of either kind.
-template <class Core>
+template <mproc::detail::pool::PoolCore Core>
 class Executor {
 public:
-    // submit(f, args...): f(args...) in a worker; its Future.
+    // Contracts: any thread may call any method; the caller holds nothing.
+    //
+    // submit(f, args...): f(args...) in a worker; its Future. Never blocks on the task (a
+    // process executor may send it to an idle worker from this thread); std::logic_error after
+    // shutdown (Python: RuntimeError), the breaking error once broken (BrokenProcessPool /
+    // BrokenThreadPool); a callable or argument that cannot travel is a compile error (process
+    // executors). What the task throws, or what ends it, is the future's.
     template <class F, class... A>
         requires std::invocable<std::decay_t<F>&, mproc::detail::stored_arg_t<A>...>
     auto submit(F&& f, A&&... args) {
         using Tuple = std::tuple<mproc::detail::stored_arg_t<A>...>;
-        if constexpr (std::is_same_v<Core, mproc::detail::pool::ThreadCore>) {
+        if constexpr (mproc::detail::pool::TaskQueueCore<Core>) {
             // A thread task is its own future: one allocation, no pool call around it.
             using T = std::invoke_result_t<std::decay_t<F>&, mproc::detail::stored_arg_t<A>...>;
             pool_->core().check_accepting();
@@ -573,6 +341,9 @@ public:
     }
 
     // map(f, ranges...): f over the ranges zipped, results in order (Python: Executor.map).
+    // Returns at once; the input is read as results are taken. Advancing blocks until the next
+    // result and throws its task's exception, or mproc::TimeoutError past the map's timeout
+    // (counted from the call, as Python's).
     template <class F, std::ranges::input_range... Rngs>
         requires(sizeof...(Rngs) > 0)
     auto map(F&& f, Rngs&&... ranges) {
@@ -589,6 +360,8 @@ public:
 
     // No more submissions; wait: until the submitted ones are done and the workers gone;
     // cancel_futures: cancel those not started (Python: shutdown(wait, cancel_futures)).
+    // Blocks (wait = true) until the workers have exited; idempotent; the destructor calls
+    // shutdown(true).
     void shutdown(bool wait = true, bool cancel_futures = false) {
         if (!pool_) return;
         if (cancel_futures) pool_->core().cancel_pending();
@@ -600,7 +373,7 @@ public:
 
 protected:
     explicit Executor(PoolOptions options) : pool_(std::make_unique<mproc::detail::pool::BasicPool<Core>>(make_core(options))) {
-        if constexpr (std::is_same_v<Core, mproc::detail::pool::ProcessCore>) pool_->core().set_finish_at_exit();
+        if constexpr (mproc::detail::pool::StoppableCore<Core>) pool_->core().set_finish_at_exit();
     }
     Executor(Executor&&) noexcept = default;
     Executor& operator=(Executor&&) noexcept = default;
@@ -615,7 +388,7 @@ protected:
     }
 
 private:
-    // A per-call deadline, before anything is submitted: the pool enforces it (pool.cpp,
+    // A per-call deadline, before anything is submitted: the pool enforces it (src/pool/workers.cpp,
     // enforce_deadlines) but takes a call's as given.
     static const Timeout& checked_task_timeout(const Timeout& t) {
         if (!t) return t;
@@ -630,7 +403,7 @@ private:
     static std::unique_ptr<Core> make_core(const PoolOptions& options) {
         // A thread executor starts a thread only when no idle one can take the task (Python's
         // ThreadPoolExecutor: three tasks one after the other run on one thread).
-        if constexpr (std::is_same_v<Core, mproc::detail::pool::ThreadCore>)
+        if constexpr (requires { Core::Start::OnDemand; })
             return std::make_unique<Core>(options, Core::Start::OnDemand);
         else
             return std::make_unique<Core>(options);

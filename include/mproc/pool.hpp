@@ -54,7 +54,10 @@
 #include <vector>
 
 #include "mproc/context.hpp"
+#include "mproc/detail/pool_call.hpp"
 #include "mproc/detail/pool_job.hpp"
+#include "mproc/detail/process_core.hpp"
+#include "mproc/detail/thread_core.hpp"
 #include "mproc/process.hpp"
 
 namespace mproc {
@@ -174,13 +177,18 @@ namespace pool {
 template <class T>
 class AsyncResult {
 public:
-    // The value, or the task's exception; mproc::TimeoutError when not ready in time.
+    // The value, or the task's exception; mproc::TimeoutError when not ready in time. Blocks
+    // until the call completed (on a process pool this thread may read the workers' results
+    // itself meanwhile, rather than wait to be woken) or the timeout. A map's get() moves its
+    // values out on the first call (the blocking map's only reader); map_async's copies.
     T get(Timeout timeout = {}) const {
         if (!job_->wait(timeout)) throw TimeoutError("mproc: the result is not ready within the timeout");
         if (auto e = job_->error()) std::rethrow_exception(e);
         if constexpr (!std::is_void_v<T>) return take_();
     }
+    // Blocks until the call completed or the timeout; throws nothing.
     void wait(Timeout timeout = {}) const { job_->wait(timeout); }
+    // Never blocks (but for the result's own mutex).
     bool ready() const { return job_->ready(); }
     // Whether it completed without an exception; std::logic_error while not ready (Python:
     // ValueError).
@@ -265,461 +273,32 @@ private:
 
 namespace detail::pool {
 
-// What a worker process knows of the item it is running; the dispatcher reads it (through
-// shared memory) to enforce deadlines, and to tell, when a worker dies, which item killed it.
-class ChunkContext {
-public:
-    ChunkContext(void* slot, std::size_t max_result_bytes) : slot_(slot), max_result_bytes_(max_result_bytes) {}
-    // timed: the chunk has a deadline, so each item's start time is written too.
-    void begin_chunk(std::uint64_t seq, bool timed) noexcept;
-    void begin_item(std::uint32_t index) noexcept;
-    std::size_t max_result_bytes() const noexcept { return max_result_bytes_; }
-
-private:
-    void* slot_;
-    std::size_t max_result_bytes_;
-    std::uint64_t seq_ = 0;
-    bool timed_ = false;
-};
-
-// The error a result too large to send turns into.
-std::exception_ptr result_too_large(std::size_t size, std::size_t cap);
-
-// Arguments and results of plain types (arithmetic, trivially copyable) travel packed, as bytes
-// side by side, without an archive per item: on the hot path of a map of small tasks that is
-// most of the cost.
-template <class T>
-inline constexpr bool packable_v = is_raw_copyable_v<T> && !std::is_same_v<T, bool>;
-template <class Tuple>
-struct packed_args : std::false_type {};
-template <class... A>
-struct packed_args<std::tuple<A...>> : std::bool_constant<(sizeof...(A) > 0) && (packable_v<A> && ...)> {
-    static constexpr std::size_t size = (std::size_t{0} + ... + sizeof(A));
-};
-template <class Tuple>
-void pack_args(char* dst, const Tuple& t) {
-    std::apply([&](const auto&... a) {
-        std::size_t off = 0;
-        ((std::memcpy(dst + off, &a, sizeof a), off += sizeof a), ...);
-    }, t);
-}
-template <class Tuple>
-void unpack_args(const char* src, Tuple& t) {
-    std::apply([&](auto&... a) {
-        std::size_t off = 0;
-        ((std::memcpy(&a, src + off, sizeof a), off += sizeof a), ...);
-    }, t);
-}
-// Results: layout 0 is, per item, 1 and the value or 0 and the exception; layout 1 (packed R)
-// is n status bytes, n values (those of failed items left zero), then the exceptions in order.
-constexpr std::uint8_t kPerItem = 0, kPacked = 1;
-
-// A chunk on the wire, after its prefix (the chunk function's address, then the callable):
-//   u32 n, u32 fixed size (0: sizes follow), [u32 size] * n, the items.
-// Each item is read with an archive of its own, so one malformed item cannot spoil the next.
-// Runs in a worker; writes u32 n, then per item 1 and the value, or 0 and the exception.
-template <class F, class Tuple, class R>
-void run_chunk(InputArchive& in, OutputArchive& out, ChunkContext& ctx) {
-    std::optional<F> f;
-    std::exception_ptr setup_error;
-    try {
-        f.emplace(load_callable<F>(in));
-    } catch (...) {
-        setup_error = std::current_exception();
-    }
-    std::uint32_t n = 0, fixed = 0;
-    in(n, fixed);
-    std::vector<std::uint32_t> sizes;
-    if (!fixed) {
-        sizes.resize(n);
-        in.loadBinary(sizes.data(), n * sizeof(std::uint32_t));
-    }
-    const std::string_view items = in.rest();
-    if constexpr (packed_args<Tuple>::value && (std::is_void_v<R> || packable_v<R>)) {
-        if (fixed == packed_args<Tuple>::size && std::size_t{n} * fixed <= items.size()) {
-            constexpr std::size_t rsize = std::is_void_v<R> ? 0 : sizeof(std::conditional_t<std::is_void_v<R>, char, R>);
-            out(n, kPacked);
-            const std::size_t status_at = out.size();
-            out.truncate(status_at + n + std::size_t{n} * rsize);
-            for (std::uint32_t i = 0; i < n; ++i) {
-                ctx.begin_item(i);
-                std::uint8_t ok = 1;
-                try {
-                    if (setup_error) std::rethrow_exception(setup_error);
-                    Tuple args;
-                    unpack_args(items.data() + std::size_t{i} * fixed, args);
-                    if constexpr (std::is_void_v<R>) {
-                        std::apply(*f, std::move(args));
-                    } else {
-                        const R r = std::apply(*f, std::move(args));
-                        std::memcpy(out.data() + status_at + n + std::size_t{i} * rsize, &r, rsize);
-                    }
-                } catch (...) {
-                    ok = 0;
-                    save_exception(out, std::current_exception());
-                }
-                out.data()[status_at + i] = static_cast<char>(ok);
-            }
-            in.skip(std::size_t{n} * fixed);
-            return;
-        }
-    }
-    out(n, kPerItem);
-    // One archive reads the items in turn (an archive costs more to make than a small item to
-    // read); after an item that fails to decode, a new one starts at the next item's offset.
-    std::optional<InputArchive> item;
-    std::size_t base = 0;  // where in items the archive began
-    std::size_t offset = 0;
-    for (std::uint32_t i = 0; i < n; ++i) {
-        ctx.begin_item(i);
-        const std::size_t size = fixed ? fixed : sizes[i];
-        const std::size_t mark = out.size();
-        try {
-            if (setup_error) std::rethrow_exception(setup_error);
-            if (size > items.size() - offset) throw SerializationError("mproc: malformed task chunk");
-            if (!item) {
-                item.emplace(items.substr(offset), in.fd_slots());
-                base = offset;
-            }
-            Tuple args;
-            (*item)(args);
-            if (base + item->position() != offset + size)
-                throw SerializationError("mproc: malformed task chunk: an item's size is wrong");
-            if constexpr (std::is_void_v<R>) {
-                std::apply(*f, std::move(args));
-                out(std::uint8_t{1});
-            } else {
-                R r = std::apply(*f, std::move(args));
-                out(std::uint8_t{1});
-                out(r);
-            }
-        } catch (...) {
-            out.truncate(mark);
-            out(std::uint8_t{0});
-            save_exception(out, std::current_exception());
-        }
-        if (out.size() - mark > ctx.max_result_bytes()) {
-            const std::size_t big = out.size() - mark;
-            out.truncate(mark);
-            out(std::uint8_t{0});
-            save_exception(out, result_too_large(big, ctx.max_result_bytes()));
-        }
-        offset += size;
-        if (item && base + item->position() != offset) item.reset();
-    }
-    in.skip(std::min(offset, in.remaining()));
-}
-
-using ChunkFn = void (*)(InputArchive&, OutputArchive&, ChunkContext&);
-
-// A chunk of items for a worker process, serialized.
-struct Chunk {
-    std::shared_ptr<JobBase> job;
-    std::size_t first = 0;  // index in the job of the first item
-    std::size_t count = 0;
-    std::shared_ptr<const std::string> prefix;  // the chunk function's address and the callable
-    std::uint32_t fixed = 0;                    // every item's size, when they are all alike
-    std::vector<std::uint32_t> sizes;           // else each item's
-    std::string items;
-    std::shared_ptr<const std::vector<int>> fds;  // descriptors the items carry (owned copies)
-    Timeout timeout;
-};
-
-// What the process and the thread pool share: the lifecycle (pool.cpp's Gate).
-struct Gate;
-class CoreBase {
-public:
-    std::size_t processes() const noexcept { return processes_; }
-    // A lazily fed stream (imap) keeps the pool going after close() until it ends.
-    void stream_opened();
-    void stream_closed();
-    // std::logic_error after close or terminate; the breaking error once broken.
-    void check_accepting() const;
-    void close();
-
-protected:
-    CoreBase() = default;
-    ~CoreBase() = default;
-    std::size_t processes_ = 0;
-    std::shared_ptr<Gate> gate_;
-};
-
-class ProcessCore : public CoreBase {
-public:
-    explicit ProcessCore(const PoolOptions& options);
-    ~ProcessCore();
-    ProcessCore(const ProcessCore&) = delete;
-    ProcessCore& operator=(const ProcessCore&) = delete;
-
-    // Once per call: what every chunk of it starts with.
-    template <class R, class F, class Tuple>
-    std::shared_ptr<const std::string> prepare(const F& f) const {
-        std::string prefix;
-        OutputArchive ar(prefix);
-        ar(encode_function(static_cast<ChunkFn>(&run_chunk<F, Tuple, R>)));
-        save_callable(ar, f);
-        return std::make_shared<const std::string>(std::move(prefix));
-    }
-
-    template <class R, class Tuple>
-    void submit_items(const std::shared_ptr<Job<R>>& job, std::size_t first,
-                      const std::shared_ptr<const std::string>& prefix, std::span<Tuple> items,
-                      const Timeout& timeout, bool stream) {
-        Chunk c;
-        c.job = job;
-        c.first = first;
-        c.count = items.size();
-        c.prefix = prefix;
-        c.timeout = timeout ? timeout : default_timeout_;
-        if constexpr (packed_args<Tuple>::value) {
-            constexpr std::size_t size = packed_args<Tuple>::size;
-            c.items = take_buffer(items.size() * size);
-            for (std::size_t i = 0; i < items.size(); ++i) pack_args(c.items.data() + i * size, items[i]);
-            c.fixed = static_cast<std::uint32_t>(size);
-            return submit(std::move(c), {}, stream);
-        }
-        OutputArchive ar(c.items);
-        c.sizes.reserve(items.size());
-        bool alike = true;
-        try {
-            for (auto& t : items) {
-                const std::size_t before = c.items.size();
-                ar(t);
-                c.sizes.push_back(static_cast<std::uint32_t>(c.items.size() - before));
-                alike = alike && c.sizes.back() == c.sizes.front();
-            }
-        } catch (...) {
-            // Python's pools pickle a task in a feeder thread and set what that raises on the
-            // task's future or result (the pool goes on): the chunk's items fail with it, as
-            // it is, and the call that submitted them returns.
-            const std::exception_ptr e = std::current_exception();
-            for (std::size_t i = 0; i < c.count; ++i) job->set_error(first + i, e);
-            return;
-        }
-        if (alike && !c.sizes.empty() && c.sizes.front() > 0) {
-            c.fixed = c.sizes.front();
-            c.sizes.clear();
-        }
-        submit(std::move(c), ar.fds(), stream);
-    }
-
-    // A new call's job: a thread that waits for it may read the workers' results itself.
-    void adopt(JobBase& job) const;
-    // Kills the worker running a chunk of job (it is replaced); true when there was one.
-    bool stop(const JobBase& job);
-    // Takes job's chunks out of the queue if none has gone to a worker: true when it did (the
-    // caller then cancels the job; no worker will run it). False once it is out (running).
-    bool unqueue(const JobBase& job);
-    // Python 3.14's terminate_workers / kill_workers: no more tasks, the queued ones cancelled,
-    // every worker sent SIGTERM (or SIGKILL); the calls they ran fail. Returns once they are gone.
-    void stop_workers(bool kill);
-    // An executor's pool: at the exit of its process, the work submitted finishes (Python's
-    // ProcessPoolExecutor); a Pool's is terminated (Python's Pool finalizer).
-    void set_finish_at_exit();
-    static constexpr bool can_stop_running = true;
-    // Cancels every call none of whose chunks has gone to a worker yet.
-    void cancel_pending();
-    void terminate();
-    void join();
-
-private:
-    void submit(Chunk&& c, const std::vector<int>& fds, bool stream);
-    // A buffer of `size` bytes, reusing one of a finished chunk's when large.
-    std::string take_buffer(std::size_t size);
-
-public:
-    struct Impl;
-
-private:
-    static void register_live(const std::shared_ptr<Impl>& impl);
-    static void stop_live_pools() noexcept;
-    Timeout default_timeout_;
-    std::shared_ptr<Impl> impl_;
-};
-
-// A unit of work in a thread pool's queue: a chunk of a pool call, or one executor task.
-class TaskNode {
-public:
-    virtual ~TaskNode() = default;
-    // In a worker thread.
-    virtual void run() noexcept = 0;
-    // shutdown(cancel_futures = true): cancels the work unless it has started.
-    virtual void cancel_pending() noexcept = 0;
-    // The pool stops (terminated, or broken by its initializer) before the work ran.
-    virtual void fail(const std::exception_ptr& e) noexcept = 0;
-};
-
-// Called by a TaskNode's run() in a worker thread just before it publishes its outcome: the
-// thread is free for the next task from then on, and a pool that starts threads on demand
-// counts it free, so a submission that the outcome prompts reuses it instead of starting
-// another (a task that does not call it counts free once its run() returns).
-void task_finishing() noexcept;
-
-class ThreadCore : public CoreBase {
-public:
-    // How the threads start: all with the pool (Python's ThreadPool), or one by one, each when
-    // a submission finds no thread free for it, up to processes() (Python's
-    // ThreadPoolExecutor, 3.8+: _adjust_thread_count).
-    enum class Start { AtOnce, OnDemand };
-    explicit ThreadCore(const PoolOptions& options, Start start = Start::AtOnce);
-    ~ThreadCore();
-    ThreadCore(const ThreadCore&) = delete;
-    ThreadCore& operator=(const ThreadCore&) = delete;
-
-    template <class R, class F, class Tuple>
-    F prepare(const F& f) const {
-        return f;
-    }
-
-    template <class R, class F, class Tuple>
-    void submit_items(const std::shared_ptr<Job<R>>& job, std::size_t first, const F& f, std::span<Tuple> span,
-                      const Timeout& timeout, bool stream) {
-        if (timeout)
-            throw std::invalid_argument(
-                "mproc: a thread cannot be stopped from outside, so a ThreadPool task cannot have "
-                "a deadline; use mproc::Pool for tasks that must be stoppable");
-        std::vector<Tuple> items(std::make_move_iterator(span.begin()), std::make_move_iterator(span.end()));
-        std::shared_ptr<JobBase> base = job;
-        const std::size_t count = items.size();
-        submit([job, first, f, items = std::move(items)]() mutable {
-            if (!job->finished()) job->mark_running();
-            for (std::size_t i = 0; i < items.size(); ++i) {
-                if (job->finished()) return;
-                try {
-                    if constexpr (std::is_void_v<R>) {
-                        std::apply(f, std::move(items[i]));
-                        job->set_value(first + i, {});
-                    } else {
-                        job->set_value(first + i, std::apply(f, std::move(items[i])));
-                    }
-                } catch (...) {
-                    job->set_error(first + i, std::current_exception());
-                }
-            }
-        }, std::move(base), first, count, stream);
-    }
-
-    void adopt(JobBase&) const {}
-    bool stop(const JobBase&) { return false; }  // a thread cannot be stopped
-    static constexpr bool can_stop_running = false;
-    void cancel_pending();
-    void terminate();
-    void join();
-
-    // For executors: one task queued as it is, with no pool call around it. Refused (closed,
-    // terminated, broken): failed with the reason.
-    void submit_task(std::shared_ptr<TaskNode> task);
-
-private:
-    void submit(std::function<void()> task, std::shared_ptr<JobBase> job, std::size_t first,
-                std::size_t count, bool stream);
-
-    struct Impl;
-    std::shared_ptr<Impl> impl_;
-};
-
-template <class T>
-struct tuple_of {
-    using type = std::tuple<T>;
-};
-template <class... T>
-struct tuple_of<std::tuple<T...>> {
-    using type = std::tuple<stored_arg_t<T>...>;
-};
-template <class A, class B>
-struct tuple_of<std::pair<A, B>> {
-    using type = std::tuple<stored_arg_t<A>, stored_arg_t<B>>;
-};
-
-template <class F, class Tuple>
-struct apply_result;
-template <class F, class... A>
-struct apply_result<F, std::tuple<A...>> {
-    using type = std::invoke_result_t<F&, A...>;
-};
-
-template <class F, class Rng>
-using map_result_t = std::invoke_result_t<std::decay_t<F>&, stored_arg_t<std::ranges::range_value_t<Rng>>>;
-template <class F, class Rng>
-using starmap_result_t = typename apply_result<
-    std::decay_t<F>, typename tuple_of<std::remove_cvref_t<std::ranges::range_value_t<Rng>>>::type>::type;
-
-// A stream's input, kept until the stream ends: the caller's range by reference when it is an
-// lvalue (it must outlive the iteration, as any view), else moved in and owned. (Not
-// std::views::all: clang 14 rejects libstdc++ 12's views in ranges concepts.)
-template <class Rng>
-class HeldRange {
-    static constexpr bool by_reference = std::is_lvalue_reference_v<Rng>;
-    using Stored = std::conditional_t<by_reference, std::remove_reference_t<Rng>*, std::remove_cvref_t<Rng>>;
-
-public:
-    using range_type = std::remove_reference_t<Rng>;
-    using iterator = decltype(std::ranges::begin(std::declval<range_type&>()));
-    explicit HeldRange(Rng&& r) : r_(hold(std::forward<Rng>(r))) {}
-    range_type& get() {
-        if constexpr (by_reference)
-            return *r_;
-        else
-            return r_;
-    }
-
-private:
-    static Stored hold(Rng&& r) {
-        if constexpr (by_reference)
-            return &r;
-        else
-            return Stored(std::move(r));
-    }
-    Stored r_;
-};
-
-// How many chunks a stream (imap, Executor.map) keeps submitted ahead of what was taken:
-// about 1024 items, and at least four chunks per worker, so that small tasks travel in
-// batches and every worker has work while the caller looks at a result.
-inline std::size_t stream_window(std::size_t processes, std::size_t chunksize) {
-    return std::max<std::size_t>(processes * 4, 1024 / std::max<std::size_t>(chunksize, 1));
-}
-
-// A chunksize given by the caller: 0 is std::invalid_argument (Python: "Chunksize must be 1+").
-inline std::size_t checked_chunksize(std::size_t chunksize) {
-    if (chunksize == 0) throw std::invalid_argument("mproc: chunksize must be 1 or more, not 0");
-    return chunksize;
-}
-
-// Python's default chunksize for map: len / (4 * processes), rounded up.
-inline std::size_t default_chunksize(std::size_t n, std::size_t processes) {
-    if (n == 0) return 1;
-    const std::size_t per = processes * 4;
-    return n / per + (n % per ? 1 : 0);
-}
-
-template <class Core, class F>
-constexpr void check_callable() {
-    if constexpr (std::is_same_v<Core, ProcessCore>)
-        static_assert(is_portable_callable_v<F>,
-                      "mproc: a pool task goes to a worker process that already runs, so it must be "
-                      "a function, a captureless lambda or a default-constructible callable with "
-                      "serialize(); pass captured values as arguments (or use "
-                      "mproc::pool::ThreadPool, which runs any callable)");
-}
-
-// A process pool's arguments go to another process: one that cannot is refused here, naming
-// the argument's own type, before the archive that would write the whole tuple says so.
-template <class Tuple>
-struct argument_check;
-template <class... A>
-struct argument_check<std::tuple<A...>> {
-    static constexpr bool run() { return (check_serializable<A>() && ...); }
-};
-template <class Core, class Tuple>
-constexpr void check_arguments() {
-    if constexpr (std::is_same_v<Core, ProcessCore>) (void)argument_check<Tuple>::run();
-}
-
-// The interface Python's Pool and ThreadPool share, over a core that runs chunks of items.
-template <class Core>
+// The interface Python's Pool and ThreadPool share, over a core that runs chunks of items
+// (detail/pool_core.hpp: the PoolCore concept).
+//
+// Contracts. Every method may be called from any thread, with no lock of the pool's held by the
+// caller (there is none to hold); moving or destroying the pool while another thread uses it is
+// undefined, as for any object. Common to every call that submits work (apply, map, imap and
+// their forms):
+// - throws std::logic_error after close() or terminate() (Python: ValueError), the breaking
+//   error once the pool is broken (futures::BrokenProcessPool: an initializer failed), and
+//   std::invalid_argument for a chunksize of 0 or a deadline that is not positive (on a
+//   ThreadPool, for any deadline);
+// - a task, argument or result that cannot travel to a worker process is a compile error;
+// - blocks only on the pool's mutex, and on sending a batch to an idle worker from this thread
+//   (a socket write); never on a task;
+// - what a task throws, or what ends it (mproc::TimeoutError past its deadline, WorkerLostError
+//   when its worker dies, ProcessError when the pool is terminated), is the result's, raised by
+//   the result's get() or the iteration, with its type and message.
+// Callbacks run on the pool's dispatcher thread (a ThreadPool's worker thread); what they throw
+// is printed to stderr and dropped, as in Python.
+template <PoolCore Core>
 class BasicPool {
 public:
+    // Starts the workers, and blocks until they are started (not until their initializers
+    // ran). Throws std::invalid_argument for processes < 1, an unknown start method or
+    // maxtasksperchild 0, std::logic_error for an initializer that cannot travel, and what
+    // starting a process throws (ProcessError).
     explicit BasicPool(PoolOptions options = {}) : core_(std::make_unique<Core>(options)) {}
     explicit BasicPool(int processes) : BasicPool(PoolOptions{.processes = processes}) {}
     // For executors (not API): over a core they made.
@@ -730,13 +309,15 @@ public:
         if (core_) core_->terminate();
     }
 
-    // apply(f, args...): runs f(args...) in a worker and waits for the result.
+    // apply(f, args...): runs f(args...) in a worker and waits for the result: blocks until
+    // the task ended; throws what the task threw or what ended it.
     template <class F, class... A>
         requires std::invocable<std::decay_t<F>&, stored_arg_t<A>...>
     auto apply(F&& f, A&&... args) {
         return apply_async(std::forward<F>(f), std::forward<A>(args)...).get();
     }
 
+    // apply_async(f, args...): the same, returning at once an AsyncResult (get(timeout) blocks).
     template <class F, class... A>
         requires std::invocable<std::decay_t<F>&, stored_arg_t<A>...>
     auto apply_async(F&& f, A&&... args) {
@@ -752,8 +333,10 @@ public:
                            std::move(options));
     }
 
-    // map(f, items): f over every item, results in input order. The first item that throws
-    // makes map throw its exception (the other items still run).
+    // map(f, items): f over every item, results in input order. Reads the whole input first
+    // (what reading it throws propagates, nothing submitted); blocks until every item ended.
+    // The first item to fail makes map throw its exception (the other items still run).
+    // map_async returns at once; its get() blocks.
     template <class F, std::ranges::input_range Rng>
     auto map(F&& f, Rng&& items, std::optional<std::size_t> chunksize = {}) {
         return map(std::forward<F>(f), std::forward<Rng>(items), {.chunksize = chunksize});
@@ -789,6 +372,10 @@ public:
     }
 
     // imap(f, items): results in input order as they come; imap_unordered: as they finish.
+    // Returns at once; the input is read lazily, a few chunks ahead of the results taken, and
+    // keeps the pool accepting its chunks after close() until it ends. Advancing the iterator
+    // blocks until the next result (next(timeout): mproc::TimeoutError when none comes in time)
+    // and throws that item's exception; what reading the input throws is thrown in its place.
     template <class F, std::ranges::input_range Rng>
     auto imap(F&& f, Rng&& items, std::size_t chunksize = 1) {
         return stream_call(Mode::Ordered, std::decay_t<F>(std::forward<F>(f)), std::forward<Rng>(items),
@@ -808,11 +395,15 @@ public:
         return stream_call(Mode::Unordered, std::decay_t<F>(std::forward<F>(f)), std::forward<Rng>(items), options);
     }
 
-    // No more tasks; the workers exit once the submitted ones are done.
+    // No more tasks; the workers exit once the submitted ones are done. Never blocks.
     void close() { core_->close(); }
-    // Stops the workers now; unfinished tasks fail with mproc::ProcessError.
+    // Stops the workers now (SIGKILL; a ThreadPool's threads finish the task they run); every
+    // unfinished task fails with mproc::ProcessError. Blocks until the workers are gone.
+    // Idempotent; the destructor calls it.
     void terminate() { core_->terminate(); }
-    // After close() or terminate() (else std::logic_error): waits for the workers to exit.
+    // After close() or terminate() (else std::logic_error, Python's ValueError): blocks until
+    // every task submitted has ended and the workers have exited. From a callback (the
+    // dispatcher thread itself) it returns at once.
     void join() { core_->join(); }
     std::size_t processes() const noexcept { return core_->processes(); }
 
@@ -828,7 +419,7 @@ private:
     template <class R>
     static void check_result() {
         // A result travels back from the worker: one that cannot is refused with mproc's message.
-        if constexpr (!std::is_void_v<R> && std::is_same_v<Core, ProcessCore>) (void)check_serializable<R>();
+        if constexpr (!std::is_void_v<R> && Core::crosses_processes) (void)check_serializable<R>();
     }
 
     template <class F, class Tuple>

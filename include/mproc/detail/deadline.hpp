@@ -48,6 +48,13 @@ public:
         return d;
     }
 
+    // The deadline at a point in time already computed (e.g. a task's start plus its limit).
+    static Deadline until(Clock::time_point t) noexcept {
+        Deadline d;
+        d.at_ = t;
+        return d;
+    }
+
     bool is_never() const noexcept { return !at_; }
     bool expired() const noexcept { return at_ && Clock::now() >= *at_; }
     // The instant itself; empty when never.

@@ -29,6 +29,9 @@
 #include <vector>
 
 #include "mproc/detail/archive.hpp"
+#include "mproc/detail/deadline.hpp"
+#include "mproc/detail/pool_wire.hpp"
+#include "mproc/detail/progress_bar.hpp"
 #include "mproc/detail/exceptions.hpp"
 #include "mproc/detail/timeout.hpp"
 #include "mproc/errors.hpp"
@@ -37,24 +40,6 @@ namespace mproc::detail::pool {
 
 enum class Mode { Single, List, Ordered, Unordered };
 
-// Draws "done/total, rate, time left" on stderr when it is a terminal (pool.cpp).
-class ProgressBar {
-public:
-    ProgressBar(std::size_t total, bool known_total);
-    ~ProgressBar();
-    ProgressBar(const ProgressBar&) = delete;
-    ProgressBar& operator=(const ProgressBar&) = delete;
-    void set_total(std::size_t total);
-    void update(std::size_t done);  // throttled: draws at most ten times a second
-    static bool wanted();           // stderr is a terminal
-
-private:
-    void draw(std::size_t done, bool final);
-    std::size_t total_;
-    bool known_;
-    std::size_t last_done_ = 0;
-    std::chrono::steady_clock::time_point start_, last_draw_;
-};
 
 // A hint that [p, p + bytes) will be used whole: transparent huge pages where the system
 // allows them (the 2 MiB-aligned part of a large block; nothing for small ones). pool.cpp.
@@ -157,22 +142,22 @@ public:
     }
     void set_progress(std::unique_ptr<ProgressBar> bar) { bar_ = std::move(bar); }
 
-    // Reads what run_chunk wrote after the count: see kPerItem and kPacked in pool.hpp.
+    // Reads what run_chunk wrote after the count: see kPerItem and kPacked in detail/pool_wire.hpp.
     void deliver(std::size_t first, std::uint32_t count, InputArchive& ar, Deferred& later) override {
         std::uint8_t layout = 0;
         ar(layout);
-        if (layout == 1) {
+        if (layout == kPacked) {
             if constexpr (std::is_void_v<R> || (std::is_trivially_copyable_v<R> && !std::is_same_v<R, bool>)) {
                 constexpr std::size_t rsize = std::is_void_v<R> ? 0 : sizeof(Value);
                 const std::string_view rest = ar.rest();
                 if (rest.size() < count + std::size_t{count} * rsize)
                     throw SerializationError("mproc: malformed results from a pool worker");
                 ar.skip(count + std::size_t{count} * rsize);
-                if (mode_ == Mode::List && std::memchr(rest.data(), 0, count) == nullptr)
+                if (mode_ == Mode::List && std::memchr(rest.data(), kItemFailed, count) == nullptr)
                     return record_values(later, first, count, rest.data() + count);
                 return record(later, first, count, [&](std::size_t i) {
                     Outcome o;
-                    if (rest[i]) {
+                    if (rest[i] != static_cast<char>(kItemFailed)) {
                         o.value.emplace();
                         if constexpr (!std::is_void_v<R>) std::memcpy(&*o.value, rest.data() + count + i * rsize, rsize);
                     } else {
@@ -186,9 +171,9 @@ public:
         // Decoded before the lock is taken: a value may be large.
         std::vector<Outcome> got(count);
         for (auto& o : got) {
-            std::uint8_t ok = 0;
+            std::uint8_t ok = kItemFailed;
             ar(ok);
-            if (ok) {
+            if (ok != kItemFailed) {
                 o.value.emplace();
                 if constexpr (!std::is_void_v<R>) ar(*o.value);
             } else {
@@ -212,24 +197,20 @@ public:
 
     // Waits until the call is complete (Single, List) or until the deadline.
     bool wait(const Timeout& timeout) {
+        const Deadline deadline = Deadline::after(timeout);
         if (pump_) {
-            const auto start = std::chrono::steady_clock::now();
             for (;;) {
                 {
                     std::lock_guard lk(mu_);
                     if (complete_) return true;
                 }
-                Timeout left;
-                if (timeout) {
-                    left = *timeout - (std::chrono::steady_clock::now() - start);
-                    if (left->count() <= 0) return false;
-                }
+                if (deadline.expired()) return false;
                 const std::shared_ptr<void> core = core_.lock();
-                if (!core || !pump_(core, *this, left)) break;
+                if (!core || !pump_(core, *this, deadline.remaining())) break;
             }
         }
         std::unique_lock lk(mu_);
-        return wait_locked(lk, timeout, [&] { return complete_; });
+        return deadline.wait(cv_, lk, [&] { return complete_; });
     }
     bool ready() {
         std::lock_guard lk(mu_);
@@ -309,7 +290,7 @@ public:
             if (mode_ == Mode::Unordered) return ready_ && !ready_->empty();
             return pending_.count(yielded_) != 0;
         };
-        if (!wait_locked(lk, timeout, available))
+        if (!Deadline::after(timeout).wait(cv_, lk, available))
             throw TimeoutError("mproc: no result arrived within the timeout");
         if (yielded_ == total_) return std::nullopt;
         Outcome o;
@@ -335,17 +316,6 @@ public:
 
 private:
 
-    template <class Pred>
-    bool wait_locked(std::unique_lock<std::mutex>& lk, const Timeout& timeout, Pred pred) {
-        if (!timeout) {
-            cv_.wait(lk, pred);
-            return true;
-        }
-        const auto until = std::chrono::steady_clock::now() +
-                           std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-                               std::max(*timeout, std::chrono::duration<double>(0)));
-        return cv_.wait_until(lk, until, pred);
-    }
 
     std::vector<Value> gather_locked() {
         if constexpr (kPlainSlots) {

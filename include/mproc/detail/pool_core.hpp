@@ -1,0 +1,145 @@
+// mproc/detail/pool_core.hpp: what a pool runs on (not API).
+//
+// A pool's public face (BasicPool: Python's Pool and ThreadPool) and the executors
+// (ProcessPoolExecutor, ThreadPoolExecutor) are written once, over a core that runs chunks of
+// items of pool calls (Jobs, detail/pool_job.hpp). A core is anything that satisfies PoolCore:
+// ProcessCore (worker processes, detail/process_core.hpp), ThreadCore (threads of this
+// process, detail/thread_core.hpp), and the MPI core to come. The concept is the contract; this
+// header says what each member must do.
+#pragma once
+
+#include <concepts>
+#include <cstddef>
+#include <exception>
+#include <memory>
+#include <span>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "mproc/detail/pool_job.hpp"
+#include "mproc/detail/pool_wire.hpp"
+#include "mproc/detail/timeout.hpp"
+
+namespace mproc::detail::pool {
+
+// A chunk of items for a worker process, serialized.
+struct Chunk {
+    std::shared_ptr<JobBase> job;
+    std::size_t first = 0;  // index in the job of the first item
+    std::size_t count = 0;
+    std::shared_ptr<const std::string> prefix;  // the chunk function's address and the callable
+    std::uint32_t fixed = 0;                    // every item's size, when they are all alike
+    std::vector<std::uint32_t> sizes;           // else each item's
+    std::string items;
+    std::shared_ptr<const std::vector<int>> fds;  // descriptors the items carry (owned copies)
+    Timeout timeout;
+};
+
+// What the process and the thread pool share: the lifecycle (pool.cpp's Gate).
+struct Gate;
+class CoreBase {
+public:
+    std::size_t processes() const noexcept { return processes_; }
+    // A lazily fed stream (imap) keeps the pool going after close() until it ends.
+    void stream_opened();
+    void stream_closed();
+    // std::logic_error after close or terminate; the breaking error once broken.
+    void check_accepting() const;
+    void close();
+
+protected:
+    CoreBase() = default;
+    ~CoreBase() = default;
+    std::size_t processes_ = 0;
+    std::shared_ptr<Gate> gate_;
+};
+
+// A unit of work in a thread pool's queue: a chunk of a pool call, or one executor task.
+class TaskNode {
+public:
+    virtual ~TaskNode() = default;
+    // In a worker thread.
+    virtual void run() noexcept = 0;
+    // shutdown(cancel_futures = true): cancels the work unless it has started.
+    virtual void cancel_pending() noexcept = 0;
+    // The pool stops (terminated, or broken by its initializer) before the work ran.
+    virtual void fail(const std::exception_ptr& e) noexcept = 0;
+};
+
+// Called by a TaskNode's run() in a worker thread just before it publishes its outcome: the
+// thread is free for the next task from then on, and a pool that starts threads on demand
+// counts it free, so a submission that the outcome prompts reuses it instead of starting
+// another (a task that does not call it counts free once its run() returns).
+void task_finishing() noexcept;
+
+namespace probe {
+// A call of the simplest shape, to state the template members of PoolCore with.
+struct Fn {
+    int operator()(int x) const { return x; }
+};
+using Args = std::tuple<int>;
+}  // namespace probe
+
+// The core of a pool. Every member is called with no lock of the caller's held; none blocks
+// except terminate() and join() (and stop_workers), which wait for the core's threads or
+// processes to end.
+//
+//   c.processes()          how many workers run tasks side by side (Python: _processes).
+//   c.check_accepting()    throws std::logic_error after close()/terminate(), the breaking
+//                          error once broken (e.g. futures::BrokenProcessPool); else nothing.
+//   c.close()              no new calls; what was submitted finishes; an open stream (imap)
+//                          may still feed its input.
+//   c.stream_opened()/stream_closed()   an imap's lazily fed input keeps the core accepting
+//                          its chunks after close() until it ends.
+//   c.prepare<R, F, Tuple>(f)  once per call: what every chunk of the call needs to run f
+//                          (a serialized prefix for processes; f itself for threads).
+//   c.submit_items<R>(job, first, prepared, span<Tuple> items, timeout, stream)
+//                          queues items [first, first + n) of job; each ends, in time, with a
+//                          value or an exception set on job (never thrown here: a chunk that
+//                          cannot be sent or run fails its items). A timeout the core cannot
+//                          enforce is std::invalid_argument.
+//   c.adopt(job)           a new call's job, before its first chunk: the core may let a thread
+//                          that waits for it do the core's work (ProcessCore's pump).
+//   c.stop(job)            kills what runs a chunk of job, where the core can; true if it did.
+//   C::can_stop_running    whether stop() can stop a running task (a thread cannot be killed):
+//                          the executors' terminate() and task deadlines depend on it.
+//   C::crosses_processes   whether tasks, arguments and results go to another process (and
+//                          so must be serializable: checked at compile time at every call).
+//   c.cancel_pending()     cancels every call none of whose chunks has started.
+//   c.terminate()          stops at once: unfinished tasks fail (ProcessError); blocks until
+//                          the core's workers are gone.
+//   c.join()               after close() or terminate() (else std::logic_error): blocks until
+//                          everything submitted has ended and the workers are gone.
+template <class C>
+concept PoolCore = requires(C& c, const C& cc, std::shared_ptr<Job<int>> job, JobBase& base,
+                            std::span<probe::Args> items, const Timeout& timeout) {
+    { cc.processes() } -> std::same_as<std::size_t>;
+    cc.check_accepting();
+    c.close();
+    c.stream_opened();
+    c.stream_closed();
+    c.template submit_items<int>(job, std::size_t{0}, cc.template prepare<int, probe::Fn, probe::Args>(probe::Fn{}),
+                                 items, timeout, true);
+    cc.adopt(base);
+    { c.stop(base) } -> std::same_as<bool>;
+    { C::can_stop_running } -> std::convertible_to<bool>;
+    { C::crosses_processes } -> std::convertible_to<bool>;
+    c.cancel_pending();
+    c.terminate();
+    c.join();
+};
+
+// What an executor needs of its core beside PoolCore: one task queued with no pool call around
+// it (ThreadCore), or taking a pending call out of the queue and stopping its workers
+// (ProcessCore). Each executor asks for the part it uses.
+template <class C>
+concept TaskQueueCore = PoolCore<C> && requires(C& c, std::shared_ptr<TaskNode> task) { c.submit_task(task); };
+template <class C>
+concept StoppableCore = PoolCore<C> && C::can_stop_running && requires(C& c, const JobBase& job, bool kill) {
+    { c.unqueue(job) } -> std::same_as<bool>;
+    c.stop_workers(kill);
+    c.set_finish_at_exit();
+};
+
+}  // namespace mproc::detail::pool

@@ -1,0 +1,204 @@
+// src/pool/process_loop.cpp: the loop that moves the process pool's messages: the dispatcher
+// thread's, and the round a thread waiting for a result runs itself (ProcessCore).
+
+#include "pool/process_core_impl.hpp"
+
+namespace mproc::detail::pool {
+
+void ProcessCore::Impl::read_messages(Worker& w, bool all, bool known_readable) {
+    try {
+        for (bool more = true; more && (std::exchange(known_readable, false) || w.conn.poll(Timeout(0.0)));
+             more = all) {
+            ++w.reads;
+            std::vector<int> fds;
+            const std::string& msg = w.conn.receive_message(fds);
+            handle_message(w, msg, fds);
+            close_unclaimed(fds);
+        }
+    } catch (const EOFError&) {
+        w.dead = true;
+    } catch (const std::exception& e) {
+        // Not a message a worker of ours writes: this worker cannot be trusted any more.
+        std::fprintf(stderr, "mproc: pool worker sent a malformed message (%s); killing it\n", e.what());
+        w.dead = true;
+        w.proc.kill();
+    }
+}
+
+void ProcessCore::Impl::handle_message(Worker& w, const std::string& msg, std::vector<int>& fds) {
+    InputArchive ar(message_body(msg), fds);
+    std::uint8_t op = 0;
+    ar(op);
+    if (op == kHello) {
+        w.hello = true;
+        return;
+    }
+    if (op == kInitFailed) {
+        const std::exception_ptr e = load_exception(ar);
+        make_broken(std::make_exception_ptr(futures::BrokenProcessPool(
+            "mproc: the pool's initializer failed in a worker: " + describe_exception(e))));
+        return;
+    }
+    std::uint32_t records = 0;
+    std::int64_t elapsed = 0;
+    ar(records, elapsed);
+    std::size_t items = 0;
+    for (std::size_t k = 0; k < records && k < w.inflight.size(); ++k) items += w.inflight[k].chunk.count;
+    tasks.note_batch_time(items, elapsed);
+    if (w.batches_out > 0) --w.batches_out;
+    w.big_out = false;
+    for (std::uint32_t r = 0; r < records; ++r) {
+        std::uint64_t seq = 0;
+        ar(seq);
+        if (w.inflight.empty() || w.inflight.front().seq != seq)
+            throw SerializationError("mproc: a worker answered a chunk it was not given");
+        InFlight f = std::move(w.inflight.front());
+        w.inflight.pop_front();
+        std::uint32_t count = 0;
+        try {
+            ar(count);
+            f.chunk.job->deliver(f.chunk.first, count, ar, deferred);
+            tasks.recycle(std::move(f.chunk.items));
+        } catch (...) {
+            // A result that does not decode fails its item and the rest of the batch.
+            const std::exception_ptr e = std::current_exception();
+            fail_later(f.chunk, e);
+            for (auto& g : w.inflight) fail_later(g.chunk, e);
+            w.inflight.clear();
+            return;
+        }
+    }
+}
+
+void ProcessCore::Impl::flush(std::unique_lock<std::mutex>& lk) {
+    while (!deferred.empty()) {
+        Deferred now;
+        now.swap(deferred);
+        lk.unlock();
+        for (auto& f : now) f();
+        lk.lock();
+    }
+}
+
+void ProcessCore::Impl::round(std::unique_lock<std::mutex>& lk, int extra, platform::Deadline until) {
+    dispatch();
+    flush(lk);
+    const platform::Deadline due = enforce_deadlines();
+    const bool blind = extra == wake_fd.get() && helpers > 0;
+    if (blind) until = platform::Deadline::after(Timeout(kBlindCheck));
+    std::vector<int> fds{extra};
+    std::vector<std::uint64_t> ids, reads;
+    for (auto& w : workers) {
+        fds.push_back(blind ? -1 : w->conn.fileno());
+        fds.push_back(w->proc.sentinel());
+        ids.push_back(w->id);
+        reads.push_back(w->reads);
+    }
+    lk.unlock();
+    // A waiting thread looks before it sleeps (see kLookBeforeSleep); the dispatcher sleeps.
+    std::vector<std::size_t> ready;
+    if (extra != wake_fd.get()) ready = look_readable(fds);
+    if (ready.empty()) ready = platform::wait_any_readable(fds, earlier(due, until));
+    lk.lock();
+    std::vector<std::uint64_t> died;
+    for (std::size_t r : ready) {
+        if (r == 0) {
+            platform::event_drain(extra);  // the dispatcher's wake-up, or the waiter's
+            continue;
+        }
+        const std::uint64_t id = ids[(r - 1) / 2];
+        Worker* w = find(id);
+        if (!w) continue;  // another thread handled its death
+        if ((r - 1) % 2 == 0)
+            // Readable when polled; unless another thread read meanwhile, it still is, and
+            // the poll that read_messages would make first can be saved.
+            read_messages(*w, false, w->reads == reads[(r - 1) / 2]);
+        else
+            died.push_back(id);
+    }
+    for (std::uint64_t id : died)
+        for (std::size_t i = 0; i < workers.size(); ++i)
+            if (workers[i]->id == id) {
+                on_death(i);
+                break;
+            }
+    dispatch();
+    flush(lk);
+}
+
+const platform::Deadline& ProcessCore::Impl::earlier(const platform::Deadline& a, const platform::Deadline& b) {
+    if (a.is_never()) return b;
+    if (b.is_never()) return a;
+    return *a.remaining() < *b.remaining() ? a : b;
+}
+
+bool ProcessCore::Impl::help(JobBase& job, const Timeout& timeout) {
+    const int fd = thread_event_fd();
+    job.watch(fd);
+    // Completed meanwhile (its wake-up may have gone to no one): the caller's condition
+    // variable has it.
+    if (job.finished()) {
+        job.unwatch(fd);
+        return false;
+    }
+    {
+        std::unique_lock lk(mu);
+        if (stopped || state == State::Terminating) {
+            lk.unlock();
+            job.unwatch(fd);
+            return false;
+        }
+        ++helpers;
+        helper_fds.push_back(fd);
+        round(lk, fd, platform::Deadline::after(timeout));
+        std::erase(helper_fds, fd);
+        --helpers;
+    }
+    job.unwatch(fd);
+    return true;
+}
+
+bool ProcessCore::Impl::pump(const std::shared_ptr<void>& core, JobBase& job, const Timeout& timeout) {
+    return static_cast<Impl*>(core.get())->help(job, timeout);
+}
+
+void ProcessCore::Impl::run() {
+    std::unique_lock lk(mu);
+    for (;;) {
+        if (state == State::Terminating) return shutdown(lk, true);
+        if (broken) fail_queued();
+        dispatch();
+        flush(lk);
+        const bool idle = std::all_of(workers.begin(), workers.end(), [](auto& w) { return w->inflight.empty(); });
+        if (state == State::Closed && streams == 0 && tasks.queue.empty() && idle) return shutdown(lk, false);
+        round(lk, wake_fd.get(), platform::Deadline::never());
+    }
+}
+
+void ProcessCore::Impl::shutdown(std::unique_lock<std::mutex>& lk, bool now) {
+    if (now) {
+        for (auto& w : workers) {
+            w->killed = Kill::Pool;
+            if (stop_signal_term)
+                w->proc.terminate();
+            else
+                w->proc.kill();
+        }
+    } else {
+        for (auto& w : workers) stop_worker(*w);
+    }
+    for (auto& w : workers) w->proc.join();
+    const auto e = stop_reason ? stop_reason : terminated_error();
+    for (auto& w : workers) {
+        for (auto& f : w->inflight) fail_later(f.chunk, e);
+        w->proc.close();
+    }
+    workers.clear();
+    for (auto& c : tasks.queue) fail_later(c, e);
+    tasks.queue.clear();
+    stopped = true;
+    flush(lk);
+    if (server) server->stop();
+}
+
+}  // namespace mproc::detail::pool

@@ -1,0 +1,144 @@
+// src/pool/worker_main.cpp: what a pool worker process runs: hello, then batches of chunks in
+// and their results out, until told to stop or the pool is gone.
+
+#include <chrono>
+#include <cstring>
+#include <limits>
+
+#include "mproc/connection.hpp"
+#include "mproc/detail/pool_wire.hpp"
+#include "mproc/detail/shared_region.hpp"
+#include "platform/platform.hpp"
+#include "pool/pool_internal.hpp"
+#include "process_impl.hpp"
+
+namespace mproc::detail::pool {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+
+void mark_ready(void* slot) noexcept { static_cast<Slot*>(slot)->ready.store(1, std::memory_order_release); }
+
+void worker_entry(InputArchive& ar) {
+    platform::keep_freed_memory();
+    connection::Connection conn;
+    RegionRef slot;
+    std::uint64_t cap = 0;
+    bool has_init = false;
+    ar(conn, slot, cap, has_init);
+    conn.set_max_message_size(std::numeric_limits<std::size_t>::max() / 2);
+    std::string out;
+    {
+        begin_message(out);
+        OutputArchive hello(out);
+        try {
+            if (has_init) {
+                CodeAddress a;
+                ar(a);
+                decode_function<void(InputArchive&)>(a)(ar);
+            }
+            mark_ready(slot.data());
+            hello(kHello);
+        } catch (...) {
+            begin_message(out);
+            hello(kInitFailed);
+            save_exception(hello, std::current_exception());
+            conn.send_message(out);
+            // Wait for the pool to stop us: exiting with tasks unread would make the kernel
+            // report a reset on the pool's end before this message.
+            try {
+                for (;;) {
+                    std::vector<int> fds;
+                    const std::string& msg = conn.receive_message(fds);
+                    close_unclaimed(fds);
+                    InputArchive in(message_body(msg), fds);
+                    std::uint8_t op = 0;
+                    in(op);
+                    if (op == kStop) return;
+                }
+            } catch (const std::exception&) {
+            }
+            return;
+        }
+        conn.send_message(out);
+    }
+    ChunkContext ctx(slot.data(), cap);
+    for (;;) {
+        std::vector<int> fds;
+        const std::string* msg = nullptr;
+        try {
+            const int fd = conn.fileno();
+            look_readable(std::span<const int>(&fd, 1));
+            msg = &conn.receive_message(fds);
+        } catch (const EOFError&) {
+            return;  // the pool is gone
+        }
+        InputArchive in(message_body(*msg), fds);
+        std::uint8_t op = 0;
+        in(op);
+        if (op != kTask) {
+            close_unclaimed(fds);
+            return;  // kStop
+        }
+        // A batch of chunks in, one message of results out: the time it took travels back, so
+        // that the pool can size the next batch.
+        const auto t0 = Clock::now();
+        std::uint32_t records = 0;
+        in(records);
+        const std::size_t at = begin_message(out);
+        OutputArchive oa(out);
+        oa(kResult, records);
+        const std::size_t elapsed_at = out.size();
+        oa(std::int64_t{0});
+        for (std::uint32_t r = 0; r < records; ++r) {
+            std::uint64_t seq = 0;
+            bool timed = false;
+            in(seq, timed);
+            ctx.begin_chunk(seq, timed);
+            CodeAddress a;
+            in(a);
+            const ChunkFn run = decode_function<void(InputArchive&, OutputArchive&, ChunkContext&)>(a);
+            oa(seq);
+            run(in, oa, ctx);
+        }
+        const std::int64_t elapsed =
+            std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
+        std::memcpy(out.data() + elapsed_at, &elapsed, sizeof elapsed);
+        close_unclaimed(fds);
+        patch_envelope_fds(out, at, oa.fds().size());
+        conn.send_message(out, oa.fds());
+    }
+}
+
+// What a worker process runs; always sent as a job (a fresh program, or a fork of the pool's
+// own fork server), never run in place.
+class WorkerTarget final : public Target {
+public:
+    WorkerTarget(connection::Connection conn, RegionRef slot, std::size_t cap, std::shared_ptr<Target> init)
+        : conn_(std::move(conn)), slot_(std::move(slot)), cap_(cap), init_(std::move(init)) {}
+    void call() override { throw std::logic_error("mproc: a pool worker runs only as a job"); }
+    const char* refusal() const noexcept override { return init_ ? init_->refusal() : nullptr; }
+    EntryFn entry() const noexcept override { return &worker_entry; }
+    void save(OutputArchive& ar) const override {
+        const bool has_init = init_ != nullptr;
+        ar(conn_, slot_, static_cast<std::uint64_t>(cap_), has_init);
+        if (has_init) {
+            ar(encode_function(init_->entry()));
+            init_->save(ar);
+        }
+    }
+
+private:
+    connection::Connection conn_;
+    RegionRef slot_;
+    std::size_t cap_;
+    std::shared_ptr<Target> init_;
+};
+}  // namespace
+
+std::unique_ptr<Target> make_worker_target(connection::Connection conn, RegionRef slot, std::size_t max_result_bytes,
+                                           std::shared_ptr<Target> initializer) {
+    return std::make_unique<WorkerTarget>(std::move(conn), std::move(slot), max_result_bytes, std::move(initializer));
+}
+
+}  // namespace mproc::detail::pool
