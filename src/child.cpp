@@ -84,6 +84,14 @@ struct JobHeader {
 constexpr std::uint32_t kJobMagic = 0x6d70726f;  // "mpro"
 }  // namespace
 
+bool recv_exact(int sock, void* data, std::size_t size, std::vector<platform::UniqueFd>* fds) {
+    const std::size_t got = platform::recv_all(sock, data, size, fds);
+    if (got == size) return true;
+    if (got == 0) return false;
+    throw EOFError("mproc: end of file in the middle of a message (" + std::to_string(got) + " of " +
+                   std::to_string(size) + " bytes)");
+}
+
 void send_job(int sock, const std::string& job, std::span<const int> fds) {
     const JobHeader h{job.size(), static_cast<std::uint32_t>(fds.size()), kJobMagic};
     platform::send_all(sock, &h, sizeof h, fds);
@@ -95,11 +103,11 @@ void run_job(int sock, bool fresh_program, pid_t forkserver) noexcept {
     std::vector<platform::UniqueFd> fds;
     try {
         JobHeader h{};
-        if (!platform::recv_exact(sock, &h, sizeof h, &fds) || h.magic != kJobMagic ||
+        if (!recv_exact(sock, &h, sizeof h, &fds) || h.magic != kJobMagic ||
             fds.size() != h.fd_count || fds.empty())
             throw SerializationError("mproc: malformed job from the parent");
         job.resize(h.size);
-        if (!platform::recv_exact(sock, job.data(), job.size()))
+        if (!recv_exact(sock, job.data(), job.size()))
             throw SerializationError("mproc: the parent closed before sending the whole job");
     } catch (const std::exception& e) {
         std::fprintf(stderr, "mproc: child could not read its job: %s\n", e.what());
@@ -185,7 +193,7 @@ std::unique_ptr<Popen> start_fork(const ChildConfig& cfg, const std::function<vo
 }
 
 std::unique_ptr<Popen> start_spawn(const std::string& job, std::span<const int> fds) {
-    auto [mine, theirs] = platform::socket_pair(SOCK_STREAM);
+    auto [mine, theirs] = platform::socket_pair(platform::SocketKind::Stream);
     const pid_t pid = spawn_self("spawn", theirs.get());
     theirs.reset();
     auto popen = std::make_unique<ChildPopen>(pid, platform::pidfd_open(pid));

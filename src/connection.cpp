@@ -297,9 +297,9 @@ Connection::Connection(int fd, bool readable, bool writable) : s_(std::make_uniq
     s_->fd = platform::UniqueFd(fd);
     s_->readable = readable;
     s_->writable = writable;
-    const int type = platform::socket_type(fd);
-    s_->socket = type != 0;
-    s_->packets = type == SOCK_SEQPACKET;
+    const platform::SocketKind kind = platform::socket_kind(fd);
+    s_->socket = kind != platform::SocketKind::NotSocket;
+    s_->packets = kind == platform::SocketKind::Packets;
     s_->locks = LockPage::create(1);
 }
 
@@ -455,7 +455,7 @@ void Connection::load(detail::InputArchive& ar) {
 std::pair<Connection, Connection> make_pipe(bool duplex) {
     platform::UniqueFd a, b;
     if (duplex) {
-        std::tie(a, b) = platform::socket_pair(SOCK_SEQPACKET);
+        std::tie(a, b) = platform::socket_pair(platform::SocketKind::Packets);
     } else {
         std::tie(a, b) = platform::make_pipe();
     }

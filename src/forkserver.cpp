@@ -31,7 +31,7 @@ namespace mproc::detail {
 namespace {
 std::int32_t read_int(int fd, bool& eof) {
     std::int32_t v = 0;
-    eof = !platform::recv_exact(fd, &v, sizeof v);
+    eof = !recv_exact(fd, &v, sizeof v);
     return v;
 }
 
@@ -114,7 +114,7 @@ int ForkServer::control_fd() const noexcept {
 
 int ForkServer::ensure_running_locked() {
     if (control_) return control_.get();
-    auto [mine, theirs] = platform::socket_pair(SOCK_SEQPACKET);
+    auto [mine, theirs] = platform::socket_pair(platform::SocketKind::Packets);
     if (forked_) {
         // A copy of this process as it is now, which then only forks: its children see the
         // memory of this moment (the fork start method's promise), and this process never
@@ -151,7 +151,7 @@ void ForkServer::stop() noexcept {
 }
 
 std::unique_ptr<Popen> ForkServer::start_child(const std::string& job, std::span<const int> fds) {
-    auto [mine, theirs] = platform::socket_pair(SOCK_STREAM);
+    auto [mine, theirs] = platform::socket_pair(platform::SocketKind::Stream);
     {
         std::lock_guard lk(mu_);
         const char op = 'F';

@@ -121,6 +121,10 @@ void run_child_exit_hooks() noexcept;
 [[noreturn]] void run_child(const ChildConfig& cfg, int parent_pidfd,
                             const std::function<void()>& body, bool fresh_program) noexcept;
 
+// Reads exactly size bytes from a socket: false on end of file before the first byte; end of
+// file in the middle is EOFError.
+bool recv_exact(int sock, void* data, std::size_t size, std::vector<platform::UniqueFd>* fds = nullptr);
+
 // Job transport for spawn and forkserver children: a header (size, descriptor count) with the
 // descriptors attached, then the bytes. The first descriptor is the parent's pidfd.
 void send_job(int sock, const std::string& job, std::span<const int> fds);

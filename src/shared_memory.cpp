@@ -47,7 +47,7 @@ constexpr int kIgnoredSignals[] = {SIGINT, SIGTERM};
 // them across the tracker's start, in ensure_running): a Ctrl-C to the process group in its
 // first moments is dropped, not fatal.
 void start_tracker(TrackerClient& t) {
-    auto [mine, theirs] = platform::socket_pair(SOCK_SEQPACKET);
+    auto [mine, theirs] = platform::socket_pair(platform::SocketKind::Packets);
     if (initialized()) {
         t.pid = spawn_self("tracker", theirs.get(), kIgnoredSignals);
     } else {
