@@ -1,15 +1,22 @@
 // The child side of every start method, the job transport, and the fork and spawn launchers.
-#include <signal.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
 
+#include "exit_hooks.hpp"
+#include "job.hpp"
+#include "launch.hpp"
 #include "mproc/detail/code_address.hpp"
-#include "process_impl.hpp"
+#include "mproc/errors.hpp"
+#include "mproc/process.hpp"
+#include "mproc/serialize.hpp"
+#include "platform/io.hpp"
+#include "platform/net.hpp"
+#include "platform/signal.hpp"
+#include "popen.hpp"
+#include "process_registry.hpp"
+#include "shm_tracker.hpp"
 #include "threading_internal.hpp"
 
 namespace mproc::detail {
@@ -48,7 +55,7 @@ void run_child(const ChildConfig& cfg, int parent_pidfd, const std::function<voi
     try {
         if (cfg.death_signal_parent > 0) {
             // Measured: a watchdog thread adds 60-100 us to a 200 us fork+exit; this, 10 us.
-            if (!platform::set_death_signal(cfg.death_signal_parent)) platform::send_signal(platform::get_pid(), SIGKILL);
+            if (!platform::set_death_signal(cfg.death_signal_parent)) platform::send_signal(platform::get_pid(), platform::kSigKill);
             set_current_from_config(cfg, parent_pidfd);
         } else {
             // Two handles on the parent: the watchdog owns one, parent_process() the other.
@@ -113,7 +120,7 @@ void run_job(int sock, bool fresh_program, pid_t forkserver) noexcept {
         std::fprintf(stderr, "mproc: child could not read its job: %s\n", e.what());
         platform::exit_now(70);
     }
-    ::close(sock);
+    platform::UniqueFd(sock).reset();  // the job is read: the socket has done its work
 
     ChildConfig cfg;
     // The arguments take ownership of their descriptors (Connections, shared memory); any not
@@ -200,7 +207,7 @@ std::unique_ptr<Popen> start_spawn(const std::string& job, std::span<const int> 
     try {
         send_job(mine.get(), job, fds);
     } catch (...) {
-        popen->send_signal(SIGKILL);
+        popen->send_signal(platform::kSigKill);
         popen->wait_ended();
         throw;
     }

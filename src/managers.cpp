@@ -24,7 +24,7 @@
 #include "mproc/detail/exceptions.hpp"
 #include "mproc/process.hpp"
 #include "platform/platform.hpp"
-#include "process_impl.hpp"
+#include "exit_hooks.hpp"
 
 namespace mproc::managers {
 namespace detail {

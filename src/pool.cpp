@@ -31,7 +31,8 @@
 #include "mproc/connection.hpp"
 #include "mproc/detail/shared_region.hpp"
 #include "platform/platform.hpp"
-#include "process_impl.hpp"
+#include "exit_hooks.hpp"
+#include "forkserver.hpp"
 #include "threading_internal.hpp"
 
 namespace mproc::detail::pool {
