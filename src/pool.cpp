@@ -33,6 +33,7 @@
 #include "platform/platform.hpp"
 #include "exit_hooks.hpp"
 #include "forkserver.hpp"
+#include "persistent_fds.hpp"
 #include "threading_internal.hpp"
 
 namespace mproc::detail::pool {
@@ -125,6 +126,8 @@ int thread_event_fd() {
 }  // namespace
 
 int waiter_fd_if_open() noexcept { return t_event.fd ? t_event.fd.get() : -1; }
+// Kept for the thread's life: the leak check counts it as persistent.
+const bool g_waiter_kept = (keep_fd_source(&waiter_fd_if_open), true);
 
 void JobBase::watch(int fd) {
     std::lock_guard lk(event_mu_);
