@@ -12,8 +12,6 @@
 //      held); Shutdown.
 #include "mproc/managers.hpp"
 
-#include <pthread.h>
-
 #include <atomic>
 #include <limits>
 #include <mutex>
