@@ -10,7 +10,12 @@
 #include "mproc/connection.hpp"
 #include "mproc/process.hpp"
 #include "auth.hpp"
-#include "platform/platform.hpp"
+#include "platform/fd.hpp"
+#include "platform/io.hpp"
+#include "platform/memory.hpp"
+#include "platform/net.hpp"
+#include "platform/sync.hpp"
+#include "platform/system.hpp"
 
 namespace mproc::connection {
 

@@ -12,7 +12,13 @@
 #include "mproc/detail/introspect.hpp"
 #include "launch.hpp"
 #include "persistent_fds.hpp"
-#include "platform/platform.hpp"
+#include "platform/fd.hpp"
+#include "platform/io.hpp"
+#include "platform/memory.hpp"
+#include "platform/net.hpp"
+#include "platform/process.hpp"
+#include "platform/signal.hpp"
+#include "platform/system.hpp"
 #include "shm_tracker.hpp"
 
 namespace mproc {

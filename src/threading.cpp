@@ -16,7 +16,10 @@
 #include "mproc/context.hpp"
 #include "mproc/detail/exceptions.hpp"
 #include "mproc/serialize.hpp"
-#include "platform/platform.hpp"
+#include "platform/io.hpp"
+#include "platform/process.hpp"
+#include "platform/sync.hpp"
+#include "platform/thread.hpp"
 #include "threading_internal.hpp"
 
 namespace mproc::threading {
