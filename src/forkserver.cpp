@@ -246,8 +246,10 @@ void forkserver_main(int control_fd) noexcept {
                 pid = -e.code().value();
             }
             if (pid == 0) {
+                // The server is single-threaded, so its child may do anything; still, only
+                // close(2) and sigprocmask(2) run before the job takes over.
                 control.reset();
-                requests.clear();
+                for (auto& [_, fd] : requests) fd.reset();
                 reaper->release_in_child();
                 run_job(got[0].release(), false, server_pid);
             }

@@ -91,7 +91,7 @@ void send_record(int fd, std::span<const std::string_view> pieces, std::span<con
 std::size_t recv_record(int fd, void* data, std::size_t size, std::vector<UniqueFd>& fds) {
     bool truncated = false;
     const std::size_t n = receive_with_fds(fd, data, size, &fds, &truncated);
-    if (truncated) throw std::system_error(EMSGSIZE, std::generic_category(), "mproc: a record longer than expected");
+    if (truncated) throw_errno("mproc: a record longer than expected", EMSGSIZE);
     return n;
 }
 
@@ -148,8 +148,7 @@ void resolve(const SocketAddress& addr, bool passive, Resolved& r) {
     const std::string port = std::to_string(addr.port);
     const int e = getaddrinfo(addr.host.empty() ? nullptr : addr.host.c_str(), port.c_str(), &hints, &r.list);
     if (e != 0)
-        throw std::system_error(EHOSTUNREACH, std::generic_category(),
-                                "mproc: cannot resolve '" + addr.host + "': " + gai_strerror(e));
+        throw_errno("mproc: cannot resolve '" + addr.host + "': " + gai_strerror(e), EHOSTUNREACH);
 }
 }  // namespace
 

@@ -64,7 +64,7 @@ void at_fork(void (*prepare)(), void (*parent)(), void (*child)()) {
     std::lock_guard lk(mu);
     static const bool installed = [] {
         if (const int e = ::pthread_atfork(run_prepare, run_parent, run_child))
-            throw std::system_error(e, std::generic_category(), "pthread_atfork");
+            throw_errno("pthread_atfork", e);
         return true;
     }();
     (void)installed;
