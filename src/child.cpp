@@ -1,15 +1,22 @@
 // The child side of every start method, the job transport, and the fork and spawn launchers.
-#include <signal.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
 
+#include "exit_hooks.hpp"
+#include "job.hpp"
+#include "launch.hpp"
 #include "mproc/detail/code_address.hpp"
-#include "process_impl.hpp"
+#include "mproc/errors.hpp"
+#include "mproc/process.hpp"
+#include "mproc/serialize.hpp"
+#include "platform/io.hpp"
+#include "platform/net.hpp"
+#include "platform/signal.hpp"
+#include "popen.hpp"
+#include "process_registry.hpp"
+#include "shm_tracker.hpp"
 #include "threading_internal.hpp"
 
 namespace mproc::detail {
@@ -48,7 +55,7 @@ void run_child(const ChildConfig& cfg, int parent_pidfd, const std::function<voi
     try {
         if (cfg.death_signal_parent > 0) {
             // Measured: a watchdog thread adds 60-100 us to a 200 us fork+exit; this, 10 us.
-            if (!platform::set_death_signal(cfg.death_signal_parent)) platform::send_signal(platform::get_pid(), SIGKILL);
+            if (!platform::set_death_signal(cfg.death_signal_parent)) platform::send_signal(platform::get_pid(), platform::kSigKill);
             set_current_from_config(cfg, parent_pidfd);
         } else {
             // Two handles on the parent: the watchdog owns one, parent_process() the other.
@@ -84,6 +91,14 @@ struct JobHeader {
 constexpr std::uint32_t kJobMagic = 0x6d70726f;  // "mpro"
 }  // namespace
 
+bool recv_exact(int sock, void* data, std::size_t size, std::vector<platform::UniqueFd>* fds) {
+    const std::size_t got = platform::recv_all(sock, data, size, fds);
+    if (got == size) return true;
+    if (got == 0) return false;
+    throw EOFError("mproc: end of file in the middle of a message (" + std::to_string(got) + " of " +
+                   std::to_string(size) + " bytes)");
+}
+
 void send_job(int sock, const std::string& job, std::span<const int> fds) {
     const JobHeader h{job.size(), static_cast<std::uint32_t>(fds.size()), kJobMagic};
     platform::send_all(sock, &h, sizeof h, fds);
@@ -95,17 +110,17 @@ void run_job(int sock, bool fresh_program, pid_t forkserver) noexcept {
     std::vector<platform::UniqueFd> fds;
     try {
         JobHeader h{};
-        if (!platform::recv_exact(sock, &h, sizeof h, &fds) || h.magic != kJobMagic ||
+        if (!recv_exact(sock, &h, sizeof h, &fds) || h.magic != kJobMagic ||
             fds.size() != h.fd_count || fds.empty())
             throw SerializationError("mproc: malformed job from the parent");
         job.resize(h.size);
-        if (!platform::recv_exact(sock, job.data(), job.size()))
+        if (!recv_exact(sock, job.data(), job.size()))
             throw SerializationError("mproc: the parent closed before sending the whole job");
     } catch (const std::exception& e) {
         std::fprintf(stderr, "mproc: child could not read its job: %s\n", e.what());
         platform::exit_now(70);
     }
-    ::close(sock);
+    platform::UniqueFd(sock).reset();  // the job is read: the socket has done its work
 
     ChildConfig cfg;
     // The arguments take ownership of their descriptors (Connections, shared memory); any not
@@ -185,14 +200,14 @@ std::unique_ptr<Popen> start_fork(const ChildConfig& cfg, const std::function<vo
 }
 
 std::unique_ptr<Popen> start_spawn(const std::string& job, std::span<const int> fds) {
-    auto [mine, theirs] = platform::socket_pair(SOCK_STREAM);
+    auto [mine, theirs] = platform::socket_pair(platform::SocketKind::Stream);
     const pid_t pid = spawn_self("spawn", theirs.get());
     theirs.reset();
     auto popen = std::make_unique<ChildPopen>(pid, platform::pidfd_open(pid));
     try {
         send_job(mine.get(), job, fds);
     } catch (...) {
-        popen->send_signal(SIGKILL);
+        popen->send_signal(platform::kSigKill);
         popen->wait_ended();
         throw;
     }

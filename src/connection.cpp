@@ -1,8 +1,6 @@
 // Connections: Python's framing over a stream socket or a pipe, with send/receive locks shared
 // by every process that holds the same end.
-#include <arpa/inet.h>
-#include <sys/socket.h>
-
+#include <bit>
 #include <cerrno>
 #include <cstring>
 #include <algorithm>
@@ -12,11 +10,27 @@
 #include "mproc/connection.hpp"
 #include "mproc/process.hpp"
 #include "auth.hpp"
-#include "platform/platform.hpp"
+#include "platform/fd.hpp"
+#include "platform/io.hpp"
+#include "platform/memory.hpp"
+#include "platform/net.hpp"
+#include "platform/sync.hpp"
+#include "platform/system.hpp"
 
 namespace mproc::connection {
 
 namespace {
+// Python's framing is big-endian. The same swap turns a number into its big-endian bytes and
+// back (htonl(3) and ntohl(3) are one byte swap too).
+constexpr std::uint32_t big_endian(std::uint32_t v) noexcept {
+    if constexpr (std::endian::native == std::endian::little) return __builtin_bswap32(v);
+    return v;
+}
+constexpr std::uint64_t big_endian(std::uint64_t v) noexcept {
+    if constexpr (std::endian::native == std::endian::little) return __builtin_bswap64(v);
+    return v;
+}
+
 constexpr std::size_t kDefaultMaxMessage = std::size_t{1} << 30;
 // Bytes allocated for a message before its bytes have arrived: a peer that announces a huge
 // length and sends little costs no more than this.
@@ -161,7 +175,7 @@ struct Connection::State {
         std::int32_t be = 0;
         if (!read_exact(reinterpret_cast<char*>(&be), 4, deadline))
             throw EOFError("mproc: the other end of the connection is closed");
-        const std::int32_t n = static_cast<std::int32_t>(ntohl(static_cast<std::uint32_t>(be)));
+        const std::int32_t n = static_cast<std::int32_t>(big_endian(static_cast<std::uint32_t>(be)));
         if (n >= 0) return begin_payload(static_cast<std::size_t>(n), deadline);
         if (n != -1) {
             fd.reset();  // a negative length other than -1: the stream cannot be trusted again
@@ -170,7 +184,7 @@ struct Connection::State {
         std::uint64_t be64 = 0;
         if (!read_exact(reinterpret_cast<char*>(&be64), 8, deadline))
             throw ProcessError("mproc: got end of file during message header");
-        return begin_payload(static_cast<std::size_t>(be64toh(be64)), deadline);
+        return begin_payload(static_cast<std::size_t>(big_endian(be64)), deadline);
     }
 
     // Every message passes here: above max_message_size it is refused (the stream closed,
@@ -244,13 +258,13 @@ struct Connection::State {
         char header[12];
         std::size_t hlen;
         if (total > 0x7fffffff) {
-            const std::int32_t minus_one = static_cast<std::int32_t>(htonl(0xffffffffu));
-            const std::uint64_t n = htobe64(total);
+            const std::int32_t minus_one = static_cast<std::int32_t>(big_endian(0xffffffffu));
+            const std::uint64_t n = big_endian(static_cast<std::uint64_t>(total));
             std::memcpy(header, &minus_one, 4);
             std::memcpy(header + 4, &n, 8);
             hlen = 12;
         } else {
-            const std::uint32_t n = htonl(static_cast<std::uint32_t>(total));
+            const std::uint32_t n = big_endian(static_cast<std::uint32_t>(total));
             std::memcpy(header, &n, 4);
             hlen = 4;
         }
@@ -297,9 +311,9 @@ Connection::Connection(int fd, bool readable, bool writable) : s_(std::make_uniq
     s_->fd = platform::UniqueFd(fd);
     s_->readable = readable;
     s_->writable = writable;
-    const int type = platform::socket_type(fd);
-    s_->socket = type != 0;
-    s_->packets = type == SOCK_SEQPACKET;
+    const platform::SocketKind kind = platform::socket_kind(fd);
+    s_->socket = kind != platform::SocketKind::NotSocket;
+    s_->packets = kind == platform::SocketKind::Packets;
     s_->locks = LockPage::create(1);
 }
 
@@ -455,7 +469,7 @@ void Connection::load(detail::InputArchive& ar) {
 std::pair<Connection, Connection> make_pipe(bool duplex) {
     platform::UniqueFd a, b;
     if (duplex) {
-        std::tie(a, b) = platform::socket_pair(SOCK_SEQPACKET);
+        std::tie(a, b) = platform::socket_pair(platform::SocketKind::Packets);
     } else {
         std::tie(a, b) = platform::make_pipe();
     }

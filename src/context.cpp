@@ -7,7 +7,12 @@
 #include <stdexcept>
 
 #include "mproc/context.hpp"
-#include "process_impl.hpp"
+#include "forkserver.hpp"
+#include "job.hpp"
+#include "launch.hpp"
+#include "platform/process.hpp"
+#include "platform/system.hpp"
+#include "shm_tracker.hpp"
 
 namespace mproc {
 

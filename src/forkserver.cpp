@@ -7,31 +7,33 @@
 //   2. server: fork(). The child reads its job (send_job's format) from the request socket and
 //      runs it; the server writes the child's pid (int32, or -errno if fork failed) to it.
 //   3. client: writes the job, reads the pid.
-//   4. server, when the child ends (SIGCHLD through a signalfd): writes the exit code (int32,
+//   4. server, when the child ends (platform::ChildReaper tells it): writes the exit code (int32,
 //      -N for signal N) to the request socket and closes it. The client's end is the sentinel.
 // The server exits when the control socket reaches end of file: the client process is gone.
-#include <poll.h>
-#include <pthread.h>
-#include <signal.h>
-#include <sys/signalfd.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
+#include "forkserver.hpp"
 
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <map>
+#include <optional>
+#include <system_error>
+#include <vector>
 
 #include "mproc/detail/introspect.hpp"
-#include "process_impl.hpp"
+#include "mproc/errors.hpp"
+#include "job.hpp"
+#include "launch.hpp"
+#include "persistent_fds.hpp"
+#include "platform/io.hpp"
+#include "platform/net.hpp"
 
 namespace mproc::detail {
 
 namespace {
 std::int32_t read_int(int fd, bool& eof) {
     std::int32_t v = 0;
-    eof = !platform::recv_exact(fd, &v, sizeof v);
+    eof = !recv_exact(fd, &v, sizeof v);
     return v;
 }
 
@@ -114,7 +116,7 @@ int ForkServer::control_fd() const noexcept {
 
 int ForkServer::ensure_running_locked() {
     if (control_) return control_.get();
-    auto [mine, theirs] = platform::socket_pair(SOCK_SEQPACKET);
+    auto [mine, theirs] = platform::socket_pair(platform::SocketKind::Packets);
     if (forked_) {
         // A copy of this process as it is now, which then only forks: its children see the
         // memory of this moment (the fork start method's promise), and this process never
@@ -145,13 +147,15 @@ void ForkServer::stop() noexcept {
         control_.reset();  // the server sees end of file and exits
         pid = std::exchange(pid_, -1);
     }
-    int status;
-    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    try {
+        platform::reap(pid);
+    } catch (const std::system_error&) {
+        // Not ours to reap after all: nothing is left to wait for.
     }
 }
 
 std::unique_ptr<Popen> ForkServer::start_child(const std::string& job, std::span<const int> fds) {
-    auto [mine, theirs] = platform::socket_pair(SOCK_STREAM);
+    auto [mine, theirs] = platform::socket_pair(platform::SocketKind::Stream);
     {
         std::lock_guard lk(mu_);
         const char op = 'F';
@@ -180,65 +184,77 @@ std::unique_ptr<Popen> ForkServer::start_child(const std::string& job, std::span
     return std::make_unique<ForkserverPopen>(pid, std::move(mine));
 }
 
+namespace {
+// Tells a client a number on its request socket; the client may be gone, which is its business.
+void tell(int sock, std::int32_t v) noexcept {
+    try {
+        platform::send_all(sock, &v, sizeof v);
+    } catch (const std::system_error&) {
+    }
+}
+}  // namespace
+
 void forkserver_main(int control_fd) noexcept {
-    // SIGCHLD arrives through a signalfd, so the loop below is the only place anything happens:
-    // no handler runs between fork and the child's own setup.
-    sigset_t chld, old;
-    sigemptyset(&chld);
-    sigaddset(&chld, SIGCHLD);
-    sigprocmask(SIG_BLOCK, &chld, &old);
-    const int sfd = ::signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
-    if (sfd < 0) {
-        std::perror("mproc forkserver: signalfd");
+    platform::UniqueFd control(control_fd);
+    // Children's ends arrive as a descriptor, so the loop below is the only place anything
+    // happens: no handler runs between fork and the child's own setup.
+    std::optional<platform::ChildReaper> reaper;
+    try {
+        reaper.emplace();
+    } catch (const std::system_error& e) {
+        std::fprintf(stderr, "mproc forkserver: %s\n", e.what());
         platform::exit_now(70);
     }
-    std::map<pid_t, int> requests;  // child pid -> its request socket
+    std::map<pid_t, platform::UniqueFd> requests;  // child pid -> its request socket
     const pid_t server_pid = platform::get_pid();
 
     for (;;) {
-        pollfd p[2] = {{control_fd, POLLIN, 0}, {sfd, POLLIN, 0}};
-        if (::poll(p, 2, -1) < 0) {
-            if (errno == EINTR) continue;
+        const int watched[2] = {control.get(), reaper->fd()};
+        std::vector<std::size_t> ready;
+        try {
+            ready = platform::wait_any_readable(watched, platform::Deadline::never());
+        } catch (const std::system_error&) {
             platform::exit_now(70);
         }
-        if (p[1].revents) {
-            signalfd_siginfo si;
-            while (::read(sfd, &si, sizeof si) > 0) {
-            }
-            int status;
-            pid_t pid;
-            while ((pid = ::waitpid(-1, &status, WNOHANG)) > 0) {
-                auto it = requests.find(pid);
+        bool request = false, ended = false;
+        for (const std::size_t i : ready) (i == 0 ? request : ended) = true;
+        if (ended) {
+            reaper->clear();
+            while (const auto ended = reaper->reap_one()) {
+                auto it = requests.find(ended->first);
                 if (it == requests.end()) continue;
-                const std::int32_t code = platform::decode_wait_status(status);
-                ::send(it->second, &code, sizeof code, MSG_NOSIGNAL);  // the client may be gone
-                ::close(it->second);
-                requests.erase(it);
+                tell(it->second.get(), ended->second);
+                requests.erase(it);  // closes the request socket: the client's sentinel
             }
         }
-        if (p[0].revents) {
+        if (request) {
             char op = 0;
             std::vector<platform::UniqueFd> got;
             std::size_t n = 0;
             try {
-                n = platform::recv_message(control_fd, &op, 1, got);
+                n = platform::recv_message(control.get(), &op, 1, got);
             } catch (...) {
                 n = 0;
             }
             if (n == 0) platform::exit_now(0);  // the client is gone
             if (op != 'F' || got.size() != 1) continue;
             const int req = got[0].get();
-            const pid_t pid = ::fork();
+            pid_t pid;
+            try {
+                pid = platform::fork_process();
+            } catch (const std::system_error& e) {
+                pid = -e.code().value();
+            }
             if (pid == 0) {
-                ::close(control_fd);
-                ::close(sfd);
-                for (auto& [_, fd] : requests) ::close(fd);
-                sigprocmask(SIG_SETMASK, &old, nullptr);
+                // The server is single-threaded, so its child may do anything; still, only
+                // close(2) and sigprocmask(2) run before the job takes over.
+                control.reset();
+                for (auto& [_, fd] : requests) fd.reset();
+                reaper->release_in_child();
                 run_job(got[0].release(), false, server_pid);
             }
-            const std::int32_t reply = pid > 0 ? pid : -errno;
-            ::send(req, &reply, sizeof reply, MSG_NOSIGNAL);
-            if (pid > 0) requests[pid] = got[0].release();
+            tell(req, pid);  // the child's pid, or -errno
+            if (pid > 0) requests.emplace(pid, std::move(got[0]));
         }
     }
 }
@@ -256,12 +272,8 @@ std::unique_ptr<Popen> start_forkserver(const std::string& job, std::span<const 
     return global_forkserver().start_child(job, fds);
 }
 
-std::vector<int> persistent_fds() {
-    std::vector<int> fds;
-    if (const int c = global_forkserver().control_fd(); c >= 0) fds.push_back(c);
-    if (const int self = platform::self_pidfd_if_open(); self >= 0) fds.push_back(self);
-    if (const int w = pool::waiter_fd_if_open(); w >= 0) fds.push_back(w);
-    if (const int t = tracker_fd(); t >= 0) fds.push_back(t);
-    return fds;
-}
+namespace {
+int global_control_fd() noexcept { return global_forkserver().control_fd(); }
+const bool g_control_kept = (keep_fd_source(&global_control_fd), true);
+}  // namespace
 }  // namespace mproc::detail

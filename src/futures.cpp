@@ -11,7 +11,8 @@
 #include <string>
 #include <typeinfo>
 
-#include "platform/platform.hpp"
+#include "platform/io.hpp"
+#include "platform/sync.hpp"
 
 namespace mproc::futures {
 

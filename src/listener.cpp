@@ -3,7 +3,10 @@
 #include <chrono>
 
 #include "mproc/connection.hpp"
-#include "platform/platform.hpp"
+#include "platform/fd.hpp"
+#include "platform/io.hpp"
+#include "platform/net.hpp"
+#include "platform/system.hpp"
 
 namespace mproc::connection {
 

@@ -12,8 +12,6 @@
 //      held); Shutdown.
 #include "mproc/managers.hpp"
 
-#include <pthread.h>
-
 #include <atomic>
 #include <limits>
 #include <mutex>
@@ -24,7 +22,7 @@
 #include "mproc/detail/exceptions.hpp"
 #include "mproc/process.hpp"
 #include "platform/platform.hpp"
-#include "process_impl.hpp"
+#include "exit_hooks.hpp"
 
 namespace mproc::managers {
 namespace detail {

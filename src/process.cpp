@@ -1,6 +1,4 @@
 // Process, its handles, and the registry of children.
-#include <signal.h>
-
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -10,8 +8,20 @@
 #include <stdexcept>
 #include <typeinfo>
 
+#include "exit_hooks.hpp"
+#include "forkserver.hpp"
+#include "job.hpp"
+#include "launch.hpp"
+#include "mproc/context.hpp"
 #include "mproc/detail/code_address.hpp"
-#include "process_impl.hpp"
+#include "mproc/process.hpp"
+#include "platform/io.hpp"
+#include "platform/signal.hpp"
+#include "platform/system.hpp"
+#include "platform/thread.hpp"
+#include "popen.hpp"
+#include "process_registry.hpp"
+#include "shm_tracker.hpp"
 
 namespace mproc {
 namespace detail {
@@ -146,7 +156,7 @@ void exit_function() noexcept {
         }
         for (auto& k : kids) {
             std::lock_guard lk(k->mu);
-            if (k->daemon && k->popen) k->popen->send_signal(SIGTERM);
+            if (k->daemon && k->popen) k->popen->send_signal(platform::kSigTerm);
         }
         for (auto& k : kids) {
             int sentinel = -1;
@@ -304,8 +314,8 @@ void signal_child(ProcessState& s, int sig) {
 }
 }  // namespace
 
-void BaseProcess::terminate() { signal_child(state(), SIGTERM); }
-void BaseProcess::kill() { signal_child(state(), SIGKILL); }
+void BaseProcess::terminate() { signal_child(state(), platform::kSigTerm); }
+void BaseProcess::kill() { signal_child(state(), platform::kSigKill); }
 
 int BaseProcess::sentinel() const {
     auto& s = state();

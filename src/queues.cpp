@@ -11,7 +11,11 @@
 #include <functional>
 #include <thread>
 
-#include "platform/platform.hpp"
+#include "platform/fd.hpp"
+#include "platform/io.hpp"
+#include "platform/memory.hpp"
+#include "platform/sync.hpp"
+#include "platform/thread.hpp"
 
 namespace mproc::detail {
 

@@ -1,9 +1,6 @@
 // Named shared memory and its tracker.
 #include "mproc/shared_memory.hpp"
 
-#include <signal.h>
-#include <sys/socket.h>
-
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -13,8 +10,16 @@
 
 #include "mproc/context.hpp"
 #include "mproc/detail/introspect.hpp"
-#include "platform/platform.hpp"
-#include "process_impl.hpp"
+#include "launch.hpp"
+#include "persistent_fds.hpp"
+#include "platform/fd.hpp"
+#include "platform/io.hpp"
+#include "platform/memory.hpp"
+#include "platform/net.hpp"
+#include "platform/process.hpp"
+#include "platform/signal.hpp"
+#include "platform/system.hpp"
+#include "shm_tracker.hpp"
 
 namespace mproc {
 namespace detail {
@@ -40,14 +45,14 @@ TrackerClient& tracker() {
 }
 
 // Python's resource_tracker._IGNORED_SIGNALS.
-constexpr int kIgnoredSignals[] = {SIGINT, SIGTERM};
+constexpr int kIgnoredSignals[] = {platform::kSigInt, platform::kSigTerm};
 
 // Under t.mu: starts a tracker for this tree, with this process as its client. The signals it
 // ignores are blocked in it from its first instruction until it ignores them (Python blocks
 // them across the tracker's start, in ensure_running): a Ctrl-C to the process group in its
 // first moments is dropped, not fatal.
 void start_tracker(TrackerClient& t) {
-    auto [mine, theirs] = platform::socket_pair(SOCK_SEQPACKET);
+    auto [mine, theirs] = platform::socket_pair(platform::SocketKind::Packets);
     if (initialized()) {
         t.pid = spawn_self("tracker", theirs.get(), kIgnoredSignals);
     } else {
@@ -97,6 +102,10 @@ int tracker_fd() noexcept {
     return tracker().fd;
 }
 
+namespace {
+const bool g_tracker_kept = (keep_fd_source(&tracker_fd), true);
+}  // namespace
+
 void adopt_tracker(int fd) noexcept {
     TrackerClient& t = tracker();
     std::lock_guard lk(t.mu);
@@ -115,10 +124,14 @@ void tracker_main(int fd) noexcept {
     std::set<std::string> names;
     char buf[512];
     for (;;) {
-        const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) break;  // every holder is gone
-        const std::string name(buf + 1, static_cast<std::size_t>(n - 1));
+        std::size_t n = 0;
+        try {
+            n = platform::read_some(fd, buf, sizeof buf);  // one record (the socket keeps them whole)
+        } catch (const std::system_error&) {
+            break;  // cannot read on: as if every holder were gone
+        }
+        if (n == 0) break;  // every holder is gone
+        const std::string name(buf + 1, n - 1);
         if (buf[0] == 'R') names.insert(name);
         if (buf[0] == 'U') names.erase(name);
     }

@@ -5,7 +5,8 @@
 #include <new>
 #include <stdexcept>
 
-#include "platform/platform.hpp"
+#include "platform/fd.hpp"
+#include "platform/memory.hpp"
 
 namespace mproc::detail {
 

@@ -7,7 +7,9 @@
 
 #include "mproc/detail/code_address.hpp"
 #include "mproc/errors.hpp"
-#include "platform/platform.hpp"
+#include "platform/io.hpp"
+#include "platform/sync.hpp"
+#include "platform/thread.hpp"
 
 namespace mproc {
 namespace detail {

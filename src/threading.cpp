@@ -2,8 +2,6 @@
 // enumerate() and the wait at exit, excepthook, local<T>'s per-thread slots.
 #include "mproc/threading.hpp"
 
-#include <pthread.h>
-
 #include <climits>
 #include <cmath>
 #include <cstdio>
@@ -18,7 +16,10 @@
 #include "mproc/context.hpp"
 #include "mproc/detail/exceptions.hpp"
 #include "mproc/serialize.hpp"
-#include "platform/platform.hpp"
+#include "platform/io.hpp"
+#include "platform/process.hpp"
+#include "platform/sync.hpp"
+#include "platform/thread.hpp"
 #include "threading_internal.hpp"
 
 namespace mproc::threading {
@@ -87,7 +88,7 @@ struct ThreadState : std::enable_shared_from_this<ThreadState> {
         platform::futex_wake(phase_word(), INT_MAX);
     }
     void mark_running(pid_t tid = platform::current_tid()) {
-        ident = static_cast<unsigned long>(::pthread_self());
+        ident = platform::thread_ident();
         native_id = static_cast<int>(tid);
         pid = platform::get_pid();
     }
@@ -513,7 +514,7 @@ std::vector<BaseThread> enumerate() {
 
 int active_count() { return static_cast<int>(enumerate().size()); }
 
-unsigned long get_ident() noexcept { return static_cast<unsigned long>(::pthread_self()); }
+unsigned long get_ident() noexcept { return platform::thread_ident(); }
 int get_native_id() noexcept { return static_cast<int>(platform::current_tid()); }
 
 void default_excepthook(const ExceptHookArgs& args) {

@@ -30,8 +30,6 @@
 // be sent to another process (std::logic_error): use mproc::Lock and the rest for that.
 #pragma once
 
-#include <pthread.h>
-
 #include <atomic>
 #include <chrono>
 #include <concepts>

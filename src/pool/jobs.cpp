@@ -6,6 +6,7 @@
 
 #include "mproc/detail/pool_job.hpp"
 #include "platform/platform.hpp"
+#include "persistent_fds.hpp"
 #include "pool/pool_internal.hpp"
 
 namespace mproc::detail::pool {
@@ -38,6 +39,9 @@ int thread_event_fd() {
 }
 
 int waiter_fd_if_open() noexcept { return t_event.fd ? t_event.fd.get() : -1; }
+// Kept for the thread's life: the leak check counts it as persistent, and the fork server keeps
+// it open (persistent_fds.hpp).
+const bool g_waiter_kept = (keep_fd_source(&waiter_fd_if_open), true);
 
 void JobBase::watch(int fd) {
     std::lock_guard lk(event_mu_);

@@ -11,7 +11,7 @@
 #include "mproc/connection.hpp"
 #include "mproc/detail/pool_job.hpp"
 #include "mproc/detail/shared_region.hpp"
-#include "process_impl.hpp"
+#include "mproc/process.hpp"
 
 namespace mproc::detail::pool {
 

@@ -31,7 +31,8 @@
 #include "pool/gate.hpp"
 #include "pool/pool_internal.hpp"
 #include "pool/task_queue.hpp"
-#include "process_impl.hpp"
+#include "exit_hooks.hpp"
+#include "forkserver.hpp"
 
 namespace mproc::detail::pool {
 

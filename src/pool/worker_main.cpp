@@ -10,7 +10,7 @@
 #include "mproc/detail/shared_region.hpp"
 #include "platform/platform.hpp"
 #include "pool/pool_internal.hpp"
-#include "process_impl.hpp"
+#include "mproc/process.hpp"
 
 namespace mproc::detail::pool {
 

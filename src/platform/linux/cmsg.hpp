@@ -6,11 +6,11 @@
 
 #include <cerrno>
 #include <cstring>
-#include <system_error>
 #include <span>
 #include <vector>
 
-#include "platform/platform.hpp"
+#include "platform/fd.hpp"
+#include "platform/linux/posix.hpp"
 
 namespace mproc::platform {
 
@@ -57,7 +57,7 @@ inline std::size_t receive_with_fds(int fd, void* data, std::size_t size, std::v
     ssize_t n;
     while ((n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC)) < 0) {
         if (errno == ECONNRESET) return 0;
-        if (errno != EINTR) throw std::system_error(errno, std::generic_category(), "recvmsg");
+        if (errno != EINTR) throw_errno("recvmsg");
     }
     collect_fds(msg, fds);
     if (truncated) *truncated = (msg.msg_flags & MSG_TRUNC) != 0;

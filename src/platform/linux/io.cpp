@@ -1,32 +1,22 @@
-// Descriptors, sockets and the deadline loop on Linux.
-#include <fcntl.h>
+// Waiting and moving bytes on Linux (platform/io.hpp): poll with a deadline, read, write (with
+// SIGPIPE kept from killing the writer), eventfd.
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <climits>
-#include <cmath>
-#include <cstring>
-#include <system_error>
+#include <cstdint>
+#include <stdexcept>
 
-#include "mproc/errors.hpp"
+#include "platform/io.hpp"
 #include "platform/linux/cmsg.hpp"
-#include "platform/platform.hpp"
+#include "platform/linux/posix.hpp"
 
 namespace mproc::platform {
-
-namespace {
-[[noreturn]] void throw_errno(const char* what) {
-    throw std::system_error(errno, std::generic_category(), what);
-}
-}  // namespace
-
-void UniqueFd::reset(int fd) noexcept {
-    if (fd_ >= 0) ::close(fd_);  // close(2) is not retried after EINTR on Linux: the fd is gone
-    fd_ = fd;
-}
 
 std::vector<std::size_t> wait_any_readable(std::span<const int> fds, const Deadline& deadline) {
     std::vector<pollfd> pfds(fds.size());
@@ -49,52 +39,92 @@ bool wait_readable(int fd, const Deadline& deadline) {
     return !wait_any_readable(std::span<const int>(&fd, 1), deadline).empty();
 }
 
-std::pair<UniqueFd, UniqueFd> socket_pair(int type) {
-    int sv[2];
-    if (::socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv) != 0) throw_errno("socketpair");
-    return {UniqueFd(sv[0]), UniqueFd(sv[1])};
-}
-
-void set_cloexec(int fd, bool on) {
-    int flags = ::fcntl(fd, F_GETFD);
-    if (flags < 0) throw_errno("fcntl(F_GETFD)");
-    flags = on ? (flags | FD_CLOEXEC) : (flags & ~FD_CLOEXEC);
-    if (::fcntl(fd, F_SETFD, flags) != 0) throw_errno("fcntl(F_SETFD)");
-}
-
-bool is_cloexec(int fd) {
-    const int flags = ::fcntl(fd, F_GETFD);
-    if (flags < 0) throw_errno("fcntl(F_GETFD)");
-    return (flags & FD_CLOEXEC) != 0;
-}
-
-void send_all(int sock, const void* data, std::size_t size, std::span<const int> fds) {
-    const std::string_view piece(static_cast<const char*>(data), size);
-    write_all(sock, true, std::span<const std::string_view>(&piece, 1), fds);
-}
-
-bool recv_exact(int sock, void* data, std::size_t size, std::vector<UniqueFd>* fds) {
-    char* p = static_cast<char*>(data);
-    std::size_t got = 0;
-    while (got < size) {
-        const std::size_t n = receive_with_fds(sock, p + got, size - got, fds);
-        if (n == 0) {
-            if (got == 0) return false;
-            throw EOFError("mproc: end of file in the middle of a message (" + std::to_string(got) +
-                           " of " + std::to_string(size) + " bytes)");
-        }
-        got += n;
+std::size_t read_some(int fd, void* data, std::size_t size, std::vector<UniqueFd>* fds) {
+    if (fds) return receive_with_fds(fd, data, size, fds);  // recvmsg, for descriptors
+    for (;;) {
+        const ssize_t n = ::read(fd, data, size);
+        if (n >= 0) return static_cast<std::size_t>(n);
+        if (errno == EINTR) continue;
+        if (errno == ECONNRESET) return 0;  // the peer vanished: end of file to us
+        throw_errno("read");
     }
-    return true;
 }
 
-std::size_t recv_message(int sock, void* data, std::size_t size, std::vector<UniqueFd>& fds) {
-    return receive_with_fds(sock, data, size, &fds);
+namespace {
+// Writing to a pipe whose reader is gone raises SIGPIPE, which kills by default. Block it in
+// this thread for the write, and if the write failed with EPIPE, take the pending signal off
+// the queue before unblocking (unless one was pending before we started).
+class SigpipeGuard {
+public:
+    SigpipeGuard() {
+        sigset_t pipe;
+        sigemptyset(&pipe);
+        sigaddset(&pipe, SIGPIPE);
+        sigset_t pending;
+        sigpending(&pending);
+        already_pending_ = sigismember(&pending, SIGPIPE);
+        pthread_sigmask(SIG_BLOCK, &pipe, &old_);
+    }
+    void consume_if_raised() {
+        if (already_pending_) return;
+        sigset_t pipe;
+        sigemptyset(&pipe);
+        sigaddset(&pipe, SIGPIPE);
+        const timespec zero{0, 0};
+        while (sigtimedwait(&pipe, nullptr, &zero) < 0 && errno == EINTR) {
+        }
+    }
+    ~SigpipeGuard() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
+
+private:
+    sigset_t old_;
+    bool already_pending_ = false;
+};
+}  // namespace
+
+void write_all(int fd, bool sock, std::span<const std::string_view> pieces, std::span<const int> fds) {
+    iovec iov[8];
+    std::size_t count = 0;
+    for (auto p : pieces)
+        if (!p.empty()) {
+            if (count == 8) throw std::logic_error("mproc: write_all takes at most 8 pieces");
+            iov[count++] = iovec{const_cast<char*>(p.data()), p.size()};
+        }
+    if (!fds.empty() && !sock)
+        throw std::logic_error("mproc: descriptors can travel only over a socket connection, not a pipe");
+    std::size_t first = 0;
+    bool fds_sent = fds.empty();
+    std::vector<char> control;
+    while (first < count) {
+        ssize_t n;
+        if (sock) {
+            msghdr msg{};
+            msg.msg_iov = iov + first;
+            msg.msg_iovlen = count - first;
+            if (!fds_sent) attach_fds(msg, control, fds);
+            n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
+        } else {
+            SigpipeGuard guard;
+            n = ::writev(fd, iov + first, static_cast<int>(count - first));
+            if (n < 0 && errno == EPIPE) guard.consume_if_raised();
+        }
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            throw_errno("mproc: send on a connection whose other end is closed", errno);
+        }
+        fds_sent = true;
+        std::size_t left = static_cast<std::size_t>(n);
+        while (first < count && left >= iov[first].iov_len) left -= iov[first++].iov_len;
+        if (first < count) {
+            iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + left;
+            iov[first].iov_len -= left;
+        }
+    }
 }
 
 UniqueFd make_event() {
     const int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (fd < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+    if (fd < 0) throw_errno("eventfd");
     return UniqueFd(fd);
 }
 

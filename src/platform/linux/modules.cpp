@@ -1,20 +1,18 @@
-// Code addresses as (module, offset), through the dynamic loader's list of loaded objects.
+// Loaded code on Linux (platform/modules.hpp), through the dynamic loader's list of loaded
+// objects.
 #include <dlfcn.h>
 #include <link.h>
 
 #include <cstring>
-#include <stdexcept>
-#include <unordered_map>
 
-#include "mproc/detail/code_address.hpp"
-#include "mproc/errors.hpp"
+#include "platform/modules.hpp"
 
-namespace mproc::detail {
+namespace mproc::platform {
 
 namespace {
 struct Search {
-    std::uintptr_t addr = 0;          // in: address to find (encode)
-    const char* name = nullptr;       // in: module to find (decode)
+    std::uintptr_t addr = 0;          // in: address to find (locate)
+    const char* name = nullptr;       // in: module to find (find)
     bool found = false;
     std::string module;               // out
     std::uintptr_t base = 0;          // out: load address
@@ -50,62 +48,26 @@ int find_by_name(dl_phdr_info* info, size_t, void* data) {
 }
 }  // namespace
 
-namespace {
-// Pools send the same few functions with every chunk, and dl_iterate_phdr takes the loader's
-// lock and walks every module: remember what was found in the main executable, which is never
-// unloaded (a shared library could be dlclose'd, so its addresses are looked up every time).
-struct MainCache {
-    std::unordered_map<std::uintptr_t, std::uint64_t> offsets;  // address -> offset
-    std::unordered_map<std::uint64_t, std::uintptr_t> addresses;  // offset -> address
-};
-MainCache& main_cache() {
-    thread_local MainCache c;
-    return c;
-}
-constexpr std::size_t kMaxCached = 4096;
-}  // namespace
-
-namespace {
-CodeAddress encode_uncached(const void* p) {
+std::optional<CodeLocation> locate_code(const void* p) {
     Search s;
     s.addr = reinterpret_cast<std::uintptr_t>(p);
     dl_iterate_phdr(find_by_address, &s);
-    if (!s.found)
-        throw std::logic_error(
-            "mproc: this function's code is not inside a loaded module (generated at run "
-            "time?), so it cannot be sent to another process; use the fork start method");
-    return CodeAddress{s.module, s.addr - s.base};
-}
-}  // namespace
-
-CodeAddress encode_code_address(const void* p) {
-    MainCache& c = main_cache();
-    const auto addr = reinterpret_cast<std::uintptr_t>(p);
-    if (auto it = c.offsets.find(addr); it != c.offsets.end()) return CodeAddress{"", it->second};
-    CodeAddress a = encode_uncached(p);
-    if (a.module.empty() && c.offsets.size() < kMaxCached) c.offsets.emplace(addr, a.offset);
-    return a;
+    if (!s.found) return std::nullopt;
+    return CodeLocation{s.module, s.addr - s.base};
 }
 
-const void* decode_code_address(const CodeAddress& a) {
-    MainCache& c = main_cache();
-    if (a.module.empty())
-        if (auto it = c.addresses.find(a.offset); it != c.addresses.end()) return reinterpret_cast<const void*>(it->second);
+const void* find_code(const std::string& module, std::uint64_t offset) {
     Search s;
-    s.name = a.module.c_str();
-    s.addr = static_cast<std::uintptr_t>(a.offset);
+    s.name = module.c_str();
+    s.addr = static_cast<std::uintptr_t>(offset);
     dl_iterate_phdr(find_by_name, &s);
-    if (!s.found && !a.module.empty()) {
+    if (!s.found && !module.empty()) {
         // A library the sender had loaded with dlopen: load it here too, then look again. The
         // handle is kept on purpose: the function must stay mapped.
-        if (dlopen(a.module.c_str(), RTLD_NOW | RTLD_GLOBAL)) dl_iterate_phdr(find_by_name, &s);
+        if (dlopen(module.c_str(), RTLD_NOW | RTLD_GLOBAL)) dl_iterate_phdr(find_by_name, &s);
     }
-    if (!s.found)
-        throw SerializationError("mproc: no function at offset " + std::to_string(a.offset) +
-                                 " of module '" + (a.module.empty() ? "<executable>" : a.module) +
-                                 "': the child is not the same program as its parent");
-    if (a.module.empty() && c.addresses.size() < kMaxCached) c.addresses.emplace(a.offset, s.base + s.addr);
+    if (!s.found) return nullptr;
     return reinterpret_cast<const void*>(s.base + s.addr);
 }
 
-}  // namespace mproc::detail
+}  // namespace mproc::platform

@@ -1,41 +1,30 @@
-// Streams, sockets and shared pages on Linux.
+// Sockets on Linux (platform/net.hpp): pairs, SCM_RIGHTS, records, Unix and TCP listeners.
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <pthread.h>
-#include <signal.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cstddef>
 #include <cstring>
-#include <system_error>
+#include <stdexcept>
 
-#include "mproc/errors.hpp"
 #include "platform/linux/cmsg.hpp"
-#include "platform/platform.hpp"
+#include "platform/linux/posix.hpp"
+#include "platform/net.hpp"
 
 namespace mproc::platform {
 
-namespace {
-[[noreturn]] void throw_errno(const std::string& what, int err = errno) {
-    throw std::system_error(err, std::generic_category(), what);
-}
-}  // namespace
-
-std::pair<UniqueFd, UniqueFd> make_pipe() {
-    int p[2];
-    if (::pipe2(p, O_CLOEXEC) != 0) throw_errno("pipe2");
-    return {UniqueFd(p[0]), UniqueFd(p[1])};
+std::pair<UniqueFd, UniqueFd> socket_pair(SocketKind kind) {
+    const int type = kind == SocketKind::Packets ? SOCK_SEQPACKET : SOCK_STREAM;
+    int sv[2];
+    if (::socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv) != 0) throw_errno("socketpair");
+    return {UniqueFd(sv[0]), UniqueFd(sv[1])};
 }
 
 bool is_socket(int fd) {
@@ -44,97 +33,34 @@ bool is_socket(int fd) {
     return S_ISSOCK(st.st_mode);
 }
 
-std::size_t read_some(int fd, void* data, std::size_t size, std::vector<UniqueFd>* fds) {
-    if (fds) return recv_message(fd, data, size, *fds);  // recvmsg, for descriptors
-    for (;;) {
-        const ssize_t n = ::read(fd, data, size);
-        if (n >= 0) return static_cast<std::size_t>(n);
-        if (errno == EINTR) continue;
-        if (errno == ECONNRESET) return 0;  // the peer vanished: end of file to us
-        throw_errno("read");
-    }
-}
-
-namespace {
-// Writing to a pipe whose reader is gone raises SIGPIPE, which kills by default. Block it in
-// this thread for the write, and if the write failed with EPIPE, take the pending signal off
-// the queue before unblocking (unless one was pending before we started).
-class SigpipeGuard {
-public:
-    SigpipeGuard() {
-        sigset_t pipe;
-        sigemptyset(&pipe);
-        sigaddset(&pipe, SIGPIPE);
-        sigset_t pending;
-        sigpending(&pending);
-        already_pending_ = sigismember(&pending, SIGPIPE);
-        pthread_sigmask(SIG_BLOCK, &pipe, &old_);
-    }
-    void consume_if_raised() {
-        if (already_pending_) return;
-        sigset_t pipe;
-        sigemptyset(&pipe);
-        sigaddset(&pipe, SIGPIPE);
-        const timespec zero{0, 0};
-        while (sigtimedwait(&pipe, nullptr, &zero) < 0 && errno == EINTR) {
-        }
-    }
-    ~SigpipeGuard() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
-
-private:
-    sigset_t old_;
-    bool already_pending_ = false;
-};
-}  // namespace
-
-void write_all(int fd, bool sock, std::span<const std::string_view> pieces, std::span<const int> fds) {
-    iovec iov[8];
-    std::size_t count = 0;
-    for (auto p : pieces)
-        if (!p.empty()) {
-            if (count == 8) throw std::logic_error("mproc: write_all takes at most 8 pieces");
-            iov[count++] = iovec{const_cast<char*>(p.data()), p.size()};
-        }
-    if (!fds.empty() && !sock)
-        throw std::logic_error("mproc: descriptors can travel only over a socket connection, not a pipe");
-    std::size_t first = 0;
-    bool fds_sent = fds.empty();
-    std::vector<char> control;
-    while (first < count) {
-        ssize_t n;
-        if (sock) {
-            msghdr msg{};
-            msg.msg_iov = iov + first;
-            msg.msg_iovlen = count - first;
-            if (!fds_sent) attach_fds(msg, control, fds);
-            n = ::sendmsg(fd, &msg, MSG_NOSIGNAL);
-        } else {
-            SigpipeGuard guard;
-            n = ::writev(fd, iov + first, static_cast<int>(count - first));
-            if (n < 0 && errno == EPIPE) guard.consume_if_raised();
-        }
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            throw_errno("mproc: send on a connection whose other end is closed", errno);
-        }
-        fds_sent = true;
-        std::size_t left = static_cast<std::size_t>(n);
-        while (first < count && left >= iov[first].iov_len) left -= iov[first++].iov_len;
-        if (first < count) {
-            iov[first].iov_base = static_cast<char*>(iov[first].iov_base) + left;
-            iov[first].iov_len -= left;
-        }
-    }
-}
-
-int socket_type(int fd) {
+SocketKind socket_kind(int fd) {
     int type = 0;
     socklen_t len = sizeof type;
     if (::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0) {
-        if (errno == ENOTSOCK) return 0;
+        if (errno == ENOTSOCK) return SocketKind::NotSocket;
         throw_errno("getsockopt(SO_TYPE)");
     }
-    return type;
+    return type == SOCK_STREAM ? SocketKind::Stream : type == SOCK_SEQPACKET ? SocketKind::Packets : SocketKind::Other;
+}
+
+void send_all(int sock, const void* data, std::size_t size, std::span<const int> fds) {
+    const std::string_view piece(static_cast<const char*>(data), size);
+    write_all(sock, true, std::span<const std::string_view>(&piece, 1), fds);
+}
+
+std::size_t recv_all(int sock, void* data, std::size_t size, std::vector<UniqueFd>* fds) {
+    char* p = static_cast<char*>(data);
+    std::size_t got = 0;
+    while (got < size) {
+        const std::size_t n = receive_with_fds(sock, p + got, size - got, fds);
+        if (n == 0) break;
+        got += n;
+    }
+    return got;
+}
+
+std::size_t recv_message(int sock, void* data, std::size_t size, std::vector<UniqueFd>& fds) {
+    return receive_with_fds(sock, data, size, &fds);
 }
 
 void set_send_buffer_size(int fd, int bytes) noexcept {
@@ -165,7 +91,7 @@ void send_record(int fd, std::span<const std::string_view> pieces, std::span<con
 std::size_t recv_record(int fd, void* data, std::size_t size, std::vector<UniqueFd>& fds) {
     bool truncated = false;
     const std::size_t n = receive_with_fds(fd, data, size, &fds, &truncated);
-    if (truncated) throw std::system_error(EMSGSIZE, std::generic_category(), "mproc: a record longer than expected");
+    if (truncated) throw_errno("mproc: a record longer than expected", EMSGSIZE);
     return n;
 }
 
@@ -222,8 +148,7 @@ void resolve(const SocketAddress& addr, bool passive, Resolved& r) {
     const std::string port = std::to_string(addr.port);
     const int e = getaddrinfo(addr.host.empty() ? nullptr : addr.host.c_str(), port.c_str(), &hints, &r.list);
     if (e != 0)
-        throw std::system_error(EHOSTUNREACH, std::generic_category(),
-                                "mproc: cannot resolve '" + addr.host + "': " + gai_strerror(e));
+        throw_errno("mproc: cannot resolve '" + addr.host + "': " + gai_strerror(e), EHOSTUNREACH);
 }
 }  // namespace
 
@@ -344,65 +269,5 @@ void set_keepalive(int fd, int idle_s, int interval_s, int count) noexcept {
 bool is_loopback(const std::string& h) noexcept {
     return h.rfind("127.", 0) == 0 || h == "::1" || h.rfind("::ffff:127.", 0) == 0;
 }
-
-void unlink_path(const std::string& path) noexcept { ::unlink(path.c_str()); }
-
-std::string make_temp_dir(const char* prefix) {
-    std::string t = std::string("/tmp/") + prefix + "XXXXXX";
-    if (!::mkdtemp(t.data())) throw_errno("mkdtemp");
-    return t;
-}
-
-void remove_dir(const std::string& path) noexcept { ::rmdir(path.c_str()); }
-
-SharedPage SharedPage::create(std::size_t size) { return attach(memfd("mproc-shared", size)); }
-
-SharedPage SharedPage::attach(UniqueFd fd) {
-    SharedPage p;
-    p.size_ = file_size(fd.get());
-    p.data_ = map_shared(fd.get(), p.size_);
-    p.fd_ = std::move(fd);
-    return p;
-}
-
-SharedPage::SharedPage(SharedPage&& o) noexcept
-    : fd_(std::move(o.fd_)), data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
-
-SharedPage& SharedPage::operator=(SharedPage&& o) noexcept {
-    if (this != &o) {
-        unmap(data_, size_);
-        fd_ = std::move(o.fd_);
-        data_ = std::exchange(o.data_, nullptr);
-        size_ = std::exchange(o.size_, 0);
-    }
-    return *this;
-}
-
-SharedPage::~SharedPage() { unmap(data_, size_); }
-
-static_assert(sizeof(pthread_mutex_t) <= kRobustMutexSize);
-
-void robust_mutex_init(void* at) {
-    pthread_mutexattr_t a;
-    pthread_mutexattr_init(&a);
-    pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
-    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
-    const int e = pthread_mutex_init(static_cast<pthread_mutex_t*>(at), &a);
-    pthread_mutexattr_destroy(&a);
-    if (e != 0) throw_errno("pthread_mutex_init", e);
-}
-
-bool robust_mutex_lock(void* at) {
-    auto* m = static_cast<pthread_mutex_t*>(at);
-    const int e = pthread_mutex_lock(m);
-    if (e == 0) return false;
-    if (e == EOWNERDEAD) {
-        pthread_mutex_consistent(m);
-        return true;
-    }
-    throw_errno("pthread_mutex_lock", e);
-}
-
-void robust_mutex_unlock(void* at) noexcept { pthread_mutex_unlock(static_cast<pthread_mutex_t*>(at)); }
 
 }  // namespace mproc::platform

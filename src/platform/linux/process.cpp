@@ -1,54 +1,35 @@
-// Processes on Linux: fork, spawn (posix_spawn, which glibc implements with CLONE_VFORK: no
-// page-table copy, and exec failure is reported to the caller), pidfds, reaping, signals.
+// Processes on Linux (platform/process.hpp): fork, spawn (posix_spawn, which glibc implements
+// with CLONE_VFORK: no page-table copy, and exec failure is reported to the caller), the
+// fork-handler registry, pidfds, reaping, signals to children, following a parent in death.
 #include <poll.h>
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/prctl.h>
-#include <sys/random.h>
+#include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <malloc.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include <atomic>
-#include <cerrno>
-#include <cstdlib>
+#include <cstdint>
 #include <cstring>
-#include <dirent.h>
-#include <fcntl.h>
 #include <mutex>
 #include <stdexcept>
-#include <system_error>
 
-#include "platform/platform.hpp"
+#include "platform/linux/posix.hpp"
+#include "platform/process.hpp"
 
 extern char** environ;
 
 namespace mproc::platform {
 
 namespace {
-[[noreturn]] void throw_errno(const char* what, int err = errno) {
-    throw std::system_error(err, std::generic_category(), what);
-}
-
 std::atomic<int> g_self_pidfd{-1};
 }  // namespace
 
 pid_t get_pid() noexcept { return ::getpid(); }
 pid_t get_ppid() noexcept { return ::getppid(); }
-pid_t get_tid() noexcept { return static_cast<pid_t>(::syscall(SYS_gettid)); }
-
-namespace {
-sigset_t signal_set(std::span<const int> sigs) noexcept {
-    sigset_t set;
-    sigemptyset(&set);
-    for (int sig : sigs) sigaddset(&set, sig);
-    return set;
-}
-}  // namespace
 
 namespace {
 struct ForkHandlers {
@@ -83,7 +64,7 @@ void at_fork(void (*prepare)(), void (*parent)(), void (*child)()) {
     std::lock_guard lk(mu);
     static const bool installed = [] {
         if (const int e = ::pthread_atfork(run_prepare, run_parent, run_child))
-            throw std::system_error(e, std::generic_category(), "pthread_atfork");
+            throw_errno("pthread_atfork", e);
         return true;
     }();
     (void)installed;
@@ -108,12 +89,6 @@ pid_t fork_process(std::span<const int> blocked) {
     if (pid != 0) pthread_sigmask(SIG_SETMASK, &old, nullptr);
     if (pid < 0) throw_errno("fork", err);
     return pid;
-}
-
-void ignore_signals(std::span<const int> sigs) noexcept {
-    for (int sig : sigs) ::signal(sig, SIG_IGN);
-    const sigset_t set = signal_set(sigs);
-    pthread_sigmask(SIG_UNBLOCK, &set, nullptr);
 }
 
 pid_t spawn_process(const std::string& path, const std::vector<std::string>& argv,
@@ -215,6 +190,45 @@ void send_signal(pid_t pid, int sig) {
     if (::kill(pid, sig) != 0 && errno != ESRCH) throw_errno("kill");
 }
 
+ChildReaper::ChildReaper() {
+    static_assert(sizeof(sigset_t) <= sizeof saved_mask_);
+    const int chld[] = {SIGCHLD};
+    const sigset_t set = signal_set(chld);
+    sigset_t old;
+    sigprocmask(SIG_BLOCK, &set, &old);
+    std::memcpy(saved_mask_, &old, sizeof old);
+    const int fd = ::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (fd < 0) {
+        const int e = errno;
+        sigprocmask(SIG_SETMASK, &old, nullptr);
+        throw_errno("signalfd", e);
+    }
+    fd_.reset(fd);
+}
+
+ChildReaper::~ChildReaper() { release_in_child(); }
+
+void ChildReaper::clear() noexcept {
+    signalfd_siginfo si;
+    while (::read(fd_.get(), &si, sizeof si) > 0) {
+    }
+}
+
+std::optional<std::pair<pid_t, int>> ChildReaper::reap_one() noexcept {
+    int status;
+    const pid_t pid = ::waitpid(-1, &status, WNOHANG);
+    if (pid <= 0) return std::nullopt;
+    return std::pair{pid, decode_wait_status(status)};
+}
+
+void ChildReaper::release_in_child() noexcept {
+    if (!fd_) return;
+    fd_.reset();
+    sigset_t old;
+    std::memcpy(&old, saved_mask_, sizeof old);
+    sigprocmask(SIG_SETMASK, &old, nullptr);
+}
+
 namespace {
 void* watchdog_main(void* arg) {
     const int fd = static_cast<int>(reinterpret_cast<intptr_t>(arg));
@@ -254,86 +268,11 @@ bool set_death_signal(pid_t expected_parent) noexcept {
     return ::getppid() == expected_parent;  // the parent may have died before the prctl
 }
 
-bool is_main_thread() noexcept { return get_tid() == ::getpid(); }
-
 void exit_now(int code) noexcept { ::_exit(code); }
-
-int cpu_count() noexcept {
-    const long n = ::sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? static_cast<int>(n) : 1;
-}
-
-int process_cpu_count() noexcept {
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    if (::sched_getaffinity(0, sizeof set, &set) != 0) return cpu_count();
-    const int n = CPU_COUNT(&set);
-    return n > 0 ? n : 1;
-}
-
-void random_bytes(void* out, std::size_t size) {
-    char* p = static_cast<char*>(out);
-    while (size > 0) {
-        const ssize_t n = ::getrandom(p, size, 0);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            throw_errno("getrandom");
-        }
-        p += n;
-        size -= static_cast<std::size_t>(n);
-    }
-}
-
-std::vector<int> open_fds() {
-    std::vector<int> fds;
-    DIR* d = ::opendir("/proc/self/fd");
-    if (!d) throw_errno("opendir(/proc/self/fd)");
-    const int own = ::dirfd(d);
-    while (dirent* e = ::readdir(d)) {
-        if (e->d_name[0] == '.') continue;
-        const int fd = std::atoi(e->d_name);
-        if (fd != own) fds.push_back(fd);
-    }
-    ::closedir(d);
-    return fds;
-}
-
-}  // namespace mproc::platform
-
-namespace mproc::platform {
-UniqueFd dup_fd(int fd) {
-    const int r = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
-    if (r < 0) throw_errno("fcntl(F_DUPFD_CLOEXEC)");
-    return UniqueFd(r);
-}
 
 void pidfd_signal(int pidfd, int sig) {
     if (::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0) != 0 && errno != ESRCH)
         throw_errno("pidfd_send_signal");
-}
-std::string signal_name(int sig) {
-    const char* abbrev = ::sigabbrev_np(sig);
-    return abbrev ? abbrev : "";
-}
-
-bool is_terminal(int fd) noexcept { return ::isatty(fd) == 1; }
-
-void keep_freed_memory() noexcept {
-    ::mallopt(M_MMAP_THRESHOLD, 512 * 1024 * 1024);
-    ::mallopt(M_TRIM_THRESHOLD, 1024 * 1024 * 1024);
-}
-
-void advise_huge_pages(void* p, std::size_t bytes) noexcept {
-    constexpr std::uintptr_t kHuge = 2 * 1024 * 1024;
-    const auto begin = reinterpret_cast<std::uintptr_t>(p);
-    const std::uintptr_t first = (begin + kHuge - 1) & ~(kHuge - 1);
-    const std::uintptr_t last = (begin + bytes) & ~(kHuge - 1);
-    if (p == nullptr || last <= first) return;
-    ::madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
-}
-
-void set_thread_name(const std::string& name) noexcept {
-    ::pthread_setname_np(::pthread_self(), name.substr(0, 15).c_str());
 }
 
 }  // namespace mproc::platform

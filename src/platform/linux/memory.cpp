@@ -1,23 +1,44 @@
-// Named shared memory segments on Linux: files in /dev/shm.
+// Shared memory on Linux (platform/memory.hpp): memfd, /dev/shm, double-mapped rings,
+// allocator and page hints.
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <malloc.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <system_error>
+#include <cstdint>
 
-#include "platform/platform.hpp"
+#include "platform/linux/posix.hpp"
+#include "platform/memory.hpp"
 
 namespace mproc::platform {
 
-namespace {
-[[noreturn]] void throw_errno(const std::string& what, int err = errno) {
-    throw std::system_error(err, std::generic_category(), what);
+SharedPage SharedPage::create(std::size_t size) { return attach(memfd("mproc-shared", size)); }
+
+SharedPage SharedPage::attach(UniqueFd fd) {
+    SharedPage p;
+    p.size_ = file_size(fd.get());
+    p.data_ = map_shared(fd.get(), p.size_);
+    p.fd_ = std::move(fd);
+    return p;
 }
-}  // namespace
+
+SharedPage::SharedPage(SharedPage&& o) noexcept
+    : fd_(std::move(o.fd_)), data_(std::exchange(o.data_, nullptr)), size_(std::exchange(o.size_, 0)) {}
+
+SharedPage& SharedPage::operator=(SharedPage&& o) noexcept {
+    if (this != &o) {
+        unmap(data_, size_);
+        fd_ = std::move(o.fd_);
+        data_ = std::exchange(o.data_, nullptr);
+        size_ = std::exchange(o.size_, 0);
+    }
+    return *this;
+}
+
+SharedPage::~SharedPage() { unmap(data_, size_); }
 
 UniqueFd shm_create(const std::string& name, std::size_t size) {
     UniqueFd fd(::shm_open(name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
@@ -67,10 +88,6 @@ void lock_file_exclusive(int fd) {
         if (errno != EINTR) throw_errno("flock");
 }
 
-}  // namespace mproc::platform
-
-namespace mproc::platform {
-
 UniqueFd memfd(const char* name, std::size_t size) {
     UniqueFd fd(::memfd_create(name, MFD_CLOEXEC));
     if (!fd) throw_errno("memfd_create");
@@ -98,6 +115,20 @@ void unmap_ring(void* base, std::size_t capacity) noexcept {
 
 void release_range(int fd, std::size_t offset, std::size_t size) noexcept {
     ::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, static_cast<off_t>(offset), static_cast<off_t>(size));
+}
+
+void keep_freed_memory() noexcept {
+    ::mallopt(M_MMAP_THRESHOLD, 512 * 1024 * 1024);
+    ::mallopt(M_TRIM_THRESHOLD, 1024 * 1024 * 1024);
+}
+
+void advise_huge_pages(void* p, std::size_t bytes) noexcept {
+    constexpr std::uintptr_t kHuge = 2 * 1024 * 1024;
+    const auto begin = reinterpret_cast<std::uintptr_t>(p);
+    const std::uintptr_t first = (begin + kHuge - 1) & ~(kHuge - 1);
+    const std::uintptr_t last = (begin + bytes) & ~(kHuge - 1);
+    if (p == nullptr || last <= first) return;
+    ::madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
 }
 
 }  // namespace mproc::platform

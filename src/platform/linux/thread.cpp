@@ -1,52 +1,28 @@
-// Futexes on shared memory, and the liveness test that makes mproc's locks robust.
-#include <linux/futex.h>
-#include <signal.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
-
+// Threads on Linux (platform/thread.hpp): ids, the fork generation, liveness, names.
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <atomic>
-
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <climits>
-#include <system_error>
 
-#include "platform/platform.hpp"
+#include "platform/process.hpp"
+#include "platform/thread.hpp"
 
 namespace mproc::platform {
 
-Wake futex_wait(std::uint32_t* word, std::uint32_t expected, const Deadline& deadline, int cap_ms) {
-    int ms = deadline.poll_timeout_ms();
-    if (ms == 0) return Wake::Deadline;
-    bool capped = false;
-    if (cap_ms > 0 && (ms < 0 || ms > cap_ms)) {
-        ms = cap_ms;
-        capped = true;
-    }
-    timespec ts{};
-    timespec* tp = nullptr;
-    if (ms >= 0) {
-        ts.tv_sec = ms / 1000;
-        ts.tv_nsec = static_cast<long>(ms % 1000) * 1000000L;
-        tp = &ts;
-    }
-    // Not FUTEX_PRIVATE_FLAG: the word is in memory other processes map.
-    const long r = ::syscall(SYS_futex, word, FUTEX_WAIT, expected, tp, nullptr, 0);
-    if (r == 0 || errno == EINTR) return Wake::Woken;  // woken, or a signal
-    if (errno == EAGAIN) return Wake::Changed;
-    if (errno == ETIMEDOUT) return capped && !deadline.expired() ? Wake::Capped : Wake::Deadline;
-    throw std::system_error(errno, std::generic_category(), "futex wait");
-}
+pid_t get_tid() noexcept { return static_cast<pid_t>(::syscall(SYS_gettid)); }
 
-void futex_wake(std::uint32_t* word, int n) noexcept { ::syscall(SYS_futex, word, FUTEX_WAKE, n, nullptr, nullptr, 0); }
+bool is_main_thread() noexcept { return get_tid() == ::getpid(); }
 
-void futex_requeue(std::uint32_t* from, std::uint32_t expected, int n, std::uint32_t* to) noexcept {
-    ::syscall(SYS_futex, from, FUTEX_CMP_REQUEUE, 0, reinterpret_cast<void*>(static_cast<long>(n)), to, expected);
+unsigned long thread_ident() noexcept { return static_cast<unsigned long>(::pthread_self()); }
+
+void set_thread_name(const std::string& name) noexcept {
+    ::pthread_setname_np(::pthread_self(), name.substr(0, 15).c_str());
 }
 
 bool thread_alive(pid_t tid) noexcept {

@@ -1,0 +1,37 @@
+// src/platform/thread.hpp: threads (section "thread" of the platform layer; Linux:
+// linux/thread.cpp).
+//
+// Thread ids (cached, and correct again in a fork child), a thread's liveness, names, and the
+// fork generation that per-process state compares to notice it is a fork child's copy.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+
+namespace mproc::platform {
+
+// A spin-wait hint to the CPU (x86 pause): lets the sibling hyperthread run and saves power.
+inline void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield" ::: "memory");
+#endif
+}
+
+pid_t get_tid() noexcept;  // gettid(2), asked of the kernel every time
+// This thread's id, cached per thread (and refreshed in a forked child).
+pid_t current_tid() noexcept;
+// A number that changes in a forked child (no system call): state kept per process compares it.
+unsigned fork_generation() noexcept;
+// The thread's handle as the threads library knows it (pthread_self(); Python: get_ident()).
+unsigned long thread_ident() noexcept;
+bool is_main_thread() noexcept;
+// Whether a thread with this id (as gettid() returns) is alive: it exists and is not a zombie
+// (a killed process's main thread stays a zombie until its parent reaps it).
+bool thread_alive(pid_t tid) noexcept;
+// The calling thread's name as the OS shows it (truncated to 15 bytes, the kernel's limit).
+void set_thread_name(const std::string& name) noexcept;
+
+}  // namespace mproc::platform
