@@ -147,7 +147,7 @@ private:
 class LockProxy : public detail::TypedProxy<detail::LockMethod> {
 public:
     LockProxy() = default;
-    static std::string type_key() { return "Lock"; }
+    static std::string type_key() { return detail::SyncTypeKey::lock; }
     static std::string default_init() { return {}; }
 
     bool acquire(bool block = true, Timeout timeout = {}) { return invoke<bool>(Method::acquire, block, timeout); }
@@ -165,7 +165,7 @@ public:
 class RLockProxy : public LockProxy {
 public:
     RLockProxy() = default;
-    static std::string type_key() { return "RLock"; }
+    static std::string type_key() { return detail::SyncTypeKey::rlock; }
 
 private:
     explicit RLockProxy(std::shared_ptr<detail::ObjectRef> ref) : LockProxy(std::move(ref)) {}
@@ -179,7 +179,7 @@ private:
 class SemaphoreProxy : public detail::TypedProxy<detail::SemaphoreMethod> {
 public:
     SemaphoreProxy() = default;
-    static std::string type_key() { return "Semaphore"; }
+    static std::string type_key() { return detail::SyncTypeKey::semaphore; }
     static std::string default_init() { return detail::pack(1); }
 
     bool acquire(bool block = true, Timeout timeout = {}) { return invoke<bool>(Method::acquire, block, timeout); }
@@ -194,7 +194,7 @@ public:
 class BoundedSemaphoreProxy : public SemaphoreProxy {
 public:
     BoundedSemaphoreProxy() = default;
-    static std::string type_key() { return "BoundedSemaphore"; }
+    static std::string type_key() { return detail::SyncTypeKey::bounded_semaphore; }
 
 private:
     explicit BoundedSemaphoreProxy(std::shared_ptr<detail::ObjectRef> ref) : SemaphoreProxy(std::move(ref)) {}
@@ -209,7 +209,7 @@ private:
 class ConditionProxy : public detail::TypedProxy<detail::ConditionMethod> {
 public:
     ConditionProxy() = default;
-    static std::string type_key() { return "Condition"; }
+    static std::string type_key() { return detail::SyncTypeKey::condition; }
     static std::string default_init() { return {}; }
 
     bool acquire(bool block = true, Timeout timeout = {}) { return invoke<bool>(Method::acquire, block, timeout); }
@@ -238,7 +238,7 @@ public:
 class EventProxy : public detail::TypedProxy<detail::EventMethod> {
 public:
     EventProxy() = default;
-    static std::string type_key() { return "Event"; }
+    static std::string type_key() { return detail::SyncTypeKey::event; }
     static std::string default_init() { return {}; }
 
     bool is_set() const { return invoke<bool>(Method::is_set); }
@@ -258,7 +258,7 @@ public:
 class BarrierProxy : public detail::TypedProxy<detail::BarrierMethod> {
 public:
     BarrierProxy() = default;
-    static std::string type_key() { return "Barrier"; }
+    static std::string type_key() { return detail::SyncTypeKey::barrier; }
     static std::string default_init() { return detail::pack(1, Timeout{}); }
 
     int wait(Timeout timeout = {}) { return invoke<int>(Method::wait, timeout); }

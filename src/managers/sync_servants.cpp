@@ -313,21 +313,21 @@ private:
 }  // namespace
 
 void register_sync_types() {
-    register_type("Lock", [](InputArchive&) -> std::unique_ptr<Servant> { return std::make_unique<LockServant>(false); });
-    register_type("RLock", [](InputArchive&) -> std::unique_ptr<Servant> { return std::make_unique<LockServant>(true); });
-    register_type("Semaphore", [](InputArchive& init) -> std::unique_ptr<Servant> {
+    register_type(SyncTypeKey::lock, [](InputArchive&) -> std::unique_ptr<Servant> { return std::make_unique<LockServant>(false); });
+    register_type(SyncTypeKey::rlock, [](InputArchive&) -> std::unique_ptr<Servant> { return std::make_unique<LockServant>(true); });
+    register_type(SyncTypeKey::semaphore, [](InputArchive& init) -> std::unique_ptr<Servant> {
         auto s = std::make_unique<SemaphoreServant>(false);
         s->init(init);
         return s;
     });
-    register_type("BoundedSemaphore", [](InputArchive& init) -> std::unique_ptr<Servant> {
+    register_type(SyncTypeKey::bounded_semaphore, [](InputArchive& init) -> std::unique_ptr<Servant> {
         auto s = std::make_unique<SemaphoreServant>(true);
         s->init(init);
         return s;
     });
-    register_type("Condition", [](InputArchive&) -> std::unique_ptr<Servant> { return std::make_unique<ConditionServant>(); });
-    register_type("Event", [](InputArchive&) -> std::unique_ptr<Servant> { return std::make_unique<EventServant>(); });
-    register_type("Barrier", [](InputArchive& init) -> std::unique_ptr<Servant> {
+    register_type(SyncTypeKey::condition, [](InputArchive&) -> std::unique_ptr<Servant> { return std::make_unique<ConditionServant>(); });
+    register_type(SyncTypeKey::event, [](InputArchive&) -> std::unique_ptr<Servant> { return std::make_unique<EventServant>(); });
+    register_type(SyncTypeKey::barrier, [](InputArchive& init) -> std::unique_ptr<Servant> {
         auto s = std::make_unique<BarrierServant>();
         s->init(init);
         return s;

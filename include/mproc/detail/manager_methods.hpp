@@ -101,6 +101,19 @@ MPROC_DETAIL_METHOD_SET(BarrierMethod, wait, reset, abort, parties, n_waiting, b
 
 #undef MPROC_DETAIL_METHOD_SET
 
+// The type keys of the synchronization types, whose servants are no templates (the server's
+// sync_servants.cpp registers them) and whose proxies name them: spelt once, here, like the
+// methods. The other types' keys come from their servant templates (key()).
+struct SyncTypeKey {
+    static constexpr const char* lock = "Lock";
+    static constexpr const char* rlock = "RLock";
+    static constexpr const char* semaphore = "Semaphore";
+    static constexpr const char* bounded_semaphore = "BoundedSemaphore";
+    static constexpr const char* condition = "Condition";
+    static constexpr const char* event = "Event";
+    static constexpr const char* barrier = "Barrier";
+};
+
 // --- arguments and results: one archive of the values in order ---
 
 template <class... A>
