@@ -42,7 +42,7 @@
 //   only while its method runs, never while it waits. A method that waits (a Queue's get, put
 //   and join, acquire, Condition, Event and Barrier wait) waits in the server until its
 //   condition or its timeout. A Timeout is Python's: empty waits forever, a negative one is
-//   zero, NaN is std::invalid_argument.
+//   zero; NaN is std::invalid_argument (at the latest when the call would wait).
 // - The caller needs to hold nothing, except for ConditionProxy's wait and notify (see there).
 // - Throws mproc::ProcessError when the server cannot be reached or has died, naming its
 //   address; mproc::AuthenticationError when a thread's first call meets a wrong authkey;
@@ -322,10 +322,10 @@ private:
 
 // Python: multiprocessing.managers.BaseManager. One of start() (a server process of its own),
 // connect() (to a server that runs elsewhere) or get_server() (to serve from this process).
-// A manager is used by one thread at a time (the proxies it makes, by any number). Calls that
-// reach the server (connect, number_of_objects, get, create, SyncManager's factories) are one
-// round trip each and throw what a proxy's calls throw (see the top of this file); used before
-// start, connect or get_server, or after shutdown, they throw std::logic_error.
+// A manager is used by one thread at a time (the proxies it makes, by any number). Its calls
+// that reach the server (number_of_objects, get, create, SyncManager's factories) are one round
+// trip each and throw what a proxy's calls throw (see the top of this file); before start,
+// connect or get_server, or after shutdown, they throw std::logic_error.
 class BaseManager {
 public:
     // An address other than a Unix socket or loopback without an explicit, non-empty authkey,
