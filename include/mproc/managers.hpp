@@ -20,7 +20,9 @@
 // Proxies are copyable handles (copies share one reference to the served object), usable from
 // several threads at once, and may be given to a child process or a pool task under every
 // start method, or stored inside another managed object. The server frees an object when the
-// last proxy to it, in any process, is gone.
+// last proxy to it, in any process, is gone. The container proxies (ListProxy, DictProxy,
+// SetProxy, ValueProxy, ArrayProxy, NamespaceProxy) are in mproc/manager_containers.hpp,
+// included here.
 //
 // Unlike Python's managers, the server never runs code a client names: a request names a
 // registered type (the templates below, instantiated in this same program, or a type exposed
@@ -33,24 +35,40 @@
 // A Lock or RLock held by a client that disconnects (or dies) is released; a blocking call
 // (Queue.get, Lock.acquire, Event.wait, ...) whose client goes away gives up without taking
 // anything.
+//
+// Contracts of every proxy method (each class and method notes what it adds):
+// - Blocks on one round trip to the server, over the calling thread's own connection (made at
+//   the thread's first call), and in the server on the object's own mutex, which a call holds
+//   only while its method runs, never while it waits. A method that waits (a Queue's get, put
+//   and join, acquire, Condition, Event and Barrier wait) waits in the server until its
+//   condition or its timeout. A Timeout is Python's: empty waits forever, a negative one is
+//   zero; NaN is std::invalid_argument (at the latest when the call would wait).
+// - The caller needs to hold nothing, except for ConditionProxy's wait and notify (see there).
+// - Throws mproc::ProcessError when the server cannot be reached or has died, naming its
+//   address; mproc::AuthenticationError when a thread's first call meets a wrong authkey;
+//   std::logic_error on a default-made (empty) proxy; and an error raised in the server as its
+//   own type (std::out_of_range, std::invalid_argument, std::logic_error, mproc::Full, ...; a
+//   user type's own exception type as mproc::RemoteError unless MPROC_REGISTER_EXCEPTION names it).
 #pragma once
 
-#include <algorithm>
 #include <cstdint>
-#include <iterator>
-#include <limits>
 #include <map>
 #include <memory>
 #include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "mproc/connection.hpp"
-#include "mproc/detail/managed.hpp"
+#include "mproc/detail/deadline.hpp"
+#include "mproc/detail/manager_client.hpp"
+#include "mproc/detail/manager_container_servants.hpp"
+#include "mproc/detail/manager_user_types.hpp"
 #include "mproc/errors.hpp"
+#include "mproc/manager_containers.hpp"
 #include "mproc/serialize.hpp"
 
 namespace mproc::managers {
@@ -58,402 +76,47 @@ namespace mproc::managers {
 class BaseManager;
 class SyncManager;
 
-// Every proxy type P has P::type_key() (what the server makes), P::default_init() (the bytes
-// of a default-made object) and a constructor from a reference for the managers.
-#define MPROC_DETAIL_PROXY_ACCESS(P)                                                        \
-protected:                                                                                  \
-    explicit P(std::shared_ptr<detail::ObjectRef> ref) : ProxyBase(std::move(ref)) {}       \
-    friend class BaseManager;                                                               \
-    friend class SyncManager
+// Python: BaseManager(address=None, authkey=None, ...); the rest is mproc's.
+struct ManagerOptions {
+    // Empty: a fresh Linux abstract Unix socket name. {"127.0.0.1", 0}: loopback TCP on a free
+    // port (address() tells which). Any other host needs an explicit authkey.
+    connection::Address address = {};
+    // Empty: the current process's authkey (children inherit it; another program cannot know it).
+    std::optional<std::string> authkey = {};
+    std::string start_method = {};  // of the server process (start())
+    // A request or reply larger than this closes its connection (the server serves the others).
+    std::size_t max_message_size = std::size_t{64} << 20;
+    // Connections beyond this many at once are closed as soon as they are accepted.
+    int max_connections = 256;
 
-// Python: list.sort(*, key=None, reverse=False), without key (see ListProxy::sort).
-struct SortOptions {
-    bool reverse = false;
+    template <class Ar>
+    void serialize(Ar& ar) {
+        ar(address, authkey, start_method, max_message_size, max_connections);
+    }
 };
 
-// Python: Manager().list(): a list of T in the server. Every method is one request, which the
-// server runs under the list's own mutex: each is atomic, as a method of the list run in
-// Python's server is. Indices count from the end when negative, as in Python.
+// Python: Manager().Queue(maxsize): put/get with block and timeout, qsize, empty, full.
+// Blocks: put waits for room (a bounded queue), get for an item, each for at most `timeout`
+// and not at all with block false; a get whose client goes away takes nothing. qsize, empty
+// and full are round trips (full two of them) and never wait.
+// Throws: put, mproc::Full when no room came; get, mproc::Empty when no item came; and those
+// common to proxies.
 template <class T>
-class ListProxy : public detail::ProxyBase {
-    struct ItemSource;
-
-public:
-    using servant = detail::ListServant<T>;
-    using iterator = detail::FetchIterator<T, ItemSource>;
-    ListProxy() { (void)detail::Registered<servant>::done; }
-    static std::string type_key() { return (void)detail::Registered<servant>::done, servant::key(); }
-    static std::string default_init() { return detail::pack(std::vector<T>{}); }
-
-    void append(const T& x) { invoke<void>("append", x); }
-    void extend(const std::vector<T>& xs) { invoke<void>("extend", xs); }
-    // Python: a[i]; out of range: std::out_of_range (IndexError).
-    T get(std::int64_t i) const { return invoke<T>("get", i); }
-    // Python: a[i] = x; out of range: std::out_of_range.
-    void set(std::int64_t i, const T& x) { invoke<void>("set", i, x); }
-    // Before index i, clamped to the list (never out of range), as Python's.
-    void insert(std::int64_t i, const T& x) { invoke<void>("insert", i, x); }
-    // An empty list or i out of range: std::out_of_range (Python: IndexError).
-    T pop(std::int64_t i = -1) { return invoke<T>("pop", i); }
-    // The first x: std::invalid_argument when there is none (Python: ValueError).
-    void remove(const T& x) { invoke<void>("remove", x); }
-    // Python: index(x, start, stop): the first x at or after start and before stop (bounds
-    // count from the end when negative, then are clamped to the list); none there:
-    // std::invalid_argument (Python: ValueError).
-    std::size_t index(const T& x, std::int64_t start = 0,
-                      std::int64_t stop = std::numeric_limits<std::int64_t>::max()) const {
-        return static_cast<std::size_t>(invoke<std::uint64_t>("index", x, start, stop));
-    }
-    std::size_t count(const T& x) const { return static_cast<std::size_t>(invoke<std::uint64_t>("count", x)); }
-    // Python: x in a.
-    bool contains(const T& x) const { return invoke<bool>("contains", x); }
-    // Python: len(a).
-    std::size_t size() const { return static_cast<std::size_t>(invoke<std::uint64_t>("size")); }
-    void clear() { invoke<void>("clear"); }
-    // Python: a[:] or a.copy(): a plain copy of the whole list.
-    std::vector<T> to_vector() const { return invoke<std::vector<T>>("to_vector"); }
-    std::vector<T> copy() const { return to_vector(); }
-
-    // Python: a[start:stop:step], as a plain vector. An empty bound is Python's None (the end
-    // the step moves away from); a negative bound counts from the end; bounds past either end are
-    // clamped, so a slice is never out of range. step 0: std::invalid_argument (ValueError).
-    std::vector<T> slice(std::optional<std::int64_t> start, std::optional<std::int64_t> stop,
-                         std::int64_t step = 1) const {
-        return invoke<std::vector<T>>("slice", start, stop, step);
-    }
-    // Python: a[start:stop] = values: the items of the slice are replaced by any number of values.
-    void set_slice(std::optional<std::int64_t> start, std::optional<std::int64_t> stop, const std::vector<T>& values) {
-        set_slice(start, stop, 1, values);
-    }
-    // Python: a[start:stop:step] = values: with a step other than 1, exactly as many values as the
-    // slice has items, else std::invalid_argument (ValueError) and the list is unchanged.
-    void set_slice(std::optional<std::int64_t> start, std::optional<std::int64_t> stop, std::int64_t step,
-                   const std::vector<T>& values) {
-        invoke<void>("set_slice", start, stop, step, values);
-    }
-    // Python: del a[start:stop:step].
-    void del_slice(std::optional<std::int64_t> start, std::optional<std::int64_t> stop, std::int64_t step = 1) {
-        invoke<void>("del_slice", start, stop, step);
-    }
-    // Python: sort(reverse=...): stable (equal items keep their order, reversed or not), by T's
-    // operator<. Python's key= has no counterpart: the server runs only code it was built with,
-    // never a function a client names (sort a to_vector() copy with a key, then set_slice it back,
-    // under a LockProxy if others write meanwhile).
-    void sort(SortOptions options = {})
-        requires detail::less_comparable<T>
-    {
-        invoke<void>("sort", options.reverse);
-    }
-    void reverse() { invoke<void>("reverse"); }
-
-    // Python: a += values (extend) and a *= n (the list n times over; n below 1 empties it).
-    ListProxy& operator+=(const std::vector<T>& xs) {
-        extend(xs);
-        return *this;
-    }
-    ListProxy& operator*=(std::int64_t n) {
-        invoke<void>("imul", n);
-        return *this;
-    }
-    // Python: a + values and a * n: new plain lists, made from one copy of the list.
-    friend std::vector<T> operator+(const ListProxy& a, const std::vector<T>& xs) {
-        std::vector<T> all = a.to_vector();
-        all.insert(all.end(), xs.begin(), xs.end());
-        return all;
-    }
-    friend std::vector<T> operator*(const ListProxy& a, std::int64_t n) {
-        const std::vector<T> once = a.to_vector();
-        std::vector<T> all;
-        for (std::int64_t r = 0; r < n; ++r) all.insert(all.end(), once.begin(), once.end());
-        return all;
-    }
-    friend std::vector<T> operator*(std::int64_t n, const ListProxy& a) { return a * n; }
-
-    // Python: for x in a. One request per item, made when the iterator reaches it, so a change
-    // made meanwhile shows (Python iterates a list proxy by index, a[0], a[1], ..., until
-    // IndexError; it has no __iter__ for this reason); the iteration ends at the first index
-    // past the end. The proxy must outlive its iterators. For a snapshot in one request,
-    // iterate to_vector().
-    iterator begin() const { return iterator(ItemSource{this}); }
-    std::default_sentinel_t end() const { return {}; }
-
-    MPROC_DETAIL_PROXY_ACCESS(ListProxy);
-
-private:
-    struct ItemSource {
-        const ListProxy* list = nullptr;
-        std::uint64_t index = 0;
-        bool done = false;
-        std::optional<T> next() {
-            if (done) return std::nullopt;
-            auto item = list->template invoke<std::optional<T>>("item", index);
-            if (item)
-                ++index;
-            else
-                done = true;
-            return item;
-        }
-    };
-};
-
-// Python: Manager().dict(): a dict from K to V in the server, in insertion order as Python's
-// (keys(), values(), iteration and popitem() follow it; a key set again keeps its place).
-// Every method is one request, atomic in the server.
-template <class K, class V>
-class DictProxy : public detail::ProxyBase {
-    struct KeySource;
-
-public:
-    using servant = detail::DictServant<K, V>;
-    using iterator = detail::FetchIterator<K, KeySource>;
-    DictProxy() { (void)detail::Registered<servant>::done; }
-    static std::string type_key() { return (void)detail::Registered<servant>::done, servant::key(); }
-    static std::string default_init() { return detail::pack(std::map<K, V>{}); }
-
-    // Python: d[k] = v.
-    void set(const K& k, const V& v) { invoke<void>("set", k, v); }
-    // Python: d[k]; absent: std::out_of_range (KeyError).
-    V get(const K& k) const { return invoke<V>("get", k); }
-    // Python: d.get(k, fallback).
-    V get(const K& k, const V& fallback) const { return invoke<V>("get_or", k, fallback); }
-    // Python: k in d.
-    bool contains(const K& k) const { return invoke<bool>("contains", k); }
-    // Absent: std::out_of_range (KeyError).
-    V pop(const K& k) { return invoke<V>("pop", k); }
-    // Python: pop(k, default): fallback when k is absent.
-    V pop(const K& k, const V& fallback) { return invoke<V>("pop_or", k, fallback); }
-    // The last item put in, taken out (LIFO, as Python's); an empty dict: std::out_of_range
-    // (KeyError).
-    std::pair<K, V> popitem() { return invoke<std::pair<K, V>>("popitem"); }
-    // The value at k, set to v first when k is absent.
-    V setdefault(const K& k, const V& v) { return invoke<V>("setdefault", k, v); }
-    // Python: update(more), also d |= more.
-    void update(const std::map<K, V>& more) { invoke<void>("update", more); }
-    DictProxy& operator|=(const std::map<K, V>& more) {
-        update(more);
-        return *this;
-    }
-    // Python: d | more and more | d: new plain maps, made from one copy of the dict; on a key
-    // in both, the right-hand side's value wins.
-    friend std::map<K, V> operator|(const DictProxy& d, const std::map<K, V>& more) {
-        std::map<K, V> all = d.copy();
-        for (const auto& [k, v] : more) all.insert_or_assign(k, v);
-        return all;
-    }
-    friend std::map<K, V> operator|(std::map<K, V> more, const DictProxy& d) {
-        for (auto& [k, v] : d.copy()) more.insert_or_assign(k, std::move(v));
-        return more;
-    }
-    // In insertion order.
-    std::vector<K> keys() const { return invoke<std::vector<K>>("keys"); }
-    std::vector<V> values() const { return invoke<std::vector<V>>("values"); }
-    // A plain copy of the whole dict (ordered by key, as a std::map is).
-    std::map<K, V> items() const { return invoke<std::map<K, V>>("items"); }
-    // Python: copy(), which returns a plain dict.
-    std::map<K, V> copy() const { return items(); }
-    // Python: len(d).
-    std::size_t size() const { return static_cast<std::size_t>(invoke<std::uint64_t>("size")); }
-    void clear() { invoke<void>("clear"); }
-
-    // Python: for k in d, the keys in insertion order. begin() takes the dict's size (one
-    // request, as Python's iter(d) makes its iterator in the server); then one request per key,
-    // made when the iterator reaches it. A dict whose size changed since begin() makes that
-    // request throw std::logic_error (Python: RuntimeError, "dictionary changed size during
-    // iteration"). The proxy must outlive its iterators.
-    iterator begin() const { return iterator(KeySource{this, size()}); }
-    std::default_sentinel_t end() const { return {}; }
-
-    MPROC_DETAIL_PROXY_ACCESS(DictProxy);
-
-private:
-    struct KeySource {
-        const DictProxy* dict = nullptr;
-        std::uint64_t size = 0;
-        std::uint64_t after = 0;  // the server's sequence number of the last key seen
-        bool done = false;
-        std::optional<K> next() {
-            if (done) return std::nullopt;
-            auto entry = dict->template invoke<std::optional<std::pair<std::uint64_t, K>>>("next_key", size, after);
-            if (!entry) {
-                done = true;
-                return std::nullopt;
-            }
-            after = entry->first;
-            return std::move(entry->second);
-        }
-    };
-};
-
-// Python: Manager().set() (3.14): a set of T in the server, ordered by T's operator< (pop()
-// takes the least). Every method is one request, atomic in the server; the set algebra takes
-// the other set as a plain std::set and returns one.
-template <class T>
-class SetProxy : public detail::ProxyBase {
-public:
-    using servant = detail::SetServant<T>;
-    SetProxy() { (void)detail::Registered<servant>::done; }
-    static std::string type_key() { return (void)detail::Registered<servant>::done, servant::key(); }
-    static std::string default_init() { return detail::pack(std::set<T>{}); }
-
-    void add(const T& x) { invoke<void>("add", x); }
-    void discard(const T& x) { invoke<void>("discard", x); }
-    // Absent: std::out_of_range (Python: KeyError).
-    void remove(const T& x) { invoke<void>("remove", x); }
-    // An empty set: std::out_of_range (KeyError).
-    T pop() { return invoke<T>("pop"); }
-    // Python: x in s.
-    bool contains(const T& x) const { return invoke<bool>("contains", x); }
-    // Python: len(s).
-    std::size_t size() const { return static_cast<std::size_t>(invoke<std::uint64_t>("size")); }
-    void clear() { invoke<void>("clear"); }
-    // A plain copy of the whole set (Python: copy()).
-    std::set<T> items() const { return invoke<std::set<T>>("items"); }
-    std::set<T> copy() const { return items(); }
-
-    // Python: union, intersection, difference, symmetric_difference (s | o, s & o, s - o,
-    // s ^ o): new plain sets. `union` is a C++ keyword, hence union_.
-    std::set<T> union_(const std::set<T>& other) const { return invoke<std::set<T>>("union", other); }
-    std::set<T> intersection(const std::set<T>& other) const { return invoke<std::set<T>>("intersection", other); }
-    std::set<T> difference(const std::set<T>& other) const { return invoke<std::set<T>>("difference", other); }
-    std::set<T> symmetric_difference(const std::set<T>& other) const {
-        return invoke<std::set<T>>("symmetric_difference", other);
-    }
-    // Python: s |= o, s &= o, s -= o, s ^= o: the set changed in place.
-    void update(const std::set<T>& other) { invoke<void>("update", other); }
-    void intersection_update(const std::set<T>& other) { invoke<void>("intersection_update", other); }
-    void difference_update(const std::set<T>& other) { invoke<void>("difference_update", other); }
-    void symmetric_difference_update(const std::set<T>& other) { invoke<void>("symmetric_difference_update", other); }
-    friend std::set<T> operator|(const SetProxy& s, const std::set<T>& o) { return s.union_(o); }
-    friend std::set<T> operator&(const SetProxy& s, const std::set<T>& o) { return s.intersection(o); }
-    friend std::set<T> operator-(const SetProxy& s, const std::set<T>& o) { return s.difference(o); }
-    friend std::set<T> operator^(const SetProxy& s, const std::set<T>& o) { return s.symmetric_difference(o); }
-    SetProxy& operator|=(const std::set<T>& o) {
-        update(o);
-        return *this;
-    }
-    SetProxy& operator&=(const std::set<T>& o) {
-        intersection_update(o);
-        return *this;
-    }
-    SetProxy& operator-=(const std::set<T>& o) {
-        difference_update(o);
-        return *this;
-    }
-    SetProxy& operator^=(const std::set<T>& o) {
-        symmetric_difference_update(o);
-        return *this;
-    }
-    // Python: o | s, o & s, o - s, o ^ s with a plain set on the left.
-    friend std::set<T> operator|(const std::set<T>& o, const SetProxy& s) { return s.union_(o); }
-    friend std::set<T> operator&(const std::set<T>& o, const SetProxy& s) { return s.intersection(o); }
-    friend std::set<T> operator^(const std::set<T>& o, const SetProxy& s) { return s.symmetric_difference(o); }
-    friend std::set<T> operator-(const std::set<T>& o, const SetProxy& s) {
-        const std::set<T> mine = s.copy();
-        std::set<T> r;
-        std::set_difference(o.begin(), o.end(), mine.begin(), mine.end(), std::inserter(r, r.end()));
-        return r;
-    }
-    // Python: s <= o, s >= o, and no item in common.
-    bool issubset(const std::set<T>& other) const { return invoke<bool>("issubset", other); }
-    bool issuperset(const std::set<T>& other) const { return invoke<bool>("issuperset", other); }
-    bool isdisjoint(const std::set<T>& other) const { return invoke<bool>("isdisjoint", other); }
-    // Python: s <= o, s < o (a proper subset), s >= o, s > o.
-    friend bool operator<=(const SetProxy& s, const std::set<T>& o) { return s.issubset(o); }
-    friend bool operator>=(const SetProxy& s, const std::set<T>& o) { return s.issuperset(o); }
-    friend bool operator<(const SetProxy& s, const std::set<T>& o) {
-        const std::set<T> mine = s.copy();
-        return mine.size() < o.size() && std::includes(o.begin(), o.end(), mine.begin(), mine.end());
-    }
-    friend bool operator>(const SetProxy& s, const std::set<T>& o) {
-        const std::set<T> mine = s.copy();
-        return mine.size() > o.size() && std::includes(mine.begin(), mine.end(), o.begin(), o.end());
-    }
-
-    MPROC_DETAIL_PROXY_ACCESS(SetProxy);
-};
-
-// Python: Manager().Value(typecode, value): value() and set_value(v) are Python's v.value
-// property, get() and set(v) its methods.
-template <class T>
-class ValueProxy : public detail::ProxyBase {
-public:
-    using servant = detail::ValueServant<T>;
-    ValueProxy() { (void)detail::Registered<servant>::done; }
-    static std::string type_key() { return (void)detail::Registered<servant>::done, servant::key(); }
-    static std::string default_init() { return detail::pack(T{}); }
-
-    T get() const { return invoke<T>("get"); }
-    void set(const T& v) { invoke<void>("set", v); }
-    T value() const { return get(); }
-    void set_value(const T& v) { set(v); }
-
-    MPROC_DETAIL_PROXY_ACCESS(ValueProxy);
-};
-
-// Python: Manager().Array(typecode, sequence): its size fixed at creation.
-template <class T>
-class ArrayProxy : public detail::ProxyBase {
-public:
-    using servant = detail::ArrayServant<T>;
-    ArrayProxy() { (void)detail::Registered<servant>::done; }
-    static std::string type_key() { return (void)detail::Registered<servant>::done, servant::key(); }
-    static std::string default_init() { return detail::pack(std::vector<T>{}); }
-
-    // Out of range: std::out_of_range (Python: IndexError); negative counts from the end.
-    T get(std::int64_t i) const { return invoke<T>("get", i); }
-    void set(std::int64_t i, const T& v) { invoke<void>("set", i, v); }
-    std::size_t size() const { return static_cast<std::size_t>(invoke<std::uint64_t>("size")); }
-    std::vector<T> to_vector() const { return invoke<std::vector<T>>("to_vector"); }
-    // Every item at once (Python: a[:] = values); another size: std::invalid_argument.
-    void assign(const std::vector<T>& values) { invoke<void>("assign", values); }
-
-    MPROC_DETAIL_PROXY_ACCESS(ArrayProxy);
-};
-
-// Python: Namespace, whose attributes are set and read by name: here each holds a value of any
-// serializable type, read back as the type it was set with.
-class NamespaceProxy : public detail::ProxyBase {
-public:
-    using servant = detail::NamespaceServant;
-    NamespaceProxy() { (void)detail::Registered<servant>::done; }
-    static std::string type_key() { return (void)detail::Registered<servant>::done, servant::key(); }
-    static std::string default_init() { return detail::pack(std::map<std::string, std::string>{}); }
-
-    template <class T>
-    void set(const std::string& name, const T& value) {
-        invoke<void>("set", name, dumps(value));
-    }
-    // No such attribute: std::out_of_range (Python: AttributeError); another type:
-    // mproc::SerializationError.
-    template <class T>
-    T get(const std::string& name) const {
-        return loads<T>(invoke<std::string>("get", name));
-    }
-    bool has(const std::string& name) const { return invoke<bool>("has", name); }
-    void del(const std::string& name) { invoke<void>("del", name); }
-    std::vector<std::string> names() const { return invoke<std::vector<std::string>>("names"); }
-
-    MPROC_DETAIL_PROXY_ACCESS(NamespaceProxy);
-};
-
-// Python: Manager().Queue(maxsize): put/get with block and timeout (mproc::Full / mproc::Empty),
-// qsize, empty, full. A get whose client goes away takes nothing.
-template <class T>
-class QueueProxy : public detail::ProxyBase {
+class QueueProxy : public detail::TypedProxy<detail::QueueMethod> {
 public:
     using servant = detail::QueueServant<T>;
     QueueProxy() { (void)detail::Registered<servant>::done; }
     static std::string type_key() { return (void)detail::Registered<servant>::done, servant::key(); }
     static std::string default_init() { return detail::pack(0L); }
 
-    void put(const T& x, bool block = true, Timeout timeout = {}) { invoke<void>("put", x, block, timeout); }
+    void put(const T& x, bool block = true, Timeout timeout = {}) { invoke<void>(Method::put, x, block, timeout); }
     void put_nowait(const T& x) { put(x, false); }
-    T get(bool block = true, Timeout timeout = {}) { return invoke<T>("get", block, timeout); }
+    T get(bool block = true, Timeout timeout = {}) { return invoke<T>(Method::get, block, timeout); }
     T get_nowait() { return get(false); }
-    std::size_t qsize() const { return static_cast<std::size_t>(invoke<std::uint64_t>("qsize")); }
+    std::size_t qsize() const { return static_cast<std::size_t>(invoke<std::uint64_t>(Method::qsize)); }
     bool empty() const { return qsize() == 0; }
     bool full() const {
-        const auto max = invoke<std::int64_t>("maxsize");
+        const auto max = invoke<std::int64_t>(Method::maxsize);
         return max > 0 && static_cast<std::int64_t>(qsize()) >= max;
     }
 
@@ -465,9 +128,10 @@ template <class T>
 class JoinableQueueProxy : public QueueProxy<T> {
 public:
     JoinableQueueProxy() = default;
-    // More calls than items put: std::logic_error (Python: ValueError).
-    void task_done() { this->template invoke<void>("task_done"); }
-    void join() { this->template invoke<void>("join"); }
+    // Never waits. More calls than items put: std::logic_error (Python: ValueError).
+    void task_done() { this->template invoke<void>(detail::QueueMethod::task_done); }
+    // Waits, with no timeout, until every item put has had its task_done.
+    void join() { this->template invoke<void>(detail::QueueMethod::join); }
 
 private:
     explicit JoinableQueueProxy(std::shared_ptr<detail::ObjectRef> ref) : QueueProxy<T>(std::move(ref)) {}
@@ -478,16 +142,19 @@ private:
 // Python: Manager().Lock() / RLock(): acquire(block, timeout), release, and lock/unlock/try_lock
 // for std::lock_guard. The owner is the calling thread's connection: an RLock is recursive per
 // client thread, and a lock still held when its client disconnects or dies is released.
-class LockProxy : public detail::ProxyBase {
+// Blocks: acquire (and lock) waits until the lock is free, for at most `timeout` and not at all
+// with block false (try_lock): false when it did not take it. release and locked never wait.
+class LockProxy : public detail::TypedProxy<detail::LockMethod> {
 public:
     LockProxy() = default;
-    static std::string type_key() { return "Lock"; }
+    static std::string type_key() { return detail::SyncTypeKey::lock; }
     static std::string default_init() { return {}; }
 
-    bool acquire(bool block = true, Timeout timeout = {}) { return invoke<bool>("acquire", block, timeout); }
-    // Not held (or, for an RLock, held by another client): std::logic_error.
-    void release() { invoke<void>("release"); }
-    bool locked() const { return invoke<bool>("locked"); }
+    bool acquire(bool block = true, Timeout timeout = {}) { return invoke<bool>(Method::acquire, block, timeout); }
+    // Not held (or, for an RLock, held by another client thread): std::logic_error. A Lock (not
+    // an RLock) may be released by a thread other than the one that took it, as in Python.
+    void release() { invoke<void>(Method::release); }
+    bool locked() const { return invoke<bool>(Method::locked); }
     void lock() { acquire(); }
     void unlock() { release(); }
     bool try_lock() { return acquire(false); }
@@ -498,7 +165,7 @@ public:
 class RLockProxy : public LockProxy {
 public:
     RLockProxy() = default;
-    static std::string type_key() { return "RLock"; }
+    static std::string type_key() { return detail::SyncTypeKey::rlock; }
 
 private:
     explicit RLockProxy(std::shared_ptr<detail::ObjectRef> ref) : LockProxy(std::move(ref)) {}
@@ -507,16 +174,19 @@ private:
 };
 
 // Python: Manager().Semaphore(value) / BoundedSemaphore(value).
-class SemaphoreProxy : public detail::ProxyBase {
+// Blocks: acquire waits until the value is above zero, for at most `timeout` and not at all with
+// block false: false when it did not take one. release and get_value never wait.
+class SemaphoreProxy : public detail::TypedProxy<detail::SemaphoreMethod> {
 public:
     SemaphoreProxy() = default;
-    static std::string type_key() { return "Semaphore"; }
+    static std::string type_key() { return detail::SyncTypeKey::semaphore; }
     static std::string default_init() { return detail::pack(1); }
 
-    bool acquire(bool block = true, Timeout timeout = {}) { return invoke<bool>("acquire", block, timeout); }
-    // A BoundedSemaphore released past its value: std::logic_error (Python: ValueError).
-    void release(int n = 1) { invoke<void>("release", n); }
-    int get_value() const { return invoke<int>("get_value"); }
+    bool acquire(bool block = true, Timeout timeout = {}) { return invoke<bool>(Method::acquire, block, timeout); }
+    // n below 1: std::invalid_argument. A BoundedSemaphore released past its value:
+    // std::logic_error (Python: ValueError).
+    void release(int n = 1) { invoke<void>(Method::release, n); }
+    int get_value() const { return invoke<int>(Method::get_value); }
 
     MPROC_DETAIL_PROXY_ACCESS(SemaphoreProxy);
 };
@@ -524,7 +194,7 @@ public:
 class BoundedSemaphoreProxy : public SemaphoreProxy {
 public:
     BoundedSemaphoreProxy() = default;
-    static std::string type_key() { return "BoundedSemaphore"; }
+    static std::string type_key() { return detail::SyncTypeKey::bounded_semaphore; }
 
 private:
     explicit BoundedSemaphoreProxy(std::shared_ptr<detail::ObjectRef> ref) : SemaphoreProxy(std::move(ref)) {}
@@ -532,66 +202,78 @@ private:
     friend class SyncManager;
 };
 
-// Python: Manager().Condition(): with a recursive lock of its own (held by client thread, as
-// RLockProxy's). wait and notify without holding it: std::logic_error (Python: RuntimeError).
-class ConditionProxy : public detail::ProxyBase {
+// Python: Manager().Condition(): with a recursive lock of its own, held by client thread as
+// RLockProxy's (acquire, release, lock, unlock, try_lock are RLockProxy's).
+// Caller must hold: the condition's lock, taken by this thread, for wait, wait_for, notify and
+// notify_all; without it, std::logic_error (Python: RuntimeError).
+class ConditionProxy : public detail::TypedProxy<detail::ConditionMethod> {
 public:
     ConditionProxy() = default;
-    static std::string type_key() { return "Condition"; }
+    static std::string type_key() { return detail::SyncTypeKey::condition; }
     static std::string default_init() { return {}; }
 
-    bool acquire(bool block = true, Timeout timeout = {}) { return invoke<bool>("acquire", block, timeout); }
-    void release() { invoke<void>("release"); }
+    bool acquire(bool block = true, Timeout timeout = {}) { return invoke<bool>(Method::acquire, block, timeout); }
+    void release() { invoke<void>(Method::release); }
     void lock() { acquire(); }
     void unlock() { release(); }
     bool try_lock() { return acquire(false); }
-    // False at the timeout.
-    bool wait(Timeout timeout = {}) { return invoke<bool>("wait", timeout); }
+    // Lets the lock go (at any depth) and waits for a notify, for at most `timeout`; then waits,
+    // with no timeout, to take the lock back at its depth. False at the timeout. A client gone
+    // meanwhile does not take the lock back.
+    bool wait(Timeout timeout = {}) { return invoke<bool>(Method::wait, timeout); }
+    // Python: wait_for(predicate, timeout): waits until pred(), run here with the lock held,
+    // returns true, or `timeout` has passed in all; returns the last pred().
     template <class Pred>
     bool wait_for(Pred pred, Timeout timeout = {});
-    void notify(int n = 1) { invoke<void>("notify", n); }
-    void notify_all() { invoke<void>("notify_all"); }
+    // Wakes the n (or all) longest waiting; never waits.
+    void notify(int n = 1) { invoke<void>(Method::notify, n); }
+    void notify_all() { invoke<void>(Method::notify_all); }
 
     MPROC_DETAIL_PROXY_ACCESS(ConditionProxy);
 };
 
 // Python: Manager().Event().
-class EventProxy : public detail::ProxyBase {
+// Blocks: wait waits until the flag is set, for at most `timeout`: false at the timeout.
+// is_set, set and clear never wait.
+class EventProxy : public detail::TypedProxy<detail::EventMethod> {
 public:
     EventProxy() = default;
-    static std::string type_key() { return "Event"; }
+    static std::string type_key() { return detail::SyncTypeKey::event; }
     static std::string default_init() { return {}; }
 
-    bool is_set() const { return invoke<bool>("is_set"); }
-    void set() { invoke<void>("set"); }
-    void clear() { invoke<void>("clear"); }
-    // False at the timeout.
-    bool wait(Timeout timeout = {}) { return invoke<bool>("wait", timeout); }
+    bool is_set() const { return invoke<bool>(Method::is_set); }
+    void set() { invoke<void>(Method::set); }
+    void clear() { invoke<void>(Method::clear); }
+    bool wait(Timeout timeout = {}) { return invoke<bool>(Method::wait, timeout); }
 
     MPROC_DETAIL_PROXY_ACCESS(EventProxy);
 };
 
 // Python: Manager().Barrier(parties, timeout=None): wait returns this party's index (0 to
-// parties - 1); a broken barrier (abort, a timeout, a party's client gone) raises
-// mproc::BrokenBarrierError.
-class BarrierProxy : public detail::ProxyBase {
+// parties - 1).
+// Blocks: wait waits until `parties` parties wait, for at most `timeout` (empty: the barrier's
+// own timeout). The other methods never wait.
+// Throws: wait, mproc::BrokenBarrierError when the barrier is or becomes broken (abort, reset
+// while parties wait, a timeout, a waiting party's client gone).
+class BarrierProxy : public detail::TypedProxy<detail::BarrierMethod> {
 public:
     BarrierProxy() = default;
-    static std::string type_key() { return "Barrier"; }
+    static std::string type_key() { return detail::SyncTypeKey::barrier; }
     static std::string default_init() { return detail::pack(1, Timeout{}); }
 
-    int wait(Timeout timeout = {}) { return invoke<int>("wait", timeout); }
-    void reset() { invoke<void>("reset"); }
-    void abort() { invoke<void>("abort"); }
-    int parties() const { return invoke<int>("parties"); }
-    int n_waiting() const { return invoke<int>("n_waiting"); }
-    bool broken() const { return invoke<bool>("broken"); }
+    int wait(Timeout timeout = {}) { return invoke<int>(Method::wait, timeout); }
+    void reset() { invoke<void>(Method::reset); }
+    void abort() { invoke<void>(Method::abort); }
+    int parties() const { return invoke<int>(Method::parties); }
+    int n_waiting() const { return invoke<int>(Method::n_waiting); }
+    bool broken() const { return invoke<bool>(Method::broken); }
 
     MPROC_DETAIL_PROXY_ACCESS(BarrierProxy);
 };
 
 // A proxy to an object of a user type exposed with MPROC_MANAGED:
 //   counter.call(&Counter::add, 5);  int v = counter.call(&Counter::value);
+// Blocks: a round trip, the method run in the server under the object's own mutex.
 template <class T>
 class Proxy : public detail::ProxyBase {
 public:
@@ -603,24 +285,17 @@ public:
         else return {};
     }
 
-    // Calls an exposed method in the server; one that was not exposed: std::invalid_argument.
+    // Calls an exposed method in the server; one that was not exposed: std::invalid_argument
+    // (thrown here, before any request). What the method throws comes back as its type.
     template <class M, class... A>
     typename detail::method_traits<M>::result call(M method, A&&... args) const {
         using Traits = detail::method_traits<M>;
-        std::string_view name;
-        std::apply([&](const auto&... e) { (void)((same_method(e.second, method) && (name = e.first, true)) || ...); },
-                   detail::exposed<T>::methods());
+        const std::string_view name = detail::exposed_name<T>(method);
         if (name.empty())
             throw std::invalid_argument(std::string("mproc: that method of ") + detail::exposed<T>::name + " is not exposed");
-        return invoke<typename Traits::result>(name, typename Traits::args(std::forward<A>(args)...));
+        return invoke_named<typename Traits::result>(name, typename Traits::args(std::forward<A>(args)...));
     }
 
-private:
-    template <class E, class M>
-    static bool same_method(E e, M m) {
-        if constexpr (std::is_same_v<E, M>) return e == m;
-        else return false;
-    }
     MPROC_DETAIL_PROXY_ACCESS(Proxy);
 };
 
@@ -632,10 +307,11 @@ class ServerCore;
 class Server {
 public:
     const connection::Address& address() const;
-    // Serves until a client asks the manager to shut down or stop() is called. (Python's exits
-    // the process there; this returns, so the caller decides.)
+    // Blocks: serves, in the calling thread (each client on a thread of its own), until a client
+    // asks the manager to shut down or stop() is called; then waits up to 5 s for the client
+    // threads to end. (Python's exits the process there; this returns, so the caller decides.)
     void serve_forever();
-    // Ends serve_forever, from another thread or a signal-free context.
+    // Ends serve_forever, from another thread or a signal-free context; never waits.
     void stop();
 
 private:
@@ -646,24 +322,34 @@ private:
 
 // Python: multiprocessing.managers.BaseManager. One of start() (a server process of its own),
 // connect() (to a server that runs elsewhere) or get_server() (to serve from this process).
+// A manager is used by one thread at a time (the proxies it makes, by any number). Its calls
+// that reach the server (number_of_objects, get, create, SyncManager's factories) are one round
+// trip each and throw what a proxy's calls throw (see the top of this file); before start,
+// connect or get_server, or after shutdown, they throw std::logic_error.
 class BaseManager {
 public:
-    // An address other than a Unix socket or loopback without an explicit, non-empty authkey:
-    // std::invalid_argument (a manager on the network must not be open to anyone who reaches it).
+    // An address other than a Unix socket or loopback without an explicit, non-empty authkey,
+    // or max_message_size below 1024: std::invalid_argument (a manager on the network must not
+    // be open to anyone who reaches it).
     explicit BaseManager(ManagerOptions options = {});
     BaseManager(BaseManager&&) noexcept;
-    BaseManager& operator=(BaseManager&&) noexcept;
+    BaseManager& operator=(BaseManager&&) noexcept;  // shuts down what it held first
     virtual ~BaseManager();  // shuts a started server down, as Python's __exit__
 
-    // Starts the server process; returns once it listens. Twice: std::logic_error.
+    // Starts the server process; blocks until it listens (at most 30 s). Twice, or after
+    // connect or get_server: std::logic_error. No answer within 30 s, or the server could not
+    // listen: mproc::ProcessError.
     void start();
     // Connects to a running server (the first call is made now, so a wrong address or authkey
-    // fails here: ProcessError, AuthenticationError).
+    // fails here: ProcessError, AuthenticationError). After start or get_server: std::logic_error.
     void connect();
-    // This process serves: the objects live here, until serve_forever returns.
+    // This process serves: the objects live here, until serve_forever returns. Listens now:
+    // an address that cannot be listened on throws std::system_error. After start or connect:
+    // std::logic_error.
     Server get_server();
-    // Stops a started server (its objects go with it); proxies fail afterwards. A connected
-    // manager only closes this process's connections: the server serves on. Idempotent.
+    // Stops a started server (its objects go with it); proxies fail afterwards. Blocks until the
+    // server process has ended (killed after 5 s). A connected manager only closes this
+    // process's connections: the server serves on. Idempotent; throws nothing.
     void shutdown();
     // The address the server listens on (with the real port after port 0).
     const connection::Address& address() const;
@@ -672,7 +358,8 @@ public:
 
     // Python: register(name, callable=lambda: shared_object): a P object (P a proxy type, such
     // as QueueProxy<int>, or Proxy<UserType>) that the server makes when it starts and every
-    // client reaches by name with get<P>(name). Before start() or get_server().
+    // client reaches by name with get<P>(name). Before start() or get_server(), else
+    // std::logic_error.
     template <class P>
     void register_shared(const std::string& name) {
         register_shared_raw(name, P::type_key(), P::default_init());
@@ -704,7 +391,8 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
-// Python: multiprocessing.managers.SyncManager: a BaseManager with the standard types.
+// Python: multiprocessing.managers.SyncManager: a BaseManager with the standard types. Each
+// factory is one round trip that makes the object in the server.
 class SyncManager : public BaseManager {
 public:
     using BaseManager::BaseManager;
@@ -756,21 +444,14 @@ public:
 
 template <class Pred>
 bool ConditionProxy::wait_for(Pred pred, Timeout timeout) {
-    const auto deadline = detail::deadline_after(timeout);
+    const auto deadline = mproc::detail::Deadline::after(timeout);
     bool ok = pred();
-    while (!ok) {
-        Timeout left;
-        if (deadline) {
-            left = std::chrono::duration<double>(*deadline - detail::Clock::now());
-            if (left->count() <= 0) break;
-        }
-        wait(left);
+    while (!ok && !deadline.expired()) {
+        wait(deadline.remaining());
         ok = pred();
     }
     return ok;
 }
-
-#undef MPROC_DETAIL_PROXY_ACCESS
 
 }  // namespace mproc::managers
 
