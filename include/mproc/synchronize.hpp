@@ -24,6 +24,7 @@
 #include <functional>
 #include <mutex>
 
+#include "mproc/detail/deadline.hpp"
 #include "mproc/detail/shared_region.hpp"
 #include "mproc/detail/timeout.hpp"
 
@@ -228,18 +229,11 @@ private:
 
 template <class Pred>
 bool Condition::wait_for(Pred pred, Timeout timeout) {
-    using Clock = std::chrono::steady_clock;
-    const auto until = timeout ? std::optional<Clock::time_point>(
-                                     Clock::now() + std::chrono::duration_cast<Clock::duration>(*timeout))
-                               : std::nullopt;
+    const detail::Deadline deadline = detail::Deadline::after(timeout);
     bool result = pred();
     while (!result) {
-        Timeout left;
-        if (until) {
-            left = std::chrono::duration<double>(*until - Clock::now());
-            if (left->count() <= 0) break;
-        }
-        wait(left);
+        if (deadline.expired()) break;
+        wait(deadline.remaining());
         result = pred();
     }
     return result;
