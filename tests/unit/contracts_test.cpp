@@ -44,4 +44,17 @@ TEST(ConditionContract, WaitForANaNTimeoutIsInvalid) {
     EXPECT_THROW(c.wait(kNaN), std::invalid_argument);
 }
 
+// An empty Barrier (the default constructor, for a handle to be assigned or loaded): using it
+// is std::logic_error, and its noexcept queries answer as for no barrier (they used to throw
+// through noexcept, which ends the program).
+TEST(BarrierContract, AnEmptyHandleIsMisuseAndItsQueriesAnswer) {
+    mproc::Barrier b;
+    EXPECT_EQ(b.parties(), 0);
+    EXPECT_EQ(b.n_waiting(), 0);
+    EXPECT_FALSE(b.broken());
+    EXPECT_THROW(b.wait(), std::logic_error);
+    EXPECT_THROW(b.reset(), std::logic_error);
+    EXPECT_THROW(b.abort(), std::logic_error);
+}
+
 }  // namespace
