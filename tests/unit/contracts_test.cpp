@@ -3,6 +3,7 @@
 // the edges. Within one process; the synchronization objects' other parties are threads.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <limits>
 #include <mutex>
@@ -55,6 +56,122 @@ TEST(BarrierContract, AnEmptyHandleIsMisuseAndItsQueriesAnswer) {
     EXPECT_THROW(b.wait(), std::logic_error);
     EXPECT_THROW(b.reset(), std::logic_error);
     EXPECT_THROW(b.abort(), std::logic_error);
+}
+
+// Python's threading.Semaphore.release(n): "n must be one or more" (ValueError); mproc's
+// Semaphore takes the same n, and both kinds refuse it alike, releasing nothing.
+TEST(SemaphoreContract, ReleaseOfLessThanOneIsInvalid) {
+    mproc::Semaphore s(1);
+    mproc::threading::Semaphore ts(1);
+    for (const int n : {0, -1}) {
+        EXPECT_THROW(s.release(n), std::invalid_argument) << n;
+        EXPECT_THROW(ts.release(n), std::invalid_argument) << n;
+    }
+    EXPECT_EQ(s.get_value(), 1);
+    EXPECT_EQ(ts.get_value(), 1);
+}
+
+// Python's threading.BoundedSemaphore.release(n): ValueError when the value plus n would pass
+// the initial value, and nothing is released.
+TEST(SemaphoreContract, BoundedReleasePastTheBoundReleasesNothing) {
+    mproc::BoundedSemaphore b(3);
+    ASSERT_TRUE(b.acquire(false));
+    ASSERT_TRUE(b.acquire(false));
+    EXPECT_THROW(b.release(3), std::logic_error);
+    EXPECT_EQ(b.get_value(), 1);
+    b.release(2);
+    EXPECT_EQ(b.get_value(), 3);
+}
+
+// The caller of wait and notify must hold the condition's lock itself: held by another thread
+// is not enough (multiprocessing's Condition asserts _is_mine(): "lock is not owned"), and the
+// check comes first, even with nobody waiting and n = 0.
+TEST(ConditionContract, WaitAndNotifyNeedTheLockHeldByThisThread) {
+    mproc::Lock lock;
+    mproc::Condition c(lock);
+    std::jthread([&] { lock.acquire(); }).join();  // held by a thread that has ended
+    ASSERT_TRUE(lock.locked());
+    EXPECT_THROW(c.notify(), std::logic_error);
+    EXPECT_THROW(c.notify(0), std::logic_error);
+    EXPECT_THROW(c.notify_all(), std::logic_error);
+    EXPECT_THROW(c.wait(0s), std::logic_error);
+    EXPECT_THROW(c.wait_for([] { return false; }, 10s), std::logic_error);
+    lock.release();  // any thread may release a Lock
+}
+
+// A moved-from handle is std::logic_error to use; its noexcept queries answer as for an unheld,
+// unset object.
+TEST(SynchronizeContract, AMovedFromHandleIsMisuse) {
+    mproc::Lock lock;
+    mproc::Lock lock2 = std::move(lock);
+    EXPECT_THROW(lock.acquire(), std::logic_error);  // NOLINT(bugprone-use-after-move)
+    EXPECT_THROW(lock.release(), std::logic_error);
+    EXPECT_FALSE(lock.locked());
+    EXPECT_FALSE(lock.owner_died());
+
+    mproc::Semaphore sem;
+    mproc::Semaphore sem2 = std::move(sem);
+    EXPECT_THROW(sem.acquire(), std::logic_error);
+    EXPECT_THROW(sem.release(), std::logic_error);
+    EXPECT_EQ(sem.get_value(), 0);
+
+    mproc::Event event;
+    mproc::Event event2 = std::move(event);
+    EXPECT_THROW(event.wait(0s), std::logic_error);
+    EXPECT_THROW(event.set(), std::logic_error);
+    EXPECT_FALSE(event.is_set());
+
+    mproc::Condition cond;
+    mproc::Condition cond2 = std::move(cond);
+    EXPECT_THROW(cond.acquire(), std::logic_error);
+    EXPECT_THROW(cond.notify(), std::logic_error);
+}
+
+// Python's Barrier._release: an action that raises breaks the barrier ("except: self._break();
+// raise"): the party that ran it gets its exception, the others BrokenBarrierError, and so does
+// every later party until reset().
+struct ActionFailed {};
+void failing_action() { throw ActionFailed{}; }
+
+TEST(BarrierContract, AnActionThatThrowsBreaksTheBarrier) {
+    mproc::Barrier b(2, failing_action);
+    std::atomic<int> action_errors{0}, broken_errors{0};
+    auto party = [&] {
+        try {
+            b.wait(60s);
+        } catch (const mproc::BrokenBarrierError&) {
+            ++broken_errors;
+        } catch (const ActionFailed&) {
+            ++action_errors;
+        }
+    };
+    {
+        std::jthread other(party);
+        party();
+    }
+    EXPECT_EQ(action_errors, 1);
+    EXPECT_EQ(broken_errors, 1);
+    EXPECT_TRUE(b.broken());
+    EXPECT_THROW(b.wait(0s), mproc::BrokenBarrierError);
+    b.reset();
+    EXPECT_FALSE(b.broken());
+}
+
+// NaN is no length of time (Python's pytime.c: ValueError "Invalid value NaN"): every call that
+// would wait refuses it. One that need not wait may answer first.
+TEST(TimeoutContract, NaNIsInvalidWhereTheCallWouldWait) {
+    mproc::Lock lock;
+    EXPECT_TRUE(lock.acquire(true, kNaN));  // free: taken before the timeout is looked at
+    EXPECT_THROW(lock.acquire(true, kNaN), std::invalid_argument);
+    lock.release();
+    mproc::Semaphore empty(0);
+    EXPECT_THROW(empty.acquire(true, kNaN), std::invalid_argument);
+    mproc::Event event;
+    EXPECT_THROW(event.wait(kNaN), std::invalid_argument);
+    event.set();
+    EXPECT_TRUE(event.wait(kNaN));
+    mproc::Barrier barrier(2);
+    EXPECT_THROW(barrier.wait(kNaN), std::invalid_argument);
 }
 
 }  // namespace
