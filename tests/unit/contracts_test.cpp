@@ -174,4 +174,32 @@ TEST(TimeoutContract, NaNIsInvalidWhereTheCallWouldWait) {
     EXPECT_THROW(barrier.wait(kNaN), std::invalid_argument);
 }
 
+namespace th = mproc::threading;
+
+// Python's Thread.run() calls the target in the caller: its exception goes to the caller, not
+// to excepthook (which only the started thread's bootstrap calls).
+TEST(ThreadContract, RunCalledDirectlyThrowsToItsCaller) {
+    th::Thread t([] { throw std::runtime_error("from the target"); });
+    EXPECT_THROW(t.run(), std::runtime_error);
+}
+
+// threading.excepthook(args) is a plain call: what the hook raises reaches its caller.
+TEST(ThreadContract, ExcepthookPassesTheHooksExceptionOn) {
+    const th::ExceptHook previous = th::set_excepthook([](const th::ExceptHookArgs&) { throw std::runtime_error("hook"); });
+    th::ExceptHookArgs args{"std::logic_error", std::make_exception_ptr(std::logic_error("x")), std::nullopt};
+    EXPECT_THROW(th::excepthook(args), std::runtime_error);
+    th::set_excepthook(previous);
+}
+
+// join() on a thread that runs builds its deadline first: NaN is refused, not waited on.
+TEST(ThreadContract, JoinWithANaNTimeoutIsInvalid) {
+    th::Event go;
+    th::Thread t([go]() mutable { go.wait(); });
+    t.start();
+    EXPECT_THROW(t.join(kNaN), std::invalid_argument);
+    go.set();
+    t.join();
+    EXPECT_FALSE(t.is_alive());
+}
+
 }  // namespace
