@@ -9,6 +9,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <thread>
+#include <type_traits>
 
 #include <mproc/mproc.hpp>
 
@@ -200,6 +201,60 @@ TEST(ThreadContract, JoinWithANaNTimeoutIsInvalid) {
     go.set();
     t.join();
     EXPECT_FALSE(t.is_alive());
+}
+
+// A value whose reading fails for one number: its writing does not (the failure is the
+// reader's alone).
+struct Fussy {
+    int v = 0;
+    template <class Ar>
+    void serialize(Ar& ar) {
+        ar(v);
+        if (std::is_same_v<Ar, mproc::detail::InputArchive> && v == 13) throw std::domain_error("13 cannot be read");
+    }
+};
+
+// A message get() cannot read is taken all the same, with the error going to the caller, so one
+// bad message cannot wedge the queue (as a Connection consumes one it cannot read).
+TEST(QueueContract, AMessageThatCannotBeReadIsTakenAllTheSame) {
+    mproc::Queue<Fussy> q;
+    q.put({13});
+    q.put({14});
+    EXPECT_THROW(q.get(), std::domain_error);
+    EXPECT_EQ(q.get().v, 14);
+    EXPECT_EQ(q.qsize(), 0u);
+}
+
+// SimpleQueue::close(): this handle puts and gets no more (Python: OSError "handle is
+// closed"; mproc's misuse is std::logic_error), and empty() polls nothing.
+TEST(QueueContract, ASimpleQueueClosedIsMisuseToUse) {
+    mproc::SimpleQueue<int> q;
+    mproc::SimpleQueue<int> other = q;
+    q.put(1);
+    q.close();
+    EXPECT_THROW(q.put(2), std::logic_error);
+    EXPECT_THROW(q.get(), std::logic_error);
+    EXPECT_THROW(q.empty(), std::logic_error);
+    EXPECT_EQ(other.get(), 1);  // another handle is unaffected
+}
+
+// A moved-from queue is std::logic_error to use.
+TEST(QueueContract, AMovedFromQueueIsMisuse) {
+    mproc::Queue<int> q;
+    mproc::Queue<int> q2 = std::move(q);
+    EXPECT_THROW(q.put(1), std::logic_error);  // NOLINT(bugprone-use-after-move)
+    EXPECT_THROW(q.get_nowait(), std::logic_error);
+    EXPECT_THROW(q.qsize(), std::logic_error);
+}
+
+// NaN timeouts, as the synchronization objects': refused where the call would wait.
+TEST(TimeoutContract, NaNIsInvalidForAQueueThatWouldWait) {
+    mproc::JoinableQueue<int> q;
+    EXPECT_THROW(q.get(true, kNaN), std::invalid_argument);
+    q.put(1);
+    EXPECT_THROW(q.join(kNaN), std::invalid_argument);
+    EXPECT_EQ(q.get(), 1);
+    q.task_done();
 }
 
 }  // namespace
