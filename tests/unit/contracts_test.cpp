@@ -1,12 +1,15 @@
 // The header contracts (what each public method blocks on, what its caller must hold, what it
 // throws) where no other test checks them: misuse, moved-from and empty handles, timeouts at
 // the edges. Within one process; the synchronization objects' other parties are threads.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
 #include <limits>
 #include <mutex>
+#include <span>
 #include <stdexcept>
 #include <thread>
 #include <type_traits>
@@ -255,6 +258,66 @@ TEST(TimeoutContract, NaNIsInvalidForAQueueThatWouldWait) {
     EXPECT_THROW(q.join(kNaN), std::invalid_argument);
     EXPECT_EQ(q.get(), 1);
     q.task_done();
+}
+
+// A default-constructed Connection is a closed one: every use is std::logic_error (Python's
+// closed handle: OSError "handle is closed").
+TEST(ConnectionContract, ADefaultConstructedConnectionIsClosed) {
+    mproc::Connection c;
+    EXPECT_TRUE(c.closed());
+    EXPECT_FALSE(c.readable());
+    EXPECT_FALSE(c.writable());
+    EXPECT_THROW(c.send(1), std::logic_error);
+    EXPECT_THROW(c.send_bytes("x"), std::logic_error);
+    EXPECT_THROW(c.recv<int>(), std::logic_error);
+    EXPECT_THROW(c.recv_bytes(), std::logic_error);
+    EXPECT_THROW(c.poll(), std::logic_error);
+    EXPECT_THROW(c.fileno(), std::logic_error);
+    EXPECT_THROW(c.dup(), std::logic_error);
+    EXPECT_NO_THROW(c.close());
+}
+
+TEST(ConnectionContract, PollAndDupAfterCloseAreMisuse) {
+    auto [a, b] = mproc::Pipe();
+    a.close();
+    EXPECT_THROW(a.poll(), std::logic_error);
+    EXPECT_THROW(a.dup(), std::logic_error);
+    EXPECT_TRUE(b.poll());  // the other end sees end of file
+}
+
+// Python's Connection.recv_bytes_into: ValueError "offset too large", before anything is read.
+TEST(ConnectionContract, RecvIntoPastTheBuffersEndReadsNothing) {
+    auto [a, b] = mproc::Pipe();
+    a.send_bytes("hello");
+    char buf[8];
+    EXPECT_THROW(b.recv_bytes_into(std::span<char>(buf), 9), std::invalid_argument);
+    EXPECT_EQ(b.recv_bytes(), "hello");
+}
+
+// Python's Connection(handle, readable=False, writable=False): ValueError; the descriptor stays
+// the caller's.
+TEST(ConnectionContract, NeitherReadableNorWritableIsInvalidAndTheDescriptorStaysTheCallers) {
+    int fds[2];
+    ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+    EXPECT_THROW(mproc::Connection(fds[0], false, false), std::invalid_argument);
+    EXPECT_NE(::fcntl(fds[0], F_GETFD), -1) << "the descriptor was closed";
+    ::close(fds[0]);
+    ::close(fds[1]);
+}
+
+TEST(ConnectionContract, AClosedListenerIsMisuseToUse) {
+    mproc::connection::Listener l;
+    l.close();
+    EXPECT_THROW(l.fileno(), std::logic_error);
+    EXPECT_THROW(l.accept(0s), std::logic_error);
+}
+
+TEST(TimeoutContract, NaNIsInvalidForAConnectionThatWouldWait) {
+    auto [a, b] = mproc::Pipe();
+    EXPECT_THROW(b.poll(kNaN), std::invalid_argument);
+    EXPECT_THROW(mproc::connection::wait({b}, kNaN), std::invalid_argument);
+    mproc::connection::Listener l;
+    EXPECT_THROW(l.accept(kNaN), std::invalid_argument);
 }
 
 }  // namespace
