@@ -320,4 +320,38 @@ TEST(TimeoutContract, NaNIsInvalidForAConnectionThatWouldWait) {
     EXPECT_THROW(l.accept(kNaN), std::invalid_argument);
 }
 
+void do_nothing() {}
+
+// A process not started has nothing to signal or wait on (Python: terminate() and kill() fail
+// on its missing Popen, sentinel raises ValueError); mproc's misuse is std::logic_error. Its
+// queries answer without error.
+TEST(ProcessContract, AProcessNotStartedCannotBeSignalled) {
+    mproc::Process p(do_nothing);
+    EXPECT_THROW(p.terminate(), std::logic_error);
+    EXPECT_THROW(p.kill(), std::logic_error);
+    EXPECT_THROW(p.sentinel(), std::logic_error);
+    EXPECT_FALSE(p.pid());
+    EXPECT_FALSE(p.exitcode());
+    EXPECT_FALSE(p.is_alive());
+}
+
+// Only a child can be signalled from here: not the current process (Python has no such guard:
+// terminate() of current_process() fails on its missing Popen).
+TEST(ProcessContract, TheCurrentProcessCannotBeSignalled) {
+    mproc::BaseProcess me = mproc::current_process();
+    EXPECT_THROW(me.terminate(), std::logic_error);
+    EXPECT_THROW(me.kill(), std::logic_error);
+    EXPECT_THROW(me.sentinel(), std::logic_error);
+    EXPECT_TRUE(me.is_alive());
+}
+
+TEST(ProcessContract, AMovedFromProcessIsMisuse) {
+    mproc::Process p(do_nothing);
+    mproc::Process q = std::move(p);
+    EXPECT_THROW(p.name(), std::logic_error);  // NOLINT(bugprone-use-after-move)
+    EXPECT_THROW(p.start(), std::logic_error);
+    EXPECT_THROW(p.join(), std::logic_error);
+    EXPECT_FALSE(q.pid());
+}
+
 }  // namespace
