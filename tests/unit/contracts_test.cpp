@@ -13,6 +13,7 @@
 #include <stdexcept>
 #include <thread>
 #include <type_traits>
+#include <vector>
 
 #include <mproc/mproc.hpp>
 
@@ -352,6 +353,50 @@ TEST(ProcessContract, AMovedFromProcessIsMisuse) {
     EXPECT_THROW(p.start(), std::logic_error);
     EXPECT_THROW(p.join(), std::logic_error);
     EXPECT_FALSE(q.pid());
+}
+
+namespace sm = mproc::shared_memory;
+
+// A closed (or empty) handle has nothing to send: std::logic_error, before anything is written.
+// unlink() needs only the name, so it works after close() (Python's does too).
+TEST(SharedMemoryContract, AClosedHandleCannotBeSentButCanBeUnlinked) {
+    sm::SharedMemory shm({.create = true, .size = 4096});
+    shm.close();
+    auto [a, b] = mproc::Pipe();
+    EXPECT_THROW(a.send(shm), std::logic_error);
+    EXPECT_THROW(a.send(sm::SharedMemory()), std::logic_error);
+    EXPECT_FALSE(b.poll());
+    EXPECT_NO_THROW(shm.unlink());
+}
+
+TEST(SharedMemoryContract, AListWhoseSegmentIsClosedIsMisuseToUse) {
+    sm::ShareableList<int> list(std::vector<int>{1, 2, 3});
+    list.shm().close();
+    EXPECT_THROW((void)list.size(), std::logic_error);
+    EXPECT_THROW((void)list.get(0), std::logic_error);
+    list.shm().unlink();
+}
+
+// The index is checked before the lock is taken: with a non-recursive lock this thread holds,
+// a bad index is std::out_of_range, not a wait for itself.
+TEST(SharedCTypesContract, AnIndexOutOfRangeIsCheckedBeforeTheLock) {
+    mproc::Lock lock;
+    mproc::Array<int, mproc::Lock> a(4, lock);
+    std::lock_guard held(a.get_lock());
+    EXPECT_THROW((void)a.get(4), std::out_of_range);
+    EXPECT_THROW(a.set(9, 1), std::out_of_range);
+    EXPECT_EQ(a.get_obj()[3], 0);  // get_obj takes no lock
+}
+
+TEST(SharedCTypesContract, AMovedFromObjectIsMisuse) {
+    mproc::Value<int> v(7);
+    mproc::Value<int> v2 = std::move(v);
+    EXPECT_THROW((void)v.value(), std::logic_error);  // NOLINT(bugprone-use-after-move)
+    EXPECT_THROW((void)v.get_obj(), std::logic_error);
+    mproc::RawArray<int> r(3);
+    mproc::RawArray<int> r2 = std::move(r);
+    EXPECT_THROW((void)r.data(), std::logic_error);  // NOLINT(bugprone-use-after-move)
+    EXPECT_EQ(v2.value(), 7);
 }
 
 }  // namespace
