@@ -11,11 +11,14 @@
 #include <mutex>
 #include <span>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <type_traits>
 #include <vector>
 
 #include <mproc/mproc.hpp>
+
+#include "subprocess.hpp"
 
 using namespace std::chrono_literals;
 
@@ -397,6 +400,25 @@ TEST(SharedCTypesContract, AMovedFromObjectIsMisuse) {
     mproc::RawArray<int> r2 = std::move(r);
     EXPECT_THROW((void)r.data(), std::logic_error);  // NOLINT(bugprone-use-after-move)
     EXPECT_EQ(v2.value(), 7);
+}
+
+// loads() passes a type's own exception through; only cereal's become SerializationError.
+TEST(SerializeContract, ATypesOwnExceptionPassesThrough) {
+    const std::string bytes = mproc::dumps(Fussy{13});
+    EXPECT_THROW((void)mproc::loads<Fussy>(bytes), std::domain_error);
+    EXPECT_THROW((void)mproc::loads<int>(bytes), mproc::SerializationError);
+}
+
+// init() refuses an MPROC_START_METHOD that names no start method by exiting with status 2 and
+// saying why, not by throwing (it runs before main's own code, which could not catch it).
+TEST(ContextContract, InitExitsWithStatusTwoOnAnUnknownStartMethodInTheEnvironment) {
+    char self[4096] = {};
+    ASSERT_GT(::readlink("/proc/self/exe", self, sizeof self - 1), 0);
+    mproc_test::Subprocess child(
+        {"/bin/sh", "-c", "MPROC_START_METHOD=threads exec \"$0\" --gtest_list_tests 2>&1", self});
+    const std::string out = child.rest();
+    EXPECT_EQ(child.wait(), 2) << out;
+    EXPECT_NE(out.find("MPROC_START_METHOD=threads"), std::string::npos) << out;
 }
 
 }  // namespace
