@@ -28,9 +28,9 @@
 // method; copies of a handle refer to the same queue.
 //
 // Contracts: put() and get() block on their side's lock (a robust futex lock in the queue's
-// header, held only while a message is copied) and, when they must wait for room or a message,
-// on a futex beside it; no call makes a round trip to another process or waits for a thread.
-// The other calls never block, but shutdown() (see there). Timeouts as synchronize.hpp's (NaN:
+// header) and, when they must wait for room or a message, on a futex beside it, still holding
+// the lock: the others of their side wait behind them. No call makes a round trip to another
+// process or waits for a thread. The other calls never block, but shutdown() (see there). Timeouts as synchronize.hpp's (NaN:
 // std::invalid_argument). A moved-from queue is std::logic_error; creating one makes two
 // memfds and maps them: std::system_error when the system refuses.
 #pragma once

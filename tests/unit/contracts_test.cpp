@@ -1,6 +1,7 @@
 // The header contracts (what each public method blocks on, what its caller must hold, what it
 // throws) where no other test checks them: misuse, moved-from and empty handles, timeouts at
-// the edges. Within one process; the synchronization objects' other parties are threads.
+// the edges. Within one process (the synchronization objects' other parties are threads), but
+// for one test that runs this binary again to see init() refuse its environment.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
