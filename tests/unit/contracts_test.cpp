@@ -25,7 +25,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-const mproc::Timeout kNaN(std::chrono::duration<double>(std::numeric_limits<double>::quiet_NaN()));
+const mproc::Timeout kNaN = std::chrono::duration<double>(std::numeric_limits<double>::quiet_NaN());
 
 // Condition::wait_for's timeout is one Deadline (detail/deadline.hpp): a timeout too long for
 // the clock is forever (its own arithmetic overflowed there, undefined behaviour that happened
