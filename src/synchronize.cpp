@@ -459,9 +459,12 @@ void Barrier::abort() {
     guard_.release();
 }
 
-int Barrier::parties() const noexcept { return static_cast<int>(atom(at_, kParties).load()); }
-int Barrier::n_waiting() const noexcept { return atom(at_, kBroken).load() ? 0 : static_cast<int>(atom(at_, kCount).load()); }
-bool Barrier::broken() const noexcept { return atom(at_, kBroken).load() != 0; }
+// An empty handle answers as no barrier (atom() throws, which noexcept would turn into terminate).
+int Barrier::parties() const noexcept { return at_ ? static_cast<int>(atom(at_, kParties).load()) : 0; }
+int Barrier::n_waiting() const noexcept {
+    return !at_ || atom(at_, kBroken).load() ? 0 : static_cast<int>(atom(at_, kCount).load());
+}
+bool Barrier::broken() const noexcept { return at_ && atom(at_, kBroken).load() != 0; }
 
 void Barrier::save(detail::OutputArchive& ar) const {
     at_.save(ar);

@@ -18,12 +18,22 @@
 // passed to a child), may send at once; messages never interleave. The same holds for
 // receiving. Each Pipe() keeps its locks in a small shared page for that.
 //
+// Blocking: a send takes this end's send lock (a robust process-shared mutex, held for the
+// whole message) and blocks in the kernel while the socket or pipe is full; a receive takes the
+// receive lock and blocks in the kernel until the whole message has arrived, with no timeout
+// (poll() first to bound the wait). poll() and wait() block in poll(2) and take no lock.
+// Authentication (Listener::accept, Client with a key) is a round trip with the peer. Nothing
+// else blocks.
+//
 // Errors: the other end closed -> mproc::EOFError at a message boundary; end of file inside a
 // message -> mproc::ProcessError saying so; a length above maxlength -> std::system_error
 // (EMSGSIZE) after the message is skipped (the connection stays usable); a length above
 // max_message_size() -> std::system_error (EMSGSIZE) and the connection is closed, nothing
-// allocated for it; sending to a closed peer -> std::system_error (EPIPE), never SIGPIPE; use
-// after close(), or sending on a read-only end -> std::logic_error.
+// allocated for it; a malformed header -> std::system_error (EPROTO) and the connection is
+// closed; sending to a closed peer -> std::system_error (EPIPE), never SIGPIPE; use after
+// close() (or of a default-constructed Connection), sending on a read-only end, receiving on a
+// write-only one, or descriptors over a pipe -> std::logic_error. A timeout that is NaN ->
+// std::invalid_argument.
 #pragma once
 
 #include <cstddef>
@@ -70,7 +80,8 @@ public:
     // A closed connection.
     Connection() noexcept;
     // Takes ownership of a connected stream socket or pipe end (Python: Connection(handle,
-    // readable, writable)).
+    // readable, writable)). Neither readable nor writable: std::invalid_argument, and fd is not
+    // taken.
     explicit Connection(int fd, bool readable = true, bool writable = true);
     Connection(Connection&&) noexcept;
     Connection& operator=(Connection&&) noexcept;
@@ -79,7 +90,8 @@ public:
     ~Connection();
 
     // Sends a serializable value. Values that hold descriptors (a Connection, ...) travel too,
-    // over socket connections.
+    // over socket connections (over a pipe: std::logic_error). What T's serialization throws
+    // passes through, nothing sent.
     template <class T>
     void send(const T& obj) {
         std::string buf;
@@ -89,7 +101,8 @@ public:
     }
 
     // Blocks until a message arrives and reads it as a T. A message of another type is a
-    // SerializationError naming both types; it is consumed and the connection stays usable.
+    // SerializationError naming both types; it is consumed and the connection stays usable, as
+    // after anything T's own serialize() throws.
     template <class T>
     T recv() {
         std::vector<int> fds;
@@ -104,23 +117,29 @@ public:
     // Blocks until a message arrives and returns its bytes. maxlength: see the header comment.
     std::string recv_bytes(std::optional<std::size_t> maxlength = {});
     // Reads a message into buffer at offset; returns its length. A buffer too small: the message
-    // is consumed and mproc::BufferTooShort holds all of it.
+    // is consumed and mproc::BufferTooShort holds all of it. offset past the buffer's end:
+    // std::invalid_argument, nothing read.
     std::size_t recv_bytes_into(std::span<char> buffer, std::size_t offset = 0);
     std::size_t recv_bytes_into(std::span<std::byte> buffer, std::size_t offset = 0);
 
     // Whether a message (or end of file) is waiting, waiting up to timeout (Python's default
-    // timeout is 0: do not wait; an empty Timeout waits forever).
+    // timeout is 0: do not wait; an empty Timeout waits forever). Takes no lock: with several
+    // readers, the message it saw may be another's by the time this one receives.
     bool poll(Timeout timeout = Timeout(0.0)) const;
 
     // Another Connection on the same end: a new descriptor of the same stream, sharing its
     // send and receive locks (Python shares one Connection object between processes by passing
-    // it twice; a move-only C++ object needs the copy to be explicit, as socket.dup()).
+    // it twice; a move-only C++ object needs the copy to be explicit, as socket.dup()). Closed:
+    // std::logic_error; dup(2) failing: std::system_error.
     Connection dup() const;
 
+    // Never blocks. Not while another thread uses this same object (a race, as closing a
+    // descriptor in use is); other ends and dup()s are unaffected.
     void close() noexcept;
     bool closed() const noexcept;
     bool readable() const noexcept;
     bool writable() const noexcept;
+    // Closed: std::logic_error (Python: OSError).
     int fileno() const;
 
     // The largest message recv accepts, whatever maxlength says (default 1 GiB): a longer length
@@ -164,17 +183,23 @@ private:
 // that fails is closed and accept() throws mproc::AuthenticationError.
 class Listener {
 public:
+    // Binds and listens at once: std::system_error when the system refuses (EADDRINUSE, ...),
+    // std::invalid_argument for a Unix path too long or a port out of range.
     explicit Listener(Address address = {}, std::optional<std::string> authkey = std::nullopt, int backlog = 1);
     Listener(Listener&&) noexcept;
     Listener& operator=(Listener&&) noexcept;
     ~Listener();
 
-    // Waits for a connection; with a timeout, mproc::TimeoutError when none came in time (the
-    // timeout covers the handshake too, so a peer that stalls cannot block accept forever).
+    // Blocks in the kernel until a peer connects, then, with an authkey, for the handshake's
+    // round trip. With a timeout, mproc::TimeoutError when none came in time (the timeout
+    // covers the handshake too, so a peer that stalls cannot block accept forever). Closed:
+    // std::logic_error (Python: OSError).
     Connection accept(Timeout timeout = {});
+    // Never blocks; removes a Unix socket's file (and the default address's directory).
     void close() noexcept;
     const Address& address() const noexcept { return address_; }
     const std::optional<Address>& last_accepted() const noexcept { return last_accepted_; }
+    // Closed: std::logic_error.
     int fileno() const;
 
 private:
@@ -187,12 +212,16 @@ private:
 };
 
 // Connects to a Listener (Python: multiprocessing.connection.Client). With an authkey, the
-// handshake runs before this returns; a wrong key is mproc::AuthenticationError.
+// handshake runs before this returns, a round trip with no timeout (as Python's); a wrong key
+// is mproc::AuthenticationError. Nobody listening there: std::system_error (ECONNREFUSED,
+// ENOENT).
 Connection Client(const Address& address, std::optional<std::string> authkey = std::nullopt);
 
 // Python's handshake steps, for protocols built on Connection (managers use them).
 // deliver_challenge sends a "{sha256}" challenge (3.12 style; 3.11 peers answer it with
 // HMAC-MD5, which is accepted) and checks the answer; answer_challenge answers either style.
+// Each is a round trip with the peer: a wrong key, a malformed message or end of file is
+// mproc::AuthenticationError; the timeout passing, mproc::TimeoutError.
 void deliver_challenge(Connection& c, std::string_view authkey, Timeout timeout = {});
 void answer_challenge(Connection& c, std::string_view authkey, Timeout timeout = {});
 
@@ -213,8 +242,8 @@ private:
 };
 
 // Waits until any object is ready (a message or end of file waiting, a process ended) or the
-// timeout passes; returns the ready ones, in the order given (Python:
-// multiprocessing.connection.wait).
+// timeout passes; returns the ready ones, in the order given, empty at the timeout (Python:
+// multiprocessing.connection.wait). Blocks in poll(2); takes no lock.
 std::vector<Waitable> wait(const std::vector<Waitable>& objects, Timeout timeout = {});
 
 std::pair<Connection, Connection> make_pipe(bool duplex);

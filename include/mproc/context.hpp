@@ -15,6 +15,9 @@
 // another default without a code change (the test suite runs every process test under all
 // three). get_context(method), in <mproc/mproc.hpp>, gives factories bound to one method
 // whatever the default (Python: multiprocessing.get_context).
+//
+// None of these blocks: the start method is an atomic, the executable's path takes a mutex for
+// a moment. Only init() in a spawn or forkserver child goes on to run the child's job.
 #pragma once
 
 #include <optional>
@@ -26,7 +29,8 @@ namespace mproc {
 
 // The main guard (Python: `if __name__ == "__main__":`). Call it first in main. In the program
 // itself it returns at once; in a child started with spawn or forkserver it runs that child's
-// job and never returns.
+// job and never returns. MPROC_START_METHOD naming no start method is not an exception: it
+// says so on stderr and exits with status 2.
 void init(int argc, char** argv);
 // Whether init() has been called in this process.
 bool initialized() noexcept;

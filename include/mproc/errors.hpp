@@ -5,6 +5,19 @@
 // one C++ type for each failure mode. Misuse (start twice, use after close) is std::logic_error,
 // as Python's ValueError/AssertionError for the same mistakes.
 //
+// The standard types the headers' contracts name, each for one kind of failure:
+//   std::logic_error       misuse: the wrong state (closed, not started, started twice, a
+//                          moved-from handle), the wrong caller (a lock not held by this
+//                          thread), an object that cannot go where it was sent
+//   std::invalid_argument  an argument no call could accept: a negative count, a NaN timeout,
+//                          an unknown start method, an offset past a buffer
+//   std::out_of_range      an index past the end
+//   std::length_error      a message too large for where it is sent (a queue's ring; more than
+//                          65535 descriptors)
+//   std::system_error      the operating system refused, with its errno
+// Whatever a user's type throws while it is serialized or read, or a user's callable throws,
+// passes through unchanged unless a contract says otherwise.
+//
 // An exception thrown in another process reaches the caller as the same type with the same
 // what() when the type is a standard exception, an mproc exception, or one registered with
 // MPROC_REGISTER_EXCEPTION(Type); any other arrives as mproc::RemoteError, which names the

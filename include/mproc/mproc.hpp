@@ -40,6 +40,10 @@ namespace mproc {
 //
 // Defined here rather than in context.hpp: it needs every concept's header, and process.hpp and
 // pool.hpp include context.hpp. (Python's package top level is its default context, too.)
+//
+// Each factory blocks and throws as the constructor it calls (a Pool starts its workers,
+// Manager() its server process, and waits for it); a Context itself holds only the method's
+// name, and copies of it are free.
 class Context {
 public:
     // Python: ctx.get_start_method().

@@ -29,6 +29,13 @@
 //
 // Thread safety: different Process objects may be used from different threads. One Process
 // may be queried (is_alive, exitcode, join) from several threads at once.
+//
+// Blocking: each method takes the object's mutex for a moment; only join() waits (in poll(2)
+// on the sentinel, without the mutex), and start() for as long as starting takes (see there).
+// is_alive(), exitcode() and active_children() reap a child that has ended (waitpid, WNOHANG)
+// and never wait. Misuse is std::logic_error: asking a closed Process for its pid, exitcode,
+// sentinel or liveness, or to start, join or signal; any method of a moved-from one; and those
+// below that say so.
 #pragma once
 
 #include <concepts>
@@ -189,24 +196,29 @@ public:
     std::string name() const;
     void set_name(std::string name);
     bool daemon() const;
-    // Before start() only (std::logic_error after, as Python's assertion).
+    // Before start() only (std::logic_error after, as Python's assertion); also for the
+    // current and parent process, which Python lets current_process() set.
     void set_daemon(bool daemonic);
     // Empty before start.
     std::optional<int> pid() const;
     std::optional<int> ident() const { return pid(); }
     // Empty while running (or not started); 0, 1, the exit() code, or -N after signal N.
     std::optional<int> exitcode() const;
-    // True from start() until the child is reaped. Reaps a child that has ended.
+    // True from start() until the child is reaped. Reaps a child that has ended. Only the
+    // creating process may ask (std::logic_error, as Python's assertion).
     bool is_alive() const;
-    // Waits until the process ends or the timeout passes (then it returns; check exitcode()).
-    // Only the creating process may join a child; joining the current process or one never
-    // started is std::logic_error.
+    // Blocks until the process ends or the timeout passes (then it returns; check exitcode()),
+    // then reaps it. Only the creating process may join a child; joining the current process
+    // or one never started is std::logic_error (Python: AssertionError). A ParentProcess may
+    // be joined, by waiting on it.
     void join(Timeout timeout = {});
-    // SIGTERM / SIGKILL. Without effect once the child has ended.
+    // SIGTERM / SIGKILL; never blocks. Without effect once the child has ended. Not started,
+    // or not a child (the current or parent process): std::logic_error.
     void terminate();
     void kill();
     // A descriptor that becomes readable when the process ends, for poll() or
-    // mproc::connection::wait. Owned by the process object.
+    // mproc::connection::wait. Owned by the process object. Not started: std::logic_error
+    // (Python: ValueError).
     int sentinel() const;
     // The authentication key (32 random bytes in the main process, inherited by children).
     std::string authkey() const;
@@ -261,12 +273,16 @@ public:
     // a fresh program cannot rebuild the object (start() refuses spawn/forkserver clearly).
     virtual void run();
 
-    // Starts the child. Starting twice, or from a process other than the creator, is
-    // std::logic_error; an unknown start method std::invalid_argument; a failure to fork or
-    // exec std::system_error.
+    // Starts the child and returns once it exists, without waiting for it to run: blocks for
+    // fork(2), or for spawning this program and sending it the job, or (forkserver) for a round
+    // trip to the fork server, started on first use. Starting twice, or from a process other
+    // than the creator, is std::logic_error, and so is a target or subclass that cannot reach
+    // a spawn or forkserver child (see above) or spawn without mproc::init; an unknown start
+    // method std::invalid_argument; a failure to fork or exec std::system_error (a fork server
+    // gone mid-request: mproc::ProcessError).
     void start();
-    // Releases the process's resources. std::logic_error while it still runs. After close
-    // most methods throw std::logic_error.
+    // Releases the process's resources; never blocks. std::logic_error while it still runs.
+    // After close most methods throw std::logic_error; close() again does nothing.
     void close();
 
 private:
@@ -280,6 +296,7 @@ private:
 // initial, started, stopped exitcode=N (a signal by name: exitcode=-SIGTERM) or closed.
 std::ostream& operator<<(std::ostream& os, const BaseProcess& p);
 
+// These take the registry's mutex for a moment; none waits.
 // The current process (Python: multiprocessing.current_process()); "MainProcess" in the main
 // program.
 BaseProcess current_process();

@@ -26,6 +26,13 @@
 // through shared memory: std::logic_error). FIFO per producer, any number of producers and
 // consumers in any processes. A queue is an ordinary argument to a child under every start
 // method; copies of a handle refer to the same queue.
+//
+// Contracts: put() and get() block on their side's lock (a robust futex lock in the queue's
+// header) and, when they must wait for room or a message, on a futex beside it, still holding
+// the lock: the others of their side wait behind them. No call makes a round trip to another
+// process or waits for a thread. The other calls never block, but shutdown() (see there). Timeouts as synchronize.hpp's (NaN:
+// std::invalid_argument). A moved-from queue is std::logic_error; creating one makes two
+// memfds and maps them: std::system_error when the system refuses.
 #pragma once
 
 #include <cstddef>
@@ -113,7 +120,8 @@ public:
     // Blocks while the queue is full (maxsize messages, or capacity_bytes of data); with block
     // false or after timeout: mproc::Full. After close(): std::logic_error. A message larger
     // than capacity_bytes: std::length_error, nothing enqueued. Once the queue is shut down
-    // (before or while this waits): mproc::ShutDown, nothing enqueued.
+    // (before or while this waits): mproc::ShutDown, nothing enqueued. What T's serialization
+    // throws passes through, nothing enqueued.
     void put(const T& x, bool block = true, Timeout timeout = {}) {
         check_open();
         used_ = true;
@@ -123,6 +131,9 @@ public:
     // Blocks while empty; with block false or after timeout: mproc::Empty. Shut down: the items
     // left are still taken, then mproc::ShutDown instead of Empty or waiting (a getter waiting
     // when the queue is shut down wakes with it); shut down immediately: ShutDown at once.
+    // After close(): std::logic_error. A message that cannot be read as a T
+    // (SerializationError, or what T's own serialize() throws) is taken all the same, so the
+    // next get() has the next message.
     T get(bool block = true, Timeout timeout = {}) {
         check_open();
         T value{};
@@ -130,7 +141,7 @@ public:
         return value;
     }
     T get_nowait() { return get(false); }
-    // Exact on every platform (Python's raises NotImplementedError on macOS).
+    // Exact on every platform (Python's raises NotImplementedError on macOS). Never blocks.
     std::size_t qsize() const { return core_.qsize(); }
     // After close() of a handle that put something: std::logic_error (Python: OSError, its
     // empty() polls the reader that close() closed once the queue was used).
@@ -146,13 +157,15 @@ public:
     // returns once the items already taken are marked done. Blocked put()s and get()s wake
     // and throw ShutDown. Calling it again is harmless (immediate after not drops what is
     // left then); it cannot be undone. Waits only for a put or get in progress to finish its
-    // copy. Allowed on a closed handle: the shutdown is the queue's, not the handle's.
+    // copy (it takes the producers' lock, then for immediate the consumers'). Allowed on a
+    // closed handle: the shutdown is the queue's, not the handle's.
     void shutdown(bool immediate = false) { core_.shutdown(immediate); }
     // Whether the queue was shut down, through any handle (Python: the is_shutdown attribute).
     bool is_shutdown() const { return core_.is_shutdown(); }
     // This handle will put and get no more (others are unaffected).
     void close() noexcept { closed_ = true; }
-    // Python waits here for its feeder thread to flush; put() has already stored the data.
+    // Python waits here for its feeder thread to flush; put() has already stored the data, so
+    // this never blocks. Before close(): std::logic_error (Python: AssertionError).
     void join_thread() const {
         if (!closed_) throw std::logic_error("mproc: queue not closed; call close() before join_thread()");
     }
@@ -176,10 +189,11 @@ class JoinableQueue : public Queue<T> {
 public:
     explicit JoinableQueue(long maxsize = 0) : Queue<T>(QueueOptions{.maxsize = maxsize}) {}
     explicit JoinableQueue(const QueueOptions& options) : Queue<T>(options) {}
-    // One item taken with get() is done. More calls than items put: std::logic_error.
+    // One item taken with get() is done; wakes join() when it was the last. Never blocks. More
+    // calls than items put: std::logic_error (Python: ValueError).
     void task_done() { this->core_.task_done(); }
-    // Blocks until every item put has been marked done; false when the timeout passed first
-    // (Python's join() takes no timeout).
+    // Blocks on a futex until every item put has been marked done; false when the timeout
+    // passed first (Python's join() takes no timeout).
     bool join(Timeout timeout = {}) { return this->core_.join(timeout); }
 };
 
@@ -189,9 +203,11 @@ template <class T>
 class SimpleQueue {
 public:
     SimpleQueue() : q_() {}
-    // Shut down: mproc::ShutDown.
+    // As Queue::put with no bound: blocks only on the producers' lock, or while capacity_bytes
+    // of data wait. Shut down: mproc::ShutDown. After close(): std::logic_error.
     void put(const T& x) { q_.put(x); }
     // Blocks while empty; shut down and empty (or shut down immediately): mproc::ShutDown.
+    // After close(): std::logic_error.
     T get() { return q_.get(); }
     // As Queue::shutdown.
     void shutdown(bool immediate = false) { q_.shutdown(immediate); }

@@ -19,6 +19,9 @@
 // checks it, so reading a message as another type throws SerializationError naming both types
 // instead of returning garbage. Truncated or malformed bytes throw SerializationError too, and
 // no length in the bytes makes the reader allocate more than the message could hold.
+//
+// Contracts: nothing here blocks or takes a lock. What a type's own serialize() throws passes
+// through (cereal's own errors become SerializationError).
 #pragma once
 
 #include <cstdint>
@@ -148,7 +151,7 @@ T decode(std::string_view bytes, std::span<int> fds) {
 
 // Serializes x with its type fingerprint (Python: pickle.dumps). A value that holds
 // descriptors (a Connection, say) cannot be turned into plain bytes: std::logic_error; send it
-// over a Connection or give it to a child instead.
+// over a Connection or give it to a child instead. Never blocks.
 template <class T>
 std::string dumps(const T& x) {
     std::string out;

@@ -15,6 +15,11 @@
 // Handles are movable, not copyable (each owns a mapping and a descriptor); one can be given to
 // a child as a target argument under every start method (the child gets its own descriptor of
 // the same segment) or sent over a Connection.
+//
+// Blocking: none of these waits, but for a moment in two cases: opening a segment whose name
+// the tracker is removing waits for it to finish (its flock), and the first segment a tree
+// creates with track starts the tracker process. No call makes a round trip: the tracker is
+// told, never asked. The memory itself is not synchronized, as Python's: guard it with a lock.
 #pragma once
 
 #include <cstddef>
@@ -42,7 +47,9 @@ struct SharedMemoryOptions {
 class SharedMemory {
 public:
     // Creating a name that exists: std::system_error(EEXIST); attaching to one that does not:
-    // std::system_error(ENOENT).
+    // std::system_error(ENOENT); other refusals of the system (EACCES, EMFILE, ...) too.
+    // Creating with size 0, attaching without a name, a name holding a NUL:
+    // std::invalid_argument (Python: ValueError).
     explicit SharedMemory(SharedMemoryOptions options);
     SharedMemory() = default;  // an empty handle, to be assigned or loaded
     SharedMemory(SharedMemory&&) noexcept;
@@ -58,8 +65,10 @@ public:
     void close() noexcept;
     // Removes the name (the memory lives on while anyone maps it). Call it once, from one
     // process; after that nobody can attach. A name already gone: std::system_error(ENOENT).
+    // Allowed after close().
     void unlink();
 
+    // Sending a closed handle: std::logic_error.
     void save(detail::OutputArchive& ar) const;
     void load(detail::InputArchive& ar);
 
@@ -71,7 +80,9 @@ private:
 };
 
 // A fixed-length list of one trivially copyable type in a SharedMemory segment (Python:
-// ShareableList, typed). Index out of range: std::out_of_range. Not synchronized, as Python's.
+// ShareableList, typed). Index out of range: std::out_of_range. Not synchronized, as Python's;
+// nothing blocks. Creating and attaching throw as SharedMemory's constructor; any use after
+// shm().close(): std::logic_error.
 template <class T>
 class ShareableList {
     static_assert(std::is_trivially_copyable_v<T>, "mproc::ShareableList<T> needs a trivially copyable T");

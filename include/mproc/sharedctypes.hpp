@@ -20,6 +20,13 @@
 // The lock type L is any process lock with lock()/unlock() that can travel: mproc::RLock (the
 // default), mproc::Lock, a Semaphore, a manager's LockProxy. get_lock() returns that lock; a
 // child given the object gets the lock with it.
+//
+// Contracts: the synchronized accessors block only on their lock (a futex for mproc's locks, a
+// round trip to the manager for a LockProxy), so with a non-recursive L the caller must not
+// hold get_lock() across them (it would wait for itself, as in Python); nothing else blocks.
+// An index out of range is std::out_of_range, checked before the lock is taken. A moved-from
+// object is std::logic_error (RawArray's unchecked operator[] aside); creating one makes a
+// memfd: std::system_error when the system refuses.
 #pragma once
 
 #include <concepts>
@@ -153,6 +160,7 @@ public:
     explicit RawArray(const std::vector<T>& init) : RawArray(init.size()) { std::copy(init.begin(), init.end(), begin()); }
 
     std::size_t size() const noexcept { return n_; }
+    // Unchecked, as std::vector's; at() checks (std::out_of_range).
     T& operator[](std::size_t i) const noexcept { return data()[i]; }
     T& at(std::size_t i) const {
         detail::check_index(i, n_);
@@ -189,7 +197,7 @@ public:
     // Guarded by `lock`, which other objects may share (Python: lock=lk). A mproc::threading
     // lock: std::invalid_argument (it cannot reach another process).
     Value(const T& initial, L lock) : Base(sizeof(T), std::move(lock)) { init(initial); }
-    // Each takes the lock.
+    // Each takes the lock (what the lock throws passes through).
     T value() const {
         std::lock_guard g(this->lock_);
         return get_obj();
@@ -200,6 +208,7 @@ public:
     }
     // The lock that guards this value: its own, or the one given (the same lock).
     L& get_lock() const noexcept { return this->lock_; }
+    // The value itself, with no lock taken.
     T& get_obj() const { return *detail::data_at<T>(this->at_, detail::kDataOffset); }
 
     void save(detail::OutputArchive& ar) const { Base::save(ar); }
@@ -244,6 +253,7 @@ public:
     }
     // The lock that guards this array: its own, or the one given (the same lock).
     L& get_lock() const noexcept { return this->lock_; }
+    // The elements themselves, with no lock taken.
     std::span<T> get_obj() const { return std::span<T>(raw(), n_); }
 
     void save(detail::OutputArchive& ar) const {

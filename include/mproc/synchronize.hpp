@@ -8,9 +8,18 @@
 // Raise or return as Python does: acquire(block, timeout) returns false when it could not
 // acquire in time; releasing a lock that is not held is std::logic_error (Python: ValueError /
 // RuntimeError); BoundedSemaphore released past its bound is std::logic_error; Condition::wait
-// returns false at its timeout; Barrier::wait throws BrokenBarrierError. A negative timeout is
-// a zero timeout. Each has lock/unlock/try_lock where it is a lock, for std::lock_guard and
-// std::unique_lock.
+// returns false at its timeout; Barrier::wait throws BrokenBarrierError. Each has
+// lock/unlock/try_lock where it is a lock, for std::lock_guard and std::unique_lock.
+//
+// Contracts common to every class here (each method says the rest):
+// - Blocking: a call that waits sleeps on a futex in the object's shared memory (a lock first
+//   spins briefly); no call makes a round trip to another process.
+// - Timeouts: empty waits forever; negative is zero (check once, do not sleep); too long for
+//   the clock is forever; NaN is std::invalid_argument (a call that need not wait may return
+//   first).
+// - A moved-from handle, or an empty Barrier, is std::logic_error; the noexcept queries answer
+//   as for an unheld, unset object. Creating an object makes a memfd: std::system_error when
+//   the system refuses one.
 //
 // Robust to a dead owner (where Python blocks forever): Lock, RLock and the lock of a Condition
 // record their owner's thread id. A waiter that has slept a while (1 ms at first, up to 100 ms)
@@ -24,6 +33,7 @@
 #include <functional>
 #include <mutex>
 
+#include "mproc/detail/deadline.hpp"
 #include "mproc/detail/shared_region.hpp"
 #include "mproc/detail/timeout.hpp"
 
@@ -68,11 +78,19 @@ namespace detail {
 // What Lock and RLock share: a handle on a LockCore.
 class LockHandle {
 public:
-    // Blocks until acquired; with block false, tries once; with a timeout, gives up after it.
+    // Blocks until this thread holds the lock, taking it over from an owner that died; with
+    // block false, tries once (and ignores the timeout, as multiprocessing does); with a
+    // timeout, false once it passes. An RLock this thread holds is taken again at once; a Lock
+    // it holds is not: a blocking acquire() without timeout then waits forever, as in Python.
     bool acquire(bool block = true, Timeout timeout = {}) { return core_.acquire(block, timeout); }
+    // Never blocks; wakes one waiter. Not held: std::logic_error (Lock: Python's ValueError).
+    // RLock: the owning thread only, once per acquire; another thread: std::logic_error (Python:
+    // AssertionError, threading's RuntimeError).
     void release() { core_.release(); }
-    // True when the current holder took this lock over from an owner that died holding it.
+    // True when this thread holds the lock and took it over from an owner that died holding
+    // it. Never blocks.
     bool owner_died() const noexcept { return core_.owner_died(); }
+    // acquire(), release(), acquire(false).
     void lock() { acquire(); }
     void unlock() { release(); }
     bool try_lock() { return acquire(false); }
@@ -92,6 +110,7 @@ protected:
 class Lock : public detail::LockHandle {
 public:
     Lock();
+    // Held by any thread of any process. Never blocks.
     bool locked() const noexcept { return core_.locked(); }
 
 protected:
@@ -104,19 +123,27 @@ protected:
 class RLock : public detail::LockHandle {
 public:
     RLock();
-    // Held by any thread (Python 3.14's RLock.locked()).
+    // Held by any thread (Python 3.14's RLock.locked()). Never blocks.
     bool locked() const noexcept { return core_.locked(); }
     // Over an existing region (Value and Array keep their lock beside their data).
     explicit RLock(detail::RegionRef at) : LockHandle(detail::LockCore(std::move(at), true)) {}
 };
 
-// A counting semaphore (Python: multiprocessing.Semaphore). value below 0: std::invalid_argument.
+// A counting semaphore (Python: multiprocessing.Semaphore). No owner: any thread or process
+// may release.
 class Semaphore {
 public:
+    // value below 0: std::invalid_argument (Python: ValueError).
     explicit Semaphore(int value = 1);
+    // Blocks until a unit is free and takes it; with block false, tries once (the timeout
+    // ignored); with a timeout, false once it passes.
     bool acquire(bool block = true, Timeout timeout = {});
+    // Adds n units and wakes up to n waiters; never blocks. n below 1: std::invalid_argument
+    // (Python's threading: ValueError). BoundedSemaphore: see below.
     void release(int n = 1);
+    // The units free now (0 for a moved-from handle). Never blocks.
     int get_value() const noexcept;
+    // acquire(), release(), acquire(false).
     void lock() { acquire(); }
     void unlock() { release(); }
     bool try_lock() { return acquire(false); }
@@ -129,8 +156,8 @@ protected:
     detail::RegionRef at_;
 };
 
-// A semaphore that may not be released above its initial value (std::logic_error, as Python's
-// ValueError).
+// A semaphore that may not be released above its initial value: a release(n) that would pass
+// it is std::logic_error and releases nothing (Python: ValueError).
 class BoundedSemaphore : public Semaphore {
 public:
     explicit BoundedSemaphore(int value = 1);
@@ -139,12 +166,14 @@ protected:
     BoundedSemaphore(detail::RegionRef at, int value);
 };
 
-// A condition variable (Python: multiprocessing.Condition), over an RLock by default.
+// A condition variable (Python: multiprocessing.Condition), over an RLock of its own by
+// default, or over the Lock or RLock given (that same lock, not a new one).
 class Condition {
 public:
     Condition();
     explicit Condition(const Lock& lock);
     explicit Condition(const RLock& lock);
+    // The lock's own acquire, release, lock, unlock, try_lock and owner_died: see LockHandle.
     bool acquire(bool block = true, Timeout timeout = {}) { return lock_.acquire(block, timeout); }
     void release() { lock_.release(); }
     void lock() { acquire(); }
@@ -152,12 +181,22 @@ public:
     bool try_lock() { return acquire(false); }
     bool owner_died() const noexcept { return lock_.owner_died(); }
 
-    // Releases the lock, waits for a notify (or the timeout), takes the lock back. False at the
-    // timeout. Not holding the lock: std::logic_error.
+    // The calling thread must hold the lock (at any depth, for an RLock), else std::logic_error
+    // (Python: RuntimeError; multiprocessing: AssertionError). Releases it entirely, sleeps
+    // until a notify meant for it or the timeout, then blocks (without timeout) until it holds
+    // the lock again at its former depth. True when notified, false at the timeout; never
+    // returns for a spurious wake-up.
     bool wait(Timeout timeout = {});
-    // Waits until pred() is true, rechecking after each wake; returns pred()'s last value.
+    // Waits until pred() is true, calling it with the lock held: once at first, then after each
+    // wake. The timeout covers all the waits together. Returns pred()'s last value. The lock:
+    // as wait()'s, checked only when it waits (pred() true at first, or a timeout of zero or
+    // less, returns at once; Python's calls wait() once in the second case).
     template <class Pred>
     bool wait_for(Pred pred, Timeout timeout = {});
+    // The calling thread must hold the lock, else std::logic_error (Python: RuntimeError;
+    // multiprocessing: AssertionError), even when nobody waits. Never blocks: up to n of the
+    // threads waiting at the call (all, for notify_all) are moved to wait for the lock, and run
+    // once the caller releases it. n below 1 notifies nobody.
     void notify(int n = 1);
     void notify_all();
 
@@ -176,10 +215,14 @@ private:
 class Event {
 public:
     Event();
+    // Never blocks; false for a moved-from handle.
     bool is_set() const noexcept;
+    // Raises the flag and wakes every waiter. Never blocks.
     void set();
+    // Lowers the flag. Never blocks.
     void clear();
-    // True when the flag is set (at once if it already is); false at the timeout.
+    // Blocks until the flag is set: true (at once if it already is, and also when a set() came
+    // while waiting, even if clear() followed it); false at the timeout.
     bool wait(Timeout timeout = {});
 
     void save(detail::OutputArchive& ar) const;
@@ -197,15 +240,24 @@ private:
 // to reach a spawn or forkserver child it must be a plain function.
 class Barrier {
 public:
+    // parties below 1: std::invalid_argument (Python: ValueError).
     explicit Barrier(int parties, void (*action)() = nullptr, Timeout timeout = {});
     // An empty handle, to be assigned or loaded (a child receiving a Barrier starts from one);
     // using it is std::logic_error.
     Barrier() = default;
-    // Waits for all parties; returns this party's arrival index (0 .. parties-1). A timeout,
-    // abort() or reset() while waiting, or an action that throws: BrokenBarrierError.
+    // Blocks until all parties have arrived; returns this party's arrival index (0 ..
+    // parties-1). The timeout is this call's, else the barrier's default. BrokenBarrierError:
+    // the barrier was broken on arrival, or broke while waiting (a timeout, which breaks it for
+    // everyone, abort(), reset(), or an action that threw; the party that ran the action gets
+    // the action's own exception). Takes the barrier's internal lock only briefly.
     int wait(Timeout timeout = {});
+    // Back to the fresh state; parties waiting now get BrokenBarrierError. Takes the internal
+    // lock briefly.
     void reset();
+    // Breaks the barrier: parties waiting now, and every later one until reset(), get
+    // BrokenBarrierError. Takes the internal lock briefly.
     void abort();
+    // Never block.
     int parties() const noexcept;
     int n_waiting() const noexcept;
     bool broken() const noexcept;
@@ -228,18 +280,11 @@ private:
 
 template <class Pred>
 bool Condition::wait_for(Pred pred, Timeout timeout) {
-    using Clock = std::chrono::steady_clock;
-    const auto until = timeout ? std::optional<Clock::time_point>(
-                                     Clock::now() + std::chrono::duration_cast<Clock::duration>(*timeout))
-                               : std::nullopt;
+    const detail::Deadline deadline = detail::Deadline::after(timeout);
     bool result = pred();
     while (!result) {
-        Timeout left;
-        if (until) {
-            left = std::chrono::duration<double>(*until - Clock::now());
-            if (left->count() <= 0) break;
-        }
-        wait(left);
+        if (deadline.expired()) break;
+        wait(deadline.remaining());
         result = pred();
     }
     return result;

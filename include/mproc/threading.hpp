@@ -25,9 +25,15 @@
 //
 // The synchronization classes (Lock, RLock, Condition, Semaphore, BoundedSemaphore, Event,
 // Barrier) are those of <mproc/synchronize.hpp> in this process's own memory: the same
-// algorithms and methods, no descriptor or mapping each, and no dead-owner take-over (another
-// thread may release a Lock, as Python allows). Copies refer to the same object. They cannot
-// be sent to another process (std::logic_error): use mproc::Lock and the rest for that.
+// algorithms, methods and contracts (what blocks, what the caller must hold, what throws: see
+// there), no descriptor or mapping each, and no dead-owner take-over (another thread may
+// release a Lock, as Python allows). Only acquire's argument checks are threading's own (below).
+// Copies refer to the same object. They cannot be sent to another process (std::logic_error):
+// use mproc::Lock and the rest for that.
+//
+// Contracts of the thread functions: nothing blocks but what says so (join, start, and a Thread
+// whose subclass run() is running being destroyed or assigned to); the others take a registry
+// or per-thread mutex for a moment at most. A moved-from Thread is std::logic_error to use.
 #pragma once
 
 #include <atomic>
@@ -65,7 +71,8 @@ void check_semaphore_arguments(bool block, const Timeout& timeout);
 }  // namespace detail
 
 // acquire(block, timeout): Python's threading.Lock.acquire, with its argument checks (see
-// detail::lock_timeout). Blocks until acquired, or the timeout.
+// detail::lock_timeout). Blocks until acquired, or the timeout. Lock, RLock and Condition
+// share these checks; release() not held is std::logic_error (Python: RuntimeError).
 class Lock : public mproc::Lock {
 public:
     Lock();
@@ -78,7 +85,9 @@ public:
     bool acquire(bool block = true, Timeout timeout = {}) { return mproc::RLock::acquire(block, detail::lock_timeout(block, timeout)); }
 };
 
-// Over a new RLock by default, or over the given Lock or RLock.
+// Over a new RLock by default, or over the given Lock or RLock. wait and notify need the lock
+// held by the calling thread, else std::logic_error (Python: RuntimeError); over a Lock held by
+// another thread too, where Python's Condition, which cannot tell a Lock's owner, goes on.
 class Condition : public mproc::Condition {
 public:
     Condition();
@@ -87,6 +96,7 @@ public:
     bool acquire(bool block = true, Timeout timeout = {}) { return mproc::Condition::acquire(block, detail::lock_timeout(block, timeout)); }
 };
 
+// acquire: a timeout with block = false is std::invalid_argument; a negative timeout is zero.
 class Semaphore : public mproc::Semaphore {
 public:
     explicit Semaphore(int value = 1);
@@ -176,6 +186,7 @@ public:
     BaseThread(BaseThread&&) noexcept = default;
     BaseThread& operator=(BaseThread&&) noexcept = default;
 
+    // Python lets any thread rename any other: these take the thread's mutex for a moment.
     std::string name() const;
     void set_name(std::string name);
     bool daemon() const;
@@ -185,10 +196,11 @@ public:
     std::optional<unsigned long> ident() const;
     // The kernel's thread id (Python: native_id); empty before start.
     std::optional<int> native_id() const;
-    // True from start() until the target (or run()) returns or throws.
+    // True from start() until the target (or run()) returns or throws. Never blocks.
     bool is_alive() const;
-    // Waits until the thread ends or the timeout passes (then it returns; check is_alive()).
-    // Joining a thread never started, or the current thread: std::logic_error.
+    // Blocks on a futex until the thread ends or the timeout passes (then it returns; check
+    // is_alive()). Joining a thread never started, or the current thread: std::logic_error
+    // (Python: RuntimeError). Another thread may join it at the same time.
     void join(Timeout timeout = {}) const;
 
     // The same thread.
@@ -234,10 +246,12 @@ public:
     ~Thread() override;
 
     // What the thread runs: the target with its arguments (released when it returns). Override
-    // it in a subclass constructed without a target.
+    // it in a subclass constructed without a target. What it throws in the thread goes to
+    // excepthook; called directly, it throws to its caller.
     virtual void run();
-    // Starts the thread and returns once it runs. Twice: std::logic_error. A failure to create
-    // a thread: std::system_error.
+    // Starts the thread and blocks until it runs. Twice: std::logic_error (Python:
+    // RuntimeError). A failure to create a thread: std::system_error, and start() may be
+    // called again.
     void start();
 
 private:
@@ -257,6 +271,7 @@ public:
         : Timer(interval, detail::make_thread_target(std::forward<F>(function), std::forward<Args>(args)...)) {}
 
     // Stops the timer if it is still waiting; without effect once the function has started.
+    // Never blocks.
     void cancel() { finished_.set(); }
 
 private:
@@ -287,7 +302,8 @@ public:
                   return std::shared_ptr<void>(std::apply([](const auto&... a) { return std::make_shared<T>(a...); }, saved));
               }})) {}
 
-    // This thread's copy, made on first use.
+    // This thread's copy, made on first use (what T's constructor throws, then, passes through).
+    // Takes no lock.
     T& get() {
         if (void* p = detail::local_find(shared_->id)) return *static_cast<T*>(p);
         return *static_cast<T*>(detail::local_create(shared_));
@@ -301,6 +317,7 @@ private:
     std::shared_ptr<detail::LocalShared> shared_;
 };
 
+// These take the registry's mutex for a moment at most; none blocks otherwise.
 // The thread calling it; a dummy "Dummy-N" handle for a thread mproc did not start.
 BaseThread current_thread();
 // The program's main thread (after fork: the thread that forked).
@@ -321,7 +338,8 @@ using ExceptHook = std::function<void(const ExceptHookArgs&)>;
 // Python's threading.__excepthook__: prints "Exception in thread <name>:" and "<type>: <what>"
 // to stderr in one write.
 void default_excepthook(const ExceptHookArgs& args);
-// Calls the hook in force (Python: threading.excepthook(args)).
+// Calls the hook in force (Python: threading.excepthook(args)); what the hook throws passes
+// through.
 void excepthook(const ExceptHookArgs& args);
 // Python's `threading.excepthook = hook`: returns the previous hook; an empty hook restores the
 // default. A hook that throws has its exception printed by default_excepthook.
