@@ -88,8 +88,8 @@ auto ProcessCore::Impl::slice(const Chunk& c, std::size_t from, std::size_t to) 
 std::optional<std::pair<std::size_t, std::size_t>> ProcessCore::Impl::running(const Worker& w) const {
     const std::uint64_t pos = slot_of(w).pos.load(std::memory_order_acquire);
     for (std::size_t k = 0; k < w.inflight.size(); ++k)
-        if ((pos >> 32) == (w.inflight[k].seq & 0xffffffffu)) {
-            const std::size_t item = pos & 0xffffffffu;
+        if (slot_seq(pos) == slot_seq(slot_pos(w.inflight[k].seq, 0))) {
+            const std::size_t item = slot_item(pos);
             if (item >= w.inflight[k].chunk.count) return std::nullopt;
             return std::pair{k, item};
         }
