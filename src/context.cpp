@@ -53,6 +53,12 @@ int parse_fd(const char* s, const char* role) {
 }
 }  // namespace
 
+namespace {
+std::atomic<detail::InitHook> g_init_hook{nullptr};
+}  // namespace
+
+void detail::set_init_hook(InitHook hook) noexcept { g_init_hook.store(hook); }
+
 void init(int argc, char** argv) {
     {
         Settings& s = settings();
@@ -80,6 +86,7 @@ void init(int argc, char** argv) {
     if (argc >= 3 && argv[1])
         for (const auto& r : roles)
             if (std::strcmp(argv[1], r.flag) == 0) r.run(parse_fd(argv[2], r.flag));
+    if (const detail::InitHook hook = g_init_hook.load()) hook(argc, argv);
 }
 
 bool initialized() noexcept { return g_initialized.load(); }

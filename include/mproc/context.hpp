@@ -48,6 +48,11 @@ std::vector<std::string> get_all_start_methods();
 namespace detail {
 // An unknown start method: std::invalid_argument (Python: ValueError "cannot find context").
 void check_start_method(std::string_view method);
+// What init() runs last, in the program itself (never in a child role): mproc::mpi registers
+// its own at static initialization, so that a program linked with it joins its MPI job there
+// (a worker rank serves tasks and never returns). One hook; a second replaces the first.
+using InitHook = void (*)(int argc, char** argv);
+void set_init_hook(InitHook hook) noexcept;
 }  // namespace detail
 
 // The program run for spawn and forkserver children (Python: set_executable). It must be this

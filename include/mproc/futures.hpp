@@ -375,6 +375,11 @@ protected:
     explicit Executor(PoolOptions options) : pool_(std::make_unique<mproc::detail::pool::BasicPool<Core>>(make_core(options))) {
         if constexpr (mproc::detail::pool::StoppableCore<Core>) pool_->core().set_finish_at_exit();
     }
+    // Over a core the derived executor made (mpi::MPIPoolExecutor).
+    explicit Executor(std::unique_ptr<Core> core)
+        : pool_(std::make_unique<mproc::detail::pool::BasicPool<Core>>(std::move(core))) {
+        if constexpr (mproc::detail::pool::StoppableCore<Core>) pool_->core().set_finish_at_exit();
+    }
     Executor(Executor&&) noexcept = default;
     Executor& operator=(Executor&&) noexcept = default;
     ~Executor() {

@@ -75,6 +75,10 @@ public:
                   tup = std::tuple<detail::stored_arg_t<A>...>(std::forward<A>(args)...)]() mutable {
               std::apply(f, tup);
           }) {}
+    // One that arrived serialized (an MPI worker rank's, src/mpi/): it runs only in the worker
+    // processes it is sent to.
+    explicit Initializer(std::shared_ptr<detail::Target> target)
+        : target_(std::move(target)), local_([t = target_] { t->call(); }) {}
     explicit operator bool() const noexcept { return target_ != nullptr; }
     // For worker processes: the target to send (refusal() says when it cannot travel).
     const std::shared_ptr<detail::Target>& target() const noexcept { return target_; }
@@ -512,6 +516,7 @@ public:
     }
 
     Core& core() noexcept { return *core_; }
+    const Core& core() const noexcept { return *core_; }
 
 private:
     // once: the result is read by a blocking call, once, so its values can be moved out.

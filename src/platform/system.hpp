@@ -16,6 +16,12 @@ void random_bytes(void* out, std::size_t size);
 // isatty(3).
 bool is_terminal(int fd) noexcept;
 
+// gethostname(2): this machine's name (its UTS namespace's).
+std::string host_name();
+// What tells this program's build from another: the GNU build-id note the linker wrote into
+// the executable (hex), or, when it has none, a SHA-256 of /proc/self/exe. Computed once.
+const std::string& program_build_id();
+
 void unlink_path(const std::string& path) noexcept;
 std::string make_temp_dir(const char* prefix);
 void remove_dir(const std::string& path) noexcept;

@@ -54,18 +54,20 @@ void ProcessCore::Impl::handle_message(Worker& w, const std::string& msg, std::v
             throw SerializationError("mproc: a worker answered a chunk it was not given");
         InFlight f = std::move(w.inflight.front());
         w.inflight.pop_front();
+        std::uint64_t bytes = 0;
+        ar(bytes);
+        if (bytes > ar.remaining()) throw SerializationError("mproc: a worker's result record is truncated");
+        InputArchive record(ar.rest().substr(0, bytes), ar.fd_slots());
+        ar.skip(bytes);
         std::uint32_t count = 0;
         try {
-            ar(count);
-            f.chunk.job->deliver(f.chunk.first, count, ar, deferred);
+            record(count);
+            f.chunk.job->deliver(f.chunk.first, count, record, deferred);
             tasks.recycle(std::move(f.chunk.items));
         } catch (...) {
-            // A result that does not decode fails its item and the rest of the batch.
-            const std::exception_ptr e = std::current_exception();
-            fail_later(f.chunk, e);
-            for (auto& g : w.inflight) fail_later(g.chunk, e);
-            w.inflight.clear();
-            return;
+            // A result that does not decode fails its chunk's items; the next record is read
+            // on its own.
+            fail_later(f.chunk, std::current_exception());
         }
     }
 }

@@ -98,8 +98,11 @@ void worker_entry(InputArchive& ar) {
             CodeAddress a;
             in(a);
             const ChunkFn run = decode_function<void(InputArchive&, OutputArchive&, ChunkContext&)>(a);
-            oa(seq);
+            oa(seq, std::uint64_t{0});
+            const std::size_t record_at = out.size();
             run(in, oa, ctx);
+            const std::uint64_t bytes = out.size() - record_at;
+            std::memcpy(out.data() + record_at - sizeof bytes, &bytes, sizeof bytes);
         }
         const std::int64_t elapsed =
             std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();

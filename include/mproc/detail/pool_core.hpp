@@ -4,14 +4,15 @@
 // (ProcessPoolExecutor, ThreadPoolExecutor) are written once, over a core that runs chunks of
 // items of pool calls (Jobs, detail/pool_job.hpp). A core is anything that satisfies PoolCore:
 // ProcessCore (worker processes, detail/process_core.hpp), ThreadCore (threads of this
-// process, detail/thread_core.hpp), and the MPI core to come. The concept is the contract; this
-// header says what each member must do.
+// process, detail/thread_core.hpp) and MpiCore (the worker ranks of an MPI job,
+// detail/mpi_core.hpp). The concept is the contract; this header says what each member must do.
 #pragma once
 
 #include <concepts>
 #include <cstddef>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <tuple>
@@ -20,6 +21,7 @@
 #include "mproc/detail/pool_job.hpp"
 #include "mproc/detail/pool_wire.hpp"
 #include "mproc/detail/timeout.hpp"
+#include "mproc/process.hpp"
 
 namespace mproc::detail::pool {
 
@@ -36,6 +38,63 @@ struct Chunk {
     Timeout timeout;
 };
 
+// What every chunk of a call to worker processes starts with: the chunk function's address
+// (run_chunk<F, Tuple, R>), then the callable. Made once per call.
+template <class R, class F, class Tuple>
+std::shared_ptr<const std::string> chunk_prefix(const F& f) {
+    std::string prefix;
+    OutputArchive ar(prefix);
+    ar(encode_function(static_cast<ChunkFn>(&run_chunk<F, Tuple, R>)));
+    save_callable(ar, f);
+    return std::make_shared<const std::string>(std::move(prefix));
+}
+
+// A chunk of items [first, first + items.size()) of job for worker processes: the call's
+// prefix, the items serialized (c.items, and c.fixed or c.sizes), its deadline; the
+// descriptors they carry go to fds, and take_buffer(size) gives the buffer of packed items.
+// Python's pools pickle a task in a feeder thread and set what that raises on the task's
+// future or result (the pool goes on): when an item cannot be serialized, the chunk's items
+// fail with that error, as it is, on job, and this returns nothing.
+template <class Tuple, class TakeBuffer>
+std::optional<Chunk> make_chunk(std::shared_ptr<JobBase> job, std::size_t first, std::shared_ptr<const std::string> prefix,
+                                std::span<Tuple> items, const Timeout& timeout, std::vector<int>& fds,
+                                TakeBuffer&& take_buffer) {
+    Chunk c;
+    c.job = std::move(job);
+    c.first = first;
+    c.prefix = std::move(prefix);
+    c.timeout = timeout;
+    c.count = items.size();
+    if constexpr (packed_args<Tuple>::value) {
+        constexpr std::size_t size = packed_args<Tuple>::size;
+        c.items = take_buffer(items.size() * size);
+        for (std::size_t i = 0; i < items.size(); ++i) pack_args(c.items.data() + i * size, items[i]);
+        c.fixed = static_cast<std::uint32_t>(size);
+        return c;
+    }
+    OutputArchive ar(c.items);
+    c.sizes.reserve(items.size());
+    bool alike = true;
+    try {
+        for (auto& t : items) {
+            const std::size_t before = c.items.size();
+            ar(t);
+            c.sizes.push_back(static_cast<std::uint32_t>(c.items.size() - before));
+            alike = alike && c.sizes.back() == c.sizes.front();
+        }
+    } catch (...) {
+        const std::exception_ptr e = std::current_exception();
+        for (std::size_t i = 0; i < c.count; ++i) c.job->set_error(c.first + i, e);
+        return std::nullopt;
+    }
+    if (alike && !c.sizes.empty() && c.sizes.front() > 0) {
+        c.fixed = c.sizes.front();
+        c.sizes.clear();
+    }
+    fds = ar.fds();
+    return c;
+}
+
 // What the process and the thread pool share: the lifecycle (pool.cpp's Gate).
 struct Gate;
 class CoreBase {
@@ -51,6 +110,11 @@ public:
 protected:
     CoreBase() = default;
     ~CoreBase() = default;
+    // A core that runs on another's workers (MpiCore without worker ranks) shares its lifecycle.
+    void share_gate(const CoreBase& other) {
+        gate_ = other.gate_;
+        processes_ = other.processes_;
+    }
     std::size_t processes_ = 0;
     std::shared_ptr<Gate> gate_;
 };

@@ -16,7 +16,11 @@
 //                    kInitFailed  exception: the initializer threw
 //                    kResult      u32 records, i64 elapsed ns (the batch's time in the worker,
 //                                 which sizes the next batch), then per record:
-//                                 u64 seq, u32 n, u8 layout, results (see kPerItem, kPacked)
+//                                 u64 seq, u64 bytes (of what follows: the record's results),
+//                                 u32 n, u8 layout, results (see kPerItem, kPacked)
+//
+// A record says its length, so that a result that does not decode spoils only its own chunk,
+// and so that a relay (an MPI worker rank, src/mpi/) can pass a record on without its types.
 //
 // Records come back in the order they were sent. Beside the connection, each worker has a Slot
 // of shared memory saying which item of which chunk it runs and since when: the pool reads it

@@ -29,54 +29,21 @@ public:
     // Once per call: what every chunk of it starts with.
     template <class R, class F, class Tuple>
     std::shared_ptr<const std::string> prepare(const F& f) const {
-        std::string prefix;
-        OutputArchive ar(prefix);
-        ar(encode_function(static_cast<ChunkFn>(&run_chunk<F, Tuple, R>)));
-        save_callable(ar, f);
-        return std::make_shared<const std::string>(std::move(prefix));
+        return chunk_prefix<R, F, Tuple>(f);
     }
 
     template <class R, class Tuple>
     void submit_items(const std::shared_ptr<Job<R>>& job, std::size_t first,
                       const std::shared_ptr<const std::string>& prefix, std::span<Tuple> items,
                       const Timeout& timeout, bool stream) {
-        Chunk c;
-        c.job = job;
-        c.first = first;
-        c.count = items.size();
-        c.prefix = prefix;
-        c.timeout = timeout ? timeout : default_timeout_;
-        if constexpr (packed_args<Tuple>::value) {
-            constexpr std::size_t size = packed_args<Tuple>::size;
-            c.items = take_buffer(items.size() * size);
-            for (std::size_t i = 0; i < items.size(); ++i) pack_args(c.items.data() + i * size, items[i]);
-            c.fixed = static_cast<std::uint32_t>(size);
-            return submit(std::move(c), {}, stream);
-        }
-        OutputArchive ar(c.items);
-        c.sizes.reserve(items.size());
-        bool alike = true;
-        try {
-            for (auto& t : items) {
-                const std::size_t before = c.items.size();
-                ar(t);
-                c.sizes.push_back(static_cast<std::uint32_t>(c.items.size() - before));
-                alike = alike && c.sizes.back() == c.sizes.front();
-            }
-        } catch (...) {
-            // Python's pools pickle a task in a feeder thread and set what that raises on the
-            // task's future or result (the pool goes on): the chunk's items fail with it, as
-            // it is, and the call that submitted them returns.
-            const std::exception_ptr e = std::current_exception();
-            for (std::size_t i = 0; i < c.count; ++i) job->set_error(first + i, e);
-            return;
-        }
-        if (alike && !c.sizes.empty() && c.sizes.front() > 0) {
-            c.fixed = c.sizes.front();
-            c.sizes.clear();
-        }
-        submit(std::move(c), ar.fds(), stream);
+        std::vector<int> fds;
+        auto c = make_chunk(job, first, prefix, items, timeout ? timeout : default_timeout_, fds,
+                            [this](std::size_t size) { return take_buffer(size); });
+        if (c) submit(std::move(*c), fds, stream);
     }
+    // A chunk already serialized (a relay's: an MPI worker rank's, src/mpi/), carrying no
+    // descriptors; its job receives each record as run_chunk wrote it.
+    void submit_chunk(Chunk&& c) { submit(std::move(c), {}, false); }
 
     // A new call's job: a thread that waits for it may read the workers' results itself.
     void adopt(JobBase& job) const;
