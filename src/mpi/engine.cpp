@@ -1,0 +1,447 @@
+// src/mpi/engine.cpp: the thread of a rank that calls MPI (engine.hpp).
+
+#include "mpi/engine.hpp"
+
+#include <mpi.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "mproc/detail/archive.hpp"
+#include "mpi/wire.hpp"
+#include "platform/process.hpp"
+#include "platform/system.hpp"
+
+namespace mproc::detail::mpi {
+
+namespace {
+// Frame bytes: a whole message, or the head of one sent in pieces (u64 total follows).
+constexpr char kWhole = 0, kHead = 1;
+// After the last message the loop polls on for kSpin, then sleeps from kMinSleep doubling up
+// to kMaxSleep between polls: an idle worker rank costs a poll a millisecond.
+constexpr auto kSpin = std::chrono::microseconds(200);
+constexpr auto kMinSleep = std::chrono::microseconds(20);
+constexpr auto kMaxSleep = std::chrono::microseconds(1000);
+// How long rank 0 waits for every rank's hello, and for its last messages at exit.
+constexpr auto kJoinTimeout = std::chrono::seconds(60);
+constexpr auto kExitFlush = std::chrono::seconds(2);
+
+Engine* g_root = nullptr;
+
+MPI_Comm& comm_of(void*& p) { return *reinterpret_cast<MPI_Comm*>(&p); }
+
+Clock::duration liveness_from_env() {
+    double s = 5.0;
+    if (const char* e = std::getenv("MPROC_MPI_LIVENESS_TIMEOUT"); e && *e) {
+        char* end = nullptr;
+        const double v = std::strtod(e, &end);
+        if (end != e && v > 0 && v < 1e6) s = v;
+    }
+    return std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
+}
+
+[[noreturn]] void mpi_failed(const char* what, int code) {
+    char msg[MPI_MAX_ERROR_STRING] = {};
+    int len = 0;
+    MPI_Error_string(code, msg, &len);
+    std::fprintf(stderr, "mproc: %s failed: %s\n", what, msg);
+    std::fflush(stderr);
+    std::_Exit(70);
+}
+void check(int code, const char* what) {
+    if (code != MPI_SUCCESS) mpi_failed(what, code);
+}
+}  // namespace
+
+struct Engine::Send {
+    int dest = 0;
+    std::string head;  // the head frame of a message in pieces
+    std::string body;
+    std::vector<MPI_Request> requests;
+};
+
+std::string begin_message(std::uint8_t kind) {
+    std::string s;
+    s.reserve(64);
+    s.push_back(kWhole);
+    s.push_back(static_cast<char>(kind));
+    return s;
+}
+
+bool Engine::launched_by_mpiexec() noexcept {
+    for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE"})
+        if (const char* e = std::getenv(v); e && *e) return true;
+    return false;
+}
+
+Engine* Engine::root() noexcept { return g_root; }
+
+Peer Engine::peer(int r) const {
+    // Host, pid and build id are set before the engine is published and never change; lost
+    // is written under mu_. The times belong to the engine's thread alone.
+    std::lock_guard lk(mu_);
+    const Peer& p = peers_.at(static_cast<std::size_t>(r));
+    Peer copy;
+    copy.host = p.host;
+    copy.pid = p.pid;
+    copy.build_id = p.build_id;
+    copy.lost = p.lost;
+    return copy;
+}
+
+std::string Engine::describe(int r) const {
+    const Peer p = peer(r);
+    return "rank " + std::to_string(r) + " on host " + (p.host.empty() ? "?" : p.host) + " (pid " +
+           std::to_string(p.pid) + ")";
+}
+
+void Engine::post(int dest, std::string msg) {
+    {
+        std::lock_guard lk(mu_);
+        outbox_.emplace_back(dest, std::move(msg));
+    }
+    cv_.notify_one();
+}
+
+void Engine::forsake(int r) {
+    std::lock_guard lk(mu_);
+    Peer& p = peers_.at(static_cast<std::size_t>(r));
+    p.lost = true;
+    p.forsaken = true;
+}
+
+std::string Engine::liveness_text() const {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%g s", std::chrono::duration<double>(liveness_).count());
+    return buf;
+}
+
+void Engine::set_role(std::shared_ptr<Role> role) {
+    std::lock_guard lk(mu_);
+    role_ = std::move(role);
+}
+
+void Engine::join_job() {
+    if (!launched_by_mpiexec()) return;
+    auto* e = new Engine;  // lives as long as the process: exit hooks and pools refer to it
+    // A worker rank serves in this thread; rank 0 runs the engine in a thread of its own and
+    // waits here until the ranks have met (run() publishes g_root then, or exits the process).
+    int world_rank = -1;
+    if (const char* r = std::getenv("OMPI_COMM_WORLD_RANK")) world_rank = std::atoi(r);
+    else if (const char* r2 = std::getenv("PMIX_RANK")) world_rank = std::atoi(r2);
+    if (world_rank > 0) {
+        e->run(false);
+        std::exit(e->role_->exit_code());
+    }
+    e->thread_ = std::thread([e] { e->run(true); });
+    std::unique_lock lk(e->mu_);
+    e->cv_.wait(lk, [&] { return g_root != nullptr; });
+}
+
+void Engine::run(bool root) {
+    int provided = 0;
+    check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    check(MPI_Comm_dup(MPI_COMM_WORLD, &comm_of(comm_)), "MPI_Comm_dup");
+    MPI_Comm_set_errhandler(comm_of(comm_), MPI_ERRORS_RETURN);
+    MPI_Comm_rank(comm_of(comm_), &rank_);
+    MPI_Comm_size(comm_of(comm_), &size_);
+    liveness_ = liveness_from_env();
+    {
+        std::lock_guard lk(mu_);
+        peers_.resize(static_cast<std::size_t>(size_));
+        partial_.resize(static_cast<std::size_t>(size_));
+        Peer& self = peers_[static_cast<std::size_t>(rank_)];
+        self.host = platform::host_name();
+        self.pid = platform::get_pid();
+        self.build_id = platform::program_build_id();
+    }
+    if (!root && rank_ == 0) {
+        std::fprintf(stderr, "mproc: MPI rank 0 is not the program's first rank\n");
+        std::_Exit(70);
+    }
+    set_role(root ? make_root(*this) : make_server(*this));
+    hello_phase();
+    if (root) {
+        {
+            std::lock_guard lk(mu_);
+            g_root = this;
+        }
+        cv_.notify_all();
+    }
+    loop();
+    if (!root) post(0, begin_message(kBye));
+    send_queued();
+    finish_sends(Clock::now() + kExitFlush);
+    // Sends to a lost rank never complete; MPI_Finalize is told nothing of them.
+    MPI_Comm_free(&comm_of(comm_));
+    MPI_Finalize();
+}
+
+void Engine::hello_phase() {
+    if (rank_ != 0) {
+        std::string msg = begin_message(kHello);
+        OutputArchive ar(msg);
+        const Peer& self = peers_[static_cast<std::size_t>(rank_)];
+        ar(self.build_id, self.host, self.pid);
+        post(0, std::move(msg));
+        // Rank 0 is silent until every rank has joined: its silence counts from then.
+        peers_[0].heard = Clock::now() + kJoinTimeout;
+        return;  // the server role reads kRefused, if rank 0 refuses this build
+    }
+    const auto deadline = Clock::now() + kJoinTimeout;
+    const std::string& mine = peers_[0].build_id;
+    std::vector<bool> met(static_cast<std::size_t>(size_), false);
+    met[0] = true;
+    int waiting = size_ - 1;
+    while (waiting > 0) {
+        if (Clock::now() > deadline) {
+            std::string missing;
+            for (int r = 1; r < size_; ++r)
+                if (!met[static_cast<std::size_t>(r)]) missing += " " + std::to_string(r);
+            std::fprintf(stderr, "mproc: MPI ranks%s did not join within %d s; ending the job\n", missing.c_str(),
+                         static_cast<int>(kJoinTimeout.count()));
+            std::fflush(stderr);
+            MPI_Abort(comm_of(comm_), 1);
+        }
+        MPI_Message handle;
+        MPI_Status st;
+        int flag = 0;
+        check(MPI_Improbe(MPI_ANY_SOURCE, kTag, comm_of(comm_), &flag, &handle, &st), "MPI_Improbe");
+        if (!flag) {
+            std::this_thread::sleep_for(kMinSleep);
+            continue;
+        }
+        int count = 0;
+        MPI_Get_count(&st, MPI_BYTE, &count);
+        std::string msg(static_cast<std::size_t>(count), '\0');
+        check(MPI_Mrecv(msg.data(), count, MPI_BYTE, &handle, &st), "MPI_Mrecv");
+        const auto src = static_cast<std::size_t>(st.MPI_SOURCE);
+        if (msg.size() < 2 || msg[1] != static_cast<char>(kHello) || met[src]) {
+            std::fprintf(stderr, "mproc: MPI rank %d sent something else than its hello; ending the job\n",
+                         st.MPI_SOURCE);
+            std::fflush(stderr);
+            MPI_Abort(comm_of(comm_), 1);
+        }
+        Peer p;
+        try {
+            InputArchive ar(std::string_view(msg).substr(2));
+            ar(p.build_id, p.host, p.pid);
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "mproc: MPI rank %d sent a malformed hello (%s); ending the job\n", st.MPI_SOURCE,
+                         e.what());
+            std::fflush(stderr);
+            MPI_Abort(comm_of(comm_), 1);
+        }
+        p.heard = Clock::now();
+        {
+            std::lock_guard lk(mu_);
+            peers_[src] = p;
+        }
+        met[src] = true;
+        --waiting;
+    }
+    // Every rank must run this very build: functions travel as addresses into it.
+    std::string refusal;
+    for (int r = 1; r < size_; ++r) {
+        const Peer& p = peers_[static_cast<std::size_t>(r)];
+        if (p.build_id != mine)
+            refusal += "mproc: MPI rank " + std::to_string(r) + " on host " + p.host + " (pid " + std::to_string(p.pid) +
+                       ") runs another build of the program (build id " + p.build_id + "; rank 0 on host " +
+                       peers_[0].host + " runs " + mine + "): every rank must run the same executable\n";
+    }
+    if (refusal.empty()) return;
+    for (int r = 1; r < size_; ++r) {
+        std::string msg = begin_message(kRefused);
+        OutputArchive ar(msg);
+        ar(refusal);
+        post(r, std::move(msg));
+    }
+    send_queued();
+    finish_sends(Clock::now() + kExitFlush);
+    std::fprintf(stderr, "%s", refusal.c_str());
+    std::fflush(stderr);
+    MPI_Comm_free(&comm_of(comm_));
+    MPI_Finalize();
+    std::_Exit(1);
+}
+
+void Engine::loop() {
+    auto last_activity = Clock::now();
+    Clock::duration sleep = kMinSleep;
+    for (;;) {
+        bool active = send_queued();
+        active = receive_all() || active;
+        const auto now = Clock::now();
+        heartbeats_and_liveness(now);
+        {
+            std::unique_lock lk(mu_);
+            if (role_->done() || (stopping_ && outbox_.empty() && (all_said_bye() || now > stop_by_))) break;
+            if (active || !outbox_.empty()) {
+                last_activity = now;
+                sleep = kMinSleep;
+                continue;
+            }
+            if (now - last_activity < kSpin) {
+                lk.unlock();
+                std::this_thread::yield();
+                continue;
+            }
+            cv_.wait_for(lk, sleep, [&] { return !outbox_.empty() || stopping_; });
+        }
+        sleep = std::min<Clock::duration>(sleep * 2, kMaxSleep);
+    }
+}
+
+bool Engine::send_queued() {
+    std::deque<std::pair<int, std::string>> out;
+    {
+        std::lock_guard lk(mu_);
+        out.swap(outbox_);
+    }
+    const bool any = !out.empty();
+    const auto now = Clock::now();
+    for (auto& [dest, msg] : out) {
+        Peer& p = peers_[static_cast<std::size_t>(dest)];
+        // Nothing goes to a silent rank (over TCP a send to a dead one never completes); a
+        // forsaken one is still told to exit, so that the job can end.
+        if (p.lost && !(p.forsaken && msg.size() >= 2 && msg[1] == static_cast<char>(kExit))) continue;
+        p.told = now;
+        auto s = std::make_unique<Send>();
+        s->dest = dest;
+        s->body = std::move(msg);
+        MPI_Comm c = comm_of(comm_);
+        if (s->body.size() <= kPiece) {
+            s->requests.emplace_back();
+            check(MPI_Isend(s->body.data(), static_cast<int>(s->body.size()), MPI_BYTE, dest, kTag, c,
+                            &s->requests.back()),
+                  "MPI_Isend");
+        } else {
+            s->head.push_back(kHead);
+            const std::uint64_t total = s->body.size();
+            s->head.append(reinterpret_cast<const char*>(&total), sizeof total);
+            s->requests.emplace_back();
+            check(MPI_Isend(s->head.data(), static_cast<int>(s->head.size()), MPI_BYTE, dest, kTag, c,
+                            &s->requests.back()),
+                  "MPI_Isend");
+            for (std::size_t off = 0; off < s->body.size(); off += kPiece) {
+                const std::size_t n = std::min(kPiece, s->body.size() - off);
+                s->requests.emplace_back();
+                check(MPI_Isend(s->body.data() + off, static_cast<int>(n), MPI_BYTE, dest, kTag, c,
+                                &s->requests.back()),
+                      "MPI_Isend");
+            }
+        }
+        sending_.push_back(std::move(s));
+    }
+    // Completed sends free their buffers; those to a lost rank may never complete, and are
+    // kept (MPI may still read them).
+    std::erase_if(sending_, [](const std::unique_ptr<Send>& s) {
+        int done = 0;
+        MPI_Testall(static_cast<int>(s->requests.size()), s->requests.data(), &done, MPI_STATUSES_IGNORE);
+        return done != 0;
+    });
+    return any;
+}
+
+bool Engine::receive_all() {
+    bool any = false;
+    for (;;) {
+        MPI_Message handle;
+        MPI_Status st;
+        int flag = 0;
+        check(MPI_Improbe(MPI_ANY_SOURCE, kTag, comm_of(comm_), &flag, &handle, &st), "MPI_Improbe");
+        if (!flag) return any;
+        any = true;
+        int count = 0;
+        MPI_Get_count(&st, MPI_BYTE, &count);
+        const int src = st.MPI_SOURCE;
+        Peer& p = peers_[static_cast<std::size_t>(src)];
+        Partial& part = partial_[static_cast<std::size_t>(src)];
+        if (part.active) {
+            // The next piece of a message in pieces, straight into its place.
+            const auto n = static_cast<std::size_t>(count);
+            if (n > part.buf.size() - part.filled) {
+                MPI_Mrecv(nullptr, 0, MPI_BYTE, &handle, MPI_STATUS_IGNORE);
+                part = Partial{};
+                std::string bad = begin_message(0);
+                role_->on_message(src, bad);  // the role names the rank and what it sent
+                continue;
+            }
+            check(MPI_Mrecv(part.buf.data() + part.filled, count, MPI_BYTE, &handle, &st), "MPI_Mrecv");
+            part.filled += n;
+            if (part.filled < part.buf.size()) continue;
+            std::string msg = std::move(part.buf);
+            part = Partial{};
+            if (p.lost) continue;
+            p.heard = Clock::now();
+            role_->on_message(src, msg);
+            continue;
+        }
+        std::string msg(static_cast<std::size_t>(count), '\0');
+        check(MPI_Mrecv(msg.data(), count, MPI_BYTE, &handle, &st), "MPI_Mrecv");
+        if (p.lost) continue;  // a rank taken for dead stays dead: what it held has failed
+        p.heard = Clock::now();
+        if (msg.size() == 2 && msg[1] == static_cast<char>(kBye)) {
+            p.bye = true;
+            continue;
+        }
+        if (msg.size() == 1 + sizeof(std::uint64_t) && msg[0] == kHead) {
+            std::uint64_t total = 0;
+            std::memcpy(&total, msg.data() + 1, sizeof total);
+            part.active = true;
+            part.filled = 0;
+            part.buf.resize(total);
+            continue;
+        }
+        role_->on_message(src, msg);
+    }
+}
+
+void Engine::heartbeats_and_liveness(Clock::time_point now) {
+    for (int r = 0; r < size_; ++r) {
+        if (r == rank_ || (rank_ != 0 && r != 0)) continue;
+        Peer& p = peers_[static_cast<std::size_t>(r)];
+        if (p.lost) continue;
+        if (now - p.heard > liveness_) {
+            {
+                std::lock_guard lk(mu_);
+                p.lost = true;
+            }
+            role_->on_lost(r);
+            continue;
+        }
+        if (now - p.told >= kHeartbeat) post(r, begin_message(kAlive));
+    }
+}
+
+bool Engine::all_said_bye() const {
+    for (int r = 1; r < size_; ++r) {
+        const Peer& p = peers_[static_cast<std::size_t>(r)];
+        if (!p.bye && !p.lost) return false;
+    }
+    return true;
+}
+
+void Engine::finish_sends(Clock::time_point until) {
+    while (!sending_.empty() && Clock::now() < until) {
+        send_queued();
+        std::this_thread::sleep_for(kMinSleep);
+    }
+}
+
+void Engine::stop() noexcept {
+    if (!thread_.joinable()) return;
+    for (int r = 1; r < size_; ++r) post(r, begin_message(kExit));
+    {
+        std::lock_guard lk(mu_);
+        stopping_ = true;
+        stop_by_ = Clock::now() + kByeTimeout;
+    }
+    cv_.notify_all();
+    thread_.join();
+}
+
+}  // namespace mproc::detail::mpi

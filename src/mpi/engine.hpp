@@ -1,0 +1,126 @@
+// src/mpi/engine.hpp: the one thread of a rank that calls MPI (private; engine.cpp).
+//
+// Every MPI call of a rank goes through its engine, so MPI_THREAD_FUNNELED suffices: rank 0
+// runs it in a thread of its own, started by mproc::init (the program goes on in main); a
+// worker rank runs it in main's thread and never returns. The engine moves byte strings
+// between rank 0 and the worker ranks (src/mpi/wire.hpp), tells its Role what arrives, sends
+// heartbeats, and tells the Role when a peer has been silent too long: Open MPI 4.1 has no
+// ULFM and never reports a dead rank (its sends to one stay pending or are silently lost), so
+// silence is the only sign.
+//
+// Ranks waiting for work do not spin: after the last message the loop polls on for kSpin,
+// then sleeps between polls, longer and longer up to kMaxSleep; a message to send wakes it.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace mproc::detail::mpi {
+
+using Clock = std::chrono::steady_clock;
+
+// What the engine knows of a rank: from its hello (rank 0's, from itself).
+struct Peer {
+    std::string host;
+    std::int64_t pid = 0;
+    std::string build_id;
+    bool lost = false;
+    bool forsaken = false;      // lost for what it sent: it may still live, and is told to exit
+    bool bye = false;           // it has left the job (kBye)
+    Clock::time_point heard{};  // the last message from it
+    Clock::time_point told{};   // the last message to it
+};
+
+// What a rank does with what arrives (all on the engine's thread).
+class Role {
+public:
+    virtual ~Role() = default;
+    // A whole message from source: msg[0] is the engine's frame byte, msg[1] its kind (wire.hpp).
+    virtual void on_message(int source, std::string& msg) = 0;
+    // source has said nothing for the liveness timeout: it is taken for dead, for good.
+    virtual void on_lost(int source) = 0;
+    // Whether the loop should stop (a worker rank told to exit), and the process's exit status.
+    virtual bool done() const = 0;
+    virtual int exit_code() const { return 0; }
+};
+
+class Engine {
+public:
+    // Whether this process was started by mpiexec (Open MPI's or another PMI launcher's
+    // environment): only then does mproc join an MPI job.
+    static bool launched_by_mpiexec() noexcept;
+    // Rank 0's engine once mproc::init joined the job; null elsewhere (and in worker ranks).
+    static Engine* root() noexcept;
+
+    // Rank 0: starts the engine's thread and returns once every rank has said hello and all
+    // run this build, or exits the program saying which rank does not. A worker rank: serves
+    // (role from make_server) until rank 0 says exit, then exits the process.
+    static void join_job();
+
+    int rank() const noexcept { return rank_; }
+    int size() const noexcept { return size_; }
+    // A copy: hosts and pids do not change, `lost` may.
+    Peer peer(int r) const;
+    // "rank 1 on host h1 (pid 123)".
+    std::string describe(int r) const;
+    // Any thread: queues msg (made with begin_message) for dest; the engine sends it in order.
+    void post(int dest, std::string msg);
+    void set_role(std::shared_ptr<Role> role);
+    // The engine's thread: takes r for dead from now on (it sent what no rank of ours writes);
+    // what it sends is dropped.
+    void forsake(int r);
+    // How long a peer may be silent before it is taken for lost, as text ("5 s").
+    std::string liveness_text() const;
+    // Rank 0 at exit: tells the worker ranks to exit, finalizes MPI, ends the thread.
+    void stop() noexcept;
+
+private:
+    Engine() = default;
+    void run(bool root);
+    void hello_phase();
+    void loop();
+    bool send_queued();
+    bool receive_all();
+    void heartbeats_and_liveness(Clock::time_point now);
+    void finish_sends(Clock::time_point until);
+    bool all_said_bye() const;
+
+    struct Send;
+    struct Partial {
+        std::string buf;
+        std::size_t filled = 0;
+        bool active = false;
+    };
+    int rank_ = 0, size_ = 1;
+    void* comm_ = nullptr;  // MPI_Comm (the engine's duplicate of MPI_COMM_WORLD)
+    std::vector<Peer> peers_;
+    std::vector<Partial> partial_;
+    std::vector<std::unique_ptr<Send>> sending_;
+    std::shared_ptr<Role> role_;
+    Clock::duration liveness_{};
+
+    mutable std::mutex mu_;
+    std::condition_variable cv_;
+    std::deque<std::pair<int, std::string>> outbox_;
+    bool stopping_ = false;
+    Clock::time_point stop_by_{};  // rank 0 at exit: the last moment to wait for the byes
+    std::thread thread_;
+};
+
+// A message of the given kind, to append to with an OutputArchive.
+std::string begin_message(std::uint8_t kind);
+
+// The worker ranks' role (src/mpi/server.cpp).
+std::shared_ptr<Role> make_server(Engine& engine);
+// Rank 0's role (src/mpi/root.cpp): routes results to the pools that sent the tasks.
+std::shared_ptr<Role> make_root(Engine& engine);
+
+}  // namespace mproc::detail::mpi

@@ -1,0 +1,260 @@
+// Whole-job scenarios of mproc::mpi that a GoogleTest case inside one job cannot check: a
+// rank killed mid-job, another build joining, a rank that sends garbage, no worker rank, no
+// mpiexec. tests/mpi/scenarios.sh launches each and checks how the job ends (issue 16, points 2
+// and 4 and its "bad input"). Prints "<scenario>: OK" when what rank 0 saw was right.
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <mpi.h>
+
+#include <mproc/mpi.hpp>
+#include <mproc/mproc.hpp>
+
+#include "mpi/wire.hpp"
+#include "platform/system.hpp"
+
+namespace {
+
+#ifdef MPROC_TEST_OTHER_BUILD
+// Another build of this program (mpi_scenarios_other): other bytes, so another build id.
+const char* const kBuild = "mpi_scenarios_other";
+#else
+const char* const kBuild = "mpi_scenarios";
+#endif
+
+int fail(const char* scenario, const std::string& why) {
+    std::fprintf(stderr, "%s: FAILED: %s\n", scenario, why.c_str());
+    return 1;
+}
+
+int twice(int x) { return 2 * x; }
+
+// Rank 1 is SIGKILLed while it runs a task: that task fails with WorkerLostError naming rank 1
+// and its host within 10 s; the rest go on, on the other ranks; main returns normally.
+int rank_death() {
+    using namespace std::chrono;
+    mproc::mpi::MPIPoolExecutor ex;
+    if (!ex.distributed() || mproc::mpi::world_size() < 3) return fail("rank-death", "needs 3 ranks");
+    // One long task per rank (each rank takes at most two: the second waits behind the first).
+    std::vector<mproc::futures::Future<long>> fs;
+    for (int i = 0; i < 2; ++i)
+        fs.push_back(ex.submit([] {
+            std::this_thread::sleep_for(seconds(2));
+            return static_cast<long>(getppid());
+        }));
+    while (!fs[0].running() || !fs[1].running()) std::this_thread::sleep_for(milliseconds(5));
+    const long victim = mproc::mpi::pid_of(1);
+    const std::string host = mproc::mpi::host_of(1);
+    const auto t0 = steady_clock::now();
+    if (kill(static_cast<pid_t>(victim), SIGKILL) != 0) return fail("rank-death", "cannot kill rank 1");
+    int lost = 0, done = 0;
+    for (auto& f : fs) {
+        try {
+            f.result();
+            ++done;
+        } catch (const mproc::WorkerLostError& e) {
+            ++lost;
+            const std::string what = e.what();
+            if (what.find("rank 1") == std::string::npos || what.find(host) == std::string::npos)
+                return fail("rank-death", "the error does not name rank 1 on " + host + ": " + what);
+        }
+    }
+    const double took = duration<double>(steady_clock::now() - t0).count();
+    if (lost != 1 || done != 1)
+        return fail("rank-death", "lost " + std::to_string(lost) + ", done " + std::to_string(done));
+    if (took > 10) return fail("rank-death", "the lost rank's future failed after " + std::to_string(took) + " s");
+    for (int i = 0; i < 20; ++i)
+        if (ex.submit(twice, i).result() != 2 * i) return fail("rank-death", "a later task went wrong");
+    std::printf("rank-death: OK (the lost rank's future failed after %.1f s)\n", took);
+    return 0;
+}
+
+std::string hostname() {
+    char buf[256] = {};
+    gethostname(buf, sizeof buf - 1);
+    return buf;
+}
+
+// Across hosts (network namespaces standing in for machines, scripts/mpi_hosts.sh): tasks run
+// on every host; a crash and a deadline on a remote host fail their futures naming that host;
+// a remote rank killed fails its task within 10 s, and the job ends normally.
+int hosts() {
+    using namespace std::chrono;
+    mproc::mpi::MPIPoolExecutor ex(mproc::mpi::MPIPoolExecutorOptions{.task_timeout = mproc::Timeout(0.5)});
+    if (!ex.distributed()) return fail("hosts", "not distributed");
+    std::set<std::string> want;
+    for (int r = 1; r < mproc::mpi::world_size(); ++r) want.insert(mproc::mpi::host_of(r));
+    if (want.size() < 2) return fail("hosts", "the worker ranks are not on two hosts");
+    // Slow tasks, so that every rank takes some.
+    std::set<std::string> ran;
+    std::vector<mproc::futures::Future<std::string>> fs;
+    for (int i = 0; i < 4 * mproc::mpi::world_size(); ++i)
+        fs.push_back(ex.submit([] {
+            std::this_thread::sleep_for(milliseconds(50));
+            return hostname();
+        }));
+    for (auto& f : fs) ran.insert(f.result());
+    if (ran != want) return fail("hosts", "tasks did not run on every host");
+    // Crashes and deadlines, wherever they run, name the rank's host.
+    std::set<std::string> crashed_on, timed_out_on;
+    for (int i = 0; i < 4 * mproc::mpi::world_size() && (crashed_on != want || timed_out_on != want); ++i) {
+        auto crash = ex.submit([]() -> int {
+            std::this_thread::sleep_for(milliseconds(20));
+            raise(SIGSEGV);
+            return 0;
+        });
+        auto hang = ex.submit([]() -> int {
+            for (;;) pause();
+        });
+        try {
+            crash.result();
+        } catch (const mproc::WorkerLostError& e) {
+            for (const auto& h : want)
+                if (std::strstr(e.what(), ("host " + h).c_str())) crashed_on.insert(h);
+        }
+        try {
+            hang.result();
+        } catch (const mproc::TimeoutError& e) {
+            for (const auto& h : want)
+                if (std::strstr(e.what(), ("host " + h).c_str())) timed_out_on.insert(h);
+        }
+    }
+    if (crashed_on != want) return fail("hosts", "crashes were not reported from every host, naming it");
+    if (timed_out_on != want) return fail("hosts", "deadlines were not enforced on every host, naming it");
+    std::printf("hosts: tasks, crashes and deadlines on %zu hosts\n", want.size());
+    // A remote rank killed: the last rank, on a host other than rank 0's.
+    const int victim = mproc::mpi::world_size() - 1;
+    const std::string where = mproc::mpi::host_of(victim);
+    if (where == hostname()) return fail("hosts", "the last rank is on rank 0's host");
+    std::vector<mproc::futures::Future<int>> slow;
+    for (int i = 0; i < 2 * mproc::mpi::world_size(); ++i)
+        slow.push_back(ex.submit(mproc::futures::SubmitOptions{.task_timeout = mproc::Timeout(30.0)}, [] {
+            std::this_thread::sleep_for(seconds(2));
+            return 1;
+        }));
+    // Until every rank holds its two (Python's call queue: one running, one waiting).
+    const auto out = static_cast<std::size_t>(2 * (mproc::mpi::world_size() - 1));
+    for (;;) {
+        std::size_t running = 0;
+        for (auto& f : slow) running += f.running();
+        if (running >= out) break;
+        std::this_thread::sleep_for(milliseconds(5));
+    }
+    const auto t0 = steady_clock::now();
+    kill(static_cast<pid_t>(mproc::mpi::pid_of(victim)), SIGKILL);  // namespaces share pids
+    int lost = 0;
+    for (auto& f : slow) {
+        try {
+            f.result();
+        } catch (const mproc::WorkerLostError& e) {
+            if (!std::strstr(e.what(), ("host " + where).c_str()))
+                return fail("hosts", std::string("the error does not name the lost host: ") + e.what());
+            ++lost;
+        }
+    }
+    const double took = duration<double>(steady_clock::now() - t0).count();
+    if (lost == 0) return fail("hosts", "no task failed with the killed rank");
+    if (took > 12) return fail("hosts", "the killed rank's tasks failed after " + std::to_string(took) + " s");
+    for (int i = 0; i < 10; ++i)
+        if (ex.submit(twice, i).result() != 2 * i) return fail("hosts", "a later task went wrong");
+    std::printf("hosts: OK (the remote rank's %d task(s) failed after %.1f s)\n", lost, took);
+    return 0;
+}
+
+// No worker rank (mpiexec -n 1) or no mpiexec: the pool runs on local processes, and says so.
+int local() {
+    mproc::mpi::MPIPoolExecutor ex(2);
+    if (ex.distributed()) return fail("local", "distributed without worker ranks");
+    if (ex.submit(twice, 4).result() != 8) return fail("local", "wrong result");
+    mproc::mpi::Pool pool(2);
+    if (pool.map(twice, std::vector<int>{1, 2}) != std::vector<int>{2, 4}) return fail("local", "wrong map");
+    std::printf("local: OK\n");
+    return 0;
+}
+
+// Another build joins the job: the job is refused when the ranks meet (mproc::init), so this
+// is never reached on rank 0.
+int other_build() {
+    std::printf("other-build: FAILED: rank 0 went on\n");
+    return 1;
+}
+
+// A rank that speaks the protocol's hello and then sends garbage: the task it took fails with
+// an error naming it; the pool goes on with the other rank.
+int garbage() {
+    mproc::mpi::MPIPoolExecutor ex;
+    std::vector<mproc::futures::Future<int>> fs;
+    for (int i = 0; i < 6; ++i) fs.push_back(ex.submit(twice, i));
+    int lost = 0;
+    for (auto& f : fs) {
+        try {
+            f.result();
+        } catch (const mproc::WorkerLostError& e) {
+            if (std::strstr(e.what(), "rank 1") == nullptr || std::strstr(e.what(), "malformed") == nullptr)
+                return fail("garbage", std::string("the error does not name rank 1: ") + e.what());
+            ++lost;
+        }
+    }
+    if (lost == 0) return fail("garbage", "no task failed");
+    for (int i = 0; i < 5; ++i)
+        if (ex.submit(twice, i).result() != 2 * i) return fail("garbage", "a later task went wrong");
+    std::printf("garbage: OK (%d task(s) failed naming rank 1)\n", lost);
+    return 0;
+}
+
+// Rank 1 of the garbage scenario, before mproc::init: joins as the engine does (the same
+// collective steps and hello), then answers every task with bytes no rank of mproc writes.
+[[noreturn]] void garbage_rank() {
+    int provided = 0;
+    MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
+    MPI_Comm comm;
+    MPI_Comm_dup(MPI_COMM_WORLD, &comm);
+    std::string hello{'\0', static_cast<char>(mproc::detail::mpi::kHello)};
+    {
+        mproc::detail::OutputArchive ar(hello);
+        ar(mproc::platform::program_build_id(), mproc::platform::host_name(), static_cast<std::int64_t>(getpid()));
+    }
+    MPI_Send(hello.data(), static_cast<int>(hello.size()), MPI_BYTE, 0, mproc::detail::mpi::kTag, comm);
+    for (;;) {
+        MPI_Status st;
+        MPI_Probe(0, mproc::detail::mpi::kTag, comm, &st);
+        int count = 0;
+        MPI_Get_count(&st, MPI_BYTE, &count);
+        std::string msg(static_cast<std::size_t>(count), '\0');
+        MPI_Recv(msg.data(), count, MPI_BYTE, 0, mproc::detail::mpi::kTag, comm, MPI_STATUS_IGNORE);
+        if (msg.size() >= 2 && msg[1] == static_cast<char>(mproc::detail::mpi::kExit)) break;
+        if (msg.size() >= 2 && msg[1] == static_cast<char>(mproc::detail::mpi::kTask)) {
+            const std::string bad = std::string{'\0', static_cast<char>(mproc::detail::mpi::kResult)} + "\x01\x02garbage";
+            MPI_Send(bad.data(), static_cast<int>(bad.size()), MPI_BYTE, 0, mproc::detail::mpi::kTag, comm);
+        }
+    }
+    MPI_Comm_free(&comm);
+    MPI_Finalize();
+    std::_Exit(0);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const std::string scenario = argc > 1 ? argv[1] : "";
+    if (scenario == "garbage") {
+        const char* r = std::getenv("OMPI_COMM_WORLD_RANK");
+        if (r && std::strcmp(r, "1") == 0) garbage_rank();
+    }
+    mproc::init(argc, argv);
+    if (scenario == "rank-death") return rank_death();
+    if (scenario == "local") return local();
+    if (scenario == "other-build") return other_build();
+    if (scenario == "garbage") return garbage();
+    if (scenario == "hosts") return hosts();
+    std::fprintf(stderr, "usage (%s): %s rank-death|local|other-build|garbage|hosts\n", kBuild, argv[0]);
+    return 2;
+}

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# tests/mpi/scenarios.sh SCENARIO BINDIR: launches one whole-job scenario of mpi_scenarios
+# (tests/mpi/mpi_scenarios.cpp) and checks how the job ends: its exit status, what it printed,
+# and how long it took.
+set -u
+scenario=$1
+bin=$2
+here=$(cd "$(dirname "$0")" && pwd)
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+root=()
+if [[ $(id -u) -eq 0 ]]; then root=(--allow-run-as-root); fi
+mpiexec_=(mpiexec "${root[@]}" --oversubscribe --bind-to none)
+
+expect() {  # expect WHAT: the output has WHAT, else fail
+  if ! grep -q -- "$1" "$out"; then
+    echo "scenarios: $scenario: the output lacks '$1'"; cat "$out"; exit 1
+  fi
+}
+
+start=$(date +%s%N)
+case "$scenario" in
+  rank-death)
+    # Open MPI 4.1 ends the whole job when a rank dies, unless told otherwise: these flags let
+    # the other ranks live on and the job end normally (docs/mpi.md).
+    "${mpiexec_[@]}" --enable-recovery --mca orte_abort_on_non_zero_status 0 --mca async_mpi_finalize 1 \
+      -n 3 "$bin/mpi_scenarios" rank-death >"$out" 2>&1
+    status=$?
+    cat "$out"
+    [[ $status -eq 0 ]] || { echo "scenarios: $scenario: mpiexec exited $status"; exit 1; }
+    expect "rank-death: OK"
+    expect "rank 1 on host"
+    ;;
+  rank-death-default)
+    # With mpiexec's defaults a dead rank ends the job: within 10 s, naming the rank and host.
+    "${mpiexec_[@]}" -n 3 "$bin/mpi_scenarios" rank-death >"$out" 2>&1
+    status=$?
+    cat "$out"
+    [[ $status -ne 0 ]] || { echo "scenarios: $scenario: the job did not end with an error"; exit 1; }
+    expect "rank 1"
+    expect "$(hostname)"
+    took_ms=$((($(date +%s%N) - start) / 1000000))
+    ((took_ms < 10000)) || { echo "scenarios: $scenario: the job took ${took_ms} ms to end"; exit 1; }
+    ;;
+  local-n1)
+    "${mpiexec_[@]}" -n 1 "$bin/mpi_scenarios" local >"$out" 2>&1 || { cat "$out"; exit 1; }
+    cat "$out"
+    expect "local: OK"
+    expect "no worker rank (mpiexec -n 1)"
+    ;;
+  local-no-mpiexec)
+    "$bin/mpi_scenarios" local >"$out" 2>&1 || { cat "$out"; exit 1; }
+    cat "$out"
+    expect "local: OK"
+    expect "not started by mpiexec"
+    ;;
+  other-build)
+    "${mpiexec_[@]}" -n 2 "$bin/mpi_scenarios" other-build : -n 1 "$bin/mpi_scenarios_other" other-build >"$out" 2>&1
+    status=$?
+    cat "$out"
+    [[ $status -ne 0 ]] || { echo "scenarios: $scenario: the job was not refused"; exit 1; }
+    expect "MPI rank 2 on host .* runs another build of the program"
+    if grep -q "other-build: FAILED" "$out"; then exit 1; fi
+    ;;
+  garbage)
+    "${mpiexec_[@]}" -n 3 "$bin/mpi_scenarios" garbage >"$out" 2>&1 || { cat "$out"; exit 1; }
+    cat "$out"
+    expect "garbage: OK"
+    expect "rank 1 on host .* sent a malformed message"
+    ;;
+  *) echo "scenarios: unknown scenario $scenario"; exit 2 ;;
+esac
+took_ms=$((($(date +%s%N) - start) / 1000000))
+echo "scenarios: $scenario: passed in ${took_ms} ms"
