@@ -90,10 +90,12 @@ case "\$host" in
 esac
 if [ -z "\$i" ] || [ "\$i" -gt $n ]; then echo "mpi_hosts agent: no fake host '\$host'" >&2; exit 255; fi
 # Its own hostname and TMPDIR per host, as real hosts have: Open MPI names its session directory
-# by hostname under TMPDIR, and orteds of one name in one directory collide there and hang. Under
-# the state directory, what a killed orted leaves there goes with down.
+# by hostname under TMPDIR, and orteds of one name in one directory collide there and hang. The
+# shared-memory transport's files go there too instead of /dev/shm: under the state directory,
+# what a killed job leaves goes with down.
 mkdir -p "$state/tmp/h\$i"
-exec ip netns exec "$ns_prefix""h\$i" unshare --uts env TMPDIR="$state/tmp/h\$i" sh -c "hostname h\$i; \$*"
+exec ip netns exec "$ns_prefix""h\$i" unshare --uts env TMPDIR="$state/tmp/h\$i" \
+  OMPI_MCA_btl_vader_backing_directory="$state/tmp/h\$i" sh -c "hostname h\$i; \$*"
 EOF
   chmod 755 "$state/agent.sh"
 }
@@ -154,17 +156,22 @@ do_run() {
   # By name: mpiexec hands the name to the agent without resolving it, and names its hosts in
   # its messages as the ranks' processor names read.
   for ((i = 1; i <= n; i++)); do hosts+="${hosts:+,}h$i"; done
-  # shellcheck disable=SC2054  # commas inside mpiexec's values, not between array elements
-  local args=(--mca plm_rsh_agent "$state/agent.sh" -H "$hosts"
-    --bind-to none --oversubscribe  # 2 cores; bound, two polling ranks share core 0 and crawl
-    --mca btl tcp,self,vader
-    --mca btl_tcp_if_include "$subnet.0/24" --mca oob_tcp_if_include "$subnet.0/24")
-  [[ $EUID -eq 0 ]] && args+=(--allow-run-as-root)
-  local has_n=0
+  # mpiexec refuses an MCA parameter given twice: the caller's options win over these defaults.
+  local -A given=()
+  local prev=""
   for a in "${opts[@]}"; do
-    case "$a" in -n | -np | --np | -c | --n) has_n=1 ;; esac
+    case "$prev" in --mca | -mca | --gmca | -gmca) given[$a]=1 ;; esac
+    case "$a" in -n | -np | --np | -c | --n) given[-n]=1 ;; esac
+    prev=$a
   done
-  ((has_n)) || args+=(-n "$n")
+  local args=(--mca plm_rsh_agent "$state/agent.sh" -H "$hosts"
+    --bind-to none --oversubscribe)  # 2 cores; bound, two polling ranks share core 0 and crawl
+  # shellcheck disable=SC2054  # commas inside mpiexec's values, not between array elements
+  [[ -v given[btl] ]] || args+=(--mca btl tcp,self,vader)
+  [[ -v given[btl_tcp_if_include] ]] || args+=(--mca btl_tcp_if_include "$subnet.0/24")
+  [[ -v given[oob_tcp_if_include] ]] || args+=(--mca oob_tcp_if_include "$subnet.0/24")
+  [[ $EUID -eq 0 ]] && args+=(--allow-run-as-root)
+  [[ -v given[-n] ]] || args+=(-n "$n")
 
   # In the background and waited for, so a TERM from ctest's timeout reaches this shell's trap
   # at once instead of after mpiexec; and TERMed should this shell be killed outright, so no
