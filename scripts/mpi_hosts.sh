@@ -64,11 +64,19 @@ namespaces() {
 }
 
 do_down() {
-  local ns
+  local ns i
   for ns in $(namespaces); do
-    # An orted or rank left by a killed run would keep the namespace's processes alive.
+    # An orted or rank left by a killed run: while one lives, the namespace (and its veth) outlives
+    # its name, and the next up finds the veth's name taken.
     ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null || true
-    ip netns del "$ns" 2>/dev/null || true  # its veth pair goes with it
+    for ((i = 0; i < 50; i++)); do
+      [[ -z "$(ip netns pids "$ns" 2>/dev/null)" ]] && break
+      sleep 0.1
+    done
+    ip netns del "$ns" 2>/dev/null || true
+  done
+  for ((i = 1; i <= max_hosts; i++)); do
+    ip link del "mpih$i" 2>/dev/null || true  # either end deletes the pair
   done
   ip link del "$bridge" 2>/dev/null || true
   rm -rf "$state"
@@ -176,8 +184,9 @@ do_run() {
   # In the background and waited for, so a TERM from ctest's timeout reaches this shell's trap
   # at once instead of after mpiexec; and TERMed should this shell be killed outright, so no
   # mpiexec outlives it. Its session directory goes under the state directory, as the hosts' do.
+  # Without the lock's descriptor: an orted left by a killed run must not hold the next run off.
   mkdir -p "$state/tmp/mpiexec"
-  TMPDIR="$state/tmp/mpiexec" setpriv --pdeathsig TERM mpiexec "${args[@]}" "${opts[@]}" "${prog[@]}" &
+  TMPDIR="$state/tmp/mpiexec" setpriv --pdeathsig TERM mpiexec "${args[@]}" "${opts[@]}" "${prog[@]}" 9>&- &
   mpiexec_pid=$!
   local status=0
   wait "$mpiexec_pid" || status=$?
