@@ -14,6 +14,9 @@ packages=(
   libboost-dev                       # benchmarks only: Boost.Interprocess message_queue, the queue's rival
   libtbb-dev                         # benchmarks only: oneTBB task_group, the thread executor's rival
   iproute2                           # tests only: a manager's server and client in two network namespaces
+  openmpi-bin                        # mproc::mpi: mpiexec and Open MPI's runtime (issue 16)
+  libopenmpi-dev                     # mproc::mpi: Open MPI's headers and mpicxx
+  python3-mpi4py                     # benchmarks only: mpi4py.futures, the MPI executor's rival (Debian's python3)
 )
 
 missing=()
