@@ -11,6 +11,9 @@ void run_queue_bench(bool quick);
 void run_pool_bench(bool quick);
 void run_futures_bench(bool quick);
 void run_managers_bench(bool quick);
+// mpi_bench.cpp, where mproc was built with MPI (MPROC_BENCH_MPI).
+void run_mpi_bench(bool quick);
+int run_mpi_job(bool quick);
 
 #include <initializer_list>
 #include <sys/types.h>

@@ -63,21 +63,25 @@ inline std::vector<double> interleaved_medians(int runs, const std::vector<std::
     return med;
 }
 
-// Runs `python3 <script> <args>` and reads its "name seconds" lines.
-inline std::map<std::string, double> run_python(const std::string& script, const std::string& args) {
+// Runs a shell command and reads its "name value" lines (lines starting with '#' are notes).
+inline std::map<std::string, double> run_figures(const std::string& cmd) {
     std::map<std::string, double> out;
-    const std::string cmd = "python3 '" + script + "' " + args + " 2>/dev/null";
-    FILE* f = popen(cmd.c_str(), "r");
+    FILE* f = popen((cmd + " 2>/dev/null").c_str(), "r");
     if (!f) return out;
     char line[512];
     while (std::fgets(line, sizeof line, f)) {
         std::istringstream in(line);
         std::string name;
         double v;
-        if (in >> name >> v) out[name] = v;
+        if (line[0] != '#' && in >> name >> v) out[name] = v;
     }
     pclose(f);
     return out;
+}
+
+// Runs `python3 <script> <args>` and reads its "name seconds" lines.
+inline std::map<std::string, double> run_python(const std::string& script, const std::string& args) {
+    return run_figures("python3 '" + script + "' " + args);
 }
 
 // bench/python, copied next to the benchmark binary by the build.

@@ -1,5 +1,6 @@
 // mproc-bench: mproc beside Python's multiprocessing and the bare OS, on this machine.
-//   mproc-bench [--quick] [process|connection|queue|pool|futures|managers|sync ...]   (default: every section)
+//   mproc-bench [--quick] [process|connection|queue|pool|futures|managers|sync|mpi ...]   (default: every
+//   section; mpi only where mproc was built with MPI, and it launches its own jobs with mpiexec)
 #include <cstring>
 #include <iostream>
 #include <set>
@@ -12,6 +13,11 @@
 int main(int argc, char** argv) {
     mproc::init(argc, argv);
     if (argc > 1 && std::strcmp(argv[1], "--bench-noop") == 0) return 0;  // a bare exec target
+#ifdef MPROC_BENCH_MPI
+    // Rank 0 of the mpi section's own job (the other rank serves tasks inside mproc::init).
+    if (argc > 1 && std::strcmp(argv[1], "--mpi-job") == 0)
+        return run_mpi_job(argc > 2 && std::strcmp(argv[2], "--quick") == 0);
+#endif
     bool quick = false;
     std::set<std::string> only;
     for (int i = 1; i < argc; ++i) {
@@ -46,5 +52,11 @@ int main(int argc, char** argv) {
         std::cout << "\n";
         run_sync_bench(quick);
     }
+#ifdef MPROC_BENCH_MPI
+    if (want("mpi")) {
+        std::cout << "\n";
+        run_mpi_bench(quick);
+    }
+#endif
     return 0;
 }

@@ -5,6 +5,7 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -17,8 +18,11 @@
 namespace mproc::detail::mpi {
 
 namespace {
-// Frame bytes: a whole message, or the head of one sent in pieces (u64 total follows).
+// Frame bytes: a whole message, or the head of one sent in pieces (u64 message bytes and u64
+// tail bytes follow; then the message's pieces, then the tail's).
 constexpr char kWhole = 0, kHead = 1;
+// A tail shorter than this goes inside its message (one MPI message beats two).
+constexpr std::size_t kTailMin = std::size_t{64} << 10;
 // After the last message the loop polls on for kSpin, then sleeps from kMinSleep doubling up
 // to kMaxSleep between polls: an idle worker rank costs a poll a millisecond.
 constexpr auto kSpin = std::chrono::microseconds(200);
@@ -55,10 +59,22 @@ void check(int code, const char* what) {
 }
 }  // namespace
 
+// A message in pieces from one rank: its buffers being made, then its pieces arriving; what
+// that rank sends meanwhile waits in `held`, so that messages are handled in order.
+struct Engine::Partial {
+    enum State { None, Allocating, Receiving } state = None;
+    std::string msg, tail;
+    std::thread allocator;
+    std::atomic<bool> allocated{false};
+    std::vector<MPI_Request> requests;
+    std::deque<std::string> held;
+};
+
 struct Engine::Send {
     int dest = 0;
     std::string head;  // the head frame of a message in pieces
     std::string body;
+    std::string tail;
     std::vector<MPI_Request> requests;
 };
 
@@ -97,19 +113,22 @@ std::string Engine::describe(int r) const {
            std::to_string(p.pid) + ")";
 }
 
-void Engine::post(int dest, std::string msg) {
+void Engine::post(int dest, std::string msg, std::string tail) {
+    if (!tail.empty() && tail.size() < kTailMin) {
+        msg.append(tail);
+        tail.clear();
+    }
     {
         std::lock_guard lk(mu_);
-        outbox_.emplace_back(dest, std::move(msg));
+        outbox_.push_back(Outgoing{dest, std::move(msg), std::move(tail)});
     }
     cv_.notify_one();
 }
 
 void Engine::forsake(int r) {
+    // The engine's thread marks it (it alone writes the peers' state), at its next round.
     std::lock_guard lk(mu_);
-    Peer& p = peers_.at(static_cast<std::size_t>(r));
-    p.lost = true;
-    p.forsaken = true;
+    to_forsake_.push_back(r);
 }
 
 std::string Engine::liveness_text() const {
@@ -152,7 +171,7 @@ void Engine::run(bool root) {
     {
         std::lock_guard lk(mu_);
         peers_.resize(static_cast<std::size_t>(size_));
-        partial_.resize(static_cast<std::size_t>(size_));
+        for (int r = 0; r < size_; ++r) partial_.push_back(std::make_unique<Partial>());
         Peer& self = peers_[static_cast<std::size_t>(rank_)];
         self.host = platform::host_name();
         self.pid = platform::get_pid();
@@ -164,6 +183,7 @@ void Engine::run(bool root) {
     }
     set_role(root ? make_root(*this) : make_server(*this));
     hello_phase();
+    helper_ = std::thread([this] { helper_loop(); });
     if (root) {
         {
             std::lock_guard lk(mu_);
@@ -172,6 +192,7 @@ void Engine::run(bool root) {
         cv_.notify_all();
     }
     loop();
+    stop_helper();  // what arrived is handled (a worker rank's pools end there on kExit)
     if (!root) post(0, begin_message(kBye));
     send_queued();
     finish_sends(Clock::now() + kExitFlush);
@@ -274,6 +295,11 @@ void Engine::loop() {
     for (;;) {
         bool active = send_queued();
         active = receive_all() || active;
+        // A message on its way needs this side's polls to move (shared memory moves a large one
+        // in fragments, each waiting for a poll): no sleeping then, but for a lost peer's.
+        active = active || std::any_of(sending_.begin(), sending_.end(), [&](const std::unique_ptr<Send>& x) {
+                     return !peers_[static_cast<std::size_t>(x->dest)].lost;
+                 });
         const auto now = Clock::now();
         heartbeats_and_liveness(now);
         {
@@ -296,43 +322,43 @@ void Engine::loop() {
 }
 
 bool Engine::send_queued() {
-    std::deque<std::pair<int, std::string>> out;
+    std::deque<Outgoing> out;
     {
         std::lock_guard lk(mu_);
         out.swap(outbox_);
+        for (int r : to_forsake_) {
+            Peer& p = peers_.at(static_cast<std::size_t>(r));
+            p.lost = p.forsaken = true;
+        }
+        to_forsake_.clear();
     }
     const bool any = !out.empty();
     const auto now = Clock::now();
-    for (auto& [dest, msg] : out) {
-        Peer& p = peers_[static_cast<std::size_t>(dest)];
+    MPI_Comm c = comm_of(comm_);
+    for (auto& o : out) {
+        Peer& p = peers_[static_cast<std::size_t>(o.dest)];
         // Nothing goes to a silent rank (over TCP a send to a dead one never completes); a
         // forsaken one is still told to exit, so that the job can end.
-        if (p.lost && !(p.forsaken && msg.size() >= 2 && msg[1] == static_cast<char>(kExit))) continue;
+        if (p.lost && !(p.forsaken && o.msg.size() >= 2 && o.msg[1] == static_cast<char>(kExit))) continue;
         p.told = now;
         auto s = std::make_unique<Send>();
-        s->dest = dest;
-        s->body = std::move(msg);
-        MPI_Comm c = comm_of(comm_);
-        if (s->body.size() <= kPiece) {
+        s->dest = o.dest;
+        s->body = std::move(o.msg);
+        s->tail = std::move(o.tail);
+        auto isend = [&](const char* data, std::size_t n, int tag) {
             s->requests.emplace_back();
-            check(MPI_Isend(s->body.data(), static_cast<int>(s->body.size()), MPI_BYTE, dest, kTag, c,
-                            &s->requests.back()),
-                  "MPI_Isend");
+            check(MPI_Isend(data, static_cast<int>(n), MPI_BYTE, o.dest, tag, c, &s->requests.back()), "MPI_Isend");
+        };
+        if (s->tail.empty() && s->body.size() <= kPiece) {
+            isend(s->body.data(), s->body.size(), kTag);
         } else {
+            const std::uint64_t sizes[2] = {s->body.size(), s->tail.size()};
             s->head.push_back(kHead);
-            const std::uint64_t total = s->body.size();
-            s->head.append(reinterpret_cast<const char*>(&total), sizeof total);
-            s->requests.emplace_back();
-            check(MPI_Isend(s->head.data(), static_cast<int>(s->head.size()), MPI_BYTE, dest, kTag, c,
-                            &s->requests.back()),
-                  "MPI_Isend");
-            for (std::size_t off = 0; off < s->body.size(); off += kPiece) {
-                const std::size_t n = std::min(kPiece, s->body.size() - off);
-                s->requests.emplace_back();
-                check(MPI_Isend(s->body.data() + off, static_cast<int>(n), MPI_BYTE, dest, kTag, c,
-                                &s->requests.back()),
-                      "MPI_Isend");
-            }
+            s->head.append(reinterpret_cast<const char*>(sizes), sizeof sizes);
+            isend(s->head.data(), s->head.size(), kTag);
+            for (const std::string* part : {&s->body, &s->tail})
+                for (std::size_t off = 0; off < part->size(); off += kPiece)
+                    isend(part->data() + off, std::min(kPiece, part->size() - off), kPieceTag);
         }
         sending_.push_back(std::move(s));
     }
@@ -353,51 +379,89 @@ bool Engine::receive_all() {
         MPI_Status st;
         int flag = 0;
         check(MPI_Improbe(MPI_ANY_SOURCE, kTag, comm_of(comm_), &flag, &handle, &st), "MPI_Improbe");
-        if (!flag) return any;
+        if (!flag) break;
         any = true;
         int count = 0;
         MPI_Get_count(&st, MPI_BYTE, &count);
         const int src = st.MPI_SOURCE;
-        Peer& p = peers_[static_cast<std::size_t>(src)];
-        Partial& part = partial_[static_cast<std::size_t>(src)];
-        if (part.active) {
-            // The next piece of a message in pieces, straight into its place.
-            const auto n = static_cast<std::size_t>(count);
-            if (n > part.buf.size() - part.filled) {
-                MPI_Mrecv(nullptr, 0, MPI_BYTE, &handle, MPI_STATUS_IGNORE);
-                part = Partial{};
-                std::string bad = begin_message(0);
-                role_->on_message(src, bad);  // the role names the rank and what it sent
-                continue;
-            }
-            check(MPI_Mrecv(part.buf.data() + part.filled, count, MPI_BYTE, &handle, &st), "MPI_Mrecv");
-            part.filled += n;
-            if (part.filled < part.buf.size()) continue;
-            std::string msg = std::move(part.buf);
-            part = Partial{};
-            if (p.lost) continue;
-            p.heard = Clock::now();
-            role_->on_message(src, msg);
-            continue;
-        }
         std::string msg(static_cast<std::size_t>(count), '\0');
         check(MPI_Mrecv(msg.data(), count, MPI_BYTE, &handle, &st), "MPI_Mrecv");
+        Peer& p = peers_[static_cast<std::size_t>(src)];
         if (p.lost) continue;  // a rank taken for dead stays dead: what it held has failed
         p.heard = Clock::now();
+        if (msg.size() == 2 && msg[1] == static_cast<char>(kAlive)) continue;
         if (msg.size() == 2 && msg[1] == static_cast<char>(kBye)) {
             p.bye = true;
             continue;
         }
-        if (msg.size() == 1 + sizeof(std::uint64_t) && msg[0] == kHead) {
-            std::uint64_t total = 0;
-            std::memcpy(&total, msg.data() + 1, sizeof total);
-            part.active = true;
-            part.filled = 0;
-            part.buf.resize(total);
+        Partial& part = *partial_[static_cast<std::size_t>(src)];
+        if (part.state != Partial::None) {
+            part.held.push_back(std::move(msg));  // after the message in pieces, in order
             continue;
         }
-        role_->on_message(src, msg);
+        take(src, std::move(msg));
     }
+    for (int src = 0; src < size_; ++src) any = progress_pieces(src) || any;
+    return any;
+}
+
+// A whole message, or the head of one in pieces: its buffers are made on a thread of its own
+// (touching gigabytes of fresh memory takes seconds, which the engine's polls and heartbeats
+// cannot wait), then its pieces are received into them, on their own tag.
+void Engine::take(int src, std::string msg) {
+    if (msg.size() != 1 + 2 * sizeof(std::uint64_t) || msg[0] != kHead) return hand_over(src, std::move(msg), {});
+    Partial& part = *partial_[static_cast<std::size_t>(src)];
+    std::uint64_t sizes[2] = {};
+    std::memcpy(sizes, msg.data() + 1, sizeof sizes);
+    part.state = Partial::Allocating;
+    part.allocated.store(false);
+    part.allocator = std::thread([&part, sizes] {
+        part.msg.resize(sizes[0]);
+        part.tail.resize(sizes[1]);
+        part.allocated.store(true, std::memory_order_release);
+    });
+}
+
+bool Engine::progress_pieces(int src) {
+    Partial& part = *partial_[static_cast<std::size_t>(src)];
+    if (part.state == Partial::None) return false;
+    if (part.state == Partial::Allocating) {
+        if (!part.allocated.load(std::memory_order_acquire)) return true;
+        part.allocator.join();
+        for (std::string* into : {&part.msg, &part.tail})
+            for (std::size_t off = 0; off < into->size(); off += kPiece) {
+                part.requests.emplace_back();
+                check(MPI_Irecv(into->data() + off, static_cast<int>(std::min(kPiece, into->size() - off)), MPI_BYTE, src,
+                                kPieceTag, comm_of(comm_), &part.requests.back()),
+                      "MPI_Irecv");
+            }
+        part.state = Partial::Receiving;
+    }
+    int done = 0;
+    const int rc = MPI_Testall(static_cast<int>(part.requests.size()), part.requests.data(), &done, MPI_STATUSES_IGNORE);
+    Peer& p = peers_[static_cast<std::size_t>(src)];
+    if (rc != MPI_SUCCESS) {
+        // Pieces of other sizes than the head announced: not what a rank of ours sends.
+        part.msg = begin_message(0);
+        part.tail.clear();
+        done = 1;
+    }
+    if (!done) return !p.lost;
+    p.heard = Clock::now();
+    std::string msg = std::move(part.msg), tail = std::move(part.tail);
+    std::deque<std::string> held = std::move(part.held);
+    part.requests.clear();
+    part.held.clear();
+    part.state = Partial::None;
+    if (p.lost) return true;
+    hand_over(src, std::move(msg), std::move(tail));
+    // What came meanwhile, in order; another message in pieces stops the release.
+    while (!held.empty() && part.state == Partial::None) {
+        take(src, std::move(held.front()));
+        held.pop_front();
+    }
+    for (auto& m : held) part.held.push_back(std::move(m));
+    return true;
 }
 
 void Engine::heartbeats_and_liveness(Clock::time_point now) {
@@ -410,11 +474,45 @@ void Engine::heartbeats_and_liveness(Clock::time_point now) {
                 std::lock_guard lk(mu_);
                 p.lost = true;
             }
-            role_->on_lost(r);
+            defer([this, r] { role_->on_lost(r); });
             continue;
         }
         if (now - p.told >= kHeartbeat) post(r, begin_message(kAlive));
     }
+}
+
+void Engine::hand_over(int src, std::string msg, std::string tail) {
+    defer([this, src, m = std::move(msg), t = std::move(tail)]() mutable { role_->on_message(src, m, t); });
+}
+
+void Engine::defer(std::function<void()> f) {
+    {
+        std::lock_guard lk(helper_mu_);
+        helper_queue_.push_back(std::move(f));
+    }
+    helper_cv_.notify_one();
+}
+
+void Engine::helper_loop() {
+    std::unique_lock lk(helper_mu_);
+    for (;;) {
+        helper_cv_.wait(lk, [&] { return !helper_queue_.empty() || helper_stop_; });
+        if (helper_queue_.empty()) return;
+        auto f = std::move(helper_queue_.front());
+        helper_queue_.pop_front();
+        lk.unlock();
+        f();
+        lk.lock();
+    }
+}
+
+void Engine::stop_helper() {
+    {
+        std::lock_guard lk(helper_mu_);
+        helper_stop_ = true;
+    }
+    helper_cv_.notify_one();
+    if (helper_.joinable()) helper_.join();
 }
 
 bool Engine::all_said_bye() const {

@@ -39,12 +39,15 @@ struct Peer {
     Clock::time_point told{};   // the last message to it
 };
 
-// What a rank does with what arrives (all on the engine's thread).
+// What a rank does with what arrives: on the engine's helper thread, in order of arrival, so
+// that what takes long (decoding a large result, handing a chunk to a process pool, ending a
+// pool) never holds the engine's thread, whose polls and heartbeats keep the ranks' liveness.
 class Role {
 public:
     virtual ~Role() = default;
-    // A whole message from source: msg[0] is the engine's frame byte, msg[1] its kind (wire.hpp).
-    virtual void on_message(int source, std::string& msg) = 0;
+    // A whole message from source: msg[0] is the engine's frame byte, msg[1] its kind (wire.hpp);
+    // tail, what was posted as its tail (empty when that was short: then it ends msg).
+    virtual void on_message(int source, std::string& msg, std::string& tail) = 0;
     // source has said nothing for the liveness timeout: it is taken for dead, for good.
     virtual void on_lost(int source) = 0;
     // Whether the loop should stop (a worker rank told to exit), and the process's exit status.
@@ -72,10 +75,12 @@ public:
     // "rank 1 on host h1 (pid 123)".
     std::string describe(int r) const;
     // Any thread: queues msg (made with begin_message) for dest; the engine sends it in order.
-    void post(int dest, std::string msg);
+    // A large tail (a chunk's items) travels as its own part, so that neither side copies it
+    // into or out of the message; a short one is appended to msg.
+    void post(int dest, std::string msg, std::string tail = {});
     void set_role(std::shared_ptr<Role> role);
-    // The engine's thread: takes r for dead from now on (it sent what no rank of ours writes);
-    // what it sends is dropped.
+    // Takes r for dead from now on (it sent what no rank of ours writes); what it sends is
+    // dropped, and it is told to exit at the end.
     void forsake(int r);
     // How long a peer may be silent before it is taken for lost, as text ("5 s").
     std::string liveness_text() const;
@@ -89,30 +94,43 @@ private:
     void loop();
     bool send_queued();
     bool receive_all();
+    void take(int src, std::string msg);
+    bool progress_pieces(int src);
     void heartbeats_and_liveness(Clock::time_point now);
     void finish_sends(Clock::time_point until);
     bool all_said_bye() const;
+    void hand_over(int src, std::string msg, std::string tail);
+    void defer(std::function<void()> f);
+    void helper_loop();
+    void stop_helper();
 
     struct Send;
-    struct Partial {
-        std::string buf;
-        std::size_t filled = 0;
-        bool active = false;
+    struct Partial;  // a message in pieces from one rank (engine.cpp)
+    struct Outgoing {
+        int dest;
+        std::string msg, tail;
     };
     int rank_ = 0, size_ = 1;
     void* comm_ = nullptr;  // MPI_Comm (the engine's duplicate of MPI_COMM_WORLD)
     std::vector<Peer> peers_;
-    std::vector<Partial> partial_;
+    std::vector<std::unique_ptr<Partial>> partial_;  // by rank
     std::vector<std::unique_ptr<Send>> sending_;
     std::shared_ptr<Role> role_;
     Clock::duration liveness_{};
 
     mutable std::mutex mu_;
     std::condition_variable cv_;
-    std::deque<std::pair<int, std::string>> outbox_;
+    std::deque<Outgoing> outbox_;
+    std::vector<int> to_forsake_;
     bool stopping_ = false;
     Clock::time_point stop_by_{};  // rank 0 at exit: the last moment to wait for the byes
     std::thread thread_;
+
+    std::thread helper_;
+    std::mutex helper_mu_;
+    std::condition_variable helper_cv_;
+    std::deque<std::function<void()>> helper_queue_;
+    bool helper_stop_ = false;
 };
 
 // A message of the given kind, to append to with an OutputArchive.

@@ -119,15 +119,16 @@ struct MpiCore::Impl final : Gate, std::enable_shared_from_this<Impl> {
         }
     }
 
-    void send_task(int rank, std::uint64_t seq, const Chunk& c) {
+    // The items go as the message's tail: rank 0 has no more use for them (a task is never
+    // run again from here), so they are moved, not copied.
+    void send_task(int rank, std::uint64_t seq, Chunk& c) {
         std::string msg = mpi::begin_message(mpi::kTask);
         msg.reserve(64 + c.prefix->size() + c.sizes.size() * 4 + c.items.size());
         OutputArchive ar(msg);
         const double timeout = c.timeout ? c.timeout->count() : -1.0;
         ar(id, seq, timeout, *c.prefix, static_cast<std::uint32_t>(c.count), c.fixed);
         if (!c.fixed) ar.saveBinary(c.sizes.data(), c.sizes.size() * sizeof(std::uint32_t));
-        msg.append(c.items);
-        engine.post(rank, std::move(msg));
+        engine.post(rank, std::move(msg), std::move(c.items));
     }
 
     void fail_locked(const Chunk& c, const std::vector<char>* done, const std::exception_ptr& e) {
@@ -287,7 +288,7 @@ class Root final : public mpi::Role {
 public:
     explicit Root(Engine& e) : engine_(e) {}
 
-    void on_message(int source, std::string& msg) override {
+    void on_message(int source, std::string& msg, std::string& tail) override {
         try {
             if (msg.size() < 2) throw SerializationError("an empty message");
             const auto kind = static_cast<std::uint8_t>(msg[1]);
@@ -306,7 +307,12 @@ public:
                 std::uint64_t seq = 0;
                 std::uint32_t first = 0, n = 0;
                 ar(seq, first, n);
-                core->on_result(r, seq, first, n, ar);
+                if (!tail.empty()) {
+                    InputArchive results(tail);
+                    core->on_result(r, seq, first, n, results);
+                } else {
+                    core->on_result(r, seq, first, n, ar);
+                }
             } else if (kind == mpi::kItemFailed) {
                 std::uint64_t seq = 0;
                 std::uint32_t index = 0;

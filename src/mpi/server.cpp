@@ -28,13 +28,11 @@ public:
 
     void deliver(std::size_t first, std::uint32_t count, InputArchive& ar, Deferred&) override {
         std::string msg = begin_message(kResult);
-        const std::string_view results = ar.rest();
-        msg.reserve(msg.size() + 32 + results.size());
         OutputArchive out(msg);
         out(core_, seq_, static_cast<std::uint32_t>(first), count);
-        msg.append(results);
+        const std::string_view results = ar.rest();
+        engine_.post(0, std::move(msg), std::string(results));
         ar.skip(results.size());
-        engine_.post(0, std::move(msg));
         account(count);
     }
 
@@ -53,13 +51,17 @@ public:
 private:
     // What ended a task here says where: a rank, a host and a pid mean something to rank 0.
     std::exception_ptr name_the_rank(std::exception_ptr e) const {
-        const std::string where = "on MPI " + engine_.describe(engine_.rank()) + ": ";
+        const std::string where = "mproc: on MPI " + engine_.describe(engine_.rank()) + ": ";
+        auto said = [](const char* what) {
+            const std::string_view w(what);
+            return std::string(w.starts_with("mproc: ") ? w.substr(7) : w);
+        };
         try {
             std::rethrow_exception(e);
         } catch (const WorkerLostError& x) {
-            return std::make_exception_ptr(WorkerLostError(where + x.what()));
+            return std::make_exception_ptr(WorkerLostError(where + said(x.what())));
         } catch (const TimeoutError& x) {
-            return std::make_exception_ptr(TimeoutError(where + x.what()));
+            return std::make_exception_ptr(TimeoutError(where + said(x.what())));
         } catch (...) {
             return e;
         }
@@ -93,7 +95,7 @@ public:
     explicit Server(Engine& e) : engine_(e) {}
     ~Server() override { end_all(); }
 
-    void on_message(int source, std::string& msg) override {
+    void on_message(int source, std::string& msg, std::string& tail) override {
         if (source != 0 || msg.size() < 2) return;
         const auto kind = static_cast<std::uint8_t>(msg[1]);
         InputArchive ar(std::string_view(msg).substr(2));
@@ -102,7 +104,7 @@ public:
                 case kAlive: return;
                 case kRefused: return refused(ar);
                 case kOpen: return open(ar);
-                case kTask: return task(ar, msg);
+                case kTask: return task(ar, msg, tail);
                 case kStopTask: return stop_task(ar);
                 case kClose: return close(ar, std::nullopt);
                 case kTerminate: {
@@ -131,8 +133,8 @@ public:
         exit_code_ = 1;
     }
 
-    bool done() const override { return done_; }
-    int exit_code() const override { return exit_code_; }
+    bool done() const override { return done_.load(); }
+    int exit_code() const override { return exit_code_.load(); }
 
 private:
     struct Open {
@@ -174,7 +176,7 @@ private:
         }
     }
 
-    void task(InputArchive& ar, const std::string& msg) {
+    void task(InputArchive& ar, const std::string& msg, std::string& tail) {
         std::uint64_t id = 0, seq = 0;
         double timeout = -1;
         std::string prefix;
@@ -189,7 +191,10 @@ private:
             c.sizes.resize(n);
             ar.loadBinary(c.sizes.data(), std::size_t{n} * sizeof(std::uint32_t));
         }
-        c.items.assign(msg, msg.size() - ar.remaining(), ar.remaining());
+        if (!tail.empty())
+            c.items = std::move(tail);
+        else
+            c.items.assign(msg, msg.size() - ar.remaining(), ar.remaining());
         if (timeout >= 0) c.timeout = Timeout(timeout);
         auto job = std::make_shared<RelayJob>(engine_, id, seq, n);
         c.job = job;
@@ -257,8 +262,8 @@ private:
     Engine& engine_;
     std::map<std::uint64_t, Open> pools_;
     std::vector<std::thread> closers_;
-    bool done_ = false;
-    int exit_code_ = 0;
+    std::atomic<bool> done_{false};  // read by the engine's thread
+    std::atomic<int> exit_code_{0};
 };
 
 }  // namespace

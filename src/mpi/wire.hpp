@@ -41,8 +41,9 @@ constexpr std::uint8_t kRefused = 'R', kOpen = 'O', kTask = 'T', kStopTask = 'S'
                        kExit = 'E';
 constexpr std::uint8_t kTerminateNow = 0, kStopWorkers = 1, kKillWorkers = 2;
 
-// The engine's tag on its own communicator.
-constexpr int kTag = 0x6d70;
+// The engine's tags on its own communicator: messages, and the pieces of a long one (on a tag
+// of their own, so that a heartbeat sent after them can overtake them).
+constexpr int kTag = 0x6d70, kPieceTag = 0x6d71;
 // The largest MPI message: Open MPI 4.1 counts bytes in int.
 constexpr std::size_t kPiece = std::size_t{1} << 30;
 // How long rank 0 waits at exit for the worker ranks' kBye.

@@ -1,6 +1,7 @@
 // Every example prints what SEED.md says, under every start method (MPROC_START_METHOD).
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -297,6 +298,29 @@ TEST_P(Examples, S24MainGuard) {
     const int n = std::stoi(m[1]);
     EXPECT_EQ(r.count("worker "), n) << r.out;
     EXPECT_TRUE(r.has("started " + std::to_string(n) + " workers, one per core")) << r.out;
+}
+
+// S25: S12's map over MPI ranks, as the tour runs it (mpiexec -n 3): two worker ranks take the
+// tasks, the results are those of one process. Its timing is the machine's business.
+TEST(ExamplesMpi, S25MpiMap) {
+    const std::string exe = MPROC_EXAMPLES_DIR "/s25_mpi_map";
+    if (access(exe.c_str(), X_OK) != 0) GTEST_SKIP() << "mproc was built without MPI";
+    const std::string cmd = std::string("mpiexec --oversubscribe --bind-to none -n 3 ") +
+                            (geteuid() == 0 ? "--allow-run-as-root " : "") + "'" + exe + "' 2>&1";
+    FILE* f = popen(cmd.c_str(), "r");
+    ASSERT_NE(f, nullptr);
+    std::string out;
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+    const int status = pclose(f);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << out;
+    EXPECT_NE(out.find("rank 0 of 3 on "), std::string::npos) << out;
+    EXPECT_NE(out.find("tasks go to 2 worker rank(s)"), std::string::npos) << out;
+    EXPECT_NE(out.find("[1, 4, 9, 16, 25]"), std::string::npos) << out;
+    EXPECT_TRUE(std::regex_search(out, std::regex("8 CPU-bound tasks: one process [0-9.]+ s, 2 worker rank\\(s\\) "
+                                                  "[0-9.]+ s, speedup [0-9.]+x \\(same results: True; tasks ran in 2 rank\\(s\\)\\)")))
+        << out;
 }
 
 // S4 across two machines, as far as one machine allows: the server program in one network

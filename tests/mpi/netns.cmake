@@ -1,9 +1,9 @@
 # One MPI job across fake hosts (issue 16 point 6): scripts/mpi_hosts.sh makes two network
 # namespaces with their own addresses and hostnames and runs netns_hello over them, one rank per
 # host; the program fails unless the two ranks report different processor names and ping-pong
-# over TCP. Included from tests/CMakeLists.txt after find_package(MPI COMPONENTS CXX); uses its
+# over TCP. Included from tests/CMakeLists.txt where MPI was found (MPROC_HAS_MPI); uses its
 # mproc_timeout. Skipped (exit 77), saying why, without root, iproute2 or namespaces.
-if(MPI_CXX_FOUND)
+if(MPROC_HAS_MPI)
   add_executable(mpi_netns_hello ${CMAKE_CURRENT_LIST_DIR}/netns_hello.cpp)
   target_link_libraries(mpi_netns_hello PRIVATE MPI::MPI_CXX)
   # Open MPI's C++ bindings (mpicxx.h, deprecated) warn under -Wextra; the program uses the C API.
@@ -15,5 +15,5 @@ if(MPI_CXX_FOUND)
   # The fake hosts use one bridge and subnet per machine: tests that make them run one at a time
   # (the script's lock would also serialize them, but inside their timeouts).
   set_tests_properties(mpi.netns_hello PROPERTIES TIMEOUT ${t} SKIP_RETURN_CODE 77
-                       RESOURCE_LOCK mpi_hosts LABELS mpi)
+                       RESOURCE_LOCK mpi_hosts LABELS mpi_tests)
 endif()

@@ -23,7 +23,7 @@ case "$scenario" in
   rank-death)
     # Open MPI 4.1 ends the whole job when a rank dies, unless told otherwise: these flags let
     # the other ranks live on and the job end normally (docs/mpi.md).
-    "${mpiexec_[@]}" --enable-recovery --mca orte_abort_on_non_zero_status 0 --mca async_mpi_finalize 1 \
+    "${mpiexec_[@]}" --enable-recovery --mca async_mpi_finalize 1 \
       -n 3 "$bin/mpi_scenarios" rank-death >"$out" 2>&1
     status=$?
     cat "$out"
@@ -67,6 +67,21 @@ case "$scenario" in
     cat "$out"
     expect "garbage: OK"
     expect "rank 1 on host .* sent a malformed message"
+    ;;
+  hosts)
+    # Across fake hosts (network namespaces): rank 0 on h1, a worker rank on each of h2 and h3.
+    "$here/../../scripts/mpi_hosts.sh" run 3 --enable-recovery --mca async_mpi_finalize 1 -- \
+      "$bin/mpi_scenarios" hosts >"$out" 2>&1
+    status=$?
+    cat "$out"
+    [[ $status -ne 77 ]] || exit 77
+    [[ $status -eq 0 ]] || { echo "scenarios: $scenario: the job exited $status"; exit 1; }
+    expect "hosts: OK"
+    ;;
+  large)
+    "${mpiexec_[@]}" -n 2 "$bin/mpi_scenarios" large >"$out" 2>&1 || { cat "$out"; exit 1; }
+    cat "$out"
+    expect "large: OK"
     ;;
   *) echo "scenarios: unknown scenario $scenario"; exit 2 ;;
 esac
