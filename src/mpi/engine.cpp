@@ -21,11 +21,17 @@ namespace {
 // Frame bytes: a whole message, or the head of one sent in pieces (u64 message bytes and u64
 // tail bytes follow; then the message's pieces, then the tail's).
 constexpr char kWhole = 0, kHead = 1;
+// A message up to this long is handled on the engine's thread (when nothing waits for the
+// helper): handling it is quick; a longer one's decoding or hand-off to a process pool is not.
+constexpr std::size_t kInlineMax = std::size_t{64} << 10;
 // A tail shorter than this goes inside its message (one MPI message beats two).
 constexpr std::size_t kTailMin = std::size_t{64} << 10;
 // After the last message the loop polls on for kSpin, then sleeps from kMinSleep doubling up
 // to kMaxSleep between polls: an idle worker rank costs a poll a millisecond.
 constexpr auto kSpin = std::chrono::microseconds(200);
+// While the role waits for an answer over MPI (rank 0 with tasks out), it polls on this long:
+// sleeping there puts a millisecond on a task's round trip whenever the machine is loaded.
+constexpr auto kSpinExpecting = std::chrono::milliseconds(5);
 constexpr auto kMinSleep = std::chrono::microseconds(20);
 constexpr auto kMaxSleep = std::chrono::microseconds(1000);
 // How long rank 0 waits for every rank's hello, and for its last messages at exit.
@@ -310,7 +316,7 @@ void Engine::loop() {
                 sleep = kMinSleep;
                 continue;
             }
-            if (now - last_activity < kSpin) {
+            if (now - last_activity < (role_->expecting() ? kSpinExpecting : kSpin)) {
                 lk.unlock();
                 std::this_thread::yield();
                 continue;
@@ -482,6 +488,14 @@ void Engine::heartbeats_and_liveness(Clock::time_point now) {
 }
 
 void Engine::hand_over(int src, std::string msg, std::string tail) {
+    // A short message is handled here and now (one hand-off fewer on a task's round trip),
+    // unless one before it still waits for the helper: messages are handled in order.
+    bool idle = false;
+    if (tail.empty() && msg.size() <= kInlineMax) {
+        std::lock_guard lk(helper_mu_);
+        idle = helper_queue_.empty() && !helper_busy_;
+    }
+    if (idle) return role_->on_message(src, msg, tail);
     defer([this, src, m = std::move(msg), t = std::move(tail)]() mutable { role_->on_message(src, m, t); });
 }
 
@@ -500,9 +514,11 @@ void Engine::helper_loop() {
         if (helper_queue_.empty()) return;
         auto f = std::move(helper_queue_.front());
         helper_queue_.pop_front();
+        helper_busy_ = true;
         lk.unlock();
         f();
         lk.lock();
+        helper_busy_ = false;
     }
 }
 

@@ -39,9 +39,10 @@ struct Peer {
     Clock::time_point told{};   // the last message to it
 };
 
-// What a rank does with what arrives: on the engine's helper thread, in order of arrival, so
-// that what takes long (decoding a large result, handing a chunk to a process pool, ending a
-// pool) never holds the engine's thread, whose polls and heartbeats keep the ranks' liveness.
+// What a rank does with what arrives, in order of arrival: a short message on the engine's
+// thread, a long one (decoding a large result, handing a large chunk to a process pool) on its
+// helper thread, so that it never holds the engine's thread, whose polls and heartbeats keep
+// the ranks' liveness. A role must not block on what only the engine's thread can do.
 class Role {
 public:
     virtual ~Role() = default;
@@ -53,6 +54,8 @@ public:
     // Whether the loop should stop (a worker rank told to exit), and the process's exit status.
     virtual bool done() const = 0;
     virtual int exit_code() const { return 0; }
+    // Whether an answer is due over MPI (rank 0: tasks are out on ranks): the engine polls on.
+    virtual bool expecting() const { return false; }
 };
 
 class Engine {
@@ -131,6 +134,7 @@ private:
     std::condition_variable helper_cv_;
     std::deque<std::function<void()>> helper_queue_;
     bool helper_stop_ = false;
+    bool helper_busy_ = false;  // running one
 };
 
 // A message of the given kind, to append to with an OutputArchive.

@@ -22,15 +22,20 @@ namespace mproc::detail::pool {
 
 using mpi::Engine;
 
+// Chunks out on ranks, over every pool of this process: the engine polls on while some are.
+std::atomic<long> chunks_out{0};
+
 struct MpiCore::Impl final : Gate, std::enable_shared_from_this<Impl> {
     struct Rank {
         int rank = 0;
         bool lost = false;
         bool closed = false;  // its pool has ended (kClosed)
-        std::size_t out = 0;  // chunks it holds
+        std::size_t out = 0;          // chunks it holds
+        std::size_t out_futures = 0;  // of which an executor's futures
     };
     struct Out {
         std::size_t rank = 0;  // index in ranks
+        bool future = false;   // counts against the rank's futures
         Chunk chunk;
         std::vector<char> done;
         std::size_t left = 0;
@@ -40,7 +45,11 @@ struct MpiCore::Impl final : Gate, std::enable_shared_from_this<Impl> {
 
     Engine& engine;
     const std::uint64_t id;
+    // Chunks of an executor's futures a rank may hold: tasks_per_rank + 1 (Python's call queue:
+    // a future is running once sent, so the rest wait here, cancellable). Other calls' chunks
+    // (map, imap, a Pool's) fill a deeper window, so that the next is there when one ends.
     std::size_t capacity = 2;
+    std::size_t window = 16;
     std::vector<Rank> ranks;
     std::size_t next_rank = 0;
     std::deque<Chunk> queue;
@@ -97,10 +106,11 @@ struct MpiCore::Impl final : Gate, std::enable_shared_from_this<Impl> {
                 continue;
             }
             // The rank with the fewest chunks out, in turn.
+            const bool future = c.job->executor_future();
             std::size_t best = ranks.size();
             for (std::size_t k = 0; k < ranks.size(); ++k) {
                 const std::size_t i = (next_rank + k) % ranks.size();
-                if (ranks[i].lost || ranks[i].out >= capacity) continue;
+                if (ranks[i].lost || ranks[i].out >= window || (future && ranks[i].out_futures >= capacity)) continue;
                 if (best == ranks.size() || ranks[i].out < ranks[best].out) best = i;
             }
             if (best == ranks.size()) return;
@@ -109,8 +119,11 @@ struct MpiCore::Impl final : Gate, std::enable_shared_from_this<Impl> {
             c.job->mark_running();
             send_task(ranks[best].rank, seq, c);
             ++ranks[best].out;
+            ranks[best].out_futures += future;
+            chunks_out.fetch_add(1, std::memory_order_relaxed);
             Out o;
             o.rank = best;
+            o.future = future;
             o.done.assign(c.count, 0);
             o.left = c.count;
             o.chunk = std::move(c);
@@ -142,7 +155,9 @@ struct MpiCore::Impl final : Gate, std::enable_shared_from_this<Impl> {
         for (auto& c : queue) fail_locked(c, nullptr, e);
         queue.clear();
         for (auto& [seq, o] : out) fail_locked(o.chunk, &o.done, e);
+        chunks_out.fetch_sub(static_cast<long>(out.size()), std::memory_order_relaxed);
         out.clear();
+        for (auto& r : ranks) r.out = r.out_futures = 0;
         if (!close_sent) {
             close_sent = true;
             const std::uint8_t how = !stop_reason ? mpi::kTerminateNow : stop_kill ? mpi::kKillWorkers : mpi::kStopWorkers;
@@ -211,7 +226,9 @@ struct MpiCore::Impl final : Gate, std::enable_shared_from_this<Impl> {
     }
 
     void finish_chunk_locked(std::map<std::uint64_t, Out>::iterator it) {
+        chunks_out.fetch_sub(1, std::memory_order_relaxed);
         --ranks[it->second.rank].out;
+        ranks[it->second.rank].out_futures -= it->second.future;
         out.erase(it);
     }
 
@@ -235,9 +252,10 @@ struct MpiCore::Impl final : Gate, std::enable_shared_from_this<Impl> {
                 continue;
             }
             fail_locked(it->second.chunk, &it->second.done, e);
+            chunks_out.fetch_sub(1, std::memory_order_relaxed);
             it = out.erase(it);
         }
-        r.out = 0;
+        r.out = r.out_futures = 0;
         if (std::all_of(ranks.begin(), ranks.end(), [](const Rank& x) { return x.lost; }) && !broken) {
             broken = std::make_exception_ptr(futures::BrokenProcessPool(
                 "mproc: every worker rank of the MPI pool was lost (the last: " + why + ")"));
@@ -341,6 +359,7 @@ public:
     }
 
     bool done() const override { return false; }
+    bool expecting() const override { return chunks_out.load(std::memory_order_relaxed) > 0; }
 
 private:
     void lost(int source, const std::string& why) {
@@ -423,6 +442,7 @@ MpiCore::MpiCore(const MpiCoreOptions& options) {
     gate_ = impl_;
     Impl& im = *impl_;
     im.capacity = options.tasks_per_rank + 1;
+    im.window = std::max<std::size_t>(16, 4 * options.tasks_per_rank);
     const int want = options.ranks.value_or(engine->size() - 1);
     for (int r = 1; r < engine->size() && static_cast<int>(im.ranks.size()) < want; ++r)
         if (!engine->peer(r).lost) im.ranks.push_back(Impl::Rank{r});
