@@ -20,12 +20,19 @@
 #include <optional>
 #include <string>
 
+#include <mpi.h>
+
 #include "mproc/detail/mpi_core.hpp"
 #include "mproc/futures.hpp"
 #include "mproc/pool.hpp"
 
+namespace mproc::detail::mpi {
+class Engine;
+}
+
 namespace mproc::detail::pool {
 struct MpiCoreOptions {
+    mpi::Engine* engine = nullptr;   // MPICommExecutor's; null: the job's (mproc::init)
     std::optional<int> ranks;        // worker ranks to use; empty: all
     std::size_t tasks_per_rank = 1;  // tasks one rank runs side by side, each in a process
     Initializer initializer;
@@ -70,6 +77,8 @@ struct MPIPoolExecutorOptions {
 // as_completed and callbacks. Contracts are ProcessPoolExecutor's (futures.hpp); callbacks run
 // on the MPI engine's thread. Submit after shutdown: std::logic_error.
 class MPIPoolExecutor : public futures::detail::Executor<detail::pool::MpiCore> {
+    friend class MPICommExecutor;
+
 public:
     explicit MPIPoolExecutor(MPIPoolExecutorOptions options = {});
     explicit MPIPoolExecutor(int max_workers) : MPIPoolExecutor(MPIPoolExecutorOptions{.max_workers = max_workers}) {}
@@ -82,6 +91,40 @@ private:
     explicit MPIPoolExecutor(std::unique_ptr<detail::pool::MpiCore>&& core);
     MPIPoolExecutor(const detail::pool::MpiCore* raw, std::unique_ptr<detail::pool::MpiCore>&& core);
     const detail::pool::MpiCore* core_ = nullptr;
+};
+
+// For programs that already use MPI (mpi4py: MPICommExecutor(comm, root)): an executor over
+// the other ranks of a communicator the program gives. The program initializes MPI itself, with
+// MPI_THREAD_MULTIPLE (the executor's MPI calls run in a thread of their own beside the
+// program's); the executor works on a duplicate of the communicator. A program that
+// initializes MPI before mproc::init is left to run MPI itself: no rank serves in mproc::init.
+//
+//   MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
+//   mproc::init(argc, argv);   // not under mpiexec's static mode unless linked for it
+//   {
+//       mproc::mpi::MPICommExecutor ex(MPI_COMM_WORLD, 0);
+//       if (ex) ex->submit(...);   // root only; the other ranks served inside the constructor
+//   }
+//   MPI_Finalize();
+class MPICommExecutor {
+public:
+    // Collective over comm: every rank of it calls this. On root: an executor over the other
+    // ranks. Elsewhere: serves tasks until root's executor is destroyed, then returns, empty.
+    // std::invalid_argument without MPI_THREAD_MULTIPLE or for a root out of range;
+    // ProcessError when a rank runs another build of the program.
+    MPICommExecutor(MPI_Comm comm, int root = 0, MPIPoolExecutorOptions options = {});
+    // Root: shuts the executor down (waiting for its tasks), then releases the other ranks.
+    ~MPICommExecutor();
+    MPICommExecutor(const MPICommExecutor&) = delete;
+    MPICommExecutor& operator=(const MPICommExecutor&) = delete;
+
+    explicit operator bool() const noexcept { return executor_ != nullptr; }
+    MPIPoolExecutor& operator*() const { return *executor_; }
+    MPIPoolExecutor* operator->() const { return executor_.get(); }
+
+private:
+    detail::mpi::Engine* engine_ = nullptr;
+    std::unique_ptr<MPIPoolExecutor> executor_;
 };
 
 // multiprocessing.Pool's options over ranks (mpi4py.util.pool.Pool).

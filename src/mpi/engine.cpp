@@ -9,8 +9,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <stdexcept>
 
 #include "mproc/detail/archive.hpp"
+#include "mproc/errors.hpp"
 #include "mpi/wire.hpp"
 #include "platform/process.hpp"
 #include "platform/system.hpp"
@@ -27,13 +29,17 @@ constexpr std::size_t kInlineMax = std::size_t{64} << 10;
 // A tail shorter than this goes inside its message (one MPI message beats two).
 constexpr std::size_t kTailMin = std::size_t{64} << 10;
 // After the last message the loop polls on for kSpin, then sleeps from kMinSleep doubling up
-// to kMaxSleep between polls: an idle worker rank costs a poll a millisecond.
+// to kMaxSleep between polls (kMaxIdleSleep after a second of nothing).
 constexpr auto kSpin = std::chrono::microseconds(200);
 // While the role waits for an answer over MPI (rank 0 with tasks out), it polls on this long:
 // sleeping there puts a millisecond on a task's round trip whenever the machine is loaded.
 constexpr auto kSpinExpecting = std::chrono::milliseconds(5);
 constexpr auto kMinSleep = std::chrono::microseconds(20);
 constexpr auto kMaxSleep = std::chrono::microseconds(1000);
+// A rank idle this long sleeps up to kMaxIdleSleep between polls: a task after a pause waits a
+// few milliseconds more, and an idle rank costs a fifth as much.
+constexpr auto kLongIdle = std::chrono::seconds(1);
+constexpr auto kMaxIdleSleep = std::chrono::microseconds(5000);
 // How long rank 0 waits for every rank's hello, and for its last messages at exit.
 constexpr auto kJoinTimeout = std::chrono::seconds(60);
 constexpr auto kExitFlush = std::chrono::seconds(2);
@@ -150,6 +156,10 @@ void Engine::set_role(std::shared_ptr<Role> role) {
 
 void Engine::join_job() {
     if (!launched_by_mpiexec()) return;
+    // A program that initialized MPI before mproc::init runs MPI itself (MPICommExecutor).
+    int initialized = 0;
+    MPI_Initialized(&initialized);
+    if (initialized) return;
     auto* e = new Engine;  // lives as long as the process: exit hooks and pools refer to it
     // A worker rank serves in this thread; rank 0 runs the engine in a thread of its own and
     // waits here until the ranks have met (run() publishes g_root then, or exits the process).
@@ -162,71 +172,119 @@ void Engine::join_job() {
     }
     e->thread_ = std::thread([e] { e->run(true); });
     std::unique_lock lk(e->mu_);
-    e->cv_.wait(lk, [&] { return g_root != nullptr; });
+    e->cv_.wait(lk, [&] { return e->met_ != 0; });  // refused: run() ends the process
+    g_root = e;
 }
 
 void Engine::run(bool root) {
-    int provided = 0;
-    check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
-    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-    check(MPI_Comm_dup(MPI_COMM_WORLD, &comm_of(comm_)), "MPI_Comm_dup");
-    MPI_Comm_set_errhandler(comm_of(comm_), MPI_ERRORS_RETURN);
-    MPI_Comm_rank(comm_of(comm_), &rank_);
-    MPI_Comm_size(comm_of(comm_), &size_);
-    liveness_ = liveness_from_env();
-    {
-        std::lock_guard lk(mu_);
-        peers_.resize(static_cast<std::size_t>(size_));
-        for (int r = 0; r < size_; ++r) partial_.push_back(std::make_unique<Partial>());
-        Peer& self = peers_[static_cast<std::size_t>(rank_)];
-        self.host = platform::host_name();
-        self.pid = platform::get_pid();
-        self.build_id = platform::program_build_id();
+    if (owns_mpi_) {
+        int provided = 0;
+        check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
+        MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+        check(MPI_Comm_dup(MPI_COMM_WORLD, &comm_of(comm_)), "MPI_Comm_dup");
+        setup();
     }
-    if (!root && rank_ == 0) {
+    if (!root && rank_ == root_) {
         std::fprintf(stderr, "mproc: MPI rank 0 is not the program's first rank\n");
         std::_Exit(70);
     }
     set_role(root ? make_root(*this) : make_server(*this));
-    hello_phase();
-    helper_ = std::thread([this] { helper_loop(); });
-    if (root) {
-        {
-            std::lock_guard lk(mu_);
-            g_root = this;
-        }
-        cv_.notify_all();
+    const bool met = hello_phase();
+    {
+        std::lock_guard lk(mu_);
+        met_ = met ? 1 : 2;
     }
-    loop();
-    stop_helper();  // what arrived is handled (a worker rank's pools end there on kExit)
-    if (!root) post(0, begin_message(kBye));
-    send_queued();
-    finish_sends(Clock::now() + kExitFlush);
+    cv_.notify_all();
+    if (met) {
+        helper_ = std::thread([this] { helper_loop(); });
+        loop();
+        stop_helper();  // what arrived is handled (a worker rank's pools end there on kExit)
+        if (!root) post(root_, begin_message(kBye));
+        send_queued();
+        finish_sends(Clock::now() + kExitFlush);
+    }
     // Sends to a lost rank never complete; MPI_Finalize is told nothing of them.
     MPI_Comm_free(&comm_of(comm_));
-    MPI_Finalize();
+    if (owns_mpi_) MPI_Finalize();
 }
 
-void Engine::hello_phase() {
-    if (rank_ != 0) {
+void Engine::setup() {
+    MPI_Comm_set_errhandler(comm_of(comm_), MPI_ERRORS_RETURN);
+    MPI_Comm_rank(comm_of(comm_), &rank_);
+    MPI_Comm_size(comm_of(comm_), &size_);
+    liveness_ = liveness_from_env();
+    std::lock_guard lk(mu_);
+    peers_.resize(static_cast<std::size_t>(size_));
+    for (int r = 0; r < size_; ++r) partial_.push_back(std::make_unique<Partial>());
+    Peer& self = peers_[static_cast<std::size_t>(rank_)];
+    self.host = platform::host_name();
+    self.pid = platform::get_pid();
+    self.build_id = platform::program_build_id();
+}
+
+Engine::~Engine() {
+    for (auto& p : partial_)
+        if (p->allocator.joinable()) p->allocator.join();
+}
+
+Engine* Engine::over(void* comm, int root) {
+    int initialized = 0, finalized = 0;
+    MPI_Initialized(&initialized);
+    MPI_Finalized(&finalized);
+    if (!initialized || finalized)
+        throw std::logic_error("mproc: MPICommExecutor needs MPI initialized by the program (MPI_Init_thread)");
+    int level = 0;
+    MPI_Query_thread(&level);
+    if (level < MPI_THREAD_MULTIPLE)
+        throw std::invalid_argument(
+            "mproc: MPICommExecutor runs its MPI calls in a thread of its own beside the program's: MPI must be "
+            "initialized with MPI_Init_thread(..., MPI_THREAD_MULTIPLE, ...)");
+    auto e = std::make_unique<Engine>();
+    e->owns_mpi_ = false;
+    e->root_ = root;
+    check(MPI_Comm_dup(*static_cast<MPI_Comm*>(comm), &comm_of(e->comm_)), "MPI_Comm_dup");
+    e->setup();
+    if (root < 0 || root >= e->size_) {
+        MPI_Comm_free(&comm_of(e->comm_));
+        throw std::invalid_argument("mproc: MPICommExecutor's root " + std::to_string(root) + " is not a rank of the communicator");
+    }
+    if (e->rank_ != root) {
+        e->run(false);
+        if (e->role_->exit_code() != 0) throw ProcessError("mproc: rank " + std::to_string(root) + " refused this rank (another build of the program)");
+        return nullptr;
+    }
+    e->thread_ = std::thread([p = e.get()] { p->run(true); });
+    std::unique_lock lk(e->mu_);
+    e->cv_.wait(lk, [&] { return e->met_ != 0; });
+    if (e->met_ == 2) {
+        lk.unlock();
+        e->thread_.join();
+        throw ProcessError(e->refusal_);
+    }
+    return e.release();
+}
+
+bool Engine::hello_phase() {
+    if (rank_ != root_) {
         std::string msg = begin_message(kHello);
         OutputArchive ar(msg);
         const Peer& self = peers_[static_cast<std::size_t>(rank_)];
         ar(self.build_id, self.host, self.pid);
-        post(0, std::move(msg));
+        post(root_, std::move(msg));
         // Rank 0 is silent until every rank has joined: its silence counts from then.
-        peers_[0].heard = Clock::now() + kJoinTimeout;
-        return;  // the server role reads kRefused, if rank 0 refuses this build
+        peers_[static_cast<std::size_t>(root_)].heard = Clock::now() + kJoinTimeout;
+        return true;  // the server role reads kRefused, if rank 0 refuses this build
     }
     const auto deadline = Clock::now() + kJoinTimeout;
-    const std::string& mine = peers_[0].build_id;
+    const auto me = static_cast<std::size_t>(root_);
+    const std::string& mine = peers_[me].build_id;
     std::vector<bool> met(static_cast<std::size_t>(size_), false);
-    met[0] = true;
+    met[me] = true;
     int waiting = size_ - 1;
     while (waiting > 0) {
         if (Clock::now() > deadline) {
             std::string missing;
-            for (int r = 1; r < size_; ++r)
+            for (int r = 0; r < size_; ++r)
                 if (!met[static_cast<std::size_t>(r)]) missing += " " + std::to_string(r);
             std::fprintf(stderr, "mproc: MPI ranks%s did not join within %d s; ending the job\n", missing.c_str(),
                          static_cast<int>(kJoinTimeout.count()));
@@ -272,15 +330,16 @@ void Engine::hello_phase() {
     }
     // Every rank must run this very build: functions travel as addresses into it.
     std::string refusal;
-    for (int r = 1; r < size_; ++r) {
+    for (int r = 0; r < size_; ++r) {
         const Peer& p = peers_[static_cast<std::size_t>(r)];
-        if (p.build_id != mine)
+        if (r != root_ && p.build_id != mine)
             refusal += "mproc: MPI rank " + std::to_string(r) + " on host " + p.host + " (pid " + std::to_string(p.pid) +
                        ") runs another build of the program (build id " + p.build_id + "; rank 0 on host " +
-                       peers_[0].host + " runs " + mine + "): every rank must run the same executable\n";
+                       peers_[me].host + " runs " + mine + "): every rank must run the same executable\n";
     }
-    if (refusal.empty()) return;
-    for (int r = 1; r < size_; ++r) {
+    if (refusal.empty()) return true;
+    for (int r = 0; r < size_; ++r) {
+        if (r == root_) continue;
         std::string msg = begin_message(kRefused);
         OutputArchive ar(msg);
         ar(refusal);
@@ -288,6 +347,10 @@ void Engine::hello_phase() {
     }
     send_queued();
     finish_sends(Clock::now() + kExitFlush);
+    if (!owns_mpi_) {
+        refusal_ = refusal;  // MPICommExecutor's constructor throws it
+        return false;
+    }
     std::fprintf(stderr, "%s", refusal.c_str());
     std::fflush(stderr);
     MPI_Comm_free(&comm_of(comm_));
@@ -311,11 +374,12 @@ void Engine::loop() {
         {
             std::unique_lock lk(mu_);
             if (role_->done() || (stopping_ && outbox_.empty() && (all_said_bye() || now > stop_by_))) break;
-            if (active || !outbox_.empty()) {
+            if (active) {
                 last_activity = now;
                 sleep = kMinSleep;
                 continue;
             }
+            if (!outbox_.empty()) continue;  // a heartbeat just posted: sent next round
             if (now - last_activity < (role_->expecting() ? kSpinExpecting : kSpin)) {
                 lk.unlock();
                 std::this_thread::yield();
@@ -323,22 +387,26 @@ void Engine::loop() {
             }
             cv_.wait_for(lk, sleep, [&] { return !outbox_.empty() || stopping_; });
         }
-        sleep = std::min<Clock::duration>(sleep * 2, kMaxSleep);
+        sleep = std::min<Clock::duration>(sleep * 2, now - last_activity > kLongIdle ? kMaxIdleSleep : kMaxSleep);
     }
 }
 
 bool Engine::send_queued() {
-    std::deque<Outgoing> out;
+    // An idle round allocates nothing (it runs a thousand times a second).
+    std::deque<Outgoing>& out = sending_now_;
     {
         std::lock_guard lk(mu_);
-        out.swap(outbox_);
+        if (!outbox_.empty()) out.swap(outbox_);
         for (int r : to_forsake_) {
             Peer& p = peers_.at(static_cast<std::size_t>(r));
             p.lost = p.forsaken = true;
         }
         to_forsake_.clear();
     }
-    const bool any = !out.empty();
+    // Heartbeats are no work: the loop may sleep on after sending one.
+    const bool any = std::any_of(out.begin(), out.end(), [](const Outgoing& o) {
+        return !(o.msg.size() == 2 && o.msg[1] == static_cast<char>(kAlive));
+    });
     const auto now = Clock::now();
     MPI_Comm c = comm_of(comm_);
     for (auto& o : out) {
@@ -368,6 +436,7 @@ bool Engine::send_queued() {
         }
         sending_.push_back(std::move(s));
     }
+    out.clear();
     // Completed sends free their buffers; those to a lost rank may never complete, and are
     // kept (MPI may still read them).
     std::erase_if(sending_, [](const std::unique_ptr<Send>& s) {
@@ -379,14 +448,13 @@ bool Engine::send_queued() {
 }
 
 bool Engine::receive_all() {
-    bool any = false;
+    bool any = false;  // heartbeats aside: they are no work, and the loop may sleep on
     for (;;) {
         MPI_Message handle;
         MPI_Status st;
         int flag = 0;
         check(MPI_Improbe(MPI_ANY_SOURCE, kTag, comm_of(comm_), &flag, &handle, &st), "MPI_Improbe");
         if (!flag) break;
-        any = true;
         int count = 0;
         MPI_Get_count(&st, MPI_BYTE, &count);
         const int src = st.MPI_SOURCE;
@@ -396,6 +464,7 @@ bool Engine::receive_all() {
         if (p.lost) continue;  // a rank taken for dead stays dead: what it held has failed
         p.heard = Clock::now();
         if (msg.size() == 2 && msg[1] == static_cast<char>(kAlive)) continue;
+        any = true;
         if (msg.size() == 2 && msg[1] == static_cast<char>(kBye)) {
             p.bye = true;
             continue;
@@ -472,7 +541,7 @@ bool Engine::progress_pieces(int src) {
 
 void Engine::heartbeats_and_liveness(Clock::time_point now) {
     for (int r = 0; r < size_; ++r) {
-        if (r == rank_ || (rank_ != 0 && r != 0)) continue;
+        if (r == rank_ || (rank_ != root_ && r != root_)) continue;
         Peer& p = peers_[static_cast<std::size_t>(r)];
         if (p.lost) continue;
         if (now - p.heard > liveness_) {
@@ -532,7 +601,8 @@ void Engine::stop_helper() {
 }
 
 bool Engine::all_said_bye() const {
-    for (int r = 1; r < size_; ++r) {
+    for (int r = 0; r < size_; ++r) {
+        if (r == root_) continue;
         const Peer& p = peers_[static_cast<std::size_t>(r)];
         if (!p.bye && !p.lost) return false;
     }
@@ -548,7 +618,8 @@ void Engine::finish_sends(Clock::time_point until) {
 
 void Engine::stop() noexcept {
     if (!thread_.joinable()) return;
-    for (int r = 1; r < size_; ++r) post(r, begin_message(kExit));
+    for (int r = 0; r < size_; ++r)
+        if (r != root_) post(r, begin_message(kExit));
     {
         std::lock_guard lk(mu_);
         stopping_ = true;

@@ -9,7 +9,8 @@
 // silence is the only sign.
 //
 // Ranks waiting for work do not spin: after the last message the loop polls on for kSpin,
-// then sleeps between polls, longer and longer up to kMaxSleep; a message to send wakes it.
+// then sleeps between polls, longer and longer (up to 1 ms, 5 ms after a second of nothing);
+// a message to send wakes it.
 #pragma once
 
 #include <chrono>
@@ -71,6 +72,15 @@ public:
     // (role from make_server) until rank 0 says exit, then exits the process.
     static void join_job();
 
+    // For a program that runs MPI itself (MPICommExecutor): an engine over a duplicate of
+    // *comm (an MPI_Comm*), with rank `root` in rank 0's part. Collective over the
+    // communicator. On root: starts the engine's thread and returns it once the ranks have met
+    // (the caller stops and deletes it). Elsewhere: serves tasks in this thread until root's
+    // engine stops, then returns null. std::invalid_argument without MPI_THREAD_MULTIPLE or for
+    // a root out of range; ProcessError when a rank runs another build.
+    static Engine* over(void* comm, int root);
+    int root_rank() const noexcept { return root_; }
+
     int rank() const noexcept { return rank_; }
     int size() const noexcept { return size_; }
     // A copy: hosts and pids do not change, `lost` may.
@@ -90,10 +100,15 @@ public:
     // Rank 0 at exit: tells the worker ranks to exit, finalizes MPI, ends the thread.
     void stop() noexcept;
 
-private:
     Engine() = default;
+    ~Engine();
+    Engine(const Engine&) = delete;
+    Engine& operator=(const Engine&) = delete;
+
+private:
     void run(bool root);
-    void hello_phase();
+    void setup();
+    bool hello_phase();
     void loop();
     bool send_queued();
     bool receive_all();
@@ -114,6 +129,10 @@ private:
         std::string msg, tail;
     };
     int rank_ = 0, size_ = 1;
+    int root_ = 0;          // the rank that runs the program's pools
+    bool owns_mpi_ = true;  // MPI_Init and MPI_Finalize are ours (static mode), or the program's
+    int met_ = 0;           // under mu_: 1 once the ranks have met, 2 when refused
+    std::string refusal_;
     void* comm_ = nullptr;  // MPI_Comm (the engine's duplicate of MPI_COMM_WORLD)
     std::vector<Peer> peers_;
     std::vector<std::unique_ptr<Partial>> partial_;  // by rank
@@ -124,6 +143,7 @@ private:
     mutable std::mutex mu_;
     std::condition_variable cv_;
     std::deque<Outgoing> outbox_;
+    std::deque<Outgoing> sending_now_;  // the engine's: what send_queued took from the outbox
     std::vector<int> to_forsake_;
     bool stopping_ = false;
     Clock::time_point stop_by_{};  // rank 0 at exit: the last moment to wait for the byes

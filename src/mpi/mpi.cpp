@@ -16,8 +16,9 @@ void join_at_init(int, char**) { Engine::join_job(); }
 // Registered when this file is linked in, which any program that makes an MPI pool does.
 const bool g_hooked = (mproc::detail::set_init_hook(&join_at_init), true);
 
-detail::pool::MpiCoreOptions core_options(const MPIPoolExecutorOptions& o) {
+detail::pool::MpiCoreOptions core_options(const MPIPoolExecutorOptions& o, Engine* engine = nullptr) {
     detail::pool::MpiCoreOptions c;
+    c.engine = engine;
     c.ranks = o.max_workers;
     c.tasks_per_rank = o.tasks_per_rank;
     c.initializer = o.initializer;
@@ -71,6 +72,26 @@ MPIPoolExecutor::MPIPoolExecutor(const detail::pool::MpiCore* raw, std::unique_p
 }
 
 bool MPIPoolExecutor::distributed() const noexcept { return core_->distributed(); }
+
+MPICommExecutor::MPICommExecutor(MPI_Comm comm, int root, MPIPoolExecutorOptions options) {
+    engine_ = Engine::over(&comm, root);
+    if (!engine_) return;  // a serving rank: root's executor has ended
+    try {
+        executor_.reset(new MPIPoolExecutor(std::make_unique<detail::pool::MpiCore>(core_options(options, engine_))));
+    } catch (...) {
+        engine_->stop();
+        delete engine_;
+        throw;
+    }
+}
+
+MPICommExecutor::~MPICommExecutor() {
+    executor_.reset();
+    if (engine_) {
+        engine_->stop();
+        delete engine_;
+    }
+}
 
 Pool::Pool(PoolOptions options)
     : BasicPool(std::make_unique<detail::pool::MpiCore>(core_options(options))) {}

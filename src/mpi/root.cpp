@@ -320,7 +320,8 @@ public:
                 throw SerializationError("a message for a pool that never was");
             }
             const std::size_t r = core->index_of(source);
-            if (r == core->ranks.size()) throw SerializationError("a message for a pool it is not part of");
+            if (&core->engine != &engine_ || r == core->ranks.size())
+                throw SerializationError("a message for a pool it is not part of");
             if (kind == mpi::kResult) {
                 std::uint64_t seq = 0;
                 std::uint32_t first = 0, n = 0;
@@ -364,6 +365,7 @@ public:
 private:
     void lost(int source, const std::string& why) {
         for (auto& core : registry().all()) {
+            if (&core->engine != &engine_) continue;
             const std::size_t r = core->index_of(source);
             if (r < core->ranks.size()) core->on_lost(r, why);
         }
@@ -418,7 +420,7 @@ MpiCore::MpiCore(const MpiCoreOptions& options) {
         throw std::invalid_argument("mproc: maxtasksperchild must be 1 or more, or empty for no limit");
     if (options.initializer && options.initializer.target()->refusal())
         throw std::logic_error(options.initializer.target()->refusal());
-    Engine* engine = Engine::root();
+    Engine* engine = options.engine ? options.engine : Engine::root();
     if (!engine || engine->size() < 2) {
         PoolOptions po;
         if (options.ranks) po.processes = static_cast<int>(*options.ranks * options.tasks_per_rank);
@@ -426,6 +428,9 @@ MpiCore::MpiCore(const MpiCoreOptions& options) {
         po.maxtasksperchild = options.maxtasksperchild;
         po.task_timeout = options.task_timeout;
         po.max_result_bytes = options.max_result_bytes;
+        // Inside MPI (mpiexec -n 1) no task process is forked from this process, as on a worker
+        // rank: MPI's threads and state would be copied half-way (a child stuck at exit was seen).
+        if (engine) po.start_method = "forkserver";
         local_ = std::make_unique<ProcessCore>(po);
         share_gate(*local_);
         say_local_once(processes_);
@@ -444,8 +449,8 @@ MpiCore::MpiCore(const MpiCoreOptions& options) {
     im.capacity = options.tasks_per_rank + 1;
     im.window = std::max<std::size_t>(16, 4 * options.tasks_per_rank);
     const int want = options.ranks.value_or(engine->size() - 1);
-    for (int r = 1; r < engine->size() && static_cast<int>(im.ranks.size()) < want; ++r)
-        if (!engine->peer(r).lost) im.ranks.push_back(Impl::Rank{r});
+    for (int r = 0; r < engine->size() && static_cast<int>(im.ranks.size()) < want; ++r)
+        if (r != engine->root_rank() && !engine->peer(r).lost) im.ranks.push_back(Impl::Rank{r});
     if (im.ranks.empty()) throw futures::BrokenProcessPool("mproc: every worker rank of the MPI job was lost");
     processes_ = im.ranks.size() * options.tasks_per_rank;
     std::string init;

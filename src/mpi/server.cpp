@@ -31,7 +31,7 @@ public:
         OutputArchive out(msg);
         out(core_, seq_, static_cast<std::uint32_t>(first), count);
         const std::string_view results = ar.rest();
-        engine_.post(0, std::move(msg), std::string(results));
+        engine_.post(engine_.root_rank(), std::move(msg), std::string(results));
         ar.skip(results.size());
         account(count);
     }
@@ -41,7 +41,7 @@ public:
         OutputArchive out(msg);
         out(core_, seq_, static_cast<std::uint32_t>(index));
         save_exception(out, name_the_rank(std::move(e)));
-        engine_.post(0, std::move(msg));
+        engine_.post(engine_.root_rank(), std::move(msg));
         account(1);
     }
 
@@ -96,7 +96,7 @@ public:
     ~Server() override { end_all(); }
 
     void on_message(int source, std::string& msg, std::string& tail) override {
-        if (source != 0 || msg.size() < 2) return;
+        if (source != engine_.root_rank() || msg.size() < 2) return;
         const auto kind = static_cast<std::uint8_t>(msg[1]);
         InputArchive ar(std::string_view(msg).substr(2));
         try {
@@ -246,7 +246,7 @@ private:
             std::string msg = begin_message(kClosed);
             OutputArchive ar(msg);
             ar(id);
-            engine_.post(0, std::move(msg));
+            engine_.post(engine_.root_rank(), std::move(msg));
         });
     }
 

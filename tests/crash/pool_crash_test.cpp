@@ -18,15 +18,9 @@
 
 #include "ranges.hpp"
 
-using namespace std::chrono_literals;
+#include "asan.hpp"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define MPROC_TEST_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define MPROC_TEST_ASAN 1
-#endif
-#endif
+using namespace std::chrono_literals;
 
 namespace {
 

@@ -215,6 +215,40 @@ int large() {
     return 0;
 }
 
+// A program that runs MPI itself (MPI_Init_thread before mproc::init): MPICommExecutor over
+// MPI_COMM_WORLD with the last rank as root (mpi4py's MPICommExecutor(comm, root)).
+int comm() {
+    int rank = 0, size = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    const int root = size - 1;
+    int status = 0;
+    {
+        mproc::mpi::MPICommExecutor ex(MPI_COMM_WORLD, root);
+        if (static_cast<bool>(ex) != (rank == root)) status = fail("comm", "the executor is not on root alone");
+        if (ex) {
+            if (!ex->distributed() || ex->max_workers() != static_cast<std::size_t>(size - 1))
+                status = fail("comm", "not over the other ranks");
+            for (int i = 0; i < 20 && status == 0; ++i)
+                if (ex->submit(twice, i).result() != 2 * i) status = fail("comm", "wrong result");
+            auto crash = ex->submit([]() -> int {
+                raise(SIGSEGV);
+                return 0;
+            });
+            try {
+                crash.result();
+                status = fail("comm", "a crash returned");
+            } catch (const mproc::WorkerLostError&) {
+            }
+            if (status == 0) std::printf("comm: OK (root %d, %d worker ranks)\n", root, size - 1);
+        }
+    }
+    // The program's own MPI goes on after the executor.
+    int sum = 0;
+    MPI_Allreduce(&status, &sum, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+    return sum == 0 ? 0 : 1;
+}
+
 // No worker rank (mpiexec -n 1) or no mpiexec: the pool runs on local processes, and says so.
 int local() {
     mproc::mpi::MPIPoolExecutor ex(2);
@@ -291,6 +325,14 @@ int garbage() {
 
 int main(int argc, char** argv) {
     const std::string scenario = argc > 1 ? argv[1] : "";
+    if (scenario == "comm") {
+        int provided = 0;
+        MPI_Init_thread(&argc, &argv, MPI_THREAD_MULTIPLE, &provided);
+        mproc::init(argc, argv);
+        const int status = comm();
+        MPI_Finalize();
+        return status;
+    }
     if (scenario == "garbage") {
         const char* r = std::getenv("OMPI_COMM_WORLD_RANK");
         if (r && std::strcmp(r, "1") == 0) garbage_rank();
@@ -302,6 +344,6 @@ int main(int argc, char** argv) {
     if (scenario == "garbage") return garbage();
     if (scenario == "hosts") return hosts();
     if (scenario == "large") return large();
-    std::fprintf(stderr, "usage (%s): %s rank-death|local|other-build|garbage|hosts|large\n", kBuild, argv[0]);
+    std::fprintf(stderr, "usage (%s): %s rank-death|local|other-build|garbage|hosts|large|comm\n", kBuild, argv[0]);
     return 2;
 }

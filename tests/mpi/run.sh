@@ -5,6 +5,13 @@
 # --allow-run-as-root only when run as root (Open MPI refuses root otherwise).
 # MPROC_MPIEXEC_FLAGS adds flags (a test of a rank's death passes recovery flags).
 set -eu
+# Under AddressSanitizer (scripts/test.sh --sanitize): Open MPI keeps allocations until exit,
+# some from components it loads and unloads; LeakSanitizer can tell them (scripts/lsan.supp)
+# only with whole stacks and with the components still loaded.
+if [ -n "${ASAN_OPTIONS:-}" ]; then
+  export ASAN_OPTIONS="$ASAN_OPTIONS:fast_unwind_on_malloc=0"
+  export OMPI_MCA_mca_base_component_disable_dlclose=1
+fi
 n=$1
 shift
 root=""
