@@ -87,55 +87,60 @@ std::string TaskQueue::take_buffer(std::size_t size) {
 void ProcessCore::Impl::dispatch() {
     const auto usable = static_cast<std::size_t>(
         std::count_if(workers.begin(), workers.end(), [](auto& w) { return w->usable(); }));
-    for (auto& wp : workers) {
-        Worker& w = *wp;
-        while (w.usable() && w.batches_out < 2 && !w.big_out) {
-            while (!tasks.queue.empty() && tasks.queue.front().job->finished()) tasks.queue.pop_front();
-            if (tasks.queue.empty()) return;
-            if (w.batches_out > 0 && tasks.queue.front().items.size() > TaskQueue::kBigMessage) break;
-            std::size_t limit = tasks.batch_limit(usable);
-            if (opts.maxtasksperchild) limit = std::min(limit, *opts.maxtasksperchild - w.chunks);
-            tasks.begin_batch();
-            std::uint32_t count = 0;
-            std::span<const int> fds;
-            while (!tasks.queue.empty() && count < limit) {
-                Chunk& c = tasks.queue.front();
-                if (c.job->finished()) {
-                    tasks.queue.pop_front();
-                    continue;
-                }
-                // An executor's future goes alone, and only to an idle worker: once sent it
-                // is running and cannot be cancelled (Python marks running what its call
-                // queue holds, at most max_workers + 1), so it waits here, pending and
-                // cancellable, rather than behind another task in a busy worker's pipe.
-                if (c.job->executor_future() && (count > 0 || w.batches_out > 0)) break;
-                // A chunk whose items carry descriptors travels alone: its archive numbers
-                // them from 0.
-                if (count > 0 && (c.fds || tasks.batch_bytes() + c.items.size() > TaskQueue::kBatchBytes)) break;
-                const std::uint64_t seq = tasks.next_seq++;
-                tasks.append_record(c, seq);
-                c.job->mark_running();
-                if (c.fds) fds = *c.fds;
-                w.inflight.push_back(InFlight{std::move(c), seq});
-                tasks.queue.pop_front();
-                ++count;
-                if (!fds.empty() || w.inflight.back().chunk.job->executor_future()) break;
-            }
-            if (count == 0) {
+    // Idle workers first; only then a second batch into a busy worker's pipe (which keeps it fed
+    // between batches): else a call submitted while one worker runs a long task waits behind it
+    // while another worker idles (Python's idle workers take the next task themselves).
+    for (const std::size_t most : {std::size_t{1}, std::size_t{2}}) {
+        for (auto& wp : workers) {
+            Worker& w = *wp;
+            while (w.usable() && w.batches_out < most && !w.big_out) {
+                while (!tasks.queue.empty() && tasks.queue.front().job->finished()) tasks.queue.pop_front();
                 if (tasks.queue.empty()) return;
-                break;  // the next chunk waits for an idle worker: perhaps another one
+                if (w.batches_out > 0 && tasks.queue.front().items.size() > TaskQueue::kBigMessage) break;
+                std::size_t limit = tasks.batch_limit(usable);
+                if (opts.maxtasksperchild) limit = std::min(limit, *opts.maxtasksperchild - w.chunks);
+                tasks.begin_batch();
+                std::uint32_t count = 0;
+                std::span<const int> fds;
+                while (!tasks.queue.empty() && count < limit) {
+                    Chunk& c = tasks.queue.front();
+                    if (c.job->finished()) {
+                        tasks.queue.pop_front();
+                        continue;
+                    }
+                    // An executor's future goes alone, and only to an idle worker: once sent it
+                    // is running and cannot be cancelled (Python marks running what its call
+                    // queue holds, at most max_workers + 1), so it waits here, pending and
+                    // cancellable, rather than behind another task in a busy worker's pipe.
+                    if (c.job->executor_future() && (count > 0 || w.batches_out > 0)) break;
+                    // A chunk whose items carry descriptors travels alone: its archive numbers
+                    // them from 0.
+                    if (count > 0 && (c.fds || tasks.batch_bytes() + c.items.size() > TaskQueue::kBatchBytes)) break;
+                    const std::uint64_t seq = tasks.next_seq++;
+                    tasks.append_record(c, seq);
+                    c.job->mark_running();
+                    if (c.fds) fds = *c.fds;
+                    w.inflight.push_back(InFlight{std::move(c), seq});
+                    tasks.queue.pop_front();
+                    ++count;
+                    if (!fds.empty() || w.inflight.back().chunk.job->executor_future()) break;
+                }
+                if (count == 0) {
+                    if (tasks.queue.empty()) return;
+                    break;  // the next chunk waits for an idle worker: perhaps another one
+                }
+                tasks.finish_batch(count, fds.size());
+                ++w.batches_out;
+                w.big_out = tasks.batch_bytes() > TaskQueue::kBigMessage;
+                w.chunks += count;
+                try {
+                    tasks.send_batch(w.conn, fds);
+                } catch (const std::exception&) {
+                    w.dead = true;  // it is gone; its sentinel will say how, and on_death
+                    break;          // will run its chunks again
+                }
+                if (opts.maxtasksperchild && w.chunks >= *opts.maxtasksperchild) stop_worker(w);
             }
-            tasks.finish_batch(count, fds.size());
-            ++w.batches_out;
-            w.big_out = tasks.batch_bytes() > TaskQueue::kBigMessage;
-            w.chunks += count;
-            try {
-                tasks.send_batch(w.conn, fds);
-            } catch (const std::exception&) {
-                w.dead = true;  // it is gone; its sentinel will say how, and on_death
-                break;          // will run its chunks again
-            }
-            if (opts.maxtasksperchild && w.chunks >= *opts.maxtasksperchild) stop_worker(w);
         }
     }
 }

@@ -3,6 +3,7 @@
 // input it lists; the rival's behaviour each test guards against is in its comment.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -216,6 +217,33 @@ TEST(Mpi, TerminateWorkersFailsWhatRuns) {
     ex.kill_workers();
     EXPECT_THROW(f.result(), mproc::futures::BrokenProcessPool);
     EXPECT_THROW(ex.submit(twice, 1), std::logic_error);
+}
+
+// tasks_per_rank = 2: one rank runs two tasks side by side, each in a process of its own. Each
+// task leaves a mark and waits for the other's: they finish only if they run at once.
+TEST(Mpi, TasksPerRankRunSideBySide) {
+    MPIPoolExecutor ex(MPIPoolExecutorOptions{.max_workers = 1, .tasks_per_rank = 2});
+    EXPECT_EQ(ex.max_workers(), 2u);
+    const std::string dir = "/tmp/mproc_mpi_side_" + std::to_string(getpid());
+    ASSERT_EQ(mkdir(dir.c_str(), 0700), 0);
+    auto meet = [](const std::string& d, int me) {
+        const std::string mine = d + "/" + std::to_string(me), other = d + "/" + std::to_string(1 - me);
+        std::ofstream(mine).put('x');
+        const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+        while (access(other.c_str(), F_OK) != 0) {
+            if (std::chrono::steady_clock::now() > until) return -1;
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));  // another process's file: no event to wait on
+        }
+        return static_cast<int>(getpid());
+    };
+    auto a = ex.submit(meet, dir, 0);
+    auto b = ex.submit(meet, dir, 1);
+    const int pa = a.result(), pb = b.result();
+    EXPECT_GT(pa, 0);
+    EXPECT_GT(pb, 0);
+    EXPECT_NE(pa, pb);
+    for (const char* f : {"/0", "/1"}) unlink((dir + f).c_str());
+    rmdir(dir.c_str());
 }
 
 // The ranks that wait for work do not spin: under 5% of a CPU each over 5 s.

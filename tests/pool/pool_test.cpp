@@ -451,6 +451,26 @@ TEST_P(PoolTest, ADeadlineThatIsNotPositiveIsRefusedAtTheCall) {
     pool.join();
 }
 
+// Two calls submitted one after the other run side by side on two workers: the second does not
+// wait behind the first in a busy worker's pipe while the other worker idles (it did: the
+// dispatcher gave each worker two batches in turn, the first worker first). Each task waits at a
+// barrier for the other, so they finish only together.
+int meet_at(mproc::Barrier b) {
+    b.wait(mproc::Timeout(20.0));
+    return static_cast<int>(getpid());
+}
+
+TEST(Pool, IdleWorkersTakeTheNextCall) {
+    mproc::Pool pool(2);
+    mproc::Barrier both(2);
+    auto a = pool.apply_async(meet_at, both);
+    auto b = pool.apply_async(meet_at, both);
+    const int pa = a.get(std::chrono::seconds(30)), pb = b.get(std::chrono::seconds(30));
+    EXPECT_NE(pa, pb);
+    pool.close();
+    pool.join();
+}
+
 // The thread pool: the same interface, any callable.
 TEST(ThreadPool, SameInterfaceAnyCallable) {
     mproc::pool::ThreadPool pool(3);
