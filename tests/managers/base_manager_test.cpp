@@ -220,7 +220,7 @@ TEST(BaseManager, FuzzedFramesNeverStopTheServer) {
     // an established client that keeps working, and a handshake racing 2,000 junk connections
     // for the server's connection slots on a loaded machine may be turned away, as it should.
     std::promise<void> connected;
-    std::thread well_behaved([&] {
+    std::jthread well_behaved([&] {
         try {
             for (int i = 0; !done.load(); ++i) {
                 results.set("k", i);
@@ -232,6 +232,11 @@ TEST(BaseManager, FuzzedFramesNeverStopTheServer) {
             if (good_calls == 0) connected.set_value();
         }
     });
+    // Whatever ends this test (a FAIL, an exception), the client stops and is joined first.
+    struct StopClient {
+        std::atomic<bool>& done;
+        ~StopClient() { done = true; }
+    } stop_client{done};
     EXPECT_EQ(connected.get_future().wait_for(30s), std::future_status::ready);
 
     // Valid requests to mutate: (op, id, name, args) archives like a client's.
@@ -281,9 +286,11 @@ TEST(BaseManager, FuzzedFramesNeverStopTheServer) {
     // Authenticated: mutated requests and malformed framing, reconnecting when the server closes.
     std::optional<mproc::Connection> c;
     while (frames < 100000) {
-        if (!c || c->closed()) c.emplace(mproc::connection::Client(server.address, kKey));
         ++frames;
         try {
+            // Inside the try: while the junk connections' threads are still going, the server may
+            // be at its connection limit and turn this one away, as it should.
+            if (!c || c->closed()) c.emplace(mproc::connection::Client(server.address, kKey));
             if (rng() % 50 == 0) {
                 std::string junk = random_bytes(1 + rng() % 64);  // framing itself broken
                 if (junk.size() > 4 && junk[4] == 5) junk[4] = 6;
@@ -291,8 +298,13 @@ TEST(BaseManager, FuzzedFramesNeverStopTheServer) {
                 c.reset();
                 continue;
             }
-            c->send_bytes(mutated());
-            if (!c->poll(10s)) FAIL() << "the server did not answer a malformed request within 10 s";
+            const std::string request = mutated();
+            c->send_bytes(request);
+            if (!c->poll(10s)) {
+                std::string hex;
+                for (unsigned char b : request) hex += "0123456789abcdef"[b >> 4], hex += "0123456789abcdef"[b & 15];
+                FAIL() << "the server did not answer a malformed request within 10 s: " << hex;
+            }
             (void)c->recv_bytes();  // an error reply
         } catch (const std::exception&) {
             c.reset();  // the server closed this connection: it may
