@@ -142,9 +142,7 @@ void run_job(int sock, bool fresh_program, pid_t forkserver) noexcept {
             arg_fds.back() = -1;
         }
         if (has_target) {
-            CodeAddress a;
-            ar(a);
-            entry = decode_function<void(InputArchive&)>(a);
+            entry = load_function<void(InputArchive&)>(ar);
         }
     } catch (const std::exception& e) {
         std::fprintf(stderr, "mproc: child could not read its job: %s\n", e.what());

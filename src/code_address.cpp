@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <unordered_map>
 
+#include "mproc/detail/archive.hpp"
 #include "mproc/errors.hpp"
 #include "platform/modules.hpp"
 
@@ -56,6 +57,17 @@ const void* decode_code_address(const CodeAddress& a) {
     if (a.module.empty() && c.addresses.size() < kMaxCached)
         c.addresses.emplace(a.offset, reinterpret_cast<std::uintptr_t>(p));
     return p;
+}
+
+void save_code_address(OutputArchive& ar, const void* p) {
+    const CodeAddress a = encode_code_address(p);
+    ar(a.module, a.offset);
+}
+
+const void* load_code_address(InputArchive& ar) {
+    CodeAddress a;
+    ar(a.module, a.offset);
+    return decode_code_address(a);
 }
 
 }  // namespace mproc::detail

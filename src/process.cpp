@@ -434,7 +434,7 @@ void Process::start() {
             const bool has_target = target_ != nullptr;
             ar(has_target);
             if (has_target) {
-                ar(detail::encode_function(target_->entry()));
+                detail::save_function(ar, target_->entry());
                 target_->save(ar);
             }
             // The parent's pidfd goes first (the child's lifeline), then whatever descriptors

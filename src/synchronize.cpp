@@ -470,7 +470,7 @@ void Barrier::save(detail::OutputArchive& ar) const {
     at_.save(ar);
     const bool has_action = action_ != nullptr;
     ar(has_action);
-    if (has_action) ar(detail::encode_function(action_));
+    if (has_action) detail::save_function(ar, action_);
     ar(default_timeout_);
 }
 
@@ -480,11 +480,7 @@ void Barrier::load(detail::InputArchive& ar) {
     bool has_action = false;
     ar(has_action);
     action_ = nullptr;
-    if (has_action) {
-        detail::CodeAddress a;
-        ar(a);
-        action_ = detail::decode_function<void()>(a);
-    }
+    if (has_action) action_ = detail::load_function<void()>(ar);
     call_ = action_ ? std::function<void()>(action_) : nullptr;
     ar(default_timeout_);
 }

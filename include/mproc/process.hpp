@@ -111,7 +111,7 @@ inline constexpr bool is_portable_callable_v =
 template <class F>
 void save_callable(OutputArchive& ar, const F& f) {
     if constexpr (is_function_pointer_v<F>)
-        ar(encode_function(f));
+        save_function(ar, f);
     else if constexpr (is_serializable_callable_v<F>)
         ar(f);
 }
@@ -119,9 +119,7 @@ void save_callable(OutputArchive& ar, const F& f) {
 template <class F>
 F load_callable(InputArchive& ar) {
     if constexpr (is_function_pointer_v<F>) {
-        CodeAddress a;
-        ar(a);
-        return decode_function<std::remove_pointer_t<F>>(a);
+        return load_function<std::remove_pointer_t<F>>(ar);
     } else if constexpr (is_serializable_callable_v<F>) {
         F f{};
         ar(f);

@@ -456,7 +456,7 @@ MpiCore::MpiCore(const MpiCoreOptions& options) {
     std::string init;
     if (options.initializer) {
         OutputArchive ar(init);
-        ar(encode_function(options.initializer.target()->entry()));
+        save_function(ar, options.initializer.target()->entry());
         std::string args;
         OutputArchive aa(args);
         options.initializer.target()->save(aa);

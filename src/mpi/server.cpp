@@ -165,10 +165,10 @@ private:
             po.start_method = "forkserver";
             if (!init.empty()) {
                 InputArchive ia(init);
-                CodeAddress a;
+                const auto entry = load_function<void(InputArchive&)>(ia);
                 std::string args;
-                ia(a, args);
-                po.initializer = Initializer(std::make_shared<RelayedTarget>(decode_function<void(InputArchive&)>(a), std::move(args)));
+                ia(args);
+                po.initializer = Initializer(std::make_shared<RelayedTarget>(entry, std::move(args)));
             }
             o.pool = std::make_shared<ProcessCore>(po);
         } catch (...) {

@@ -33,9 +33,7 @@ void worker_entry(InputArchive& ar) {
         OutputArchive hello(out);
         try {
             if (has_init) {
-                CodeAddress a;
-                ar(a);
-                decode_function<void(InputArchive&)>(a)(ar);
+                load_function<void(InputArchive&)>(ar)(ar);
             }
             mark_ready(slot.data());
             hello(kHello);
@@ -95,9 +93,7 @@ void worker_entry(InputArchive& ar) {
             bool timed = false;
             in(seq, timed);
             ctx.begin_chunk(seq, timed);
-            CodeAddress a;
-            in(a);
-            const ChunkFn run = decode_function<void(InputArchive&, OutputArchive&, ChunkContext&)>(a);
+            const ChunkFn run = load_function<void(InputArchive&, OutputArchive&, ChunkContext&)>(in);
             oa(seq, std::uint64_t{0});
             const std::size_t record_at = out.size();
             run(in, oa, ctx);
@@ -126,7 +122,7 @@ public:
         const bool has_init = init_ != nullptr;
         ar(conn_, slot_, static_cast<std::uint64_t>(cap_), has_init);
         if (has_init) {
-            ar(encode_function(init_->entry()));
+            save_function(ar, init_->entry());
             init_->save(ar);
         }
     }

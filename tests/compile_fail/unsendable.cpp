@@ -3,6 +3,7 @@
 // one message and that it names the type (issue 14, section 3: the error used to depend on the
 // entry point: one mproc line for a Process argument, 61 lines of cereal for a Pool::map argument,
 // "no matching function for call to loads" for Queue<T>::put).
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,7 @@ int use_widget(NotSerializableWidget w) { return static_cast<int>(w.name.size())
 int use_carrier(PointerCarrier c) { return c.n; }
 NotSerializableWidget make_widget(int) { return {}; }
 int use_widgets(std::vector<NotSerializableWidget> ws) { return static_cast<int>(ws.size()); }
+int use_widget_ptr(std::unique_ptr<int> p) { return *p; }
 
 int main(int argc, char** argv) {
     mproc::init(argc, argv);
@@ -68,6 +70,9 @@ int main(int argc, char** argv) {
     (void)v.value();
 #elif defined(CASE_shared_value_pointer)
     mproc::Value<PointerCarrier> v(PointerCarrier{"a", 1});
+#elif defined(CASE_smart_pointer)
+    mproc::Pool pool(2);
+    (void)pool.apply(use_widget_ptr, std::make_unique<int>(1));
 #else
 #error "no CASE_ given"
 #endif

@@ -3,7 +3,9 @@
 
 #include <cmath>
 #include <stdexcept>
+#include <string>
 
+#include <mproc/detail/archive.hpp>
 #include <mproc/detail/code_address.hpp>
 #include <mproc/errors.hpp>
 
@@ -33,5 +35,29 @@ TEST(CodeAddress, DataIsNotCode) {
 TEST(CodeAddress, UnknownModuleIsAnError) {
     mproc::detail::CodeAddress a{"/no/such/library.so", 16};
     EXPECT_THROW(mproc::detail::decode_code_address(a), mproc::SerializationError);
+}
+// The wire form: what save_function writes, load_function reads back as the same function,
+// the module named before the offset (a receiver that lacks the module says which).
+TEST(CodeAddress, FunctionThroughAnArchive) {
+    std::string bytes;
+    {
+        mproc::detail::OutputArchive out(bytes);
+        mproc::detail::save_function(out, &triple);
+        mproc::detail::save_function(out, static_cast<double (*)(double)>(&::cos));
+    }
+    mproc::detail::InputArchive in(bytes);
+    EXPECT_EQ(mproc::detail::load_function<int(int)>(in), &triple);
+    EXPECT_EQ(mproc::detail::load_function<double(double)>(in), static_cast<double (*)(double)>(&::cos));
+    EXPECT_EQ(in.remaining(), 0u);
+
+    std::string other;
+    {
+        mproc::detail::OutputArchive out(other);
+        out(std::string("/no/such/library.so"), std::uint64_t{16});
+    }
+    mproc::detail::InputArchive unknown(other);
+    EXPECT_THROW(mproc::detail::load_function<int(int)>(unknown), mproc::SerializationError);
+    mproc::detail::InputArchive truncated(std::string_view(bytes).substr(0, 5));
+    EXPECT_THROW(mproc::detail::load_function<int(int)>(truncated), mproc::SerializationError);
 }
 }  // namespace

@@ -8,6 +8,7 @@
 #include <functional>
 #include <list>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -18,6 +19,9 @@
 #include <vector>
 
 #include <mproc/serialize.hpp>
+// Smart pointers travel once cereal's support for them is included (mproc's headers leave it
+// out for compile time; compile_fail/unsendable.cpp checks the refusal without it).
+#include <cereal/types/memory.hpp>
 
 namespace {
 
@@ -85,6 +89,21 @@ TEST(Serialize, TriviallyCopyableAndUserTypes) {
     expect_roundtrip(std::vector<Pod>{{1, 1.0, {}}, {2, 2.0, {'z', 0, 0}}});
     expect_roundtrip(Person{"amy", {90, 85}, Pod{3, 4.0, {}}});
     expect_roundtrip(std::map<std::string, Person>{{"bob", Person{"bob", {}, std::nullopt}}});
+}
+
+TEST(Serialize, SmartPointersWithCerealsMemoryHeader) {
+    auto u = mproc::loads<std::unique_ptr<std::string>>(mproc::dumps(std::make_unique<std::string>("held")));
+    ASSERT_TRUE(u);
+    EXPECT_EQ(*u, "held");
+    EXPECT_FALSE(mproc::loads<std::unique_ptr<int>>(mproc::dumps(std::unique_ptr<int>())));
+    // Two owners of one object in one message arrive as two owners of one object, as pickle
+    // keeps shared references within one dumps.
+    auto shared = std::make_shared<std::vector<int>>(std::vector<int>{1, 2, 3});
+    auto pair = mproc::loads<std::pair<std::shared_ptr<std::vector<int>>, std::shared_ptr<std::vector<int>>>>(
+        mproc::dumps(std::make_pair(shared, shared)));
+    ASSERT_TRUE(pair.first);
+    EXPECT_EQ(pair.first, pair.second);
+    EXPECT_EQ(*pair.first, (std::vector<int>{1, 2, 3}));
 }
 
 TEST(Serialize, ConceptSaysWhatCanTravel) {

@@ -11,6 +11,11 @@
 //    is sent from (check_serializable), not with cereal's errors from deep inside;
 //  - reading is bounded: a length that claims more elements than bytes remain is an error
 //    before anything is allocated, and reading past the end is an error, never garbage.
+//
+// cereal's support for std::unique_ptr and std::shared_ptr (<cereal/types/memory.hpp>) is left
+// out: it brings cereal's polymorphic-type registry, whose static objects every translation
+// unit compiled, about a second each (issue 18). A program that sends smart pointers includes
+// it itself; without it, sending one is refused at compile time saying so.
 #pragma once
 
 #include <cereal/cereal.hpp>
@@ -22,7 +27,6 @@
 #include <cereal/types/forward_list.hpp>
 #include <cereal/types/list.hpp>
 #include <cereal/types/map.hpp>
-#include <cereal/types/memory.hpp>
 #include <cereal/types/optional.hpp>
 #include <cereal/types/set.hpp>
 #include <cereal/types/string.hpp>
@@ -84,6 +88,7 @@ enum class Refusal {
     address,    // it holds a pointer, reference, string_view or span: meaningless elsewhere
     opaque,     // trivially copyable, but its members cannot be checked for addresses
     no_format,  // mproc knows no way to write it
+    smart_pointer,  // a std::unique_ptr or std::shared_ptr without <cereal/types/memory.hpp>
 };
 
 template <Refusal Why, class Part>
@@ -184,6 +189,12 @@ template <class T>
 struct elements<std::complex<T>> {
     using type = fields::list<T>;
 };
+template <class T>
+struct is_smart_pointer : std::false_type {};
+template <class T, class D>
+struct is_smart_pointer<std::unique_ptr<T, D>> : std::true_type {};
+template <class T>
+struct is_smart_pointer<std::shared_ptr<T>> : std::true_type {};
 template <class T, class D>
 struct elements<std::unique_ptr<T, D>> {
     using type = fields::list<T>;
@@ -241,6 +252,8 @@ constexpr auto judge() {
         return accepted{};
     else if constexpr (std::is_bounded_array_v<T>)
         return judge_all(fields::list<std::remove_extent_t<T>>{});
+    else if constexpr (is_smart_pointer<T>::value && !has_serializer_v<T>)
+        return refused<Refusal::smart_pointer, T>{};
     else if constexpr (!std::is_void_v<typename elements<T>::type>)
         return judge_all(typename elements<T>::type{});
     else if constexpr (has_serializer_v<T>)
@@ -300,6 +313,10 @@ constexpr bool check_serializable() {
                   "types, enums, plain structs of them, std::string, standard containers, pair, "
                   "tuple, optional, variant, chrono types, and types with a serialize(Archive&) "
                   "member (see mproc/serialize.hpp)");
+    static_assert(Why != Refusal::smart_pointer,
+                  "mproc: 'Part' (in 'T', the type sent) is a std::unique_ptr or std::shared_ptr: add "
+                  "#include <cereal/types/memory.hpp> to this file to send it (mproc's headers leave it "
+                  "out: it costs every translation unit that includes them a second of compile time)");
     return Why == Refusal::none;
 }
 

@@ -44,7 +44,7 @@ template <class R, class F, class Tuple>
 std::shared_ptr<const std::string> chunk_prefix(const F& f) {
     std::string prefix;
     OutputArchive ar(prefix);
-    ar(encode_function(static_cast<ChunkFn>(&run_chunk<F, Tuple, R>)));
+    save_function(ar, static_cast<ChunkFn>(&run_chunk<F, Tuple, R>));
     save_callable(ar, f);
     return std::make_shared<const std::string>(std::move(prefix));
 }
