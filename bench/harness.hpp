@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <functional>
 #include <iomanip>
@@ -243,11 +244,19 @@ inline bool write_data(const std::string& path, bool quick, const std::string& c
     std::strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
     char host[256] = "";
     gethostname(host, sizeof host - 1);
+    double load = -1;  // the machine's 1-minute load average at the end: how quiet the run was
+    getloadavg(&load, 1);
+#ifdef __clang__
+    const std::string compiler = "clang " __clang_version__;
+#else
+    const std::string compiler = "g++ " __VERSION__;
+#endif
     std::ostringstream o;
     o << "{\n  \"format\": \"mproc-bench data 1\",\n  \"date\": " << json_string(date)
       << ",\n  \"commit\": " << json_string(commit) << ",\n  \"quick\": " << (quick ? "true" : "false")
       << ",\n  \"host\": " << json_string(host) << ",\n  \"cpus\": " << sysconf(_SC_NPROCESSORS_ONLN)
-      << ",\n  \"compiler\": " << json_string(__VERSION__) << ",\n  \"figures\": [";
+      << ",\n  \"load\": " << json_number(load) << ",\n  \"compiler\": " << json_string(compiler)
+      << ",\n  \"figures\": [";
     const char* sep = "\n";
     for (const auto& fig : results().figures) {
         const Entry& e = fig.entry;

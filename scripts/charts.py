@@ -19,6 +19,7 @@ import math
 import os
 import shutil
 import sys
+import textwrap
 
 RIVALS = {  # rival: (legend, colour)
     "mproc": ("mproc", "#1f5fa8"),
@@ -39,15 +40,16 @@ TITLES = {
 FIELDS = {"section": str, "workload": str, "rival": str, "name": str, "unit": str,
           "median": (int, float), "runs": int, "samples": list}
 LOG_SPAN = 20  # a panel whose figures span more than this factor is drawn on a log scale
+TITLE_WIDTH = 72  # characters of a panel's title per line: what fits beside the bars' names
 
 
 def problems(data, complete=()):
     """What is wrong with mproc-bench data: a list of sentences, empty when it is valid."""
     out = []
     for key, kind in (("format", str), ("date", str), ("commit", str), ("quick", bool), ("cpus", int),
-                      ("figures", list)):
+                      ("load", (int, float)), ("compiler", str), ("figures", list)):
         if not isinstance(data.get(key), kind):
-            out.append(f"'{key}' is missing or not a {kind.__name__}")
+            out.append(f"'{key}' is missing or not a {getattr(kind, '__name__', 'number')}")
     if out:
         return out
     if data["format"] != "mproc-bench data 1":
@@ -100,13 +102,26 @@ def human(unit, x):
     return f"{x:.3g} {unit}"
 
 
+def span(figs):
+    """The lowest and highest figures of a panel: each figure's median, or its runs where kept."""
+    lo = [min(f["samples"]) if f["samples"] else f["median"] for f in figs]
+    hi = [max(f["samples"]) if f["samples"] else f["median"] for f in figs]
+    return lo, hi
+
+
+def title(workload, figs):
+    lo, hi = span(figs)
+    better = "lower" if figs[0]["unit"] == "s" else "higher"
+    log = "; log scale" if max(hi) / min(lo) > LOG_SPAN else ""
+    return textwrap.fill(f"{workload} ({better} is better{log})", TITLE_WIDTH)
+
+
 def panel(ax, workload, figs):
     from matplotlib.ticker import FuncFormatter
 
     unit = figs[0]["unit"]
     med = [f["median"] for f in figs]
-    lo = [min(f["samples"]) if f["samples"] else m for f, m in zip(figs, med)]
-    hi = [max(f["samples"]) if f["samples"] else m for f, m in zip(figs, med)]
+    lo, hi = span(figs)
     ys = range(len(figs))
     log = max(hi) / min(lo) > LOG_SPAN
     left = min(lo) / 2 if log else 0
@@ -123,8 +138,7 @@ def panel(ax, workload, figs):
         ax.text(h * 1.12 if log else h + max(hi) * 0.02, y, human(unit, m), va="center", fontsize=7.5)
     ax.set_yticks(list(ys), [f["name"] for f in figs], fontsize=8)
     ax.invert_yaxis()
-    better = "lower" if unit == "s" else "higher"
-    ax.set_title(f"{workload} ({better} is better{'; log scale' if log else ''})", fontsize=8.5, loc="left")
+    ax.set_title(title(workload, figs), fontsize=8.5, loc="left")
     ax.tick_params(axis="x", labelsize=7.5)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
@@ -145,10 +159,10 @@ def draw(data, outdir):
     for f in data["figures"]:
         sections.setdefault(f["section"], {}).setdefault(f["workload"], []).append(f)
     run = (f"{'quick run' if data['quick'] else 'full run'} of mproc-bench, commit {data['commit'] or '?'}, "
-           f"{data['date'][:10]}, {data['cpus']} CPUs, g++ {data.get('compiler', '?')}; medians")
+           f"{data['date'][:10]}, {data['cpus']} CPUs, load {data['load']:.1f} at its end, {data['compiler']}; medians")
     written = []
     for section, workloads in sections.items():
-        heights = [0.45 + 0.25 * len(figs) for figs in workloads.values()]
+        heights = [0.45 + 0.15 * title(w, figs).count("\n") + 0.25 * len(figs) for w, figs in workloads.items()]
         fig, axes = plt.subplots(len(heights), 1, figsize=(7.5, sum(heights) + 0.7),
                                  gridspec_kw={"height_ratios": heights}, squeeze=False)
         for ax, (workload, figs) in zip(axes[:, 0], workloads.items()):
