@@ -266,4 +266,20 @@ void run_connection_bench(bool quick) {
                             py.count("python_pipe_1mib") ? vs_py("python_pipe_1mib", mproc_mib) + ", " + gbps(py["python_pipe_1mib"]) : ""},
                        });
     std::cout << "  goal: at least 0.8x of the bare socketpair (byte stream, as Python's Pipe)\n";
+    using bench::Rival;
+    bench::record("Pipe round trip of a small object, all processes on one CPU", "s",
+                  {{Rival::bare, "bare socketpair, 8 bytes", pinned.socketpair, rts},
+                   {Rival::bare, "bare pipe pair, 8 bytes", pinned.pipes, rts},
+                   {Rival::mproc, "mproc Pipe send<int>/recv<int>", pinned.mproc, rts},
+                   bench::from(py, "python_pipe_rt_pinned", Rival::python, "Python Pipe send/recv")});
+    bench::record("Pipe round trip, processes placed by the scheduler", "s",
+                  {{Rival::bare, "bare socketpair, 8 bytes", free.socketpair, rts},
+                   {Rival::bare, "bare pipe pair, 8 bytes", free.pipes, rts},
+                   {Rival::mproc, "mproc Pipe send<int>/recv<int>", free.mproc, rts}});
+    bench::record("1 MiB messages, one way", "GB/s",
+                  {{Rival::bare, "bare socketpair, byte stream", bench::gb_per_s(bare_mib), 5, bench::each(bare_t, bench::gb_per_s)},
+                   {Rival::bare, "bare socketpair, 1 MiB records", bench::gb_per_s(rec_mib), 5, bench::each(rec_t, bench::gb_per_s)},
+                   {Rival::mproc, "mproc send_bytes/recv_bytes_into", bench::gb_per_s(mproc_mib), 5,
+                    bench::each(mproc_t, bench::gb_per_s)},
+                   bench::from(py, "python_pipe_1mib", Rival::python, "Python send_bytes/recv_bytes", bench::gb_per_s)});
 }

@@ -104,4 +104,16 @@ void run_futures_bench(bool quick) {
 #endif
     if (py.count("python_thread_submit")) std::cout << "  " << bench::ratio(th, py["python_thread_submit"]) << " Python (" << rate(py["python_thread_submit"]) << ")";
     std::cout << "   goal: >= 0.5x oneTBB\n";
+    using bench::Rival;
+    bench::record("ProcessPoolExecutor(2).map, chunksize 1", "tasks/s",
+                  {{Rival::mproc, "mproc ProcessPoolExecutor.map", m, 3, maps},
+                   bench::from(py, "python_process_map", Rival::python, "Python ProcessPoolExecutor.map")});
+    bench::record("ProcessPoolExecutor(2): submit().result() round trip", "s",
+                  {{Rival::bare, "bare pipe round trip", rt[0], rts},
+                   {Rival::mproc, "mproc submit().result()", rt[1], rts},
+                   bench::from(py, "python_process_rt", Rival::python, "Python submit().result()")});
+    bench::record("ThreadPoolExecutor(2): submit every task, then every result", "tasks/s",
+                  {{Rival::library, "oneTBB task_group (2 threads)", bench::median(tbb_rates), 5, tbb_rates},
+                   {Rival::mproc, "mproc ThreadPoolExecutor", th, 5, ours},
+                   bench::from(py, "python_thread_submit", Rival::python, "Python ThreadPoolExecutor")});
 }

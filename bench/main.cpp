@@ -1,6 +1,8 @@
 // mproc-bench: mproc beside Python's multiprocessing and the bare OS, on this machine.
-//   mproc-bench [--quick] [process|connection|queue|pool|futures|managers|sync|mpi ...]   (default: every
-//   section; mpi only where mproc was built with MPI, and it launches its own jobs with mpiexec)
+//   mproc-bench [--quick] [--data FILE [--commit TEXT]] [process|connection|queue|pool|futures|managers|sync|mpi ...]
+// (default: every section; mpi only where mproc was built with MPI, and it launches its own jobs
+// with mpiexec). --data also writes every figure as JSON to FILE (scripts/charts.py draws them;
+// scripts/charts.sh runs both), with TEXT as the source version it was measured on.
 #include <cstring>
 #include <iostream>
 #include <set>
@@ -9,6 +11,7 @@
 #include <mproc/mproc.hpp>
 
 #include "bench.hpp"
+#include "harness.hpp"
 
 int main(int argc, char** argv) {
     mproc::init(argc, argv);
@@ -19,44 +22,38 @@ int main(int argc, char** argv) {
         return run_mpi_job(argc > 2 && std::strcmp(argv[2], "--quick") == 0);
 #endif
     bool quick = false;
+    std::string data, commit;
     std::set<std::string> only;
     for (int i = 1; i < argc; ++i) {
-        if (std::strcmp(argv[i], "--quick") == 0)
+        if (std::strcmp(argv[i], "--quick") == 0) {
             quick = true;
-        else
+        } else if (std::strcmp(argv[i], "--data") == 0 && i + 1 < argc) {
+            data = argv[++i];
+        } else if (std::strcmp(argv[i], "--commit") == 0 && i + 1 < argc) {
+            commit = argv[++i];
+        } else {
             only.insert(argv[i]);
+        }
     }
-    auto want = [&](const char* s) { return only.empty() || only.count(s); };
-    if (want("process")) run_process_bench(quick);
-    if (want("connection")) {
-        std::cout << "\n";
-        run_connection_bench(quick);
-    }
-    if (want("queue")) {
-        std::cout << "\n";
-        run_queue_bench(quick);
-    }
-    if (want("pool")) {
-        std::cout << "\n";
-        run_pool_bench(quick);
-    }
-    if (want("futures")) {
-        std::cout << "\n";
-        run_futures_bench(quick);
-    }
-    if (want("managers")) {
-        std::cout << "\n";
-        run_managers_bench(quick);
-    }
-    if (want("sync")) {
-        std::cout << "\n";
-        run_sync_bench(quick);
-    }
+    const std::pair<const char*, void (*)(bool)> sections[] = {
+        {"process", run_process_bench}, {"connection", run_connection_bench}, {"queue", run_queue_bench},
+        {"pool", run_pool_bench},       {"futures", run_futures_bench},       {"managers", run_managers_bench},
+        {"sync", run_sync_bench},
 #ifdef MPROC_BENCH_MPI
-    if (want("mpi")) {
-        std::cout << "\n";
-        run_mpi_bench(quick);
-    }
+        {"mpi", run_mpi_bench},
 #endif
+    };
+    bool first = true;
+    for (const auto& [name, run] : sections) {
+        if (!only.empty() && !only.count(name)) continue;
+        if (!first) std::cout << "\n";
+        first = false;
+        bench::results().section = name;
+        run(quick);
+    }
+    if (!data.empty() && !bench::write_data(data, quick, commit)) {
+        std::cerr << "mproc-bench: cannot write " << data << "\n";
+        return 1;
+    }
     return 0;
 }

@@ -60,6 +60,7 @@ double calls_per_second(mm::SyncManager& m, int clients, long n_each) {
 }  // namespace
 
 void run_managers_bench(bool quick) {
+    const int rts = quick ? 2000 : 20000;
     // The round trips with every process on CPU 0, as the connection benchmark does: unpinned,
     // a round trip mostly measures whether the scheduler woke the peer on the same CPU (~10 us
     // here) or the other one (~40-50 us).
@@ -73,7 +74,7 @@ void run_managers_bench(bool quick) {
     {
         mm::SyncManager pinned = mproc::Manager({.start_method = "fork"});
         Dict d = pinned.dict<std::string, long>({{"k", 7}});
-        rt = bench::round_trips_beside_bare_socketpair(quick ? 2000 : 20000, [&] { sink += d.get("k"); });
+        rt = bench::round_trips_beside_bare_socketpair(rts, [&] { sink += d.get("k"); });
     }
     sched_setaffinity(0, sizeof old, &old);
 
@@ -87,7 +88,7 @@ void run_managers_bench(bool quick) {
     auto py = bench::run_python(bench::python_dir() + "/managers_bench.py", std::to_string(quick ? 2000 : 10000));
     const double c1 = bench::median(one), c4 = bench::median(four);
     std::cout << "Managers: a proxy call (dict.get of a small int), all processes on one CPU, median of "
-              << (quick ? 2000 : 20000) << " interleaved round trips\n";
+              << rts << " interleaved round trips\n";
     std::cout << "  bare socketpair round trip        " << us(rt[0]) << "  (the limit)\n";
     std::cout << "  mproc proxy call                  " << us(rt[1]) << "  = " << bench::ratio(rt[1], rt[0]) << " bare";
     if (py.count("python_call")) std::cout << "  " << bench::ratio(py["python_call"], rt[1]) << " faster than Python (" << us(py["python_call"]) << ")";
@@ -98,5 +99,15 @@ void run_managers_bench(bool quick) {
     std::cout << "\n  mproc, 4 client processes         " << per_second(c4) << "  = " << bench::ratio(c4, c1) << " of 1 client";
     if (py.count("python_4_clients")) std::cout << "  " << bench::ratio(c4, py["python_4_clients"]) << " Python (" << per_second(py["python_4_clients"]) << ")";
     std::cout << "\n  goal: 4 clients at least 1.5x the calls per second of 1\n";
+    using bench::Rival;
+    bench::record("A proxy call (dict.get of a small int), all processes on one CPU", "s",
+                  {{Rival::bare, "bare socketpair round trip", rt[0], rts},
+                   {Rival::mproc, "mproc proxy call", rt[1], rts},
+                   bench::from(py, "python_call", Rival::python, "Python proxy call")});
+    bench::record("Calls per second on one dict (set then get)", "calls/s",
+                  {{Rival::mproc, "mproc, 1 client process", c1, 3, one},
+                   bench::from(py, "python_1_client", Rival::python, "Python, 1 client process"),
+                   {Rival::mproc, "mproc, 4 client processes", c4, 3, four},
+                   bench::from(py, "python_4_clients", Rival::python, "Python, 4 client processes")});
     if (sink == 42) std::cout << "";
 }

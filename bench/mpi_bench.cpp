@@ -114,4 +114,20 @@ void run_mpi_bench(bool quick) {
     if (py_arg > 0) std::cout << bench::ratio(arg, py_arg) << " mpi4py.futures (" << std::setprecision(2) << py_arg << " GiB/s)";
     if (floor_bw > 0) std::cout << "; bare MPI " << std::setprecision(2) << floor_bw << " GiB/s";
     std::cout << "   goal: >= 5x mpi4py\n";
+    // Each figure is the median of the jobs' own medians (two jobs of each kind).
+    using bench::Rival;
+    auto entry = [&](Rival rival, const char* key, const char* name) -> bench::Entry {
+        return {rival, name, med(key), static_cast<long>(all[key].size()), all[key]};
+    };
+    bench::record("submit().result() round trip, one worker rank", "s",
+                  {entry(Rival::mproc, "mproc_mpi_rt", "mproc::mpi MPIPoolExecutor"),
+                   entry(Rival::python, "mpi4py_futures_rt", "mpi4py.futures MPIPoolExecutor"),
+                   entry(Rival::bare, "mpi_floor_rt_8b", "bare MPI ping-pong, 8 bytes")});
+    bench::record("map, chunksize 1, one worker rank", "tasks/s",
+                  {entry(Rival::mproc, "mproc_mpi_map", "mproc::mpi MPIPoolExecutor"),
+                   entry(Rival::python, "mpi4py_futures_map", "mpi4py.futures MPIPoolExecutor")});
+    bench::record("A 1 GiB argument (submit(len, s))", "GiB/s",
+                  {entry(Rival::mproc, "mproc_mpi_arg", "mproc::mpi MPIPoolExecutor"),
+                   entry(Rival::python, "mpi4py_futures_arg", "mpi4py.futures MPIPoolExecutor"),
+                   entry(Rival::bare, "mpi_floor_bw_1gib", "bare MPI send/recv")});
 }

@@ -146,4 +146,19 @@ void run_pool_bench(bool quick) {
     if (py.count("python_cpu_speedup"))
         std::cout << "  (Python's Pool(2): " << py["python_cpu_speedup"] << "x)";
     std::cout << "   goal: >= 1.8x\n";
+    using bench::Rival;
+    bench::record("Pool(2).map of x*x, after 2 warm-up rounds", "tasks/s",
+                  {{Rival::mproc, "mproc map, default chunksize", c, 5, chunked},
+                   bench::from(py, "python_map_default", Rival::python, "Python map, default chunksize"),
+                   {Rival::mproc, "mproc map, chunksize 1", o, 5, single},
+                   bench::from(py, "python_map_chunksize1", Rival::python, "Python map, chunksize 1")});
+    bench::record("apply_async(...).get() round trip", "s",
+                  {{Rival::bare, "bare pipe round trip", rt[0], rts},
+                   {Rival::mproc, "mproc apply_async + get", rt[1], rts},
+                   bench::from(py, "python_apply_rt", Rival::python, "Python apply_async + get"),
+                   {Rival::bare, "bare pipe round trip, all on CPU 0", rt_pinned[0], rts},
+                   {Rival::mproc, "mproc apply_async + get, all on CPU 0", rt_pinned[1], rts}});
+    bench::record("CPU-bound tasks on Pool(2): speed-up over one process", "x",
+                  {{Rival::mproc, "mproc Pool(2).map", serial / pooled, 3},
+                   bench::from(py, "python_cpu_speedup", Rival::python, "Python Pool(2).map")});
 }

@@ -87,4 +87,15 @@ void run_process_bench(bool quick) {
             {"mproc forkserver", m_fs, bench::ratio(m_fs, fork_os) + " bare fork", vs_py("python_forkserver", m_fs)},
         });
     std::cout << "  goals: mproc fork within 1.3x of bare fork+waitpid; mproc spawn within 2x of bare fork+exec\n";
+    using bench::Rival;
+    bench::record("Process start+join, a child that does nothing", "s",
+                  {{Rival::bare, "bare fork+waitpid", fork_os, runs},
+                   {Rival::bare, "bare fork+exec(self)+waitpid", exec_os, runs},
+                   {Rival::bare, "bare posix_spawn(self)+waitpid", pspawn_os, runs},
+                   {Rival::mproc, "mproc fork", m_fork, runs},
+                   {Rival::mproc, "mproc spawn", m_spawn, runs},
+                   {Rival::mproc, "mproc forkserver", m_fs, runs},
+                   bench::from(py, "python_fork", Rival::python, "Python fork"),
+                   bench::from(py, "python_spawn", Rival::python, "Python spawn"),
+                   bench::from(py, "python_forkserver", Rival::python, "Python forkserver")});
 }

@@ -142,4 +142,14 @@ void run_queue_bench(bool quick) {
     if (py.count("python_queue_1mib"))
         std::cout << "  " << bench::ratio(py["python_queue_1mib"], m) << " faster than Python (" << gbps(py["python_queue_1mib"]) << ")";
     std::cout << "\n  goal: at least 3 GB/s\n";
+    using bench::Rival;
+    bench::record("Queue, small messages (a long), one producer process to one consumer", "msg/s",
+                  {{Rival::library, "Boost.Interprocess message_queue", boost, 3, theirs},
+                   {Rival::mproc, "mproc Queue<long>", small, 3, ours},
+                   {Rival::mproc, "mproc, 2 producers + 2 consumers, total", small2, 3, ours2x2},
+                   bench::from(py, "python_queue_small", Rival::python, "Python Queue")});
+    bench::record("Queue, 1 MiB messages, one producer process to one consumer", "GB/s",
+                  {{Rival::bare, "bare socketpair, byte stream", bench::gb_per_s(bare), 3, bench::each(bare_mib, bench::gb_per_s)},
+                   {Rival::mproc, "mproc Queue<std::string>", bench::gb_per_s(m), 3, bench::each(ours_mib, bench::gb_per_s)},
+                   bench::from(py, "python_queue_1mib", Rival::python, "Python Queue", bench::gb_per_s)});
 }

@@ -268,4 +268,18 @@ void run_sync_bench(bool quick) {
                            {"mproc Condition ping-pong", m[2], bench::ratio(m[2], m[3]) + " bare condvar", ""},
                        });
     std::cout << "  goal: within 1.3x of the bare futex (an Event; a Condition is held to a bare condvar)\n";
+    using bench::Rival;
+    auto ops_of_run = [&](double seconds) { return 2.0 * static_cast<double>(part) / seconds; };
+    bench::record("Two processes each doing locked += 1 on a shared value", "ops/s",
+                  {{Rival::bare, "bare robust pthread mutex", bare_ops, 5, bench::each(bare_runs, ops_of_run)},
+                   {Rival::mproc, "mproc Value<long> get_lock()", mproc_ops, 5, bench::each(mproc_runs, ops_of_run)},
+                   bench::from(py, "python_value_ops", Rival::python, "Python Value get_lock()")});
+    bench::record("Uncontended acquire+release, one thread (the mean of one run of many pairs)", "s",
+                  {{Rival::bare, "bare robust pthread mutex", bare_pair, 1}, {Rival::mproc, "mproc Lock", lock_pair, 1}});
+    bench::record("Wake round trip between two processes on one CPU", "s",
+                  {{Rival::bare, "bare futex ping-pong", m[0], rts},
+                   {Rival::mproc, "mproc Event ping-pong", m[1], rts},
+                   bench::from(py, "python_event_rt_pinned", Rival::python, "Python Event ping-pong"),
+                   {Rival::bare, "bare pthread condvar ping-pong", m[3], rts},
+                   {Rival::mproc, "mproc Condition ping-pong", m[2], rts}});
 }

@@ -17,6 +17,7 @@ packages=(
   openmpi-bin                        # mproc::mpi: mpiexec and Open MPI's runtime (issue 16)
   libopenmpi-dev                     # mproc::mpi: Open MPI's headers and mpicxx
   python3-mpi4py                     # benchmarks only: mpi4py.futures, the MPI executor's rival (Debian's python3)
+  python3-matplotlib                 # benchmark charts only: scripts/charts.py draws them (Debian's python3)
 )
 
 missing=()

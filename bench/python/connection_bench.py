@@ -4,6 +4,8 @@ Prints "python_pipe_rt_pinned" and "python_pipe_rt" <median seconds> (a small ob
 echoed back; both processes on CPU 0, then placed by the scheduler) and
 "python_pipe_1mib <seconds per 1 MiB message>" (send_bytes/recv_bytes, one way).
 Usage: connection_bench.py <round trips> <megabytes>
+Each figure's line ends with the number of runs it is the median of (1: one run), which
+mproc-bench --data records.
 """
 import multiprocessing as mp
 import os
@@ -50,9 +52,9 @@ if __name__ == "__main__":
     ctx = mp.get_context("fork")
     cpus = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {0})  # the echo child inherits it: both on CPU 0
-    print(f"python_pipe_rt_pinned {round_trip(ctx, rts):.9f}", flush=True)
+    print(f"python_pipe_rt_pinned {round_trip(ctx, rts):.9f} {rts}", flush=True)
     os.sched_setaffinity(0, cpus)
-    print(f"python_pipe_rt {round_trip(ctx, rts):.9f}", flush=True)
+    print(f"python_pipe_rt {round_trip(ctx, rts):.9f} {rts}", flush=True)
 
     a, b = ctx.Pipe()
     p = ctx.Process(target=sink, args=(b, mib))
@@ -64,4 +66,4 @@ if __name__ == "__main__":
     a.recv()
     elapsed = time.perf_counter() - t
     p.join()
-    print(f"python_pipe_1mib {elapsed / mib:.9f}", flush=True)
+    print(f"python_pipe_1mib {elapsed / mib:.9f} 1", flush=True)

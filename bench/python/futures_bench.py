@@ -4,6 +4,8 @@ Prints "python_process_map" <tasks per second> (ProcessPoolExecutor(2).map, chun
 "python_process_rt" <median seconds> (submit().result() round trip) and
 "python_thread_submit" <tasks per second> (ThreadPoolExecutor(2): submit n, then every result).
 Usage: futures_bench.py <map tasks> <round trips> <thread tasks>
+Each figure's line ends with the number of runs it is the median of (1: one run), which
+mproc-bench --data records.
 """
 import concurrent.futures as cf
 import multiprocessing as mp
@@ -26,13 +28,13 @@ if __name__ == "__main__":
             t = time.perf_counter()
             list(ex.map(square, range(n_map)))
             rates.append(n_map / (time.perf_counter() - t))
-        print(f"python_process_map {statistics.median(rates):.1f}", flush=True)
+        print(f"python_process_map {statistics.median(rates):.1f} {len(rates)}", flush=True)
         times = []
         for _ in range(rts):
             t = time.perf_counter()
             ex.submit(square, 7).result()
             times.append(time.perf_counter() - t)
-        print(f"python_process_rt {statistics.median(times):.9f}", flush=True)
+        print(f"python_process_rt {statistics.median(times):.9f} {rts}", flush=True)
     with cf.ThreadPoolExecutor(2) as tex:
         rates = []
         for r in range(3):
@@ -41,4 +43,4 @@ if __name__ == "__main__":
             for f in fs:
                 f.result()
             rates.append(n_thread / (time.perf_counter() - t))
-        print(f"python_thread_submit {statistics.median(rates):.1f}", flush=True)
+        print(f"python_thread_submit {statistics.median(rates):.1f} {len(rates)}", flush=True)

@@ -5,6 +5,8 @@ CPU 0), and
 "python_1_client" / "python_4_clients" <calls per second> (client processes alternating set and
 get on one dict proxy).
 Usage: managers_bench.py <calls per client>
+Each figure's line ends with the number of runs it is the median of (1: one run), which
+mproc-bench --data records.
 """
 import multiprocessing as mp
 import os
@@ -49,10 +51,10 @@ if __name__ == "__main__":
             d["k"]
             times.append(time.perf_counter() - t)
         times.sort()
-        print(f"python_call {times[len(times) // 2]:.9f}", flush=True)
+        print(f"python_call {times[len(times) // 2]:.9f} {n}", flush=True)
     os.sched_setaffinity(0, everywhere)
     with ctx.Manager() as m:
         one = sorted(calls_per_second(ctx, m, 1, n) for _ in range(3))[1]
-        print(f"python_1_client {one:.1f}", flush=True)
+        print(f"python_1_client {one:.1f} 3", flush=True)
         four = sorted(calls_per_second(ctx, m, 4, n) for _ in range(3))[1]
-        print(f"python_4_clients {four:.1f}", flush=True)
+        print(f"python_4_clients {four:.1f} 3", flush=True)

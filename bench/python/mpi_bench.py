@@ -12,6 +12,8 @@ Prints, in order, lines of "name value":
   mpi4py_futures_arg_over_2gib_ok <1 if a 2 GiB + 1 MiB bytes argument arrived, else 0>
 and lines starting with "#" that say how a failure failed (a parser of "name number" skips them).
 Usage: mpi_bench.py <round trips> <map tasks> <arg MiB> <arg runs> <idle seconds> [over-2gib 0|1]
+The rt, map and arg lines end with the number of runs their figure is the median of, which
+mproc-bench --data records.
 """
 import os
 import statistics
@@ -73,7 +75,7 @@ if __name__ == "__main__":
             t = time.perf_counter()
             ex.submit(ident, 7).result()
             times.append(time.perf_counter() - t)
-        print(f"mpi4py_futures_rt {statistics.median(times):.9f}", flush=True)
+        print(f"mpi4py_futures_rt {statistics.median(times):.9f} {rts}", flush=True)
 
         rates = []
         for _ in range(3):
@@ -82,7 +84,7 @@ if __name__ == "__main__":
             rates.append(n_map / (time.perf_counter() - t))
             if out[-1] != n_map - 1:
                 sys.exit("map returned the wrong values")
-        print(f"mpi4py_futures_map {statistics.median(rates):.1f}", flush=True)
+        print(f"mpi4py_futures_map {statistics.median(rates):.1f} {len(rates)}", flush=True)
 
         arg = bytes(arg_mib << 20)
         times = []
@@ -92,7 +94,7 @@ if __name__ == "__main__":
                 sys.exit("the argument arrived with the wrong length")
             times.append(time.perf_counter() - t)
         del arg
-        print(f"mpi4py_futures_arg {(arg_mib / 1024) / statistics.median(times):.4f}", flush=True)
+        print(f"mpi4py_futures_arg {(arg_mib / 1024) / statistics.median(times):.4f} {arg_runs}", flush=True)
 
         if over_2gib:
             arg = bytes((2 << 30) + (1 << 20))

@@ -4,6 +4,8 @@ Prints "python_map_default" and "python_map_chunksize1" <tasks per second> (map 
 the default chunksize, then chunksize 1), "python_apply_rt" <median seconds> (apply_async().get()
 round trip) and "python_cpu_speedup" (CPU-bound tasks on Pool(2) against one process).
 Usage: pool_bench.py <tasks, default chunksize> <tasks, chunksize 1> <round trips>
+Each figure's line ends with the number of runs it is the median of (1: one run), which
+mproc-bench --data records.
 """
 import math
 import multiprocessing as mp
@@ -39,14 +41,14 @@ if __name__ == "__main__":
         for _ in range(2):  # warm-up, as on the C++ side
             rate(pool, many, None)
             rate(pool, ones, 1)
-        print(f"python_map_default {statistics.median(rate(pool, many, None) for _ in range(5)):.1f}", flush=True)
-        print(f"python_map_chunksize1 {statistics.median(rate(pool, ones, 1) for _ in range(5)):.1f}", flush=True)
+        print(f"python_map_default {statistics.median(rate(pool, many, None) for _ in range(5)):.1f} 5", flush=True)
+        print(f"python_map_chunksize1 {statistics.median(rate(pool, ones, 1) for _ in range(5)):.1f} 5", flush=True)
         times = []
         for _ in range(rts):
             t = time.perf_counter()
             pool.apply_async(square, (7,)).get()
             times.append(time.perf_counter() - t)
-        print(f"python_apply_rt {statistics.median(times):.9f}", flush=True)
+        print(f"python_apply_rt {statistics.median(times):.9f} {rts}", flush=True)
         seeds = list(range(1, 9))
         t = time.perf_counter()
         serial = [burn(s) for s in seeds]
@@ -55,4 +57,4 @@ if __name__ == "__main__":
         pooled = pool.map(burn, seeds, 1)
         two = time.perf_counter() - t
         assert pooled == serial
-        print(f"python_cpu_speedup {one / two:.3f}", flush=True)
+        print(f"python_cpu_speedup {one / two:.3f} 1", flush=True)

@@ -1,6 +1,8 @@
 """Python's side of bench/process_bench.cpp: Process start+join under each start method.
 
 Prints "python_<method> <median seconds>" lines. Usage: process_bench.py <runs>
+Each figure's line ends with the number of runs it is the median of (1: one run), which
+mproc-bench --data records.
 """
 import multiprocessing as mp
 import statistics
@@ -33,4 +35,4 @@ if __name__ == "__main__":
     for method in ("fork", "spawn", "forkserver"):
         # spawn costs ~100 ms a run: fewer of them keep the comparison short
         n = max(3, runs // 4) if method == "spawn" else runs
-        print(f"python_{method} {median_start_join(method, n):.6f}", flush=True)
+        print(f"python_{method} {median_start_join(method, n):.6f} {n}", flush=True)

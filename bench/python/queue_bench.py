@@ -3,6 +3,8 @@
 Prints "python_queue_small <messages per second>" (one producer process putting small ints,
 this process getting them) and "python_queue_1mib <seconds per 1 MiB message>".
 Usage: queue_bench.py <small messages> <MiB>
+Each figure's line ends with the number of runs it is the median of (1: one run), which
+mproc-bench --data records.
 """
 import multiprocessing as mp
 import sys
@@ -37,5 +39,5 @@ if __name__ == "__main__":
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 100000
     mib = int(sys.argv[2]) if len(sys.argv) > 2 else 200
     ctx = mp.get_context("fork")
-    print(f"python_queue_small {n / one_producer_to_here(ctx, put_ints, n):.1f}", flush=True)
-    print(f"python_queue_1mib {one_producer_to_here(ctx, put_mib, mib) / mib:.9f}", flush=True)
+    print(f"python_queue_small {n / one_producer_to_here(ctx, put_ints, n):.1f} 1", flush=True)
+    print(f"python_queue_1mib {one_producer_to_here(ctx, put_mib, mib) / mib:.9f} 1", flush=True)

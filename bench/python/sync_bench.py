@@ -3,6 +3,8 @@
 Prints "python_value_ops <ops per second>" (two processes each doing `with v.get_lock():
 v.value += 1`) and "python_event_rt_pinned <median seconds>" (a ping-pong of two Events between
 two processes on CPU 0). Usage: sync_bench.py <increments per process> <round trips>
+Each figure's line ends with the number of runs it is the median of (1: one run), which
+mproc-bench --data records.
 """
 import multiprocessing as mp
 import os
@@ -35,7 +37,7 @@ if __name__ == "__main__":
         p.start()
     for p in ps:
         p.join()
-    print(f"python_value_ops {2 * n / (time.perf_counter() - t):.1f}", flush=True)
+    print(f"python_value_ops {2 * n / (time.perf_counter() - t):.1f} 1", flush=True)
 
     os.sched_setaffinity(0, {0})
     ping, pong_ = ctx.Event(), ctx.Event()
@@ -49,4 +51,4 @@ if __name__ == "__main__":
         pong_.clear()
         times.append(time.perf_counter() - t)
     p.join()
-    print(f"python_event_rt_pinned {statistics.median(times):.9f}", flush=True)
+    print(f"python_event_rt_pinned {statistics.median(times):.9f} {rts}", flush=True)
