@@ -56,7 +56,11 @@ bool LockCore::acquire(bool block, const Timeout& timeout) {
     const std::uint32_t self = me();
     std::uint32_t v = st.word.load(std::memory_order_relaxed);
     if (recursive_ && (v & kTidMask) == self) {
-        st.depth.fetch_add(1, std::memory_order_relaxed);
+        // Only the owner touches depth while it holds the word (a new owner's acquire of the
+        // word orders it after the last release), so a plain load and store do: no atomic
+        // read-modify-write on the owner's re-entry, which Value's idiom does twice per
+        // operation (issue 17).
+        st.depth.store(st.depth.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
         return true;
     }
     auto acquired = [&](bool died) {
@@ -121,7 +125,11 @@ void LockCore::release() {
                                           : "mproc: semaphore or lock released too many times");
     if (recursive_) {
         if (owner != me()) throw std::logic_error("mproc: attempt to release recursive lock not owned by thread");
-        if (st.depth.fetch_sub(1, std::memory_order_relaxed) > 1) return;
+        const std::uint32_t depth = st.depth.load(std::memory_order_relaxed);
+        if (depth > 1) {
+            st.depth.store(depth - 1, std::memory_order_relaxed);  // the owner's alone, as in acquire
+            return;
+        }
     }
     st.died.store(0, std::memory_order_relaxed);
     const std::uint32_t prev = st.word.exchange(0, std::memory_order_release);
