@@ -8,11 +8,30 @@
 #include <climits>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <typeinfo>
 
 #include "platform/io.hpp"
 #include "platform/sync.hpp"
+
+namespace mproc::detail {
+
+int DoneEvent::fd(const std::function<void(std::function<void()>)>& subscribe) {
+    std::call_once(once_, [&] {
+        auto event = std::make_shared<platform::UniqueFd>(platform::make_event());
+        // The callback holds the descriptor too: it may run after the owner is gone (a pool's
+        // job outlives the future that was dropped), and must not write to a number reused since.
+        subscribe([event] { platform::event_notify(event->get()); });
+        fd_ = event->get();
+        event_ = std::move(event);
+    });
+    return fd_;
+}
+
+}  // namespace mproc::detail
 
 namespace mproc::futures {
 
