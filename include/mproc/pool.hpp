@@ -206,7 +206,8 @@ public:
     // As futures::Future::sentinel(): readable once the call completed; made on the first ask,
     // owned by the result (all copies share it). std::system_error when the system refuses.
     int sentinel() const {
-        return job_->event.fd([w = job_.get()](std::function<void()> f) { w->add_done_callback(std::move(f)); });
+        return job_->event.fd([w = job_.get()](std::function<void()> f) { w->add_done_callback(std::move(f)); },
+                              job_->ready());
     }
 
     using Waiter = detail::pool::ResultWaiter;

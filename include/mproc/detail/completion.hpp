@@ -89,9 +89,10 @@ public:
     DoneEvent() = default;
     DoneEvent(const DoneEvent&) = delete;
     DoneEvent& operator=(const DoneEvent&) = delete;
-    // subscribe(fn): fn() once done, at once when done already. Thread-safe; the system
-    // refusing an eventfd is std::system_error (and a later call tries again).
-    int fd(const std::function<void(std::function<void()>)>& subscribe);
+    // subscribe(fn): fn() once done, at once when done already; done: the owner is done now.
+    // Thread-safe; the system refusing an eventfd is std::system_error (a later call tries
+    // again).
+    int fd(const std::function<void(std::function<void()>)>& subscribe, bool done);
 
 private:
     std::once_flag once_;

@@ -70,7 +70,7 @@ public:
 
     // Future::sentinel(): one descriptor per future, whichever handle asks.
     int sentinel() {
-        return done_event_.fd([this](std::function<void()> f) { add_done_callback(std::move(f)); });
+        return done_event_.fd([this](std::function<void()> f) { add_done_callback(std::move(f)); }, ready());
     }
 
 private:
