@@ -172,9 +172,10 @@ struct AwaitFuture {
 // otherwise in the thread that completes f, as a done-callback (a thread executor's worker, a
 // process executor's dispatcher thread or a thread waiting on one of its futures, the caller of
 // cancel() or set_result). Keep what runs there short, as a callback; a coroutine that must go
-// on in its own event loop's thread awaits something of that loop's next (or awaits the loop's
-// wrapper of sentinel()). Never shut down or destroy the executor from there. A coroutine
-// destroyed while suspended here is not resumed when f completes later.
+// on in its own event loop's thread next awaits that loop's hand-over (examples/event_loop.cpp:
+// resume_here()), or the loop watches sentinel() instead. Never shut down or destroy the
+// executor from there. A coroutine destroyed while suspended here is not resumed when f
+// completes later (destroying it while f completes is the caller's race).
 template <class T>
 mproc::detail::DoneAwaiter<Future<T>, detail::AwaitFuture> operator co_await(Future<T> f) {
     return mproc::detail::DoneAwaiter<Future<T>, detail::AwaitFuture>(std::move(f));
