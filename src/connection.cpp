@@ -504,7 +504,7 @@ Waitable::Waitable(const BaseProcess& p) : fd_(p.sentinel()) {}
 std::vector<Waitable> wait(const std::vector<Waitable>& objects, Timeout timeout) {
     std::vector<int> fds;
     fds.reserve(objects.size());
-    for (const auto& o : objects) fds.push_back(o.fileno());
+    for (const auto& o : objects) fds.push_back(o.poll_fd());
     std::vector<Waitable> ready;
     for (std::size_t i : platform::wait_any_readable(fds, platform::Deadline::after(timeout))) ready.push_back(objects[i]);
     return ready;

@@ -8,11 +8,43 @@
 #include <climits>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
+#include <memory>
+#include <mutex>
 #include <string>
 #include <typeinfo>
 
 #include "platform/io.hpp"
 #include "platform/sync.hpp"
+
+namespace mproc::detail {
+
+namespace {
+struct RaisedEvent {
+    platform::UniqueFd fd = platform::make_event();
+    std::atomic<bool> raised{false};
+    void raise() noexcept {
+        if (!raised.exchange(true, std::memory_order_acq_rel)) platform::event_notify(fd.get());
+    }
+};
+}  // namespace
+
+int DoneEvent::fd(const std::function<void(std::function<void()>)>& subscribe, bool done) {
+    std::call_once(once_, [&] {
+        auto event = std::make_shared<RaisedEvent>();
+        // The callback holds the descriptor too: it may run after the owner is gone (a pool's
+        // job outlives the future that was dropped), and must not write to a number reused since.
+        subscribe([event] { event->raise(); });
+        fd_ = event->fd.get();
+        event_ = std::move(event);
+    });
+    // The callbacks run a moment after the result is marked done (after its waiters woke), so
+    // one who saw it done raises it here rather than find it unreadable for that moment.
+    if (done) static_cast<RaisedEvent*>(event_.get())->raise();
+    return fd_;
+}
+
+}  // namespace mproc::detail
 
 namespace mproc::futures {
 

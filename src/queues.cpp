@@ -8,7 +8,10 @@
 #include <cstddef>
 #include <cstring>
 #include <exception>
+#include <condition_variable>
 #include <functional>
+#include <memory>
+#include <mutex>
 #include <thread>
 
 #include "platform/fd.hpp"
@@ -166,19 +169,128 @@ bool take(LockCore& l, bool block, const Deadline& deadline) {
 }
 }  // namespace
 
+namespace {
+// Whether a get() would not block now: a message waits, or the queue is shut down.
+bool gettable(const Header& h) {
+    return h.head.load(std::memory_order_acquire) < h.tail.load(std::memory_order_acquire) ||
+           h.shut.load(std::memory_order_acquire) != kAlive;
+}
+
+// Queue::fileno()'s descriptor: an eventfd kept readable while gettable(). A thread of this
+// process sleeps on not_empty as a blocked consumer would, so producers (in any process) wake it
+// through the path put() already has, and pay nothing while nobody sleeps there; once it made
+// the descriptor readable it sleeps on a local condition instead, so puts go on paying nothing.
+// fileno() (which connection::wait calls each time) and every get() of this process bring the
+// descriptor in line at once (sync()); items taken in another process are noticed by the thread,
+// which looks every 1 ms doubling to kMaxCheckMs while the descriptor is readable (a wake-up from
+// there would cost every get()).
+class QueueWatch {
+public:
+    explicit QueueWatch(RegionRef header)
+        : header_(std::move(header)), event_(platform::make_event()), generation_(platform::fork_generation()) {
+        thread_ = std::thread([this] { run(); });
+    }
+    QueueWatch(const QueueWatch&) = delete;
+    QueueWatch& operator=(const QueueWatch&) = delete;
+    ~QueueWatch() {
+        {
+            std::lock_guard lk(mu_);
+            stop_.store(true);
+        }
+        cv_.notify_all();
+        wake(header_of(header_).not_empty);
+        thread_.join();
+    }
+    int fd() const noexcept { return event_.get(); }
+    // False in a fork child, whose copy of this object has no thread behind it.
+    bool ours() const noexcept { return generation_ == platform::fork_generation(); }
+    // A fork child's copy, replaced: its copy of the descriptor is closed; the rest stays
+    // allocated, since destroying a thread object whose thread is not in this process is not
+    // allowed.
+    void forsake() noexcept { event_.reset(); }
+    // Makes the descriptor readable or not as the queue is now, at once, from this thread
+    // (fileno(), and after every get() of this process).
+    void sync() noexcept {
+        std::lock_guard lk(mu_);
+        const bool ready = gettable(header_of(header_));
+        if (ready == set_) return;
+        if (ready)
+            platform::event_notify(event_.get());
+        else
+            platform::event_drain(event_.get());
+        set_ = ready;
+        cv_.notify_all();
+    }
+
+private:
+    void run() {
+        platform::set_thread_name("mproc-queue-fd");
+        Header& h = header_of(header_);
+        for (;;) {
+            wait_for(h.not_empty, Deadline::never(), [&] { return stop_.load() || gettable(h); });
+            std::unique_lock lk(mu_);
+            if (stop_.load()) return;
+            if (!set_ && gettable(h)) {
+                platform::event_notify(event_.get());
+                set_ = true;
+            }
+            int check_ms = 1;
+            while (set_ && !stop_.load()) {
+                if (cv_.wait_for(lk, std::chrono::milliseconds(check_ms)) == std::cv_status::timeout && !gettable(h)) {
+                    platform::event_drain(event_.get());
+                    set_ = false;
+                }
+                check_ms = std::min(check_ms * 2, kMaxCheckMs);
+            }
+            if (stop_.load()) return;
+        }
+    }
+
+    RegionRef header_;
+    platform::UniqueFd event_;
+    const unsigned generation_;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    bool set_ = false;  // event_ readable; under mu_
+    std::atomic<bool> stop_{false};
+    std::thread thread_;
+};
+}  // namespace
+
 class Ring {
 public:
     Ring(platform::UniqueFd fd, std::size_t capacity)
         : fd_(std::move(fd)), base_(static_cast<char*>(platform::map_ring(fd_.get(), capacity))), capacity_(capacity) {}
-    ~Ring() { platform::unmap_ring(base_, capacity_); }
+    ~Ring() {
+        // A fork child's copy of its parent's watch is left as forsake() says.
+        if (QueueWatch* w = watch_.load(); w && w->ours()) delete w;
+        platform::unmap_ring(base_, capacity_);
+    }
     char* at(std::uint64_t offset) const { return base_ + offset % capacity_; }
     int fd() const { return fd_.get(); }
     std::size_t capacity() const { return capacity_; }
+
+    QueueWatch& watch(const RegionRef& header) {
+        if (QueueWatch* w = watch_.load(std::memory_order_acquire); w && w->ours()) return *w;
+        std::lock_guard lk(watch_mu_);
+        QueueWatch* w = watch_.load(std::memory_order_relaxed);
+        if (w && w->ours()) return *w;
+        if (w) w->forsake();
+        auto fresh = std::make_unique<QueueWatch>(header);
+        watch_.store(fresh.get(), std::memory_order_release);
+        return *fresh.release();
+    }
+    // After every get(): one load when nobody asked for fileno().
+    void after_get() noexcept {
+        if (QueueWatch* w = watch_.load(std::memory_order_acquire); w && w->ours()) w->sync();
+    }
 
 private:
     platform::UniqueFd fd_;
     char* base_;
     std::size_t capacity_;
+    std::mutex watch_mu_;
+    std::atomic<QueueWatch*> watch_{nullptr};
 };
 
 QueueCore::QueueCore(const QueueOptions& o) : header_(RegionRef::create(sizeof(Header))) {
@@ -278,6 +390,10 @@ void QueueCore::put(std::string_view bytes, bool block, const Timeout& timeout) 
 
 void QueueCore::get(const std::function<void(std::string_view)>& consume, bool block, const Timeout& timeout) {
     Header& h = header_of(header_);
+    struct AfterGet {
+        Ring& ring;
+        ~AfterGet() { ring.after_get(); }
+    } after_get{*ring_};
     auto shut = [&] { return h.shut.load(std::memory_order_acquire); };
     if (shut() == kShutNow) throw ShutDown();
     const Deadline deadline = Deadline::after(timeout);
@@ -386,6 +502,13 @@ void QueueCore::shutdown(bool immediate) {
     held.release();
     wake(h.not_full);
     wake(h.all_done);
+}
+
+int QueueCore::fileno() const {
+    header_of(header_);  // a moved-from queue: std::logic_error
+    QueueWatch& w = ring_->watch(header_);
+    w.sync();
+    return w.fd();
 }
 
 bool QueueCore::is_shutdown() const { return header_of(header_).shut.load(std::memory_order_acquire) != kAlive; }

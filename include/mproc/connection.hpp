@@ -36,12 +36,14 @@
 // std::invalid_argument.
 #pragma once
 
+#include <concepts>
 #include <cstddef>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -225,25 +227,49 @@ Connection Client(const Address& address, std::optional<std::string> authkey = s
 void deliver_challenge(Connection& c, std::string_view authkey, Timeout timeout = {});
 void answer_challenge(Connection& c, std::string_view authkey, Timeout timeout = {});
 
-// Something wait() can watch: a Connection, a process (its sentinel) or a raw descriptor.
+// Something wait() can watch, as Python's wait takes a Connection, a sentinel or any object
+// with fileno(): a Connection (a message or end of file waiting); a process (its sentinel: it
+// ended); a queue (its fileno(): get() would not block, an item waits or it is shut down); a
+// futures::Future or an AsyncResult (its sentinel(): done); a Listener (a peer is waiting); or
+// a raw descriptor. Asking a queue, a future or an AsyncResult makes its descriptor (see their
+// fileno() / sentinel()); it belongs to that object. A Waitable refers to its object, as to a
+// Connection: keep the object while the Waitable is waited on; wait() asks it again each time.
 class Waitable {
 public:
     Waitable(Connection* c) : conn_(c), fd_(c->fileno()) {}  // NOLINT: implicit by design
     Waitable(Connection& c) : Waitable(&c) {}                // NOLINT
     Waitable(const BaseProcess& p);                          // NOLINT
     Waitable(int fd) : fd_(fd) {}                            // NOLINT
+    template <class W>
+        requires(!std::is_base_of_v<Connection, W> && requires(const W& w) {
+            { w.fileno() } -> std::convertible_to<int>;
+        })
+    Waitable(const W& w)  // NOLINT
+        : fd_(w.fileno()), object_(&w), ask_([](const void* o) { return static_cast<const W*>(o)->fileno(); }) {}
+    template <class W>
+        requires(!std::is_base_of_v<BaseProcess, W> && !requires(const W& w) { w.fileno(); } &&
+                 requires(const W& w) {
+                     { w.sentinel() } -> std::convertible_to<int>;
+                 })
+    Waitable(const W& w)  // NOLINT
+        : fd_(w.sentinel()), object_(&w), ask_([](const void* o) { return static_cast<const W*>(o)->sentinel(); }) {}
     Connection* connection() const noexcept { return conn_; }
     int fileno() const noexcept { return fd_; }
     bool operator==(const Waitable& o) const noexcept { return fd_ == o.fd_ && conn_ == o.conn_; }
+    // The descriptor to poll now: a queue's is brought in line with the queue at each ask.
+    int poll_fd() const { return ask_ ? ask_(object_) : fd_; }
 
 private:
     Connection* conn_ = nullptr;
     int fd_ = -1;
+    const void* object_ = nullptr;  // a queue, future, ... whose fileno() / sentinel() ask_ calls
+    int (*ask_)(const void*) = nullptr;
 };
 
-// Waits until any object is ready (a message or end of file waiting, a process ended) or the
-// timeout passes; returns the ready ones, in the order given, empty at the timeout (Python:
-// multiprocessing.connection.wait). Blocks in poll(2); takes no lock.
+// Waits until any object is ready (see Waitable) or the timeout passes; returns the ready ones,
+// in the order given, empty at the timeout (Python: multiprocessing.connection.wait). Blocks in
+// poll(2); takes no lock. As with several readers of a Connection, a queue another consumer
+// empties meanwhile may be returned all the same: its get_nowait() then raises Empty.
 std::vector<Waitable> wait(const std::vector<Waitable>& objects, Timeout timeout = {});
 
 std::pair<Connection, Connection> make_pipe(bool duplex);

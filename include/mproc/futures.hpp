@@ -133,6 +133,13 @@ public:
     }
     void set_exception(std::exception_ptr e) { core_->set_error(std::move(e)); }
 
+    // A descriptor that turns readable once the future is done, and stays so (as
+    // Process::sentinel() once the process ended): for connection::wait, or an event loop's
+    // epoll or Asio. Made the first time any handle asks (an eventfd and a done-callback: a
+    // future nobody asks costs nothing), owned by the future and closed when its last handle
+    // goes; do not close it. Never blocks; std::system_error when the system refuses.
+    int sentinel() const { return core_->sentinel(); }
+
     // Two handles on one future compare equal (Python compares the same object).
     friend bool operator==(const Future& a, const Future& b) noexcept { return a.core_ == b.core_; }
 
@@ -143,6 +150,36 @@ public:
 private:
     std::shared_ptr<detail::FutureCore<T>> core_;
 };
+
+namespace detail {
+struct AwaitFuture {
+    template <class T>
+    static bool done(const Future<T>& f) { return f.done(); }
+    template <class T>
+    static void subscribe(Future<T>& f, std::function<void()> arrive) {
+        f.add_done_callback([arrive = std::move(arrive)](Future<T>&) { arrive(); });
+    }
+    template <class T>
+    static T take(const Future<T>& f) { return f.result(); }
+};
+}  // namespace detail
+
+// `T x = co_await f;` in a coroutine of the caller's own type (as asyncio awaits an executor's
+// future through wrap_future): x is f.result(), and what result() throws (the task's exception
+// with its type, CancelledError, WorkerLostError, BrokenProcessPool...) is thrown at the
+// co_await. No thread blocks while the coroutine waits: a done-callback resumes it.
+// Where it resumes: when f is done already, at once, in this thread (it never suspends);
+// otherwise in the thread that completes f, as a done-callback (a thread executor's worker, a
+// process executor's dispatcher thread or a thread waiting on one of its futures, the caller of
+// cancel() or set_result). Keep what runs there short, as a callback; a coroutine that must go
+// on in its own event loop's thread next awaits that loop's hand-over (examples/event_loop.cpp:
+// resume_here()), or the loop watches sentinel() instead. Never shut down or destroy the
+// executor from there. A coroutine destroyed while suspended here is not resumed when f
+// completes later (destroying it while f completes is the caller's race).
+template <class T>
+mproc::detail::DoneAwaiter<Future<T>, detail::AwaitFuture> operator co_await(Future<T> f) {
+    return mproc::detail::DoneAwaiter<Future<T>, detail::AwaitFuture>(std::move(f));
+}
 
 enum ReturnWhen { FIRST_COMPLETED, FIRST_EXCEPTION, ALL_COMPLETED };
 

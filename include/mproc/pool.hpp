@@ -54,6 +54,7 @@
 #include <vector>
 
 #include "mproc/context.hpp"
+#include "mproc/detail/completion.hpp"
 #include "mproc/detail/pool_call.hpp"
 #include "mproc/detail/pool_job.hpp"
 #include "mproc/detail/process_core.hpp"
@@ -147,6 +148,7 @@ struct ResultWaiter {
     std::function<bool(const Timeout&)> wait;
     std::function<bool()> ready;
     std::function<std::exception_ptr()> error;
+    std::function<void(std::function<void()>)> add_done_callback;  // fn() once complete (now if it is)
 };
 }  // namespace detail::pool
 
@@ -201,14 +203,38 @@ public:
         return job_->error() == nullptr;
     }
 
+    // As futures::Future::sentinel(): readable once the call completed; made on the first ask,
+    // owned by the result (all copies share it). std::system_error when the system refuses.
+    int sentinel() const {
+        return job_->event.fd([w = job_.get()](std::function<void()> f) { w->add_done_callback(std::move(f)); },
+                              job_->ready());
+    }
+
     using Waiter = detail::pool::ResultWaiter;
-    AsyncResult(Waiter w, std::function<T()> take)
-        : job_(std::make_shared<Waiter>(std::move(w))), take_(std::move(take)) {}
+    AsyncResult(Waiter w, std::function<T()> take) : job_(std::make_shared<Shared>(std::move(w))), take_(std::move(take)) {}
+
+    struct Await {  // what co_await (below) asks
+        static bool done(const AsyncResult& r) { return r.ready(); }
+        static void subscribe(AsyncResult& r, std::function<void()> f) { r.job_->add_done_callback(std::move(f)); }
+        static T take(const AsyncResult& r) { return r.get(); }
+    };
 
 private:
-    std::shared_ptr<Waiter> job_;
+    struct Shared : Waiter {
+        explicit Shared(Waiter w) : Waiter(std::move(w)) {}
+        detail::DoneEvent event;
+    };
+    std::shared_ptr<Shared> job_;
     std::function<T()> take_;
 };
+
+// `T x = co_await pool.apply_async(f, args...);` in a coroutine of the caller's own type: x is
+// get(), what get() throws is thrown there. No thread blocks meanwhile; it resumes as co_await on
+// a futures::Future does (futures.hpp): at once when ready, else on the completing thread.
+template <class T>
+detail::DoneAwaiter<AsyncResult<T>, typename AsyncResult<T>::Await> operator co_await(AsyncResult<T> r) {
+    return detail::DoneAwaiter<AsyncResult<T>, typename AsyncResult<T>::Await>(std::move(r));
+}
 
 // The iterator imap and imap_unordered return (Python: IMapIterator). The input is read as the
 // results are taken, a few chunks per worker ahead, so an endless input works. A task's
@@ -634,7 +660,7 @@ private:
     template <class R>
     static ResultWaiter waiter(const std::shared_ptr<Job<R>>& job) {
         return {[job](const Timeout& t) { return job->wait(t); }, [job] { return job->ready(); },
-                [job] { return job->error(); }};
+                [job] { return job->error(); }, [job](std::function<void()> f) { job->add_done_callback(std::move(f)); }};
     }
 
     std::unique_ptr<Core> core_;

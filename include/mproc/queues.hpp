@@ -74,6 +74,8 @@ public:
     // The state lives in the shared header: every handle, in every process, sees it.
     void shutdown(bool immediate);
     bool is_shutdown() const;
+    // Queue::fileno(): this process's descriptor for the queue, made on the first call.
+    int fileno() const;
 
     void save(OutputArchive& ar) const;
     void load(InputArchive& ar);
@@ -162,6 +164,23 @@ public:
     void shutdown(bool immediate = false) { core_.shutdown(immediate); }
     // Whether the queue was shut down, through any handle (Python: the is_shutdown attribute).
     bool is_shutdown() const { return core_.is_shutdown(); }
+    // A descriptor that is readable while get() would not block: an item waits, or the queue is
+    // shut down (Python's q._reader.fileno(), with the queue's own rule). For
+    // connection::wait, epoll or an event loop, in any process that holds the queue, whoever
+    // puts. Made the first time a handle in this process asks: an eventfd, and a thread that
+    // sleeps on the queue's futex as a blocked get() would and makes the descriptor readable
+    // when an item comes, so put() costs nothing more, here or in any process, when nobody
+    // asked (and while someone did, one wake-up when the queue turns non-empty). Each call, and
+    // each get() through a handle of this process (copies share it), brings it in line with the
+    // queue at once (a get() that empties the queue or raises Empty leaves it unreadable); items
+    // taken in another process, within 100 ms. All handles of this process share it; it is
+    // closed, and the thread stopped, with the last of them. Do not close it. Never blocks
+    // (but for a short mutex). After close(): std::logic_error; the system refusing:
+    // std::system_error.
+    int fileno() const {
+        check_open();
+        return core_.fileno();
+    }
     // This handle will put and get no more (others are unaffected).
     void close() noexcept { closed_ = true; }
     // Python waits here for its feeder thread to flush; put() has already stored the data, so
@@ -212,6 +231,8 @@ public:
     // As Queue::shutdown.
     void shutdown(bool immediate = false) { q_.shutdown(immediate); }
     bool is_shutdown() const { return q_.is_shutdown(); }
+    // As Queue::fileno().
+    int fileno() const { return q_.fileno(); }
     // After close(): std::logic_error (Python's close() closes the reader that empty() polls).
     bool empty() const {
         if (closed_) throw std::logic_error("mproc: queue is closed");

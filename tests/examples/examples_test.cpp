@@ -302,6 +302,18 @@ TEST_P(Examples, S24MainGuard) {
 
 // S25: S12's map over MPI ranks, as the tour runs it (mpiexec -n 3): two worker ranks take the
 // tasks, the results are those of one process. Its timing is the machine's business.
+TEST_P(Examples, EventLoop) {
+    const Output r = run("event_loop");
+    EXPECT_EQ(r.lines, (std::vector<std::string>{
+                           "co_await ex.submit(add, 1, 2) = 3",
+                           "co_await pool.apply_async(square, 7) = 49",
+                           "co_await a failing task: std::invalid_argument: odd: 7",
+                           "epoll: the queue gave 10 20 30; the future gave 144; the process ended with exitcode 0",
+                           "wait(..., timeout=0.05) with nothing ready: 0 ready",
+                           "wait after a put, a send and a result: 3 ready: hello world 42"}))
+        << r.out;
+}
+
 TEST(ExamplesMpi, S25MpiMap) {
     const std::string exe = MPROC_EXAMPLES_DIR "/s25_mpi_map";
     if (access(exe.c_str(), X_OK) != 0) GTEST_SKIP() << "mproc was built without MPI";

@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "mproc/detail/completion.hpp"
 #include "mproc/detail/pool_job.hpp"
 #include "mproc/detail/pool_core.hpp"
 #include "mproc/errors.hpp"
@@ -66,6 +67,14 @@ public:
     // done-callback need not keep the future alive, since once every handle is gone nothing
     // can complete it, and a never-completed future with callbacks is freed, not leaked.
     virtual bool completed_by_holders() const noexcept { return false; }
+
+    // Future::sentinel(): one descriptor per future, whichever handle asks.
+    int sentinel() {
+        return done_event_.fd([this](std::function<void()> f) { add_done_callback(std::move(f)); }, ready());
+    }
+
+private:
+    mproc::detail::DoneEvent done_event_;
 };
 
 // What a process executor's future asks of its pool (ProcessCore::unqueue and stop). Called
