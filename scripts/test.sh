@@ -6,6 +6,9 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/setup.sh"
+# Named here, not left to build.sh's first configure: a build directory that a plain CMake run
+# configured (library only) gets the suite too.
+suite=(-DMPROC_BUILD_TESTS=ON -DMPROC_BUILD_EXAMPLES=ON)
 if [[ "${1:-}" == "--sanitize" ]]; then
   dir=$root/build-sanitize
   # Sanitized children start slower: every test's hard timeout is stretched.
@@ -13,13 +16,13 @@ if [[ "${1:-}" == "--sanitize" ]]; then
   export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
   export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$root/scripts/lsan.supp:print_suppressions=0}
-  "$root/scripts/build.sh" "$dir" -DCMAKE_BUILD_TYPE=Debug -DMPROC_SANITIZE=ON -DMPROC_BUILD_BENCH=OFF
+  "$root/scripts/build.sh" "$dir" "${suite[@]}" -DCMAKE_BUILD_TYPE=Debug -DMPROC_SANITIZE=ON -DMPROC_BUILD_BENCH=OFF
 elif [[ "${1:-}" == "--clang" ]]; then
   dir=$root/build-clang
-  "$root/scripts/build.sh" "$dir" -DCMAKE_CXX_COMPILER=clang++ -DMPROC_BUILD_BENCH=OFF
+  "$root/scripts/build.sh" "$dir" "${suite[@]}" -DCMAKE_CXX_COMPILER=clang++ -DMPROC_BUILD_BENCH=OFF
 else
   dir=$root/build
-  "$root/scripts/build.sh" "$dir"
+  "$root/scripts/build.sh" "$dir" "${suite[@]}"
 fi
 cd "$dir"
 ctest --output-on-failure --parallel "$(nproc)" --no-tests=error

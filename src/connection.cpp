@@ -494,7 +494,7 @@ std::pair<Connection, Connection> make_pipe(bool duplex) {
 }
 
 std::string Address::str() const {
-    if (!path.empty()) return path[0] == '\0' ? "@" + path.substr(1) : path;
+    if (!path.empty()) return path[0] == '\0' ? std::string("@").append(path, 1) : path;
     const bool v6 = host.find(':') != std::string::npos;
     return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }

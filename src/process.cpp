@@ -56,7 +56,7 @@ Registry& registry() {
 
 std::string join_identity(const std::vector<unsigned>& id) {
     std::string s;
-    for (std::size_t i = 0; i < id.size(); ++i) s += (i ? ":" : "") + std::to_string(id[i]);
+    for (std::size_t i = 0; i < id.size(); ++i) s.append(i ? ":" : "").append(std::to_string(id[i]));
     return s;
 }
 

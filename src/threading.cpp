@@ -579,7 +579,7 @@ std::ostream& operator<<(std::ostream& os, const BaseThread& t) {
     const std::uint32_t phase = t.state().phase.load();
     status = phase == 0 ? "initial" : (t.is_alive() ? "started" : "stopped");
     if (t.daemon()) status += " daemon";
-    if (phase != 0) status += " " + std::to_string(*t.ident());
+    if (phase != 0) status.append(" ").append(std::to_string(*t.ident()));
     return os << "<" << kind << "(" << t.name() << ", " << status << ")>";
 }
 

@@ -285,7 +285,7 @@ bool Engine::hello_phase() {
         if (Clock::now() > deadline) {
             std::string missing;
             for (int r = 0; r < size_; ++r)
-                if (!met[static_cast<std::size_t>(r)]) missing += " " + std::to_string(r);
+                if (!met[static_cast<std::size_t>(r)]) missing.append(" ").append(std::to_string(r));
             std::fprintf(stderr, "mproc: MPI ranks%s did not join within %d s; ending the job\n", missing.c_str(),
                          static_cast<int>(kJoinTimeout.count()));
             std::fflush(stderr);

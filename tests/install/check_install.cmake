@@ -1,61 +1,15 @@
-# Installs the built mproc into a temporary prefix, then configures, builds and runs a separate
-# CMake project that uses find_package(mproc) and links mproc::mproc, and checks mproc.pc.
-file(REMOVE_RECURSE ${WORK_DIR})
+# Installs the built mproc into a temporary prefix, then another CMake project finds it with
+# find_package(mproc), links mproc::mproc, builds and runs; and, where mproc was built with MPI,
+# find_package(mproc COMPONENTS mpi) and mproc::mpi.
+include(${CMAKE_CURRENT_LIST_DIR}/common.cmake)
 set(prefix ${WORK_DIR}/prefix)
-execute_process(COMMAND ${CMAKE_COMMAND} --install ${BINARY_DIR} --prefix ${prefix}
-                RESULT_VARIABLE r)
-if(r)
-  message(FATAL_ERROR "cmake --install failed: ${r}")
-endif()
-foreach(f include/mproc/mproc.hpp include/mproc/version.hpp lib/cmake/mproc/mprocConfig.cmake
-          lib/cmake/mproc/mprocConfigVersion.cmake lib/pkgconfig/mproc.pc)
-  if(NOT EXISTS ${prefix}/${f})
-    message(FATAL_ERROR "not installed: ${f}")
-  endif()
-endforeach()
-execute_process(COMMAND ${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/install/consumer -B ${WORK_DIR}/build
-                -G ${GENERATOR} -DCMAKE_PREFIX_PATH=${prefix} RESULT_VARIABLE r)
-if(r)
-  message(FATAL_ERROR "configuring the consumer failed: ${r}")
-endif()
-execute_process(COMMAND ${CMAKE_COMMAND} --build ${WORK_DIR}/build RESULT_VARIABLE r)
-if(r)
-  message(FATAL_ERROR "building the consumer failed: ${r}")
-endif()
-execute_process(COMMAND ${WORK_DIR}/build/consumer RESULT_VARIABLE r OUTPUT_VARIABLE out)
-message(STATUS "consumer said: ${out}")
-if(r OR NOT out MATCHES "consumer: child exited 0, spawn child exited 0")
-  message(FATAL_ERROR "the consumer did not run as expected: ${r} ${out}")
-endif()
-# The mpi component, where mproc was built with it: find_package(mproc COMPONENTS mpi), and
-# mproc-mpi.pc.
+mproc_run("cmake --install" ${CMAKE_COMMAND} --install ${BINARY_DIR} --prefix ${prefix})
+mproc_expect_files(${prefix} include/mproc/mproc.hpp include/mproc/version.hpp lib/cmake/mproc/mprocConfig.cmake
+                   lib/cmake/mproc/mprocConfigVersion.cmake lib/pkgconfig/mproc.pc)
+mproc_check_find_package(consumer ${prefix} "${MPROC_CONSUMER_SAYS}")
 if(WITH_MPI)
-  foreach(f lib/cmake/mproc/mprocMpiTargets.cmake lib/pkgconfig/mproc-mpi.pc include/mproc/mpi.hpp)
-    if(NOT EXISTS ${prefix}/${f})
-      message(FATAL_ERROR "not installed: ${f}")
-    endif()
-  endforeach()
-  execute_process(COMMAND ${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/install/mpi_consumer -B ${WORK_DIR}/mpi_build
-                  -G ${GENERATOR} -DCMAKE_PREFIX_PATH=${prefix} RESULT_VARIABLE r)
-  if(r)
-    message(FATAL_ERROR "configuring the mpi consumer failed: ${r}")
-  endif()
-  execute_process(COMMAND ${CMAKE_COMMAND} --build ${WORK_DIR}/mpi_build RESULT_VARIABLE r)
-  if(r)
-    message(FATAL_ERROR "building the mpi consumer failed: ${r}")
-  endif()
-  execute_process(COMMAND ${WORK_DIR}/mpi_build/mpi_consumer RESULT_VARIABLE r OUTPUT_VARIABLE out)
-  message(STATUS "mpi consumer said: ${out}")
-  if(r OR NOT out MATCHES "mpi consumer: 81, distributed 0")
-    message(FATAL_ERROR "the mpi consumer did not run as expected: ${r} ${out}")
-  endif()
-  find_program(PKG_CONFIG pkg-config)
-  if(PKG_CONFIG)
-    set(ENV{PKG_CONFIG_PATH} ${prefix}/lib/pkgconfig)
-    execute_process(COMMAND ${PKG_CONFIG} --libs mproc-mpi RESULT_VARIABLE r OUTPUT_VARIABLE libs)
-    if(r OR NOT libs MATCHES "-lmproc-mpi")
-      message(FATAL_ERROR "pkg-config mproc-mpi failed: ${r} ${libs}")
-    endif()
-  endif()
+  mproc_expect_files(${prefix} lib/cmake/mproc/mprocMpiTargets.cmake lib/pkgconfig/mproc-mpi.pc
+                     include/mproc/mpi.hpp include/mproc/detail/mpi_core.hpp)
+  mproc_check_find_package(mpi_consumer ${prefix} "${MPROC_MPI_CONSUMER_SAYS}")
 endif()
 file(REMOVE_RECURSE ${WORK_DIR})
