@@ -14,6 +14,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <mproc/mproc.hpp>
@@ -112,8 +113,9 @@ struct Owned {
         void unhandled_exception() noexcept { std::terminate(); }
     };
     explicit Owned(std::coroutine_handle<promise_type> h) : h(h), ended(h.promise().ended) {}
-    Owned(const Owned&) = delete;
-    Owned& operator=(const Owned&) = delete;
+    // Movable for clang 14, which moves the return object out of get_return_object's result.
+    Owned(Owned&& o) noexcept : h(std::exchange(o.h, {})), ended(std::move(o.ended)) {}
+    Owned& operator=(Owned&&) = delete;
     ~Owned() {
         if (h) h.destroy();
     }
