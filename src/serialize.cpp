@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "mproc/serialize.hpp"
+#include "mproc/detail/archive.hpp"
 
 namespace mproc::detail {
 
@@ -91,4 +92,20 @@ void rethrow_as_serialization_error(const std::type_info& t) {
     }
 }
 
+OutputArchive::~OutputArchive() = default;
+InputArchive::~InputArchive() = default;
+
+void InputArchive::truncated(std::size_t needed, std::size_t left) {
+    throw SerializationError("mproc: message truncated: " + std::to_string(needed) + " more bytes needed, " +
+                             std::to_string(left) + " left");
+}
+
+void InputArchive::bad_length(std::uint64_t n, std::size_t left) {
+    throw SerializationError("mproc: malformed message: a length of " + std::to_string(n) + " with " +
+                             std::to_string(left) + " bytes left");
+}
+
 }  // namespace mproc::detail
+
+template class cereal::OutputArchive<mproc::detail::OutputArchive, cereal::AllowEmptyClassElision>;
+template class cereal::InputArchive<mproc::detail::InputArchive, cereal::AllowEmptyClassElision>;

@@ -84,6 +84,31 @@ TEST(Serialize, PairTupleOptionalVariantChrono) {
     expect_roundtrip(std::chrono::duration<double>(2.5));
 }
 
+// A tuple or pair is its elements, in order, nothing around them: the bytes cereal's tuple and
+// pair functions wrote, which mproc's archives now write themselves (issue 18, compile time).
+// Pinned so that a pool's arguments (always a tuple) keep their wire format.
+TEST(Serialize, TuplesAndPairsAreTheirElementsInOrder) {
+    const Person amy{"amy", {90, 85}, Pod{3, 4.0, {}}};
+    std::string whole, parts;
+    {
+        mproc::detail::OutputArchive ar(whole);
+        ar(std::tuple<int, std::string, Person>{7, "seven", amy}, std::pair<double, std::tuple<char>>{2.5, {'x'}});
+    }
+    {
+        mproc::detail::OutputArchive ar(parts);
+        ar(7, std::string("seven"), amy, 2.5, 'x');
+    }
+    EXPECT_EQ(whole, parts);
+    std::tuple<int, std::string, Person> t;
+    std::pair<double, std::tuple<char>> p;
+    mproc::detail::InputArchive in(parts);
+    in(t, p);
+    EXPECT_EQ(t, std::make_tuple(7, std::string("seven"), amy));
+    EXPECT_EQ(p.first, 2.5);
+    EXPECT_EQ(std::get<0>(p.second), 'x');
+    EXPECT_TRUE(in.rest().empty());
+}
+
 TEST(Serialize, TriviallyCopyableAndUserTypes) {
     expect_roundtrip(Pod{1, 2.5, {'a', 'b', 'c'}});
     expect_roundtrip(std::vector<Pod>{{1, 1.0, {}}, {2, 2.0, {'z', 0, 0}}});

@@ -252,9 +252,14 @@ constexpr auto judge() {
         return accepted{};
     else if constexpr (std::is_bounded_array_v<T>)
         return judge_all(fields::list<std::remove_extent_t<T>>{});
-    else if constexpr (is_smart_pointer<T>::value && !has_serializer_v<T>)
-        return refused<Refusal::smart_pointer, T>{};
-    else if constexpr (!std::is_void_v<typename elements<T>::type>)
+    // Nested, not joined with &&: naming has_serializer_v<T> compiles cereal's search for T's
+    // serialization function, which a type with elements does not need (issue 18).
+    else if constexpr (is_smart_pointer<T>::value) {
+        if constexpr (has_serializer_v<T>)
+            return accepted{};
+        else
+            return refused<Refusal::smart_pointer, T>{};
+    } else if constexpr (!std::is_void_v<typename elements<T>::type>)
         return judge_all(typename elements<T>::type{});
     else if constexpr (has_serializer_v<T>)
         return accepted{};
@@ -282,14 +287,28 @@ constexpr bool raw_copyable() {
     else if constexpr (std::is_bounded_array_v<T>)
         return raw_copyable<std::remove_all_extents_t<T>>();
     else if constexpr (std::is_class_v<T> && std::is_trivially_copyable_v<T> && !std::is_empty_v<T> &&
-                       !is_cereal_wrapper<T>::value && std::is_void_v<typename elements<T>::type> &&
-                       !has_serializer_v<T>)
-        return verdict<T>::why == Refusal::none;
-    else
+                       !is_cereal_wrapper<T>::value && std::is_void_v<typename elements<T>::type>) {
+        if constexpr (has_serializer_v<T>)  // nested: see judge()
+            return false;
+        else
+            return verdict<T>::why == Refusal::none;
+    } else {
         return false;
+    }
 }
 template <class T>
 inline constexpr bool is_raw_copyable_v = raw_copyable<T>();
+
+// std::tuple and std::pair: written element by element, as cereal's tuple and pair functions
+// write them (a binary archive gives names no bytes), but without cereal's search for a
+// serialization function of the tuple's own. Every pool call sends its arguments as a tuple,
+// and that search was most of what a Pool::map of one int compiled for its arguments (issue 18).
+template <class T>
+inline constexpr bool is_std_tuple_v = false;
+template <class... Ts>
+inline constexpr bool is_std_tuple_v<std::tuple<Ts...>> = true;
+template <class A, class B>
+inline constexpr bool is_std_tuple_v<std::pair<A, B>> = true;
 
 // The one compile-time refusal every entry point gives (a Process or pool argument, a result, a
 // Queue's item, a Connection's message, a manager's value): the instantiation it names shows
@@ -327,6 +346,9 @@ class OutputArchive : public cereal::OutputArchive<OutputArchive, cereal::AllowE
 
 public:
     explicit OutputArchive(std::string& out) : Base(this), out_(out) {}
+    OutputArchive(const OutputArchive&) = delete;
+    OutputArchive& operator=(const OutputArchive&) = delete;
+    ~OutputArchive() override;  // out of line, as the base (below)
 
     void saveBinary(const void* data, std::size_t size) {
         if (size == 0) return;  // an empty container's data() may be null
@@ -368,10 +390,13 @@ private:
         using U = std::remove_cvref_t<T>;
         if constexpr (!check_serializable<U>()) {
             // refused at compile time, saying why; nothing else is compiled for it
-        } else if constexpr (is_raw_copyable_v<U>)
+        } else if constexpr (is_raw_copyable_v<U>) {
             saveBinary(std::addressof(x), sizeof(U));
-        else
+        } else if constexpr (is_std_tuple_v<U>) {
+            std::apply([this](const auto&... e) { (dispatch(e), ...); }, x);
+        } else {
             Base::operator()(std::forward<T>(x));
+        }
     }
 
     std::string& out_;
@@ -387,12 +412,12 @@ public:
     // becomes its owner, and the slot is set to -1. The caller closes what is left.
     explicit InputArchive(std::string_view in, std::span<int> fds = {})
         : Base(this), in_(in), fds_(fds) {}
+    InputArchive(const InputArchive&) = delete;
+    InputArchive& operator=(const InputArchive&) = delete;
+    ~InputArchive() override;  // out of line, as the base (below)
 
     void loadBinary(void* data, std::size_t size) {
-        if (size > in_.size() - pos_)
-            throw SerializationError("mproc: message truncated: " + std::to_string(size) +
-                                     " more bytes needed, " + std::to_string(in_.size() - pos_) +
-                                     " left");
+        if (size > in_.size() - pos_) truncated(size, in_.size() - pos_);
         if (size == 0) return;  // an empty container's data() may be null
         std::memcpy(data, in_.data() + pos_, size);
         pos_ += size;
@@ -402,9 +427,7 @@ public:
     // aside), so a count larger than what is left is malformed; refuse before allocating.
     void loadSize(cereal::size_type& n) {
         loadBinary(&n, sizeof n);
-        if (n > remaining() + 4096)
-            throw SerializationError("mproc: malformed message: a length of " + std::to_string(n) +
-                                     " with " + std::to_string(remaining()) + " bytes left");
+        if (n > remaining() + 4096) bad_length(n, remaining());
     }
 
     template <class... Ts>
@@ -441,6 +464,10 @@ public:
     }
 
 private:
+    // The errors, out of line (src/serialize.cpp): the message is built only when thrown.
+    [[noreturn]] static void truncated(std::size_t needed, std::size_t left);
+    [[noreturn]] static void bad_length(std::uint64_t n, std::size_t left);
+
     template <class T>
     void dispatch(T&& x) {
         using U = std::remove_cvref_t<T>;
@@ -453,6 +480,8 @@ private:
             x = b != 0;
         } else if constexpr (is_raw_copyable_v<U>) {
             loadBinary(std::addressof(x), sizeof(U));
+        } else if constexpr (is_std_tuple_v<U>) {
+            std::apply([this](auto&... e) { (dispatch(e), ...); }, x);
         } else {
             Base::operator()(std::forward<T>(x));
         }
@@ -464,6 +493,11 @@ private:
 };
 
 }  // namespace mproc::detail
+
+// The archives' cereal bases are compiled once, in the library (src/serialize.cpp), not in
+// every translation unit that sends something.
+extern template class cereal::OutputArchive<mproc::detail::OutputArchive, cereal::AllowEmptyClassElision>;
+extern template class cereal::InputArchive<mproc::detail::InputArchive, cereal::AllowEmptyClassElision>;
 
 namespace cereal {
 template <class T>
