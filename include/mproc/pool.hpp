@@ -36,7 +36,6 @@
 // (asking for one is std::invalid_argument).
 #pragma once
 
-#include <algorithm>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -45,7 +44,6 @@
 #include <iterator>
 #include <memory>
 #include <optional>
-#include <ranges>
 #include <span>
 #include <string>
 #include <tuple>
@@ -145,10 +143,11 @@ struct IMapOptions {
 namespace detail::pool {
 // An _async call's job, seen without its result type.
 struct ResultWaiter {
-    std::function<bool(const Timeout&)> wait;
-    std::function<bool()> ready;
-    std::function<std::exception_ptr()> error;
-    std::function<void(std::function<void()>)> add_done_callback;  // fn() once complete (now if it is)
+    std::shared_ptr<CallJob> job;
+    bool wait(const Timeout& t) const { return job->wait(t); }
+    bool ready() const { return job->ready(); }
+    std::exception_ptr error() const { return job->error(); }
+    void add_done_callback(std::function<void()> f) const { job->add_done_callback(std::move(f)); }  // now if complete
 };
 }  // namespace detail::pool
 
@@ -249,7 +248,7 @@ public:
     // before its first next(), as Python's (its generator never started, so its finally never
     // cancels them); dropped after, the items no worker has begun are let go, as Python's
     // cancels its pending futures. A Pool.imap's dropped iterator always lets them go.
-    IMapIterator(std::shared_ptr<detail::pool::Job<V>> job, std::function<bool()> feed,
+    IMapIterator(std::shared_ptr<detail::pool::StreamJob<V>> job, std::function<bool()> feed,
                  std::function<void()> on_close, std::size_t window, bool keep_on_drop = false)
         : s_(std::make_shared<State>(std::move(job), std::move(feed), std::move(on_close), window)) {
         s_->keep_on_drop = keep_on_drop;
@@ -258,19 +257,19 @@ public:
 
     // The next result, empty at the end; mproc::TimeoutError when none arrives in time
     // (Python: next(timeout), StopIteration at the end).
-    std::optional<typename detail::pool::Job<V>::Value> next(Timeout timeout = {}) {
+    std::optional<typename detail::pool::StreamJob<V>::Value> next(Timeout timeout = {}) {
         s_->iterated = true;
         s_->top_up();
         return s_->job->next(timeout);
     }
 
-    using iterator = detail::pool::NextIterator<IMapIterator, typename detail::pool::Job<V>::Value>;
+    using iterator = detail::pool::NextIterator<IMapIterator, typename detail::pool::StreamJob<V>::Value>;
     iterator begin() { return iterator(this); }
     std::default_sentinel_t end() const noexcept { return {}; }
 
 private:
     struct State {
-        State(std::shared_ptr<detail::pool::Job<V>> j, std::function<bool()> f, std::function<void()> c,
+        State(std::shared_ptr<detail::pool::StreamJob<V>> j, std::function<bool()> f, std::function<void()> c,
               std::size_t w)
             : job(std::move(j)), feed(std::move(f)), on_close(std::move(c)), window(w) {}
         ~State() {
@@ -287,7 +286,7 @@ private:
                 ++submitted;  // counts chunks: one per feed() call
             }
         }
-        std::shared_ptr<detail::pool::Job<V>> job;
+        std::shared_ptr<detail::pool::StreamJob<V>> job;
         std::function<bool()> feed;
         std::function<void()> on_close;
         std::size_t window;
@@ -374,13 +373,12 @@ public:
     template <class F, std::ranges::input_range Rng>
     auto map(F&& f, Rng&& items, std::type_identity_t<MapOptions<map_result_t<F, Rng>>> options) {
         using Tuple = std::tuple<stored_arg_t<std::ranges::range_value_t<Rng>>>;
-        return list_job<Tuple>(std::decay_t<F>(std::forward<F>(f)), std::forward<Rng>(items), std::move(options), true)
-            .get();
+        return take_list(list_job<Tuple>(std::decay_t<F>(std::forward<F>(f)), std::forward<Rng>(items), std::move(options)));
     }
     template <class F, std::ranges::input_range Rng>
     auto map_async(F&& f, Rng&& items, std::type_identity_t<MapOptions<map_result_t<F, Rng>>> options = {}) {
         using Tuple = std::tuple<stored_arg_t<std::ranges::range_value_t<Rng>>>;
-        return list_job<Tuple>(std::decay_t<F>(std::forward<F>(f)), std::forward<Rng>(items), std::move(options), false);
+        return list_result(list_job<Tuple>(std::decay_t<F>(std::forward<F>(f)), std::forward<Rng>(items), std::move(options)));
     }
 
     // starmap(f, tuples): f(a, b, ...) for every tuple (or pair) (a, b, ...).
@@ -391,14 +389,13 @@ public:
     template <class F, std::ranges::input_range Rng>
     auto starmap(F&& f, Rng&& items, std::type_identity_t<MapOptions<starmap_result_t<F, Rng>>> options) {
         using Tuple = typename tuple_of<std::remove_cvref_t<std::ranges::range_value_t<Rng>>>::type;
-        return list_job<Tuple>(std::decay_t<F>(std::forward<F>(f)), std::forward<Rng>(items), std::move(options), true)
-            .get();
+        return take_list(list_job<Tuple>(std::decay_t<F>(std::forward<F>(f)), std::forward<Rng>(items), std::move(options)));
     }
     template <class F, std::ranges::input_range Rng>
     auto starmap_async(F&& f, Rng&& items,
                        std::type_identity_t<MapOptions<starmap_result_t<F, Rng>>> options = {}) {
         using Tuple = typename tuple_of<std::remove_cvref_t<std::ranges::range_value_t<Rng>>>::type;
-        return list_job<Tuple>(std::decay_t<F>(std::forward<F>(f)), std::forward<Rng>(items), std::move(options), false);
+        return list_result(list_job<Tuple>(std::decay_t<F>(std::forward<F>(f)), std::forward<Rng>(items), std::move(options)));
     }
 
     // imap(f, items): results in input order as they come; imap_unordered: as they finish.
@@ -494,7 +491,7 @@ public:
         check_result<R>();
         core_->check_accepting();
         check_deadline(task_timeout);
-        auto job = std::make_shared<Job<R>>(Mode::Ordered, static_cast<std::size_t>(-1));
+        auto job = std::make_shared<StreamJob<R>>(Mode::Ordered);
         // Unlike Pool.imap, an executor's map does not hold the pool open: shutdown never waits
         // on an iterator (Python's Executor.map has submitted everything by then). Items the
         // iterator would feed after shutdown fail, saying the pool was closed.
@@ -545,9 +542,8 @@ public:
     const Core& core() const noexcept { return *core_; }
 
 private:
-    // once: the result is read by a blocking call, once, so its values can be moved out.
     template <class Tuple, class F, class Rng, class R>
-    auto list_job(F f, Rng&& range, MapOptions<R> options, bool once) {
+    std::shared_ptr<Job<R>> list_job(F f, Rng&& range, MapOptions<R> options) {
         check_callable<Core, F>();
         check_arguments<Core, Tuple>();
         check_result<R>();
@@ -565,14 +561,22 @@ private:
         if (options.progress && ProgressBar::wanted()) job->set_progress(std::make_unique<ProgressBar>(n, true));
         const auto prepared = core_->template prepare<R, F, Tuple>(f);
         for (std::size_t first = 0; first < n; first += chunk) {
-            const std::size_t last = std::min(n, first + chunk);
+            const std::size_t last = n - first < chunk ? n : first + chunk;
             core_->template submit_items<R>(job, first, prepared, std::span<Tuple>(all).subspan(first, last - first),
                                             options.task_timeout, false);
         }
-        using V = typename Job<R>::Value;
-        return mproc::pool::AsyncResult<std::vector<V>>(waiter(job), [job, once] {
-            return once ? job->take_list() : job->list();
-        });
+        return job;
+    }
+    // A blocking map's result: the values are moved out (its only reader).
+    template <class R>
+    static std::vector<typename Job<R>::Value> take_list(const std::shared_ptr<Job<R>>& job) {
+        job->wait_done();
+        return job->take_list();
+    }
+    // map_async's: get() copies them.
+    template <class R>
+    static auto list_result(const std::shared_ptr<Job<R>>& job) {
+        return mproc::pool::AsyncResult<std::vector<typename Job<R>::Value>>(waiter(job), [job] { return job->list(); });
     }
 
     template <class F, class Rng>
@@ -584,7 +588,7 @@ private:
         check_result<R>();
         core_->check_accepting();
         check_deadline(options.task_timeout);
-        auto job = std::make_shared<Job<R>>(mode, static_cast<std::size_t>(-1));
+        auto job = std::make_shared<StreamJob<R>>(mode);
         const bool sized = std::ranges::sized_range<Rng>;
         std::size_t total = 0;
         if constexpr (std::ranges::sized_range<Rng>) total = std::ranges::size(range);
@@ -631,7 +635,7 @@ private:
     // results of the chunks before it come first, then it is raised, then the iteration stops.
     // The items of that chunk read before the exception do not run, as in Python.
     template <class R, class Prepared, class Tuple>
-    static bool feed_part(Core& core, const std::shared_ptr<Job<R>>& job, std::size_t& next_index,
+    static bool feed_part(Core& core, const std::shared_ptr<StreamJob<R>>& job, std::size_t& next_index,
                           const Prepared& prepared, std::vector<Tuple>& part, const Timeout& timeout,
                           const std::exception_ptr& input_error) {
         if (!part.empty() && !input_error) {
@@ -657,14 +661,14 @@ private:
         return Tuple(std::forward<X>(x));
     }
 
-    template <class R>
-    static ResultWaiter waiter(const std::shared_ptr<Job<R>>& job) {
-        return {[job](const Timeout& t) { return job->wait(t); }, [job] { return job->ready(); },
-                [job] { return job->error(); }, [job](std::function<void()> f) { job->add_done_callback(std::move(f)); }};
-    }
+    static ResultWaiter waiter(std::shared_ptr<CallJob> job) { return {std::move(job)}; }
 
     std::unique_ptr<Core> core_;
 };
+
+// The members that are not templates are compiled once, in the library (src/pool/pools.cpp).
+extern template class BasicPool<ProcessCore>;
+extern template class BasicPool<ThreadCore>;
 
 }  // namespace detail::pool
 

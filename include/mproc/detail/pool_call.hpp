@@ -2,16 +2,23 @@
 // of f over the arguments, the checks that name what cannot be sent, and the chunk sizes.
 #pragma once
 
-#include <algorithm>
 #include <cstddef>
 #include <iterator>
 #include <memory>
-#include <ranges>
 #include <stdexcept>
 #include <tuple>
 #include <type_traits>
 #include <utility>
 #include <vector>
+// The range concepts and accessors (input_range, sized_range, range_value_t, ranges::begin,
+// end, size): libstdc++ defines them in a header that <span> includes, and the rest of
+// <ranges> (the views: 4,000 lines) is a tenth of a second in every pool call's translation
+// unit (issue 18); elsewhere, the standard's header.
+#if defined(__GLIBCXX__)
+#include <span>
+#else
+#include <ranges>
+#endif
 
 #include "mproc/detail/pool_wire.hpp"
 #include "mproc/process.hpp"
@@ -78,7 +85,8 @@ private:
 // about 1024 items, and at least four chunks per worker, so that small tasks travel in
 // batches and every worker has work while the caller looks at a result.
 inline std::size_t stream_window(std::size_t processes, std::size_t chunksize) {
-    return std::max<std::size_t>(processes * 4, 1024 / std::max<std::size_t>(chunksize, 1));
+    const std::size_t by_items = 1024 / (chunksize == 0 ? 1 : chunksize);
+    return processes * 4 > by_items ? processes * 4 : by_items;
 }
 
 // A chunksize given by the caller: 0 is std::invalid_argument (Python: "Chunksize must be 1+").

@@ -108,8 +108,85 @@ private:
     std::vector<int> watchers_;
 };
 
+// A pool call's state, whatever its result type: the counting, the completion, the waiting,
+// the callbacks and cancel. Out of line (src/pool/jobs.cpp): compiled once, not in every
+// translation unit that makes a pool call (issue 18: a Pool::map TU's compile time). Job<R>
+// adds the typed storage of the values.
+class CallJob : public JobBase {
+public:
+    void set_error_callback(std::function<void(std::exception_ptr)> on_error) { on_error_ = std::move(on_error); }
+    void set_progress(std::unique_ptr<ProgressBar> bar);
+
+    // --- the caller's side ---
+
+    // Waits until the call is complete (Single, List) or until the deadline.
+    bool wait(const Timeout& timeout);
+    // Waits until the call is complete, then throws its exception if it failed.
+    void wait_done();
+    bool ready();
+    // Single/List, once complete.
+    std::exception_ptr error();
+    // Runs f once the call is complete: now, in this thread, when it already is (Python:
+    // Future.add_done_callback).
+    void add_done_callback(std::function<void()> f);
+    bool cancelled();
+    // Ends the call as cancelled unless it has ended already (then: whether it was cancelled).
+    bool cancel() override;
+    // Streams: the number of items is known once the input is exhausted.
+    void set_total(std::size_t total);
+    // Items handed out by next(), and items received but not handed out yet.
+    std::size_t yielded();
+    // The caller stopped listening (a dropped imap iterator): let queued chunks go.
+    void abandon() noexcept { finished_.store(true, std::memory_order_release); }
+
+protected:
+    CallJob(Mode mode, std::size_t total);
+    ~CallJob() override;
+
+    // Where an item's outcome goes (place_locked).
+    enum class Place { None, Slot, Pending, Ready };
+    // Results of a call already complete (a failed map's other chunks, a cancelled call's):
+    // true when so, and they are counted, not kept. Once all of a failed map's are in, nothing
+    // more is wanted.
+    bool late_locked(std::size_t count) noexcept;
+    // Counts the outcome of item `index` (failed when error is set) and says where to keep it;
+    // `slots` is the number of value slots (Single, List), `completing` is set by the outcome
+    // that completes the call, after which nothing is kept.
+    Place place_locked(std::size_t index, const std::exception_ptr& error, std::size_t slots, bool& completing);
+    // After a batch of outcomes, under the lock: the progress bar, and either a plain wake-up
+    // or, when the call just completed, what must follow once the caller's locks are gone.
+    // As in Python, a completion callback runs before the result is marked ready, so a caller
+    // that waited sees the callback's effects.
+    void conclude(std::unique_lock<std::mutex>& lk, Deferred& later, bool completing);
+    // Streams: waits for the next result (available() under the lock); false at the end.
+    // TimeoutError when none comes in time.
+    bool wait_next(std::unique_lock<std::mutex>& lk, const Timeout& timeout, const std::function<bool()>& available);
+    // The callback on a successful completion, with the values (Job<R>): whether there is one
+    // (under the lock), and running it (once complete_ is set: nothing writes the values then).
+    virtual bool has_value_callback_locked() const noexcept = 0;
+    virtual void run_value_callback() = 0;
+
+    std::mutex mu_;
+    std::condition_variable cv_;
+    const Mode mode_;
+    std::size_t total_;
+    std::size_t done_ = 0;
+    std::size_t yielded_ = 0;
+    bool complete_ = false;
+    bool completing_ = false;
+    bool cancelled_ = false;
+    std::exception_ptr error_;
+
+private:
+    std::vector<std::function<void()>> done_callbacks_;
+    std::function<void(std::exception_ptr)> on_error_;
+    std::unique_ptr<ProgressBar> bar_;
+};
+
+// A call's values: one (Single) or a list (List). A stream's (Ordered, Unordered) are kept by
+// StreamJob, below, so a TU that makes no stream does not compile their containers.
 template <class R>
-class Job final : public JobBase {
+class Job : public CallJob {
 public:
     using Value = std::conditional_t<std::is_void_v<R>, std::monostate, R>;
     using ListCallback = std::function<void(const std::vector<Value>&)>;
@@ -119,7 +196,7 @@ public:
         std::exception_ptr error;
     };
 
-    Job(Mode mode, std::size_t total) : mode_(mode), total_(total) {
+    Job(Mode mode, std::size_t total) : CallJob(mode, total) {
         if (mode_ == Mode::Single || mode_ == Mode::List) {
             // A large result list is asked for in huge pages before it is first touched: fresh
             // memory faults in page by page, and 8 MB of 4 KiB faults cost a 1M-item map about
@@ -128,19 +205,14 @@ public:
             advise_huge_pages(values_.data(), total_ * sizeof(Slot));
             values_.resize(total_);
         }
-        if (total_ == 0 && mode_ == Mode::List) {
-            complete_ = completing_ = true;
-            finished_.store(true);
-        }
     }
 
     void set_callbacks(ValueCallback on_value, ListCallback on_list,
                        std::function<void(std::exception_ptr)> on_error) {
         on_value_ = std::move(on_value);
         on_list_ = std::move(on_list);
-        on_error_ = std::move(on_error);
+        set_error_callback(std::move(on_error));
     }
-    void set_progress(std::unique_ptr<ProgressBar> bar) { bar_ = std::move(bar); }
 
     // Reads what run_chunk wrote after the count: see kPerItem and kPacked in detail/pool_wire.hpp.
     void deliver(std::size_t first, std::uint32_t count, InputArchive& ar, Deferred& later) override {
@@ -155,16 +227,17 @@ public:
                 ar.skip(count + std::size_t{count} * rsize);
                 if (mode_ == Mode::List && std::memchr(rest.data(), kItemFailed, count) == nullptr)
                     return record_values(later, first, count, rest.data() + count);
-                return record(later, first, count, [&](std::size_t i) {
-                    Outcome o;
+                // Decoded in order: the exceptions of the failed items follow the values.
+                std::vector<Outcome> got(count);
+                for (std::size_t i = 0; i < count; ++i) {
                     if (rest[i] != static_cast<char>(kItemFailed)) {
-                        o.value.emplace();
-                        if constexpr (!std::is_void_v<R>) std::memcpy(&*o.value, rest.data() + count + i * rsize, rsize);
+                        got[i].value.emplace();
+                        if constexpr (!std::is_void_v<R>) std::memcpy(&*got[i].value, rest.data() + count + i * rsize, rsize);
                     } else {
-                        o.error = load_exception(ar);
+                        got[i].error = load_exception(ar);
                     }
-                    return o;
-                });
+                }
+                return record(later, first, got);
             }
             throw SerializationError("mproc: packed results for a type that cannot be packed");
         }
@@ -180,47 +253,23 @@ public:
                 o.error = load_exception(ar);
             }
         }
-        record(later, first, count, [&](std::size_t i) { return std::move(got[i]); });
+        record(later, first, got);
     }
 
     void set_value(std::size_t index, Value&& v) {
         Deferred later;
-        record(later, index, 1, [&](std::size_t) { return Outcome{std::move(v), nullptr}; });
+        Outcome o{std::move(v), nullptr};
+        record(later, index, std::span<Outcome>(&o, 1));
         for (auto& f : later) f();
     }
     using JobBase::set_error;
     void set_error(std::size_t index, std::exception_ptr e, Deferred& later) override {
-        record(later, index, 1, [&](std::size_t) { return Outcome{std::nullopt, e}; });
+        Outcome o{std::nullopt, std::move(e)};
+        record(later, index, std::span<Outcome>(&o, 1));
     }
 
     // --- the caller's side ---
 
-    // Waits until the call is complete (Single, List) or until the deadline.
-    bool wait(const Timeout& timeout) {
-        const Deadline deadline = Deadline::after(timeout);
-        if (pump_) {
-            for (;;) {
-                {
-                    std::lock_guard lk(mu_);
-                    if (complete_) return true;
-                }
-                if (deadline.expired()) return false;
-                const std::shared_ptr<void> core = core_.lock();
-                if (!core || !pump_(core, *this, deadline.remaining())) break;
-            }
-        }
-        std::unique_lock lk(mu_);
-        return deadline.wait(cv_, lk, [&] { return complete_; });
-    }
-    bool ready() {
-        std::lock_guard lk(mu_);
-        return complete_;
-    }
-    // Single/List, once complete.
-    std::exception_ptr error() {
-        std::lock_guard lk(mu_);
-        return error_;
-    }
     Value value() {
         std::lock_guard lk(mu_);
         return slot_value(values_[0]);
@@ -229,37 +278,6 @@ public:
         std::lock_guard lk(mu_);
         return gather_locked();
     }
-    // Runs f once the call is complete: now, in this thread, when it already is (Python:
-    // Future.add_done_callback).
-    void add_done_callback(std::function<void()> f) {
-        {
-            std::lock_guard lk(mu_);
-            if (!complete_) {
-                done_callbacks_.push_back(std::move(f));
-                return;
-            }
-        }
-        run_callback(f);
-    }
-    bool cancelled() {
-        std::lock_guard lk(mu_);
-        return cancelled_;
-    }
-    // Ends the call as cancelled unless it has ended already (then: whether it was cancelled).
-    bool cancel() override {
-        Deferred later;
-        {
-            std::unique_lock lk(mu_);
-            if (completing_) return cancelled_;
-            cancelled_ = true;
-            error_ = std::make_exception_ptr(futures::CancelledError());
-            done_ = total_;
-            conclude(lk, later, true);
-        }
-        for (auto& f : later) f();
-        return true;
-    }
-
     // For a blocking map, the only reader: the values are moved out, not copied.
     std::vector<Value> take_list() {
         std::lock_guard lk(mu_);
@@ -272,51 +290,7 @@ public:
             return out;
         }
     }
-
-    // Streams: the number of items is known once the input is exhausted.
-    void set_total(std::size_t total) {
-        {
-            std::lock_guard lk(mu_);
-            total_ = total;
-            if (bar_) bar_->set_total(total);
-        }
-        cv_.notify_all();
-    }
-    // Streams: the next result, empty at the end; TimeoutError when none comes in time.
-    std::optional<Value> next(const Timeout& timeout) {
-        std::unique_lock lk(mu_);
-        auto available = [&] {
-            if (yielded_ == total_) return true;
-            if (mode_ == Mode::Unordered) return ready_ && !ready_->empty();
-            return pending_.count(yielded_) != 0;
-        };
-        if (!Deadline::after(timeout).wait(cv_, lk, available))
-            throw TimeoutError("mproc: no result arrived within the timeout");
-        if (yielded_ == total_) return std::nullopt;
-        Outcome o;
-        if (mode_ == Mode::Unordered) {
-            o = std::move(ready_->front());
-            ready_->pop_front();
-        } else {
-            auto it = pending_.find(yielded_);
-            o = std::move(it->second);
-            pending_.erase(it);
-        }
-        ++yielded_;
-        if (o.error) std::rethrow_exception(o.error);
-        return std::move(*o.value);
-    }
-    // Items handed out by next(), and items received but not handed out yet.
-    std::size_t yielded() {
-        std::lock_guard lk(mu_);
-        return yielded_;
-    }
-    // The caller stopped listening (a dropped imap iterator): let queued chunks go.
-    void abandon() { finished_.store(true, std::memory_order_release); }
-
 private:
-
-
     std::vector<Value> gather_locked() {
         if constexpr (kPlainSlots) {
             return values_;
@@ -328,47 +302,33 @@ private:
         }
     }
 
-    // Items first, first + 1, ... ended so. As in Python, a completion callback runs before
-    // the result is marked ready, so a caller that waited sees the callback's effects.
-    // get(i) gives item first + i's outcome; it is called in order, under the lock.
-    template <class Get>
-    void record(Deferred& later, std::size_t first, std::size_t count, Get get) {
+protected:
+    // A stream's item, kept for next() (StreamJob).
+    virtual void keep_locked(Place, std::size_t, Outcome&) {}
+
+private:
+    // Items first, first + 1, ... ended so.
+    void record(Deferred& later, std::size_t first, std::span<Outcome> got) {
         std::unique_lock lk(mu_);
-        if (completing_) {
-            // Results of a call already complete (a failed map's other chunks, a cancelled
-            // call's): read past, since get may read them from the worker's message. Once all
-            // of a failed map's are in, nothing more is wanted.
-            for (std::size_t i = 0; i < count; ++i) (void)get(i);
-            if (mode_ == Mode::List && (done_ += count) >= total_) finished_.store(true, std::memory_order_release);
-            return;
-        }
         bool completing = false;
-        // Every outcome is taken, even after the one that completes the call: get may read
-        // them in turn from the worker's message, whose next record follows.
-        for (std::size_t i = 0; i < count; ++i) {
-            Outcome o = get(i);
-            const std::size_t index = first + i;
-            ++done_;
-            if (completing) continue;
-            switch (mode_) {
-                case Mode::Single:
-                case Mode::List:
-                    if (index >= values_.size()) break;
-                    if (o.error)
-                        error_ = o.error;
-                    else if constexpr (kPlainSlots)
-                        values_[index] = std::move(*o.value);
-                    else
-                        values_[index] = std::move(o.value);
-                    if (o.error || done_ == total_) completing = true;
-                    break;
-                case Mode::Ordered:
-                    pending_[index] = std::move(o);
-                    break;
-                case Mode::Unordered:
-                    if (!ready_) ready_.emplace();
-                    ready_->push_back(std::move(o));
-                    break;
+        if (!late_locked(got.size())) {
+            for (std::size_t i = 0; i < got.size(); ++i) {
+                const std::size_t index = first + i;
+                const Place place = place_locked(index, got[i].error, values_.size(), completing);
+                switch (place) {
+                    case Place::None:
+                        break;
+                    case Place::Slot:
+                        if constexpr (kPlainSlots)
+                            values_[index] = std::move(*got[i].value);
+                        else
+                            values_[index] = std::move(got[i].value);
+                        break;
+                    case Place::Pending:
+                    case Place::Ready:
+                        keep_locked(place, index, got[i]);
+                        break;
+                }
             }
         }
         conclude(lk, later, completing);
@@ -377,10 +337,7 @@ private:
     // Packed values of a list call, none failed: stored in one pass.
     void record_values(Deferred& later, std::size_t first, std::size_t count, const char* packed) {
         std::unique_lock lk(mu_);
-        if (completing_) {
-            if (mode_ == Mode::List && (done_ += count) >= total_) finished_.store(true, std::memory_order_release);
-            return;
-        }
+        if (late_locked(count)) return;
         if (first + count > values_.size()) throw SerializationError("mproc: results for items the call does not have");
         for (std::size_t i = 0; i < count; ++i) {
             Value* v = nullptr;
@@ -394,58 +351,22 @@ private:
         conclude(lk, later, done_ == total_);
     }
 
-    // After a batch of outcomes, under the lock: the progress bar, and either a plain wake-up
-    // or, when the call just completed, what must follow once the caller's locks are gone.
-    void conclude(std::unique_lock<std::mutex>& lk, Deferred& later, bool completing) {
-        if (bar_) bar_->update(done_);
-        if (!completing) {
-            lk.unlock();
-            cv_.notify_all();
-            return;
+    bool has_value_callback_locked() const noexcept override {
+        return (mode_ == Mode::Single && on_value_) || (mode_ == Mode::List && on_list_);
+    }
+    // The values are read without the lock: the call is completing, nothing writes them any
+    // more, and nothing takes them before it is complete.
+    // The callback is let go once it ran (what it holds may hold this call).
+    void run_value_callback() override {
+        if (mode_ == Mode::Single) {
+            std::exchange(on_value_, {})(slot_value(values_[0]));
+        } else if constexpr (kPlainSlots) {
+            std::exchange(on_list_, {})(values_);
+        } else {
+            std::exchange(on_list_, {})(gather_locked());
         }
-        completing_ = true;
-        // A map that failed is complete for its caller (get() raises the first error), but its
-        // other chunks still run, as Python runs every task of a map: the pool drops them only
-        // once every item is in.
-        if (!(mode_ == Mode::List && done_ < total_)) finished_.store(true, std::memory_order_release);
-        bar_.reset();
-        std::function<void()> callback = completion_callback_locked();
-        lk.unlock();
-        later.push_back([self = std::static_pointer_cast<Job>(shared_from_this()), callback = std::move(callback)] {
-            if (callback) run_callback(callback);
-            std::vector<std::function<void()>> done;
-            {
-                std::lock_guard lk(self->mu_);
-                self->complete_ = true;
-                done.swap(self->done_callbacks_);
-            }
-            self->cv_.notify_all();
-            self->signal_completion();
-            for (auto& f : done) run_callback(f);
-        });
     }
 
-    std::function<void()> completion_callback_locked() {
-        if (error_) {
-            if (!on_error_) return {};
-            return [f = std::move(on_error_), e = error_] { f(e); };
-        }
-        if (mode_ == Mode::Single && on_value_)
-            return [f = std::move(on_value_), v = slot_value(values_[0])] { f(v); };
-        if (mode_ == Mode::List && on_list_)
-            return [f = std::move(on_list_), l = gather_locked()] { f(l); };
-        return {};
-    }
-
-    std::mutex mu_;
-    std::condition_variable cv_;
-    const Mode mode_;
-    std::size_t total_;
-    std::size_t done_ = 0;
-    bool complete_ = false;
-    bool completing_ = false;
-    bool cancelled_ = false;
-    std::vector<std::function<void()>> done_callbacks_;
     // A value per item: plain when Value has a default constructor (every item is set before
     // the list is read), so a blocking map hands the vector itself to the caller; else optional
     // (and for bool, which std::vector packs into bits).
@@ -458,15 +379,54 @@ private:
             return s.value();
     }
     std::vector<Slot> values_;
-    std::exception_ptr error_;
+    ValueCallback on_value_;
+    ListCallback on_list_;
+};
+
+// A stream's call (imap, imap_unordered, an executor's map): results handed out by next().
+template <class R>
+class StreamJob final : public Job<R> {
+public:
+    using typename Job<R>::Value;
+    using typename Job<R>::Outcome;
+    using Place = CallJob::Place;
+    explicit StreamJob(Mode mode) : Job<R>(mode, static_cast<std::size_t>(-1)) {}
+
+    // Streams: the next result, empty at the end; TimeoutError when none comes in time.
+    std::optional<Value> next(const Timeout& timeout) {
+        std::unique_lock lk(this->mu_);
+        if (!this->wait_next(lk, timeout, [&] {
+                if (this->mode_ == Mode::Unordered) return ready_ && !ready_->empty();
+                return pending_.count(this->yielded_) != 0;
+            }))
+            return std::nullopt;
+        Outcome o;
+        if (this->mode_ == Mode::Unordered) {
+            o = std::move(ready_->front());
+            ready_->pop_front();
+        } else {
+            auto it = pending_.find(this->yielded_);
+            o = std::move(it->second);
+            pending_.erase(it);
+        }
+        ++this->yielded_;
+        if (o.error) std::rethrow_exception(o.error);
+        return std::move(*o.value);
+    }
+
+private:
+    void keep_locked(Place place, std::size_t index, Outcome& o) override {
+        if (place == Place::Pending) {
+            pending_[index] = std::move(o);
+        } else {
+            if (!ready_) ready_.emplace();
+            ready_->push_back(std::move(o));
+        }
+    }
+
     std::map<std::size_t, Outcome> pending_;  // Ordered
     // Unordered. A std::deque allocates even when empty, and a job is made per call.
     std::optional<std::deque<Outcome>> ready_;
-    std::size_t yielded_ = 0;
-    ValueCallback on_value_;
-    ListCallback on_list_;
-    std::function<void(std::exception_ptr)> on_error_;
-    std::unique_ptr<ProgressBar> bar_;
 };
 
 }  // namespace mproc::detail::pool
