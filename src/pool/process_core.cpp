@@ -4,6 +4,29 @@
 
 namespace mproc::detail::pool {
 
+Chunk::Chunk() = default;
+Chunk::Chunk(Chunk&&) noexcept = default;
+Chunk& Chunk::operator=(Chunk&&) noexcept = default;
+Chunk::~Chunk() = default;
+
+Chunk chunk_head(std::shared_ptr<JobBase> job, std::size_t first, std::shared_ptr<const std::string> prefix,
+                 std::size_t count, const Timeout& timeout) {
+    Chunk c;
+    c.job = std::move(job);
+    c.first = first;
+    c.prefix = std::move(prefix);
+    c.timeout = timeout;
+    c.count = count;
+    return c;
+}
+
+void pack_items(Chunk& c, const PackedItems& items, std::string buffer) {
+    c.items = std::move(buffer);
+    const char* item = static_cast<const char*>(items.data);
+    for (std::size_t i = 0; i < items.count; ++i) items.pack(c.items.data() + i * items.size, item + i * items.stride);
+    c.fixed = static_cast<std::uint32_t>(items.size);
+}
+
 namespace {
 std::shared_ptr<const std::vector<int>> own_copies(const std::vector<int>& fds) {
     if (fds.empty()) return nullptr;
@@ -140,6 +163,14 @@ void ProcessCore::submit(Chunk&& c, const std::vector<int>& fds, bool stream) {
     // The dispatcher must hear of work left waiting (once: later chunks queue behind it), and
     // of a deadline to watch.
     if (queued || timed) impl_->wake();
+}
+
+void ProcessCore::submit_packed(std::shared_ptr<JobBase> job, std::size_t first,
+                                const std::shared_ptr<const std::string>& prefix, const PackedItems& items,
+                                const Timeout& timeout, bool stream) {
+    Chunk c = chunk_head(std::move(job), first, prefix, items.count, timeout ? timeout : default_timeout_);
+    pack_items(c, items, take_buffer(items.count * items.size));
+    submit(std::move(c), {}, stream);
 }
 
 std::string ProcessCore::take_buffer(std::size_t size) {

@@ -27,6 +27,12 @@ namespace mproc::detail::pool {
 
 // A chunk of items for a worker process, serialized.
 struct Chunk {
+    // Out of line (src/pool/process_core.cpp): not compiled in every TU that makes a pool call.
+    Chunk();
+    Chunk(Chunk&&) noexcept;
+    Chunk& operator=(Chunk&&) noexcept;
+    ~Chunk();
+
     std::shared_ptr<JobBase> job;
     std::size_t first = 0;  // index in the job of the first item
     std::size_t count = 0;
@@ -49,29 +55,9 @@ std::shared_ptr<const std::string> chunk_prefix(const F& f) {
     return std::make_shared<const std::string>(std::move(prefix));
 }
 
-// A chunk of items [first, first + items.size()) of job for worker processes: the call's
-// prefix, the items serialized (c.items, and c.fixed or c.sizes), its deadline; the
-// descriptors they carry go to fds, and take_buffer(size) gives the buffer of packed items.
-// Python's pools pickle a task in a feeder thread and set what that raises on the task's
-// future or result (the pool goes on): when an item cannot be serialized, the chunk's items
-// fail with that error, as it is, on job, and this returns nothing.
-template <class Tuple, class TakeBuffer>
-std::optional<Chunk> make_chunk(std::shared_ptr<JobBase> job, std::size_t first, std::shared_ptr<const std::string> prefix,
-                                std::span<Tuple> items, const Timeout& timeout, std::vector<int>& fds,
-                                TakeBuffer&& take_buffer) {
-    Chunk c;
-    c.job = std::move(job);
-    c.first = first;
-    c.prefix = std::move(prefix);
-    c.timeout = timeout;
-    c.count = items.size();
-    if constexpr (packed_args<Tuple>::value) {
-        constexpr std::size_t size = packed_args<Tuple>::size;
-        c.items = take_buffer(items.size() * size);
-        for (std::size_t i = 0; i < items.size(); ++i) pack_args(c.items.data() + i * size, items[i]);
-        c.fixed = static_cast<std::uint32_t>(size);
-        return c;
-    }
+// make_chunk's items one by one, through an archive each (not packed).
+template <class Tuple>
+std::optional<Chunk> encode_items(Chunk c, std::span<Tuple> items, std::vector<int>& fds) {
     OutputArchive ar(c.items);
     c.sizes.reserve(items.size());
     bool alike = true;
@@ -93,6 +79,43 @@ std::optional<Chunk> make_chunk(std::shared_ptr<JobBase> job, std::size_t first,
     }
     fds = ar.fds();
     return c;
+}
+
+// Items whose arguments travel packed (packed_args), seen without their type: pack(dst, item)
+// writes item i (at data + i * stride) as `size` bytes.
+struct PackedItems {
+    const void* data = nullptr;
+    std::size_t count = 0, stride = 0, size = 0;
+    void (*pack)(char* dst, const void* item) = nullptr;
+};
+template <class Tuple>
+PackedItems packed_items(std::span<Tuple> items) {
+    return {items.data(), items.size(), sizeof(Tuple), packed_args<Tuple>::size,
+            [](char* dst, const void* t) { pack_args(dst, *static_cast<const Tuple*>(t)); }};
+}
+// A chunk of job's items first... without its items yet. src/pool/process_core.cpp.
+Chunk chunk_head(std::shared_ptr<JobBase> job, std::size_t first, std::shared_ptr<const std::string> prefix,
+                 std::size_t count, const Timeout& timeout);
+// Fills c's items with the packed items, in buffer (of items.count * items.size bytes).
+void pack_items(Chunk& c, const PackedItems& items, std::string buffer);
+
+// A chunk of items [first, first + items.size()) of job for worker processes: the call's
+// prefix, the items serialized (c.items, and c.fixed or c.sizes), its deadline; the
+// descriptors they carry go to fds, and take_buffer(size) gives the buffer of packed items.
+// Python's pools pickle a task in a feeder thread and set what that raises on the task's
+// future or result (the pool goes on): when an item cannot be serialized, the chunk's items
+// fail with that error, as it is, on job, and this returns nothing.
+template <class Tuple, class TakeBuffer>
+std::optional<Chunk> make_chunk(std::shared_ptr<JobBase> job, std::size_t first, std::shared_ptr<const std::string> prefix,
+                                std::span<Tuple> items, const Timeout& timeout, std::vector<int>& fds,
+                                TakeBuffer&& take_buffer) {
+    Chunk c = chunk_head(std::move(job), first, std::move(prefix), items.size(), timeout);
+    if constexpr (packed_args<Tuple>::value) {
+        pack_items(c, packed_items(items), take_buffer(items.size() * packed_args<Tuple>::size));
+        return c;
+    } else {
+        return encode_items(std::move(c), items, fds);
+    }
 }
 
 // What the process and the thread pool share: the lifecycle (pool.cpp's Gate).

@@ -132,6 +132,26 @@ void unpack_args(const char* src, Tuple& t) {
 constexpr std::uint8_t kPerItem = 0, kPacked = 1;
 constexpr std::uint8_t kItemFailed = 0, kItemOk = 1;
 
+// What run_chunk does that depends on the task's types, for the loop that does the rest
+// (run_items, src/pool/wire.cpp): compiled once, not per task type in every TU that makes a
+// pool call.
+struct ChunkSteps {
+    const void* f = nullptr;  // the callable
+    // Packed arguments (0: they are not): args points at one item's, the result (when packed)
+    // is written at result. Null when the result is not packed.
+    std::size_t packed_args = 0;
+    std::size_t packed_result = 0;
+    void (*call_packed)(const void* f, const char* args, char* result) = nullptr;
+    // Per item: the arguments from item (checked(item) says whether the item was read whole,
+    // else it throws), the call, kItemOk and the result to out.
+    void (*call_item)(const void* f, InputArchive& item, OutputArchive& out, void (*checked)(const InputArchive&, const void*),
+                      const void* check_state) = nullptr;
+};
+// Runs the chunk's items with steps, as run_chunk says; setup_error (loading the callable
+// failed) is every item's error.
+void run_items(InputArchive& in, OutputArchive& out, ChunkContext& ctx, const ChunkSteps& steps,
+               const std::exception_ptr& setup_error);
+
 // A chunk on the wire, after its prefix (the chunk function's address, then the callable):
 //   u32 n, u32 fixed size (0: sizes follow), [u32 size] * n, the items.
 // Each item is read with an archive of its own, so one malformed item cannot spoil the next.
@@ -145,87 +165,37 @@ void run_chunk(InputArchive& in, OutputArchive& out, ChunkContext& ctx) {
     } catch (...) {
         setup_error = std::current_exception();
     }
-    std::uint32_t n = 0, fixed = 0;
-    in(n, fixed);
-    std::vector<std::uint32_t> sizes;
-    if (!fixed) {
-        sizes.resize(n);
-        in.loadBinary(sizes.data(), n * sizeof(std::uint32_t));
-    }
-    const std::string_view items = in.rest();
+    ChunkSteps steps;
+    steps.f = f ? &*f : nullptr;
     if constexpr (packed_args<Tuple>::value && (std::is_void_v<R> || packable_v<R>)) {
-        if (fixed == packed_args<Tuple>::size && std::size_t{n} * fixed <= items.size()) {
-            constexpr std::size_t rsize = std::is_void_v<R> ? 0 : sizeof(std::conditional_t<std::is_void_v<R>, char, R>);
-            out(n, kPacked);
-            const std::size_t status_at = out.size();
-            out.truncate(status_at + n + std::size_t{n} * rsize);
-            for (std::uint32_t i = 0; i < n; ++i) {
-                ctx.begin_item(i);
-                std::uint8_t ok = kItemOk;
-                try {
-                    if (setup_error) std::rethrow_exception(setup_error);
-                    Tuple args;
-                    unpack_args(items.data() + std::size_t{i} * fixed, args);
-                    if constexpr (std::is_void_v<R>) {
-                        std::apply(*f, std::move(args));
-                    } else {
-                        const R r = std::apply(*f, std::move(args));
-                        std::memcpy(out.data() + status_at + n + std::size_t{i} * rsize, &r, rsize);
-                    }
-                } catch (...) {
-                    ok = kItemFailed;
-                    save_exception(out, std::current_exception());
-                }
-                out.data()[status_at + i] = static_cast<char>(ok);
-            }
-            in.skip(std::size_t{n} * fixed);
-            return;
-        }
-    }
-    out(n, kPerItem);
-    // One archive reads the items in turn (an archive costs more to make than a small item to
-    // read); after an item that fails to decode, a new one starts at the next item's offset.
-    std::optional<InputArchive> item;
-    std::size_t base = 0;  // where in items the archive began
-    std::size_t offset = 0;
-    for (std::uint32_t i = 0; i < n; ++i) {
-        ctx.begin_item(i);
-        const std::size_t size = fixed ? fixed : sizes[i];
-        const std::size_t mark = out.size();
-        try {
-            if (setup_error) std::rethrow_exception(setup_error);
-            if (size > items.size() - offset) throw SerializationError("mproc: malformed task chunk");
-            if (!item) {
-                item.emplace(items.substr(offset), in.fd_slots());
-                base = offset;
-            }
+        steps.packed_args = packed_args<Tuple>::size;
+        if constexpr (!std::is_void_v<R>) steps.packed_result = sizeof(R);
+        steps.call_packed = [](const void* fn, const char* src, char* result) {
             Tuple args;
-            (*item)(args);
-            if (base + item->position() != offset + size)
-                throw SerializationError("mproc: malformed task chunk: an item's size is wrong");
+            unpack_args(src, args);
             if constexpr (std::is_void_v<R>) {
-                std::apply(*f, std::move(args));
-                out(kItemOk);
+                std::apply(*static_cast<const F*>(fn), std::move(args));
             } else {
-                R r = std::apply(*f, std::move(args));
-                out(kItemOk);
-                out(r);
+                const R r = std::apply(*static_cast<const F*>(fn), std::move(args));
+                std::memcpy(result, &r, sizeof(R));
             }
-        } catch (...) {
-            out.truncate(mark);
-            out(kItemFailed);
-            save_exception(out, std::current_exception());
-        }
-        if (out.size() - mark > ctx.max_result_bytes()) {
-            const std::size_t big = out.size() - mark;
-            out.truncate(mark);
-            out(kItemFailed);
-            save_exception(out, result_too_large(big, ctx.max_result_bytes()));
-        }
-        offset += size;
-        if (item && base + item->position() != offset) item.reset();
+        };
     }
-    in.skip(std::min(offset, in.remaining()));
+    steps.call_item = [](const void* fn, InputArchive& item, OutputArchive& o,
+                         void (*checked)(const InputArchive&, const void*), const void* state) {
+        Tuple args;
+        item(args);
+        checked(item, state);
+        if constexpr (std::is_void_v<R>) {
+            std::apply(*static_cast<const F*>(fn), std::move(args));
+            o(kItemOk);
+        } else {
+            R r = std::apply(*static_cast<const F*>(fn), std::move(args));
+            o(kItemOk);
+            o(r);
+        }
+    };
+    run_items(in, out, ctx, steps, setup_error);
 }
 
 using ChunkFn = void (*)(InputArchive&, OutputArchive&, ChunkContext&);

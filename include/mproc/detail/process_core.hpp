@@ -36,10 +36,14 @@ public:
     void submit_items(const std::shared_ptr<Job<R>>& job, std::size_t first,
                       const std::shared_ptr<const std::string>& prefix, std::span<Tuple> items,
                       const Timeout& timeout, bool stream) {
-        std::vector<int> fds;
-        auto c = make_chunk(job, first, prefix, items, timeout ? timeout : default_timeout_, fds,
-                            [this](std::size_t size) { return take_buffer(size); });
-        if (c) submit(std::move(*c), fds, stream);
+        if constexpr (packed_args<Tuple>::value) {
+            submit_packed(job, first, prefix, packed_items(items), timeout, stream);
+        } else {
+            std::vector<int> fds;
+            auto c = make_chunk(job, first, prefix, items, timeout ? timeout : default_timeout_, fds,
+                                [this](std::size_t size) { return take_buffer(size); });
+            if (c) submit(std::move(*c), fds, stream);
+        }
     }
     // A chunk already serialized (a relay's: an MPI worker rank's, src/mpi/), carrying no
     // descriptors; its job receives each record as run_chunk wrote it.
@@ -67,6 +71,9 @@ public:
 
 private:
     void submit(Chunk&& c, const std::vector<int>& fds, bool stream);
+    // submit_items for packed arguments, out of line.
+    void submit_packed(std::shared_ptr<JobBase> job, std::size_t first, const std::shared_ptr<const std::string>& prefix,
+                       const PackedItems& items, const Timeout& timeout, bool stream);
     // A buffer of `size` bytes, reusing one of a finished chunk's when large.
     std::string take_buffer(std::size_t size);
 
