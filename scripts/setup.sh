@@ -18,6 +18,7 @@ packages=(
   libopenmpi-dev                     # mproc::mpi: Open MPI's headers and mpicxx
   python3-mpi4py                     # benchmarks only: mpi4py.futures, the MPI executor's rival (Debian's python3)
   python3-matplotlib                 # benchmark charts only: scripts/charts.py draws them (Debian's python3)
+  time                               # benchmarks only: /usr/bin/time, bench/compile_time.sh's CPU time and peak memory
 )
 
 missing=()
