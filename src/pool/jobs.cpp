@@ -181,12 +181,22 @@ namespace {
 // result read by another thread wakes it through that.
 struct ThreadEvent {
     platform::UniqueFd fd;
+    // The process that made fd. A forked child's thread starts with the forking thread's
+    // ThreadEvent, and the fork server keeps the descriptor open: the same eventfd as the
+    // parent's. Shared, a wake-up meant for one process's waiter could be read by the other's,
+    // and the one meant for it never came (a pool inside a pool task hung, 1 run in 50).
+    pid_t owner = 0;
 };
 thread_local ThreadEvent t_event;
+
+bool event_is_mine() noexcept { return t_event.fd && t_event.owner == platform::get_pid(); }
 }  // namespace
 
 int thread_event_fd() {
-    if (!t_event.fd) t_event.fd = platform::make_event();
+    if (!event_is_mine()) {
+        t_event.fd = platform::make_event();  // an inherited one is closed: this copy is ours
+        t_event.owner = platform::get_pid();
+    }
     return t_event.fd.get();
 }
 
@@ -207,7 +217,8 @@ void JobBase::unwatch(int fd) noexcept {
 
 void JobBase::signal_completion() noexcept {
     std::lock_guard lk(event_mu_);
-    const int mine = t_event.fd ? t_event.fd.get() : -1;
+    if (watchers_.empty()) return;
+    const int mine = event_is_mine() ? t_event.fd.get() : -1;
     for (int fd : watchers_)
         if (fd != mine) platform::event_notify(fd);  // the completing thread is not asleep
 }

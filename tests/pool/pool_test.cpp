@@ -2,10 +2,12 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdint>
 #include <numeric>
 #include <ranges>
 #include <set>
@@ -17,6 +19,7 @@
 #include <mproc/mproc.hpp>
 
 #include "ranges.hpp"
+#include "pool/pool_internal.hpp"
 
 using namespace std::chrono_literals;
 
@@ -493,3 +496,26 @@ TEST(ThreadPool, FailingInitializerBreaksIt) {
 }
 
 }  // namespace
+
+// A thread that waits for a pool result has an eventfd by which the thread that reads the
+// result wakes it. A forked child's thread starts with the forking thread's, and the fork server
+// keeps the descriptor open: the two processes shared one eventfd, so a wake-up meant for one
+// could be read by the other's waiter, and a pool made inside a pool task hung about 1 run in 50
+// (examples/s13_pool_anywhere with the fork start method; the parent was waiting for its own map
+// meanwhile). The child must get an eventfd of its own.
+TEST(PoolWaiterEvent, AForkedChildWakesOnlyItself) {
+    const int parent_fd = mproc::detail::pool::thread_event_fd();
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+        // As the child's pool would when another thread read the result its waiter waits for.
+        const std::uint64_t one = 1;
+        const int fd = mproc::detail::pool::thread_event_fd();
+        _exit(::write(fd, &one, sizeof one) == sizeof one ? 0 : 1);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    pollfd p{parent_fd, POLLIN, 0};
+    EXPECT_EQ(::poll(&p, 1, 0), 0) << "the child's wake-up reached the parent's waiter";
+}
