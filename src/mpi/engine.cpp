@@ -78,7 +78,9 @@ struct Engine::Partial {
     std::string msg, tail;
     std::thread allocator;
     std::atomic<bool> allocated{false};
-    std::vector<MPI_Request> requests;
+    std::vector<MPI_Request> requests;  // the pieces being received now (kPiecesAtOnce)
+    std::vector<std::pair<char*, int>> pieces;  // every piece of msg and tail, in order
+    std::size_t next = 0;                       // the first piece not asked for yet
     std::deque<std::string> held;
 };
 
@@ -503,29 +505,44 @@ bool Engine::progress_pieces(int src) {
     if (part.state == Partial::Allocating) {
         if (!part.allocated.load(std::memory_order_acquire)) return true;
         part.allocator.join();
+        part.pieces.clear();
+        part.next = 0;
         for (std::string* into : {&part.msg, &part.tail})
-            for (std::size_t off = 0; off < into->size(); off += kPiece) {
-                part.requests.emplace_back();
-                check(MPI_Irecv(into->data() + off, static_cast<int>(std::min(kPiece, into->size() - off)), MPI_BYTE, src,
-                                kPieceTag, comm_of(comm_), &part.requests.back()),
-                      "MPI_Irecv");
-            }
+            for (std::size_t off = 0; off < into->size(); off += kPiece)
+                part.pieces.emplace_back(into->data() + off, static_cast<int>(std::min(kPiece, into->size() - off)));
         part.state = Partial::Receiving;
     }
-    int done = 0;
-    const int rc = MPI_Testall(static_cast<int>(part.requests.size()), part.requests.data(), &done, MPI_STATUSES_IGNORE);
     Peer& p = peers_[static_cast<std::size_t>(src)];
-    if (rc != MPI_SUCCESS) {
-        // Pieces of other sizes than the head announced: not what a rank of ours sends.
-        part.msg = begin_message(0);
-        part.tail.clear();
-        done = 1;
+    int done = 0;
+    for (;;) {
+        if (part.requests.empty()) {
+            // The next few pieces are asked for only now: see kPiecesAtOnce.
+            for (; part.next < part.pieces.size() && part.requests.size() < kPiecesAtOnce; ++part.next) {
+                part.requests.emplace_back();
+                check(MPI_Irecv(part.pieces[part.next].first, part.pieces[part.next].second, MPI_BYTE, src, kPieceTag,
+                                comm_of(comm_), &part.requests.back()),
+                      "MPI_Irecv");
+            }
+        }
+        const int rc = MPI_Testall(static_cast<int>(part.requests.size()), part.requests.data(), &done, MPI_STATUSES_IGNORE);
+        if (rc != MPI_SUCCESS) {
+            // Pieces of other sizes than the head announced: not what a rank of ours sends.
+            part.msg = begin_message(0);
+            part.tail.clear();
+            done = 1;
+            break;
+        }
+        if (!done) return !p.lost;
+        part.requests.clear();
+        p.heard = Clock::now();  // a piece came: the sender lives
+        if (part.next == part.pieces.size()) break;
+        return true;  // the next pieces are asked for next round, after heartbeats and checks
     }
-    if (!done) return !p.lost;
     p.heard = Clock::now();
     std::string msg = std::move(part.msg), tail = std::move(part.tail);
     std::deque<std::string> held = std::move(part.held);
     part.requests.clear();
+    part.pieces.clear();
     part.held.clear();
     part.state = Partial::None;
     if (p.lost) return true;

@@ -44,8 +44,13 @@ constexpr std::uint8_t kTerminateNow = 0, kStopWorkers = 1, kKillWorkers = 2;
 // The engine's tags on its own communicator: messages, and the pieces of a long one (on a tag
 // of their own, so that a heartbeat sent after them can overtake them).
 constexpr int kTag = 0x6d70, kPieceTag = 0x6d71;
-// The largest MPI message: Open MPI 4.1 counts bytes in int.
-constexpr std::size_t kPiece = std::size_t{1} << 30;
+// A long message travels in pieces of this size (Open MPI 4.1 counts bytes in int). Small, and
+// received a few at a time (kPiecesAtOnce): over shared memory the receiver copies a piece
+// inside one call of MPI's progress, and the engine's loop, its heartbeats and its liveness
+// checks wait meanwhile. With 1 GiB pieces a slow machine spent more than the 5 s liveness
+// timeout in one such call, and the peer was taken for lost (mpi.scenario.large).
+constexpr std::size_t kPiece = std::size_t{64} << 20;
+constexpr std::size_t kPiecesAtOnce = 2;
 // How long rank 0 waits at exit for the worker ranks' kBye.
 constexpr std::chrono::seconds kByeTimeout{5};
 // Every rank tells its peer(s) it lives this often.
