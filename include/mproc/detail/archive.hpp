@@ -393,7 +393,7 @@ private:
         } else if constexpr (is_raw_copyable_v<U>) {
             saveBinary(std::addressof(x), sizeof(U));
         } else if constexpr (is_std_tuple_v<U>) {
-            std::apply([this](const auto&... e) { (dispatch(e), ...); }, x);
+            std::apply([&](const auto&... e) { (dispatch(e), ...); }, x);  // [&]: a tuple<> uses nothing
         } else {
             Base::operator()(std::forward<T>(x));
         }
@@ -481,7 +481,7 @@ private:
         } else if constexpr (is_raw_copyable_v<U>) {
             loadBinary(std::addressof(x), sizeof(U));
         } else if constexpr (is_std_tuple_v<U>) {
-            std::apply([this](auto&... e) { (dispatch(e), ...); }, x);
+            std::apply([&](auto&... e) { (dispatch(e), ...); }, x);  // [&]: a tuple<> uses nothing
         } else {
             Base::operator()(std::forward<T>(x));
         }
