@@ -31,6 +31,9 @@ bool is_main_thread() noexcept;
 // Whether a thread with this id (as gettid() returns) is alive: it exists and is not a zombie
 // (a killed process's main thread stays a zombie until its parent reaps it).
 bool thread_alive(pid_t tid) noexcept;
+// The CPU the calling thread runs on now (sched_getcpu(3): glibc reads it from the thread's
+// rseq area, no system call); -1 when not known.
+int current_cpu() noexcept;
 // The calling thread's name as the OS shows it (truncated to 15 bytes, the kernel's limit).
 void set_thread_name(const std::string& name) noexcept;
 

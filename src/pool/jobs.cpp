@@ -181,21 +181,22 @@ namespace {
 // result read by another thread wakes it through that.
 struct ThreadEvent {
     platform::UniqueFd fd;
-    // The process that made fd. A forked child's thread starts with the forking thread's
-    // ThreadEvent, and the fork server keeps the descriptor open: the same eventfd as the
-    // parent's. Shared, a wake-up meant for one process's waiter could be read by the other's,
-    // and the one meant for it never came (a pool inside a pool task hung, 1 run in 50).
-    pid_t owner = 0;
+    // The fork generation fd was made in. A forked child's thread starts with the forking
+    // thread's ThreadEvent, and the fork server keeps the descriptor open: the same eventfd as
+    // the parent's. Shared, a wake-up meant for one process's waiter could be read by the
+    // other's, and the one meant for it never came (a pool inside a pool task hung, 1 run in
+    // 50). The generation, not the pid: getpid() is a system call, two per round trip.
+    unsigned generation = 0;
 };
 thread_local ThreadEvent t_event;
 
-bool event_is_mine() noexcept { return t_event.fd && t_event.owner == platform::get_pid(); }
+bool event_is_mine() noexcept { return t_event.fd && t_event.generation == platform::fork_generation(); }
 }  // namespace
 
 int thread_event_fd() {
     if (!event_is_mine()) {
         t_event.fd = platform::make_event();  // an inherited one is closed: this copy is ours
-        t_event.owner = platform::get_pid();
+        t_event.generation = platform::fork_generation();
     }
     return t_event.fd.get();
 }

@@ -1,6 +1,7 @@
 // Threads on Linux (platform/thread.hpp): ids, the fork generation, liveness, names.
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -59,6 +60,8 @@ struct ForkWatch {
     }
 } g_fork_watch;
 }  // namespace
+
+int current_cpu() noexcept { return ::sched_getcpu(); }
 
 unsigned fork_generation() noexcept { return g_fork_generation.load(std::memory_order_relaxed); }
 
