@@ -48,8 +48,8 @@ std::size_t TaskQueue::batch_bytes() const {
     return n;
 }
 
-void TaskQueue::send_batch(connection::Connection& conn, std::span<const int> fds) {
-    if (splices_.empty()) return conn.send_message(sendbuf, fds);
+void TaskQueue::send_batch(Channel& chan, std::span<const int> fds) {
+    if (splices_.empty()) return chan.send(sendbuf, fds);
     std::vector<std::string_view> parts;
     std::size_t from = 0;
     for (auto& [at, items] : splices_) {
@@ -58,7 +58,7 @@ void TaskQueue::send_batch(connection::Connection& conn, std::span<const int> fd
         from = at;
     }
     parts.emplace_back(sendbuf.data() + from, sendbuf.size() - from);
-    conn.send_message_parts(parts, fds);
+    chan.send(parts, fds);
 }
 
 void TaskQueue::note_batch_time(std::size_t items, std::int64_t elapsed_ns) {
@@ -134,7 +134,7 @@ void ProcessCore::Impl::dispatch() {
                 w.big_out = tasks.batch_bytes() > TaskQueue::kBigMessage;
                 w.chunks += count;
                 try {
-                    tasks.send_batch(w.conn, fds);
+                    tasks.send_batch(w.chan, fds);
                 } catch (const std::exception&) {
                     w.dead = true;  // it is gone; its sentinel will say how, and on_death
                     break;          // will run its chunks again

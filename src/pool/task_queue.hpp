@@ -24,6 +24,8 @@
 namespace mproc::detail::pool {
 
 // A chunk sent to a worker, with the sequence number its results will come back under.
+class Channel;
+
 struct InFlight {
     Chunk chunk;
     std::uint64_t seq;
@@ -48,8 +50,8 @@ struct TaskQueue {
     void finish_batch(std::uint32_t records, std::size_t fds);
     // The size of the batch being built.
     std::size_t batch_bytes() const;
-    // Sends the batch being built on conn, with fds; throws what the send throws.
-    void send_batch(connection::Connection& conn, std::span<const int> fds);
+    // Sends the batch being built on chan, with fds; throws what the send throws.
+    void send_batch(Channel& chan, std::span<const int> fds);
     // A batch of `items` items took `elapsed_ns` in a worker.
     void note_batch_time(std::size_t items, std::int64_t elapsed_ns);
 

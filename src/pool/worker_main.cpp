@@ -9,6 +9,7 @@
 #include "mproc/detail/pool_wire.hpp"
 #include "mproc/detail/shared_region.hpp"
 #include "platform/platform.hpp"
+#include "pool/channel.hpp"
 #include "pool/pool_internal.hpp"
 #include "mproc/process.hpp"
 
@@ -21,12 +22,11 @@ void mark_ready(void* slot) noexcept { static_cast<Slot*>(slot)->ready.store(1, 
 
 void worker_entry(InputArchive& ar) {
     platform::keep_freed_memory();
-    connection::Connection conn;
+    Channel chan;
     RegionRef slot;
     std::uint64_t cap = 0;
     bool has_init = false;
-    ar(conn, slot, cap, has_init);
-    conn.set_max_message_size(std::numeric_limits<std::size_t>::max() / 2);
+    ar(chan, slot, cap, has_init);
     std::string out;
     {
         begin_message(out);
@@ -41,13 +41,13 @@ void worker_entry(InputArchive& ar) {
             begin_message(out);
             hello(kInitFailed);
             save_exception(hello, std::current_exception());
-            conn.send_message(out);
+            chan.send(out);
             // Wait for the pool to stop us: exiting with tasks unread would make the kernel
             // report a reset on the pool's end before this message.
             try {
-                for (;;) {
+                while (chan.wait_worker()) {
                     std::vector<int> fds;
-                    const std::string& msg = conn.receive_message(fds);
+                    const std::string& msg = chan.receive(fds);
                     close_unclaimed(fds);
                     InputArchive in(message_body(msg), fds);
                     std::uint8_t op = 0;
@@ -58,16 +58,15 @@ void worker_entry(InputArchive& ar) {
             }
             return;
         }
-        conn.send_message(out);
+        chan.send(out);
     }
     ChunkContext ctx(slot.data(), cap);
     for (;;) {
         std::vector<int> fds;
         const std::string* msg = nullptr;
         try {
-            const int fd = conn.fileno();
-            look_readable(std::span<const int>(&fd, 1));
-            msg = &conn.receive_message(fds);
+            if (!chan.wait_worker()) return;  // the pool is gone
+            msg = &chan.receive(fds);
         } catch (const EOFError&) {
             return;  // the pool is gone
         }
@@ -105,7 +104,7 @@ void worker_entry(InputArchive& ar) {
         std::memcpy(out.data() + elapsed_at, &elapsed, sizeof elapsed);
         close_unclaimed(fds);
         patch_envelope_fds(out, at, oa.fds().size());
-        conn.send_message(out, oa.fds());
+        chan.send(out, oa.fds());
     }
 }
 
@@ -113,14 +112,14 @@ void worker_entry(InputArchive& ar) {
 // own fork server), never run in place.
 class WorkerTarget final : public Target {
 public:
-    WorkerTarget(connection::Connection conn, RegionRef slot, std::size_t cap, std::shared_ptr<Target> init)
-        : conn_(std::move(conn)), slot_(std::move(slot)), cap_(cap), init_(std::move(init)) {}
+    WorkerTarget(Channel chan, RegionRef slot, std::size_t cap, std::shared_ptr<Target> init)
+        : chan_(std::move(chan)), slot_(std::move(slot)), cap_(cap), init_(std::move(init)) {}
     void call() override { throw std::logic_error("mproc: a pool worker runs only as a job"); }
     const char* refusal() const noexcept override { return init_ ? init_->refusal() : nullptr; }
     EntryFn entry() const noexcept override { return &worker_entry; }
     void save(OutputArchive& ar) const override {
         const bool has_init = init_ != nullptr;
-        ar(conn_, slot_, static_cast<std::uint64_t>(cap_), has_init);
+        ar(chan_, slot_, static_cast<std::uint64_t>(cap_), has_init);
         if (has_init) {
             save_function(ar, init_->entry());
             init_->save(ar);
@@ -128,16 +127,16 @@ public:
     }
 
 private:
-    connection::Connection conn_;
+    Channel chan_;
     RegionRef slot_;
     std::size_t cap_;
     std::shared_ptr<Target> init_;
 };
 }  // namespace
 
-std::unique_ptr<Target> make_worker_target(connection::Connection conn, RegionRef slot, std::size_t max_result_bytes,
+std::unique_ptr<Target> make_worker_target(Channel chan, RegionRef slot, std::size_t max_result_bytes,
                                            std::shared_ptr<Target> initializer) {
-    return std::make_unique<WorkerTarget>(std::move(conn), std::move(slot), max_result_bytes, std::move(initializer));
+    return std::make_unique<WorkerTarget>(std::move(chan), std::move(slot), max_result_bytes, std::move(initializer));
 }
 
 }  // namespace mproc::detail::pool

@@ -28,7 +28,8 @@ std::atomic<unsigned> worker_counter{0};
 }  // namespace
 
 auto ProcessCore::Impl::start_worker(std::uint32_t slot) -> std::unique_ptr<Worker> {
-    auto [mine, theirs] = mproc::Pipe(true);
+    auto [pool_conn, worker_conn] = mproc::Pipe(true);
+    auto [mine, theirs] = Channel::create(std::move(pool_conn), std::move(worker_conn));
     RegionRef r = slots;
     r.offset = slot * sizeof(Slot);
     static_cast<Slot*>(slots.data())[slot].pos.store(0, std::memory_order_relaxed);
@@ -42,9 +43,8 @@ auto ProcessCore::Impl::start_worker(std::uint32_t slot) -> std::unique_ptr<Work
     auto w = std::make_unique<Worker>();
     w->id = next_worker_id++;
     w->proc = make_pool_process(std::move(po), std::move(target), server);
-    w->conn = std::move(mine);
+    w->chan = std::move(mine);
     w->slot = slot;
-    w->conn.set_max_message_size(std::numeric_limits<std::size_t>::max() / 2);
     w->proc.start();
     return w;
 }
@@ -57,7 +57,7 @@ void ProcessCore::Impl::stop_worker(Worker& w) {
     OutputArchive ar(stop);
     ar(kStop);
     try {
-        w.conn.send_message(stop);
+        w.chan.send(stop);
     } catch (const std::exception&) {
         w.dead = true;
     }

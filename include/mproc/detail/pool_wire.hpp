@@ -2,8 +2,10 @@
 //
 // Everything a pool and its worker processes say to each other is written here, top to bottom,
 // as CPython's pool is one `(job, i, (ok, value))` tuple defined in one place. Each worker is
-// joined to its pool by one duplex Connection; messages wear the typed envelope of PoolMessage
-// (so a stray message is a clear error), and start with one byte saying what they are:
+// joined to its pool by a channel (src/pool/channel.hpp): two rings in shared memory, one each
+// way, with a duplex Connection beside them for large messages and descriptors. Messages wear
+// the typed envelope of PoolMessage (so a stray message is a clear error), and start with one
+// byte saying what they are:
 //
 //   pool -> worker   kTask  u32 records, then per record (one chunk of one call):
 //                           u64 seq, bool timed, prefix, chunk
