@@ -29,4 +29,11 @@ void bare_rt(int out, int in);
 std::vector<double> round_trips_beside_bare_pipe(int runs, const std::function<void()>& ours);
 // The same with one Unix stream socketpair.
 std::vector<double> round_trips_beside_bare_socketpair(int runs, const std::function<void()>& ours);
+// The floor under any hand-off between two processes: a word handed to a forked child and back
+// through shared memory, both spinning. `batches` timings of 100 round trips each, per round trip.
+std::vector<double> spin_floor_round_trips(int batches);
+// The round-trip benchmark of the pool and the executor: a spin floor block, then `runs`
+// interleaved round trips of a bare pipe echo and ours(), then a spin floor block again.
+// {bare pipe, ours, spin floor} medians.
+std::vector<double> round_trips_beside_floors(int runs, const std::function<void()>& ours);
 }

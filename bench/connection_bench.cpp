@@ -2,11 +2,16 @@
 // socketpair and a bare pipe pair (the OS limit) and Python's multiprocessing.Pipe.
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <iomanip>
+#include <new>
 #include <sstream>
 #include <string>
 #include <algorithm>
@@ -91,6 +96,59 @@ std::vector<double> bench::round_trips_beside_bare_pipe(int runs, const std::fun
 
 std::vector<double> bench::round_trips_beside_bare_socketpair(int runs, const std::function<void()>& ours) {
     return beside_bare_echo(true, runs, ours);
+}
+
+std::vector<double> bench::spin_floor_round_trips(int batches) {
+    void* page = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (page == MAP_FAILED) std::abort();
+    // Each word on a cache line of its own, as the two sides of a real hand-off are.
+    auto* ping = new (page) std::atomic<std::uint64_t>(0);
+    auto* pong = new (static_cast<char*>(page) + 64) std::atomic<std::uint64_t>(0);
+    auto relax = [] {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+    };
+    constexpr std::uint64_t kStop = ~std::uint64_t{0};
+    const pid_t child = fork();
+    if (child < 0) std::abort();
+    if (child == 0) {
+        std::uint64_t seen = 0;
+        for (;;) {
+            std::uint64_t v;
+            while ((v = ping->load(std::memory_order_acquire)) == seen) relax();
+            if (v == kStop) _exit(0);
+            seen = v;
+            pong->store(v, std::memory_order_release);
+        }
+    }
+    std::uint64_t n = 0;
+    auto hand_off = [&] {
+        ping->store(++n, std::memory_order_release);
+        while (pong->load(std::memory_order_acquire) != n) relax();
+    };
+    for (int i = 0; i < 2000; ++i) hand_off();  // the child is running and spinning
+    constexpr int kPer = 100;
+    std::vector<double> per_round_trip;
+    for (int b = 0; b < batches; ++b) {
+        const auto t0 = std::chrono::steady_clock::now();
+        for (int i = 0; i < kPer; ++i) hand_off();
+        per_round_trip.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / kPer);
+    }
+    ping->store(kStop, std::memory_order_release);
+    waitpid(child, nullptr, 0);
+    munmap(page, 4096);
+    return per_round_trip;
+}
+
+std::vector<double> bench::round_trips_beside_floors(int runs, const std::function<void()>& ours) {
+    const int batches = std::max(10, runs / 100);
+    std::vector<double> spin = spin_floor_round_trips(batches);
+    std::vector<double> m = round_trips_beside_bare_pipe(runs, ours);
+    const std::vector<double> after = spin_floor_round_trips(batches);
+    spin.insert(spin.end(), after.begin(), after.end());
+    m.push_back(median(spin));
+    return m;
 }
 
 namespace {
