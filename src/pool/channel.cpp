@@ -153,10 +153,11 @@ void Channel::send(std::span<const std::string_view> parts, std::span<const int>
         conn_.send_message_parts(parts, fds);
 }
 
-bool Channel::pending() const noexcept {
-    const Header& h = inbound();
+bool Channel::has_pending(const Header& h) noexcept {
     return h.head.load(std::memory_order_acquire) != h.tail.load(std::memory_order_relaxed);
 }
+
+bool Channel::pending() const noexcept { return has_pending(inbound()); }
 
 const std::string& Channel::receive(std::vector<int>& fds) {
     Header& h = inbound();
@@ -214,10 +215,7 @@ bool Channel::wait_worker() {
     }
 }
 
-bool Channel::Rings::pending() const noexcept {
-    const Header& h = header_at<Header>(region, pool_end, true);
-    return h.head.load(std::memory_order_acquire) != h.tail.load(std::memory_order_relaxed);
-}
+bool Channel::Rings::pending() const noexcept { return has_pending(header_at<Header>(region, pool_end, true)); }
 
 bool Channel::Rings::arm() const noexcept {
     Header& h = header_at<Header>(region, pool_end, true);

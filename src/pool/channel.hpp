@@ -72,7 +72,6 @@ public:
 
     // The eventfd this end sleeps on (poll it for readable; drain it once woken).
     int wake_fd() const noexcept { return my_wake_.get(); }
-    int socket_fd() const { return conn_.fileno(); }
 
     // The worker's wait for its next message: looks for a while, then sleeps until a message
     // comes. False when the pool is gone (the socket at end of file, no message pending).
@@ -105,6 +104,7 @@ private:
     bool woke_peer_ = false;  // the last send notified the peer's eventfd
 
     struct Header;
+    static bool has_pending(const Header& h) noexcept;
     Header& inbound() const noexcept;
     Header& outbound() const noexcept;
     char* inbound_data() const noexcept;

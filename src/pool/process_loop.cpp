@@ -150,7 +150,8 @@ void ProcessCore::Impl::round(std::unique_lock<std::mutex>& lk, int extra, platf
         fds.push_back(blind ? -1 : w->chan.wake_fd());
         fds.push_back(w->proc.sentinel());
         ids.push_back(w->id);
-        if (!blind) rings.push_back(w->chan.rings());
+        if (blind) continue;  // the dispatcher, leaving the workers to a waiting thread
+        rings.push_back(w->chan.rings());
         if (job && !w->inflight.empty()) peer_cpus.push_back(rings.back().peer_cpu());
     }
     const bool looks = job && answer_soon();

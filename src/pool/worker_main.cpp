@@ -3,7 +3,6 @@
 
 #include <chrono>
 #include <cstring>
-#include <limits>
 
 #include "mproc/connection.hpp"
 #include "mproc/detail/pool_wire.hpp"
