@@ -148,7 +148,8 @@ pid_t spawn_self(const char* role, int fd, std::span<const int> blocked) {
         std::lock_guard lk(s.mu);
         program = s.program;  // argv[0] as given to init, so the children read well in ps
     }
-    return platform::spawn_process(get_executable(), {program, std::string("--mproc-") + role, std::to_string(fd)},
+    // The child has `fd` as descriptor 3 (spawn_process numbers what it keeps from 3).
+    return platform::spawn_process(get_executable(), {program, std::string("--mproc-") + role, "3"},
                                    std::span<const int>(&fd, 1), blocked);
 }
 }  // namespace detail

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -82,6 +83,15 @@ std::vector<int> inheritable_fds(const std::vector<int>& ignore = {}) {
 }
 void count_inheritable_fds(std::vector<int> preexisting) {
     std::exit(static_cast<int>(inheritable_fds(preexisting).size()));
+}
+// Exits 1 if any descriptor of this process is the open file (st_dev, st_ino) names, else 0:
+// the child may have reused the parent's number for a file of its own.
+void exit_one_if_holding(unsigned long long dev, unsigned long long ino) {
+    for (int fd = 0; fd < 1024; ++fd) {
+        struct stat st {};
+        if (fstat(fd, &st) == 0 && st.st_dev == dev && st.st_ino == ino) std::exit(1);
+    }
+    std::exit(0);
 }
 // A child that starts its own child with the same method and reports that child's name.
 void start_grandchild(std::string fifo, std::string method) {
@@ -314,6 +324,23 @@ TEST_P(ProcessTest, DescriptorsAreCloseOnExec) {
     p.join();
     EXPECT_EQ(p.exitcode(), 0) << "descriptors without FD_CLOEXEC in the child";
     EXPECT_EQ(inheritable_fds(before), std::vector<int>{}) << "in the parent";
+}
+
+// A descriptor some library left inheritable (Open MPI leaves a rank's connection to mpiexec
+// so) reaches a fork child, as in Python, but never a spawned one, nor the forkserver or its
+// children: Python's spawn passes only the descriptors it names (spawnv_passfds).
+TEST_P(ProcessTest, OnlyAForkChildInheritsAnInheritableDescriptor) {
+    int ends[2];
+    ASSERT_EQ(pipe(ends), 0);  // no O_CLOEXEC
+    struct stat st {};
+    ASSERT_EQ(fstat(ends[0], &st), 0);
+    mproc::Process p(opts(), exit_one_if_holding, static_cast<unsigned long long>(st.st_dev),
+                     static_cast<unsigned long long>(st.st_ino));
+    p.start();
+    p.join();
+    close(ends[0]);
+    close(ends[1]);
+    EXPECT_EQ(p.exitcode(), GetParam() == "fork" ? 1 : 0);
 }
 
 TEST_P(ProcessTest, Misuse) {

@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <cstring>
@@ -108,9 +109,19 @@ pid_t spawn_process(const std::string& path, const std::vector<std::string>& arg
         throw_errno("posix_spawnattr_init", e);
     }
     int err = 0;
-    // dup2(fd, fd) clears FD_CLOEXEC in the child only (POSIX 2018; glibc >= 2.29).
-    for (int fd : keep)
-        if (!err) err = posix_spawn_file_actions_adddup2(&actions, fd, fd);
+    // The child gets keep[i] as descriptor 3 + i and nothing else above stderr, as Python's
+    // spawnv_passfds does (close_fds): a descriptor some library left inheritable (Open MPI's
+    // connection from a rank to mpiexec is one) must not live on in a forkserver or a worker,
+    // where it outlives its owner and the other end sees its peer leave at a random moment.
+    // Each goes above every source and target first, so no move overwrites one still to move.
+    int high = 3 + static_cast<int>(keep.size());
+    for (int fd : keep) high = std::max(high, fd + 1);
+    for (std::size_t i = 0; i < keep.size() && !err; ++i)
+        err = posix_spawn_file_actions_adddup2(&actions, keep[i], high + static_cast<int>(i));
+    // dup2 to a new number leaves the copy without FD_CLOEXEC.
+    for (std::size_t i = 0; i < keep.size() && !err; ++i)
+        err = posix_spawn_file_actions_adddup2(&actions, high + static_cast<int>(i), 3 + static_cast<int>(i));
+    if (!err) err = posix_spawn_file_actions_addclosefrom_np(&actions, 3 + static_cast<int>(keep.size()));
     // glibc blocks every signal across its clone, so one sent to the child before this mask
     // is set waits for it, and one in `blocked` waits past exec.
     const sigset_t mask = signal_set(blocked);
