@@ -366,11 +366,18 @@ void Engine::loop() {
     for (;;) {
         bool active = send_queued();
         active = receive_all() || active;
-        // A message on its way needs this side's polls to move (shared memory moves a large one
-        // in fragments, each waiting for a poll): no sleeping then, but for a lost peer's.
-        active = active || std::any_of(sending_.begin(), sending_.end(), [&](const std::unique_ptr<Send>& x) {
-                     return !peers_[static_cast<std::size_t>(x->dest)].lost;
-                 });
+        // A message on its way needs this side's polls to move (over TCP each poll writes or
+        // reads what the socket takes; over shared memory a piece is copied inside the
+        // receiver's calls): polls go on without sleeping, but yield the CPU between them, to
+        // the thread that makes the other side's buffer, for one (a spinning engine halved it
+        // on two cores: mpi.scenario.large took 186 s). A buffer being made here is waited for
+        // asleep, polls at most kMaxSleep apart.
+        const bool moving =
+            std::any_of(sending_.begin(), sending_.end(),
+                        [&](const std::unique_ptr<Send>& x) { return !peers_[static_cast<std::size_t>(x->dest)].lost; }) ||
+            std::any_of(partial_.begin(), partial_.end(), [](const auto& part) { return part->state == Partial::Receiving; });
+        const bool allocating =
+            std::any_of(partial_.begin(), partial_.end(), [](const auto& part) { return part->state == Partial::Allocating; });
         const auto now = Clock::now();
         heartbeats_and_liveness(now);
         {
@@ -382,14 +389,15 @@ void Engine::loop() {
                 continue;
             }
             if (!outbox_.empty()) continue;  // a heartbeat just posted: sent next round
-            if (now - last_activity < (role_->expecting() ? kSpinExpecting : kSpin)) {
+            if (moving || now - last_activity < (role_->expecting() ? kSpinExpecting : kSpin)) {
                 lk.unlock();
                 std::this_thread::yield();
                 continue;
             }
             cv_.wait_for(lk, sleep, [&] { return !outbox_.empty() || stopping_; });
         }
-        sleep = std::min<Clock::duration>(sleep * 2, now - last_activity > kLongIdle ? kMaxIdleSleep : kMaxSleep);
+        sleep = std::min<Clock::duration>(sleep * 2,
+                                          now - last_activity > kLongIdle && !allocating ? kMaxIdleSleep : kMaxSleep);
     }
 }
 
@@ -440,13 +448,15 @@ bool Engine::send_queued() {
     }
     out.clear();
     // Completed sends free their buffers; those to a lost rank may never complete, and are
-    // kept (MPI may still read them).
-    std::erase_if(sending_, [](const std::unique_ptr<Send>& s) {
+    // kept (MPI may still read them). A message other than a heartbeat that completes is work.
+    bool completed = false;
+    std::erase_if(sending_, [&](const std::unique_ptr<Send>& s) {
         int done = 0;
         MPI_Testall(static_cast<int>(s->requests.size()), s->requests.data(), &done, MPI_STATUSES_IGNORE);
+        if (done && !(s->body.size() == 2 && s->body[1] == static_cast<char>(kAlive))) completed = true;
         return done != 0;
     });
-    return any;
+    return any || completed;
 }
 
 bool Engine::receive_all() {
@@ -493,7 +503,9 @@ void Engine::take(int src, std::string msg) {
     part.state = Partial::Allocating;
     part.allocated.store(false);
     part.allocator = std::thread([&part, sizes] {
+        reserve_bytes(part.msg, sizes[0]);  // in huge pages
         part.msg.resize(sizes[0]);
+        reserve_bytes(part.tail, sizes[1]);
         part.tail.resize(sizes[1]);
         part.allocated.store(true, std::memory_order_release);
     });
@@ -503,7 +515,7 @@ bool Engine::progress_pieces(int src) {
     Partial& part = *partial_[static_cast<std::size_t>(src)];
     if (part.state == Partial::None) return false;
     if (part.state == Partial::Allocating) {
-        if (!part.allocated.load(std::memory_order_acquire)) return true;
+        if (!part.allocated.load(std::memory_order_acquire)) return false;  // in flight: see loop()
         part.allocator.join();
         part.pieces.clear();
         part.next = 0;
@@ -532,7 +544,7 @@ bool Engine::progress_pieces(int src) {
             done = 1;
             break;
         }
-        if (!done) return !p.lost;
+        if (!done) return false;  // in flight: see loop()
         part.requests.clear();
         p.heard = Clock::now();  // a piece came: the sender lives
         if (part.next == part.pieces.size()) break;
