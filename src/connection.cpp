@@ -8,6 +8,7 @@
 #include <system_error>
 
 #include "mproc/connection.hpp"
+#include "mproc/detail/archive.hpp"
 #include "mproc/process.hpp"
 #include "auth.hpp"
 #include "platform/fd.hpp"
@@ -230,6 +231,7 @@ struct Connection::State {
         std::size_t got = 0;
         while (got < n) {
             const std::size_t step = std::min(n - got, std::max(got, kPreallocate));
+            detail::reserve_bytes(out, got + step);
             out.resize(got + step);
             if (!read_exact(out.data() + got, step, deadline))
                 throw ProcessError("mproc: got end of file during message (" + std::to_string(got) +

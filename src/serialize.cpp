@@ -1,6 +1,8 @@
 // Type fingerprints and the message envelope.
 #include <cxxabi.h>
 
+#include <algorithm>
+
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -8,6 +10,7 @@
 
 #include "mproc/serialize.hpp"
 #include "mproc/detail/archive.hpp"
+#include "platform/memory.hpp"
 
 namespace mproc::detail {
 
@@ -90,6 +93,20 @@ void rethrow_as_serialization_error(const std::type_info& t) {
     } catch (const std::exception& e) {
         throw SerializationError("mproc: malformed message for " + type_name(t) + ": " + e.what());
     }
+}
+
+void reserve_bytes(std::string& s, std::size_t n) {
+    if (n <= s.capacity()) return;
+    n = std::max(n, 2 * s.capacity());
+    constexpr std::size_t kHugeFrom = std::size_t{8} << 20;
+    if (n < kHugeFrom) return s.reserve(n);
+    // A new string, advised while still untouched, then the old bytes copied in: reserve() on
+    // s itself would copy them before the advice could come.
+    std::string grown;
+    grown.reserve(n);
+    platform::advise_huge_pages(grown.data(), n);
+    grown.append(s);
+    s.swap(grown);
 }
 
 OutputArchive::~OutputArchive() = default;

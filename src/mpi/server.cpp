@@ -31,7 +31,10 @@ public:
         OutputArchive out(msg);
         out(core_, seq_, static_cast<std::uint32_t>(first), count);
         const std::string_view results = ar.rest();
-        engine_.post(engine_.root_rank(), std::move(msg), std::string(results));
+        std::string tail;
+        reserve_bytes(tail, results.size());  // a long result's copy in huge pages
+        tail.assign(results);
+        engine_.post(engine_.root_rank(), std::move(msg), std::move(tail));
         ar.skip(results.size());
         account(count);
     }

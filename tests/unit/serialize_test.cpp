@@ -18,6 +18,7 @@
 #include <variant>
 #include <vector>
 
+#include <mproc/detail/archive.hpp>
 #include <mproc/serialize.hpp>
 // Smart pointers travel once cereal's support for them is included (mproc's headers leave it
 // out for compile time; compile_fail/unsendable.cpp checks the refusal without it).
@@ -59,6 +60,39 @@ TEST(Serialize, ArithmeticAndStrings) {
     expect_roundtrip(std::string("hello\0world", 11));
     expect_roundtrip(std::string());
     expect_roundtrip(Color::Blue);
+}
+
+// Long strings take another path (their buffers asked for in huge pages, reserve_bytes): the
+// bytes and the length come through, in a struct beside other members, and a string that
+// already held something is replaced, not appended to.
+TEST(Serialize, LongStringsPastTheHugePageThreshold) {
+    std::string big(std::size_t{24} << 20, '\0');
+    for (std::size_t i = 0; i < big.size(); i += 4099) big[i] = static_cast<char>(i * 13);
+    big.back() = 'z';
+    expect_roundtrip(big);
+    expect_roundtrip(std::make_tuple(std::string("before"), big, 7));
+    std::string wire;
+    {
+        mproc::detail::OutputArchive out(wire);
+        out(big);
+    }
+    std::string into = "something already there";
+    mproc::detail::InputArchive in(wire);
+    in(into);
+    EXPECT_EQ(into, big);
+}
+
+TEST(Serialize, ReserveBytesKeepsTheContentsAndGrowsGeometrically) {
+    for (const std::size_t n : {std::size_t{100}, std::size_t{9} << 20}) {
+        std::string s = "kept bytes";
+        mproc::detail::reserve_bytes(s, n);
+        EXPECT_EQ(s, "kept bytes");
+        EXPECT_GE(s.capacity(), n);
+        const std::size_t had = s.capacity();
+        mproc::detail::reserve_bytes(s, had + 1);  // one byte more doubles, as append would
+        EXPECT_GE(s.capacity(), 2 * had);
+        EXPECT_EQ(s, "kept bytes");
+    }
 }
 
 TEST(Serialize, StandardContainers) {
