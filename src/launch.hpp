@@ -12,8 +12,8 @@ namespace mproc::detail {
 // fork(2) under the fork mutex, after flushing the standard streams; in the child, forgets
 // the parent's children and pidfd. Returns 0 in the child.
 pid_t fork_child();
-// Runs this executable again as `--mproc-<role> <fd>` (role: "spawn", "forkserver" or
-// "tracker"; init() sends each to its job), with fd kept open in it and the signals in
+// Runs this executable again as `--mproc-<role> 3` (role: "spawn", "forkserver" or
+// "tracker"; init() sends each to its job), with fd as its descriptor 3 and the signals in
 // `blocked` blocked from its start (platform::spawn_process). Defined in context.cpp, which
 // knows the executable and the program name.
 pid_t spawn_self(const char* role, int fd, std::span<const int> blocked = {});

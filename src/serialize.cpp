@@ -2,7 +2,6 @@
 #include <cxxabi.h>
 
 #include <algorithm>
-
 #include <cstdlib>
 #include <cstring>
 #include <memory>

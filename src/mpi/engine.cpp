@@ -372,12 +372,16 @@ void Engine::loop() {
         // the thread that makes the other side's buffer, for one (a spinning engine halved it
         // on two cores: mpi.scenario.large took 186 s). A buffer being made here is waited for
         // asleep, polls at most kMaxSleep apart.
-        const bool moving =
-            std::any_of(sending_.begin(), sending_.end(),
-                        [&](const std::unique_ptr<Send>& x) { return !peers_[static_cast<std::size_t>(x->dest)].lost; }) ||
-            std::any_of(partial_.begin(), partial_.end(), [](const auto& part) { return part->state == Partial::Receiving; });
-        const bool allocating =
-            std::any_of(partial_.begin(), partial_.end(), [](const auto& part) { return part->state == Partial::Allocating; });
+        // Nothing is waited for from a lost peer.
+        bool moving = std::any_of(sending_.begin(), sending_.end(), [&](const std::unique_ptr<Send>& x) {
+            return !peers_[static_cast<std::size_t>(x->dest)].lost;
+        });
+        bool allocating = false;
+        for (std::size_t r = 0; r < partial_.size(); ++r) {
+            if (peers_[r].lost) continue;
+            moving = moving || partial_[r]->state == Partial::Receiving;
+            allocating = allocating || partial_[r]->state == Partial::Allocating;
+        }
         const auto now = Clock::now();
         heartbeats_and_liveness(now);
         {

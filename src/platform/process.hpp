@@ -30,9 +30,10 @@ void at_fork(void (*prepare)(), void (*parent)(), void (*child)());
 // `blocked` is blocked in the child from its first instruction (in this thread across the fork).
 pid_t fork_process(std::span<const int> blocked = {});
 // Starts `path` with argv and the current environment. The child has stdin, stdout and stderr,
-// keep[i] as descriptor 3 + i, and no other descriptor (inheritable or not). Signals start unblocked in the child, but for those in `blocked`: they
-// stay blocked from its start across exec, for a child that must not die of one before it has
-// set it up (see ignore_signals). Exec failure throws system_error.
+// keep[i] as descriptor 3 + i, and no other descriptor (inheritable or not). Signals start
+// unblocked in the child, but for those in `blocked`: they stay blocked from its start across
+// exec, for a child that must not die of one before it has set it up (see ignore_signals).
+// Exec failure throws system_error.
 pid_t spawn_process(const std::string& path, const std::vector<std::string>& argv,
                     std::span<const int> keep, std::span<const int> blocked = {});
 [[noreturn]] void exit_now(int code) noexcept;  // _exit(2)
