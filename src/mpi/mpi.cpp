@@ -16,24 +16,25 @@ void join_at_init(int, char**) { Engine::join_job(); }
 // Registered when this file is linked in, which any program that makes an MPI pool does.
 const bool g_hooked = (mproc::detail::set_init_hook(&join_at_init), true);
 
-detail::pool::MpiCoreOptions core_options(const MPIPoolExecutorOptions& o, Engine* engine = nullptr) {
+// The options an executor's and a pool's cores share; `ranks` is max_workers or processes.
+template <class Options>
+detail::pool::MpiCoreOptions common_options(const Options& o, std::optional<int> ranks) {
     detail::pool::MpiCoreOptions c;
-    c.engine = engine;
-    c.ranks = o.max_workers;
+    c.ranks = ranks;
     c.tasks_per_rank = o.tasks_per_rank;
     c.initializer = o.initializer;
     c.task_timeout = o.task_timeout;
     c.max_result_bytes = o.max_result_bytes;
     return c;
 }
+detail::pool::MpiCoreOptions core_options(const MPIPoolExecutorOptions& o, Engine* engine = nullptr) {
+    detail::pool::MpiCoreOptions c = common_options(o, o.max_workers);
+    c.engine = engine;
+    return c;
+}
 detail::pool::MpiCoreOptions core_options(const PoolOptions& o) {
-    detail::pool::MpiCoreOptions c;
-    c.ranks = o.processes;
-    c.tasks_per_rank = o.tasks_per_rank;
-    c.initializer = o.initializer;
+    detail::pool::MpiCoreOptions c = common_options(o, o.processes);
     c.maxtasksperchild = o.maxtasksperchild;
-    c.task_timeout = o.task_timeout;
-    c.max_result_bytes = o.max_result_bytes;
     return c;
 }
 }  // namespace

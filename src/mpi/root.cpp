@@ -81,13 +81,7 @@ struct MpiCore::Impl final : Gate, std::enable_shared_from_this<Impl> {
             }
         }
         check_ended_locked();
-        while (!deferred.empty()) {
-            Deferred now;
-            now.swap(deferred);
-            lk.unlock();
-            for (auto& f : now) f();
-            lk.lock();
-        }
+        run_deferred(lk, deferred);
     }
 
     template <class Body>

@@ -33,6 +33,16 @@ CallJob::CallJob(Mode mode, std::size_t total) : mode_(mode), total_(total) {
 
 CallJob::~CallJob() = default;
 
+void run_deferred(std::unique_lock<std::mutex>& lk, Deferred& deferred) {
+    while (!deferred.empty()) {
+        Deferred now;
+        now.swap(deferred);
+        lk.unlock();
+        for (auto& f : now) f();
+        lk.lock();
+    }
+}
+
 void CallJob::set_progress(std::unique_ptr<ProgressBar> bar) { bar_ = std::move(bar); }
 
 bool CallJob::wait(const Timeout& timeout) {

@@ -20,11 +20,14 @@ Chunk chunk_head(std::shared_ptr<JobBase> job, std::size_t first, std::shared_pt
     return c;
 }
 
-void pack_items(Chunk& c, const PackedItems& items, std::string buffer) {
+Chunk packed_chunk(std::shared_ptr<JobBase> job, std::size_t first, std::shared_ptr<const std::string> prefix,
+                   const PackedItems& items, const Timeout& timeout, std::string buffer) {
+    Chunk c = chunk_head(std::move(job), first, std::move(prefix), items.count, timeout);
     c.items = std::move(buffer);
     const char* item = static_cast<const char*>(items.data);
     for (std::size_t i = 0; i < items.count; ++i) items.pack(c.items.data() + i * items.size, item + i * items.stride);
     c.fixed = static_cast<std::uint32_t>(items.size);
+    return c;
 }
 
 namespace {
@@ -168,9 +171,9 @@ void ProcessCore::submit(Chunk&& c, const std::vector<int>& fds, bool stream) {
 void ProcessCore::submit_packed(std::shared_ptr<JobBase> job, std::size_t first,
                                 const std::shared_ptr<const std::string>& prefix, const PackedItems& items,
                                 const Timeout& timeout, bool stream) {
-    Chunk c = chunk_head(std::move(job), first, prefix, items.count, timeout ? timeout : default_timeout_);
-    pack_items(c, items, take_buffer(items.count * items.size));
-    submit(std::move(c), {}, stream);
+    submit(packed_chunk(std::move(job), first, prefix, items, timeout ? timeout : default_timeout_,
+                        take_buffer(items.count * items.size)),
+           {}, stream);
 }
 
 std::string ProcessCore::take_buffer(std::size_t size) {

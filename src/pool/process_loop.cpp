@@ -71,15 +71,7 @@ void ProcessCore::Impl::handle_message(Worker& w, const std::string& msg, std::v
     }
 }
 
-void ProcessCore::Impl::flush(std::unique_lock<std::mutex>& lk) {
-    while (!deferred.empty()) {
-        Deferred now;
-        now.swap(deferred);
-        lk.unlock();
-        for (auto& f : now) f();
-        lk.lock();
-    }
-}
+void ProcessCore::Impl::flush(std::unique_lock<std::mutex>& lk) { run_deferred(lk, deferred); }
 
 namespace {
 // A ready entry of round()'s wait that names a worker's ring found not empty by looking at it,

@@ -96,8 +96,10 @@ PackedItems packed_items(std::span<Tuple> items) {
 // A chunk of job's items first... without its items yet. src/pool/process_core.cpp.
 Chunk chunk_head(std::shared_ptr<JobBase> job, std::size_t first, std::shared_ptr<const std::string> prefix,
                  std::size_t count, const Timeout& timeout);
-// Fills c's items with the packed items, in buffer (of items.count * items.size bytes).
-void pack_items(Chunk& c, const PackedItems& items, std::string buffer);
+// A chunk of job's items first... whose arguments travel packed: items packed into buffer (of
+// items.count * items.size bytes). src/pool/process_core.cpp.
+Chunk packed_chunk(std::shared_ptr<JobBase> job, std::size_t first, std::shared_ptr<const std::string> prefix,
+                   const PackedItems& items, const Timeout& timeout, std::string buffer);
 
 // A chunk of items [first, first + items.size()) of job for worker processes: the call's
 // prefix, the items serialized (c.items, and c.fixed or c.sizes), its deadline; the
@@ -109,12 +111,11 @@ template <class Tuple, class TakeBuffer>
 std::optional<Chunk> make_chunk(std::shared_ptr<JobBase> job, std::size_t first, std::shared_ptr<const std::string> prefix,
                                 std::span<Tuple> items, const Timeout& timeout, std::vector<int>& fds,
                                 TakeBuffer&& take_buffer) {
-    Chunk c = chunk_head(std::move(job), first, std::move(prefix), items.size(), timeout);
     if constexpr (packed_args<Tuple>::value) {
-        pack_items(c, packed_items(items), take_buffer(items.size() * packed_args<Tuple>::size));
-        return c;
+        return packed_chunk(std::move(job), first, std::move(prefix), packed_items(items), timeout,
+                            take_buffer(items.size() * packed_args<Tuple>::size));
     } else {
-        return encode_items(std::move(c), items, fds);
+        return encode_items(chunk_head(std::move(job), first, std::move(prefix), items.size(), timeout), items, fds);
     }
 }
 

@@ -52,6 +52,9 @@ void run_callback(const std::function<void()>& f) noexcept;
 // What a call's completion still has to do (run its callback, wake its waiters), handed back
 // to a caller that holds a lock user code must not run under.
 using Deferred = std::vector<std::function<void()>>;
+// Runs what `deferred` (guarded by lk's mutex, held on entry and on return) holds, with the
+// mutex released, until a round leaves nothing new in it. jobs.cpp.
+void run_deferred(std::unique_lock<std::mutex>& lk, Deferred& deferred);
 
 class JobBase : public std::enable_shared_from_this<JobBase> {
 public:
