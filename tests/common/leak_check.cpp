@@ -223,18 +223,37 @@ std::vector<int> child_pids() {
     return pids;
 }
 
-std::set<std::string> open_fd_targets() {
-    std::set<std::string> out;
+// Every descriptor open in this process (the listing's own aside), in order.
+static std::vector<int> open_fds() {
+    std::vector<int> out;
     if (DIR* d = opendir("/proc/self/fd")) {
         const int own = dirfd(d);
-        while (dirent* e = readdir(d)) {
-            if (e->d_name[0] == '.' || atoi(e->d_name) == own) continue;
-            char buf[512];
-            const std::string path = std::string("/proc/self/fd/") + e->d_name;
-            const ssize_t n = readlink(path.c_str(), buf, sizeof buf - 1);
-            out.insert(std::string(e->d_name) + " -> " + (n > 0 ? std::string(buf, n) : "?"));
-        }
+        while (dirent* e = readdir(d))
+            if (e->d_name[0] != '.' && atoi(e->d_name) != own) out.push_back(atoi(e->d_name));
         closedir(d);
+    }
+    return out;
+}
+
+static std::string target_of(int fd) {
+    char buf[512];
+    const std::string path = "/proc/self/fd/" + std::to_string(fd);
+    const ssize_t n = readlink(path.c_str(), buf, sizeof buf - 1);
+    return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : "?";
+}
+
+std::set<std::string> open_fd_targets() {
+    std::set<std::string> out;
+    for (int fd : open_fds()) out.insert(std::to_string(fd) + " -> " + target_of(fd));
+    return out;
+}
+
+std::set<std::string> open_fd_identities() {
+    std::set<std::string> out;
+    for (int fd : open_fds()) {
+        struct stat st{};
+        if (fstat(fd, &st) != 0) continue;  // closed meanwhile (another thread)
+        out.insert(std::to_string(fd) + " " + std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino));
     }
     return out;
 }
@@ -277,7 +296,7 @@ void LeakCheck::OnTestStart(const testing::TestInfo&) {
         std::lock_guard lk(created_mu);
         created.clear();
     }
-    fds_ = open_fd_targets();
+    fds_ = open_fd_identities();
     shm_ = all_shm();
     shm_log_offset_ = shm_log_size();
 }
@@ -335,11 +354,15 @@ void LeakCheck::OnTestEnd(const testing::TestInfo&) {
     }
     // Descriptors the library keeps for the life of the process (its own pidfd, the
     // forkserver's control socket) may first appear during a test; any other new one is a leak.
+    // Compared by what they are (device and inode), not by their targets' names: CTest leaves
+    // its own log file open in the tests it starts, and once it removes the file the same
+    // descriptor reads "LastTest.log.tmp (deleted)" (the ASan stage reported it so once).
     const std::vector<int> keep = mproc::detail::persistent_fds();
-    for (const auto& fd : open_fd_targets()) {
-        if (fds_.count(fd)) continue;
-        if (std::find(keep.begin(), keep.end(), std::atoi(fd.c_str())) != keep.end()) continue;
-        ADD_FAILURE() << "leak check: descriptor left open: " << fd;
+    for (const auto& id : open_fd_identities()) {
+        if (fds_.count(id)) continue;
+        const int fd = std::atoi(id.c_str());
+        if (std::find(keep.begin(), keep.end(), fd) != keep.end()) continue;
+        ADD_FAILURE() << "leak check: descriptor left open: " << fd << " -> " << target_of(fd);
     }
     // /dev/shm is shared with every other test binary running at the same time, so a new entry
     // there is not necessarily ours. Ours are (a) the names any process of this tree created,

@@ -12,6 +12,9 @@ namespace mproc_test {
 
 std::vector<int> child_pids();             // direct children of this process (incl. zombies)
 std::set<std::string> open_fd_targets();   // "fd -> target" for every open descriptor
+// "fd dev:inode" for every open descriptor: what it is, whatever its target's name has become
+// (an inherited file that its owner removes reads "<path> (deleted)" from then on).
+std::set<std::string> open_fd_identities();
 // "mproc_t<pid>_": the prefix of the /dev/shm names this test process and its children create
 // (tests run side by side; /dev/shm is shared by all of them).
 std::string shm_prefix();
@@ -29,7 +32,7 @@ public:
     void OnTestEnd(const testing::TestInfo&) override;
 
 private:
-    std::set<std::string> fds_;
+    std::set<std::string> fds_;     // open_fd_identities() at the start
     std::set<std::string> shm_;     // every /dev/shm entry at the start (any creator)
     long shm_log_offset_ = 0;
 };
