@@ -77,9 +77,23 @@ case "$scenario" in
     ;;
   hosts)
     # Across fake hosts (network namespaces): rank 0 on h1, a worker rank on each of h2 and h3.
-    "$here/../../scripts/mpi_hosts.sh" run 3 --enable-recovery --mca async_mpi_finalize 1 -- \
-      "$bin/mpi_scenarios" hosts >"$out" 2>&1
-    status=$?
+    # Open MPI 4.1.4's TCP transport sometimes fails its own connection between two ranks on a
+    # loaded machine ("failed to TCP connect to a peer MPI process ... Operation now in progress
+    # (115)", open-mpi/ompi#10734; twice in this suite's CI runs, sessions 9 and 13), before any
+    # task moves; the ranks then take each other for lost. Such a job is run once more, saying
+    # so; any other failure fails at once.
+    for attempt in 1 2; do
+      "$here/../../scripts/mpi_hosts.sh" run 3 --enable-recovery --mca async_mpi_finalize 1 -- \
+        "$bin/mpi_scenarios" hosts >"$out" 2>&1
+      status=$?
+      if [[ $attempt -eq 1 ]] && ! grep -q "hosts: OK" "$out" &&
+         grep -q "Open MPI failed to TCP connect to a peer MPI process" "$out"; then
+        cat "$out"
+        echo "scenarios: hosts: Open MPI's TCP connect between ranks failed (not mproc's); running the job once more"
+        continue
+      fi
+      break
+    done
     cat "$out"
     [[ $status -ne 77 ]] || exit 77
     [[ $status -eq 0 ]] || { echo "scenarios: $scenario: the job exited $status"; exit 1; }
