@@ -4,7 +4,6 @@
 // copy must pass (the check cleaned up what it reported). Each scenario is a blind spot an audit
 // found in the check (issue 14, section 4).
 #include <gtest/gtest.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>

@@ -79,9 +79,9 @@ case "$scenario" in
     # Across fake hosts (network namespaces): rank 0 on h1, a worker rank on each of h2 and h3.
     # Open MPI 4.1.4's TCP transport sometimes fails its own connection between two ranks on a
     # loaded machine ("failed to TCP connect to a peer MPI process ... Operation now in progress
-    # (115)", open-mpi/ompi#10734; twice in this suite's CI runs, sessions 9 and 13), before any
-    # task moves; the ranks then take each other for lost. Such a job is run once more, saying
-    # so; any other failure fails at once.
+    # (115)", open-mpi/ompi#10734; twice in this suite's CI runs, sessions 9 and 13), and the
+    # ranks then take each other for lost. Such a job is run once more, saying so; any other
+    # failure fails at once.
     for attempt in 1 2; do
       "$here/../../scripts/mpi_hosts.sh" run 3 --enable-recovery --mca async_mpi_finalize 1 -- \
         "$bin/mpi_scenarios" hosts >"$out" 2>&1
