@@ -82,6 +82,10 @@ struct Engine::Partial {
     std::vector<std::pair<char*, int>> pieces;  // every piece of msg and tail, in order
     std::size_t next = 0;                       // the first piece not asked for yet
     std::deque<std::string> held;
+    // For last_long_receive(): when the first pieces were asked for, and the longest the
+    // engine has gone since without its heartbeats and liveness checks.
+    Clock::time_point receiving_since{};
+    Clock::duration longest_gap{};
 };
 
 struct Engine::Send {
@@ -527,6 +531,8 @@ bool Engine::progress_pieces(int src) {
             for (std::size_t off = 0; off < into->size(); off += kPiece)
                 part.pieces.emplace_back(into->data() + off, static_cast<int>(std::min(kPiece, into->size() - off)));
         part.state = Partial::Receiving;
+        part.receiving_since = Clock::now();
+        part.longest_gap = {};
     }
     Peer& p = peers_[static_cast<std::size_t>(src)];
     int done = 0;
@@ -555,6 +561,11 @@ bool Engine::progress_pieces(int src) {
         return true;  // the next pieces are asked for next round, after heartbeats and checks
     }
     p.heard = Clock::now();
+    note_gap(part, p.heard);
+    {
+        std::lock_guard lk(mu_);
+        last_long_receive_ = {part.msg.size() + part.tail.size(), p.heard - part.receiving_since, part.longest_gap};
+    }
     std::string msg = std::move(part.msg), tail = std::move(part.tail);
     std::deque<std::string> held = std::move(part.held);
     part.requests.clear();
@@ -572,7 +583,19 @@ bool Engine::progress_pieces(int src) {
     return true;
 }
 
+void Engine::note_gap(Partial& part, Clock::time_point now) const {
+    part.longest_gap = std::max(part.longest_gap, now - std::max(last_check_, part.receiving_since));
+}
+
+Engine::LongReceive Engine::last_long_receive() const {
+    std::lock_guard lk(mu_);
+    return last_long_receive_;
+}
+
 void Engine::heartbeats_and_liveness(Clock::time_point now) {
+    for (auto& part : partial_)
+        if (part->state == Partial::Receiving) note_gap(*part, now);
+    last_check_ = now;
     for (int r = 0; r < size_; ++r) {
         if (r == rank_ || (rank_ != root_ && r != root_)) continue;
         Peer& p = peers_[static_cast<std::size_t>(r)];

@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -100,6 +101,17 @@ public:
     // Rank 0 at exit: tells the worker ranks to exit, finalizes MPI, ends the thread.
     void stop() noexcept;
 
+    // The last message this engine received in pieces (any thread; for tests): its bytes, how
+    // long its pieces took (from the first asked for to the last), and the longest the engine
+    // went meanwhile without its heartbeats and liveness checks. That gap is what a peer's
+    // liveness timeout must exceed; receiving a few pieces at a time keeps it to a fraction of
+    // the whole (mpi.scenario.large checks it).
+    struct LongReceive {
+        std::size_t bytes = 0;
+        Clock::duration took{}, longest_gap{};
+    };
+    LongReceive last_long_receive() const;
+
     Engine() = default;
     ~Engine();
     Engine(const Engine&) = delete;
@@ -124,6 +136,7 @@ private:
 
     struct Send;
     struct Partial;  // a message in pieces from one rank (engine.cpp)
+    void note_gap(Partial& part, Clock::time_point now) const;  // into part.longest_gap
     struct Outgoing {
         int dest;
         std::string msg, tail;
@@ -139,6 +152,8 @@ private:
     std::vector<std::unique_ptr<Send>> sending_;
     std::shared_ptr<Role> role_;
     Clock::duration liveness_{};
+    Clock::time_point last_check_{};   // the engine's: the last heartbeats_and_liveness
+    LongReceive last_long_receive_{};  // under mu_
 
     mutable std::mutex mu_;
     std::condition_variable cv_;
