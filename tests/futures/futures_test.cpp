@@ -205,6 +205,21 @@ TEST(ThreadExecutor, CancelPendingAndBadInput) {
     EXPECT_THROW(ex.submit(square, 1), std::logic_error);
 }
 
+namespace {
+// A thread that sets `release` once every future in `fs` is done (or 10 s have passed for one).
+std::thread release_when_settled(std::vector<cf::Future<int>>& fs, mproc::threading::Event& release) {
+    return std::thread([&fs, &release] {
+        for (auto& f : fs) {
+            try {
+                (void)f.exception(10s);
+            } catch (const cf::CancelledError&) {
+            }
+        }
+        release.set();
+    });
+}
+}  // namespace
+
 TEST(ThreadExecutor, ShutdownCancelsQueuedFuturesAndRunningOnesFinish) {
     cf::ThreadPoolExecutor ex(1);
     mproc::threading::Event started, release;
@@ -220,17 +235,9 @@ TEST(ThreadExecutor, ShutdownCancelsQueuedFuturesAndRunningOnesFinish) {
     for (int i = 0; i < 10; ++i) queued.push_back(ex.submit(square, i));
     std::atomic<int> callbacks{0};
     for (auto& f : queued) f.add_done_callback([&](cf::Future<int>& g) { callbacks += g.cancelled() ? 1 : 100; });
-    std::thread releaser([&] {
-        // shutdown(wait) below blocks until the running task ends; let it end once the queued
-        // ones are cancelled.
-        for (auto& f : queued) {
-            try {
-                (void)f.exception(10s);
-            } catch (const cf::CancelledError&) {
-            }
-        }
-        release.set();
-    });
+    // shutdown(wait) below blocks until the running task ends; let it end once the queued ones
+    // are cancelled.
+    std::thread releaser = release_when_settled(queued, release);
     ex.shutdown(true, /*cancel_futures*/ true);
     releaser.join();
     EXPECT_EQ(running.result(), 1);
@@ -240,6 +247,43 @@ TEST(ThreadExecutor, ShutdownCancelsQueuedFuturesAndRunningOnesFinish) {
         EXPECT_THROW(f.result(), cf::CancelledError);
     }
     EXPECT_EQ(callbacks.load(), 10);
+}
+
+// A backlog longer than the queue's lock-free ring (1024 slots; the rest waits behind it, under
+// the pool's lock): still first in, first out, and shutdown(cancel_futures) cancels all of it.
+TEST(ThreadExecutor, ABacklogPastTheRingRunsInOrderAndIsCancelledWhole) {
+    constexpr int kBacklog = 10000;
+    cf::ThreadPoolExecutor ex(1);
+    mproc::threading::Event started, release;
+    auto hold = [&] {
+        started.set();
+        release.wait();
+        return -1;
+    };
+    auto held = ex.submit(hold);
+    ASSERT_TRUE(started.wait(10s));
+    std::vector<int> order;  // the one thread's
+    std::vector<cf::Future<int>> queued;
+    for (int i = 0; i < kBacklog; ++i) queued.push_back(ex.submit([&order, i] {
+        order.push_back(i);
+        return i;
+    }));
+    release.set();
+    for (int i = 0; i < kBacklog; ++i) ASSERT_EQ(queued[static_cast<std::size_t>(i)].result(10s), i);
+    ASSERT_EQ(order.size(), static_cast<std::size_t>(kBacklog));
+    for (int i = 0; i < kBacklog; ++i) ASSERT_EQ(order[static_cast<std::size_t>(i)], i) << "ran out of order";
+
+    started.clear();
+    release.clear();
+    held = ex.submit(hold);
+    ASSERT_TRUE(started.wait(10s));
+    queued.clear();
+    for (int i = 0; i < kBacklog; ++i) queued.push_back(ex.submit(square, i));
+    std::thread releaser = release_when_settled(queued, release);
+    ex.shutdown(true, /*cancel_futures*/ true);
+    releaser.join();
+    EXPECT_EQ(held.result(), -1);
+    EXPECT_EQ(std::count_if(queued.begin(), queued.end(), [](auto& f) { return f.cancelled(); }), kBacklog);
 }
 
 // Futures finished by 2 workers while 3 threads submit, wait with timeouts and add callbacks
