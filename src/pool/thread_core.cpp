@@ -156,6 +156,7 @@ struct ThreadCore::Impl : Gate {
     alignas(64) std::atomic<bool> looking{false};  // a line of its own: see busy
     char looking_line_end_[64 - sizeof(std::atomic<bool>)] = {};
     static constexpr auto kLook = std::chrono::microseconds(50);
+    bool may_look = true;  // not with one CPU: there the looker only delays the submitter
     // Terminating or broken (set under mu): threads take no more tasks.
     std::atomic<bool> stopping{false};
 
@@ -226,7 +227,7 @@ struct ThreadCore::Impl : Gate {
     // one came. A looker that found nothing sleeps next (sleep_for_task), under mu.
     bool look_for_work(std::shared_ptr<TaskNode>& t) {
         bool expected = false;
-        if (!looking.compare_exchange_strong(expected, true)) return false;
+        if (!may_look || !looking.compare_exchange_strong(expected, true)) return false;
         const auto until = std::chrono::steady_clock::now() + kLook;
         for (unsigned i = 1; !ring.ready() && overflow_n.load(std::memory_order_relaxed) == 0 &&
                              !stopping.load(std::memory_order_relaxed);
@@ -371,6 +372,7 @@ ThreadCore::ThreadCore(const PoolOptions& options, Start start) : impl_(std::mak
         throw std::invalid_argument("mproc: a thread cannot be stopped from outside, so a ThreadPool task cannot have a deadline");
     processes_ = static_cast<std::size_t>(p);
     impl_->opts = options;
+    impl_->may_look = process_cpu_count() > 1;
     impl_->max_threads = processes_;
     impl_->on_demand = start == Start::OnDemand;
     if (impl_->on_demand) return;
