@@ -117,11 +117,14 @@ bool ProcessCore::Impl::answer_soon() const {
     const double window = std::chrono::duration<double, std::nano>(kLookBeforeSleep).count();
     for (auto& w : workers) {
         if (w->inflight.empty()) continue;
-        std::size_t items = 0;
-        for (auto& f : w->inflight) items += f.chunk.count;
-        // The first of its batches: what the worker answers first.
-        if (static_cast<double>(items) / static_cast<double>(std::max<std::size_t>(w->batches_out, 1)) * tasks.item_ns <= window)
-            return true;
+        // The first of its batches (what the worker answers first) is about items / batches_out
+        // long: soon when that fits the window. Counted only as far as the answer needs, not
+        // over every chunk of a long batch at every round.
+        const double most = window / tasks.item_ns * static_cast<double>(std::max<std::size_t>(w->batches_out, 1));
+        double items = 0;
+        for (auto f = w->inflight.begin(); f != w->inflight.end() && items <= most; ++f)
+            items += static_cast<double>(f->chunk.count);
+        if (items <= most) return true;
     }
     return false;
 }
