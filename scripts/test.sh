@@ -35,9 +35,9 @@ cd "$dir"
 # in the sanitizer build (Python's default here: the most of mproc in one process for ASan to
 # see), spawn in the clang build; except mp_tests (ProcessTest, ContextTest and the other suites
 # of the start methods' own code), which every build runs under every method. CI's tests took
-# 1575 s in its three stages before, 1125 s after (session 13). (CTest names a case by its method two ways: `.../fork  #
-# GetParam() = "fork"` where the suite names its cases, `.../"fork"` where GoogleTest numbers
-# them.)
+# 1575 s in its three stages before, 1125 s after (session 13). (CTest names a case by its
+# method two ways: `.../fork  # GetParam() = "fork"` where the suite names its cases,
+# `.../"fork"` where GoogleTest numbers them.)
 run=(ctest --output-on-failure --parallel "$(nproc)" --no-tests=error)
 if [[ "${1:-}" == "--sanitize" ]]; then
   "${run[@]}" -LE '^(compile_fail|install|bench|mp_tests)$' -E '^StartMethods/.*/"?(spawn|forkserver)("|  #)'

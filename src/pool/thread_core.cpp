@@ -161,6 +161,10 @@ struct ThreadCore::Impl : Gate {
     std::atomic<bool> stopping{false};
 
     bool queue_empty() const noexcept { return ring.size() == 0 && overflow_n.load(std::memory_order_seq_cst) == 0; }
+    // Without mu, for a thread at every task: whether a task waits, by the next slot, not the
+    // ring's size (that would read the producers' position, taking it from the submitter's
+    // cache at every task).
+    bool work_in_sight() const noexcept { return ring.ready() || overflow_n.load(std::memory_order_relaxed) != 0; }
     std::size_t queue_size() const noexcept { return static_cast<std::size_t>(ring.size()) + overflow_n.load(); }
 
     // Under mu: queues a task.
@@ -212,9 +216,7 @@ struct ThreadCore::Impl : Gate {
     void pass_wake_on() {
         if (idle_n.load(std::memory_order_relaxed) <= wakes_n.load(std::memory_order_relaxed)) return;
         std::atomic_thread_fence(std::memory_order_seq_cst);
-        // The next slot, not the ring's size: that would read the producers' position, taking
-        // it from the submitter's cache at every task.
-        if (!ring.ready() && overflow_n.load(std::memory_order_relaxed) == 0) return;
+        if (!work_in_sight()) return;
         bool wake;
         {
             std::lock_guard lk(mu);
@@ -229,9 +231,7 @@ struct ThreadCore::Impl : Gate {
         bool expected = false;
         if (!may_look || !looking.compare_exchange_strong(expected, true)) return false;
         const auto until = std::chrono::steady_clock::now() + kLook;
-        for (unsigned i = 1; !ring.ready() && overflow_n.load(std::memory_order_relaxed) == 0 &&
-                             !stopping.load(std::memory_order_relaxed);
-             ++i) {
+        for (unsigned i = 1; !work_in_sight() && !stopping.load(std::memory_order_relaxed); ++i) {
             if (i % 64 == 0 && std::chrono::steady_clock::now() > until) break;
             platform::cpu_relax();
         }
