@@ -5,11 +5,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 
 #include "mproc/serialize.hpp"
 #include "mproc/detail/archive.hpp"
 #include "platform/memory.hpp"
+#include "spare_bytes.hpp"
 
 namespace mproc::detail {
 
@@ -94,16 +96,53 @@ void rethrow_as_serialization_error(const std::type_info& t) {
     }
 }
 
+namespace {
+// The process's spare (spare_bytes.hpp). Never destroyed: messages are still sent at exit.
+struct Spare {
+    std::mutex mu;
+    std::string bytes;
+};
+Spare& spare() {
+    static Spare* const s = new Spare;
+    return *s;
+}
+
+// The spare into `into`, when it holds at least n bytes and not more than twice that (a
+// short message is not handed a gigabyte to keep).
+void take_spare(std::string& into, std::size_t n) {
+    Spare& sp = spare();
+    std::lock_guard g(sp.mu);
+    if (sp.bytes.capacity() >= n && sp.bytes.capacity() / 2 <= n) into.swap(sp.bytes);
+}
+}  // namespace
+
+void recycle_bytes(std::string&& s) noexcept {
+    std::string kept = std::move(s);
+    s.clear();
+    if (kept.capacity() < kSpareFrom) return;
+    kept.clear();
+    platform::free_lazily(kept.data() + 1, kept.capacity() - 1);  // past the terminator
+    Spare& sp = spare();
+    std::lock_guard g(sp.mu);
+    sp.bytes.swap(kept);  // the one before is freed on the way out (after the unlock)
+}
+
 void reserve_bytes(std::string& s, std::size_t n) {
     if (n <= s.capacity()) return;
     n = std::max(n, 2 * s.capacity());
     constexpr std::size_t kHugeFrom = std::size_t{8} << 20;
     if (n < kHugeFrom) return s.reserve(n);
     // A new string, advised while still untouched, then the old bytes copied in: reserve() on
-    // s itself would copy them before the advice could come.
+    // s itself would copy them before the advice could come. Its size rounded up to whole huge
+    // pages, so that the next message a few bytes longer fits it when it is the spare.
+    constexpr std::size_t kHuge = std::size_t{2} << 20;
+    n = (n + kHuge - 1) & ~(kHuge - 1);
     std::string grown;
-    grown.reserve(n);
-    platform::advise_huge_pages(grown.data(), n);
+    if (n >= kSpareFrom) take_spare(grown, n);
+    if (grown.capacity() < n) {
+        grown.reserve(n);
+        platform::advise_huge_pages(grown.data(), n);
+    }
     grown.append(s);
     s.swap(grown);
 }

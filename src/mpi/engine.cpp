@@ -16,6 +16,7 @@
 #include "mpi/wire.hpp"
 #include "platform/process.hpp"
 #include "platform/system.hpp"
+#include "spare_bytes.hpp"
 
 namespace mproc::detail::mpi {
 
@@ -462,6 +463,10 @@ bool Engine::send_queued() {
         int done = 0;
         MPI_Testall(static_cast<int>(s->requests.size()), s->requests.data(), &done, MPI_STATUSES_IGNORE);
         if (done && !(s->body.size() == 2 && s->body[1] == static_cast<char>(kAlive))) completed = true;
+        if (done) {
+            recycle_bytes(std::move(s->body));  // a long message's buffers serve the next one
+            recycle_bytes(std::move(s->tail));
+        }
         return done != 0;
     });
     return any || completed;
@@ -621,7 +626,13 @@ void Engine::hand_over(int src, std::string msg, std::string tail) {
         idle = helper_queue_.empty() && !helper_busy_;
     }
     if (idle) return role_->on_message(src, msg, tail);
-    defer([this, src, m = std::move(msg), t = std::move(tail)]() mutable { role_->on_message(src, m, t); });
+    // A long message's buffers, once handled, are kept for the next one (spare_bytes.hpp);
+    // a role that keeps them has moved them out.
+    defer([this, src, m = std::move(msg), t = std::move(tail)]() mutable {
+        role_->on_message(src, m, t);
+        recycle_bytes(std::move(m));
+        recycle_bytes(std::move(t));
+    });
 }
 
 void Engine::defer(std::function<void()> f) {

@@ -64,5 +64,9 @@ void keep_freed_memory() noexcept;
 // one huge page: the memory faults in 2 MiB at a time where the system's transparent huge
 // pages allow it ("madvise" or "always"). A hint: failures are ignored.
 void advise_huge_pages(void* p, std::size_t bytes) noexcept;
+// madvise(MADV_FREE) on the whole pages inside [p, p + bytes): the kernel may take them back
+// under memory pressure (they then read as zero); until it does, a write reuses them as they
+// are. For memory kept for later that holds nothing worth keeping. A hint: failures are ignored.
+void free_lazily(void* p, std::size_t bytes) noexcept;
 
 }  // namespace mproc::platform

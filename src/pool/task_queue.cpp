@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "pool/process_core_impl.hpp"
+#include "spare_bytes.hpp"
 
 namespace mproc::detail::pool {
 
@@ -68,6 +69,7 @@ void TaskQueue::note_batch_time(std::size_t items, std::int64_t elapsed_ns) {
 }
 
 void TaskQueue::recycle(std::string&& items) {
+    if (items.capacity() >= kSpareFrom) return recycle_bytes(std::move(items));  // the process's one
     if (items.capacity() < kSpareMin || spare_bytes_ + items.capacity() > kSpareBytes) return;
     spare_bytes_ += items.capacity();
     spare_buffers_.push_back(std::move(items));

@@ -20,6 +20,8 @@
 
 #include <mproc/detail/archive.hpp>
 #include <mproc/serialize.hpp>
+
+#include "spare_bytes.hpp"
 // Smart pointers travel once cereal's support for them is included (mproc's headers leave it
 // out for compile time; compile_fail/unsendable.cpp checks the refusal without it).
 #include <cereal/types/memory.hpp>
@@ -93,6 +95,43 @@ TEST(Serialize, ReserveBytesKeepsTheContentsAndGrowsGeometrically) {
         EXPECT_GE(s.capacity(), 2 * had);
         EXPECT_EQ(s, "kept bytes");
     }
+}
+
+// A large buffer the library is done with is kept (spare_bytes.hpp): the next reserve_bytes of
+// a like size gets the same memory; one of less than half its size, or a buffer under 64 MiB,
+// does not take part.
+TEST(Serialize, ALargeBufferRecycledServesTheNextOfItsSize) {
+    const std::size_t n = mproc::detail::kSpareFrom + 12345;
+    std::string first;
+    mproc::detail::reserve_bytes(first, n);
+    first.assign(n, 'a');
+    const char* memory = first.data();
+    mproc::detail::recycle_bytes(std::move(first));
+    EXPECT_TRUE(first.empty());
+
+    std::string shorter = "kept";
+    mproc::detail::reserve_bytes(shorter, n / 3);  // less than half the spare: a buffer of its own
+    EXPECT_NE(shorter.data(), memory);
+    EXPECT_EQ(shorter, "kept");
+
+    std::string again = "head";
+    mproc::detail::reserve_bytes(again, n + 100);  // a few bytes more: the spare still fits
+    EXPECT_EQ(again.data(), memory);
+    EXPECT_EQ(again, "head");  // what the string held is kept, not the spare's old bytes
+    EXPECT_GE(again.capacity(), n + 100);
+
+    std::string next;
+    mproc::detail::reserve_bytes(next, n);  // the spare was taken: nothing left to hand out
+    EXPECT_NE(next.data(), memory);
+
+    const char* next_memory = next.data();
+    mproc::detail::recycle_bytes(std::move(next));
+    std::string small(std::size_t{1} << 20, 'b');
+    mproc::detail::recycle_bytes(std::move(small));  // under 64 MiB: freed, the spare stays
+    EXPECT_TRUE(small.empty());
+    std::string last;
+    mproc::detail::reserve_bytes(last, n);
+    EXPECT_EQ(last.data(), next_memory);
 }
 
 TEST(Serialize, StandardContainers) {

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <limits>
 
 #include "platform/linux/posix.hpp"
 #include "platform/memory.hpp"
@@ -118,8 +119,12 @@ void release_range(int fd, std::size_t offset, std::size_t size) noexcept {
 }
 
 void keep_freed_memory() noexcept {
-    ::mallopt(M_MMAP_THRESHOLD, 512 * 1024 * 1024);
-    ::mallopt(M_TRIM_THRESHOLD, 1024 * 1024 * 1024);
+    // Not a threshold for mmap: blocks past it (512 MiB, as this was once) are still mapped
+    // afresh and unmapped when freed, so a gigabyte argument faulted in new pages at every task.
+    // Without mmap the main arena takes every block from the heap (threads' arenas still map
+    // theirs), and the heap keeps up to 2 GiB free at its top.
+    ::mallopt(M_MMAP_MAX, 0);
+    ::mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());
 }
 
 void advise_huge_pages(void* p, std::size_t bytes) noexcept {
@@ -129,6 +134,15 @@ void advise_huge_pages(void* p, std::size_t bytes) noexcept {
     const std::uintptr_t last = (begin + bytes) & ~(kHuge - 1);
     if (p == nullptr || last <= first) return;
     ::madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
+}
+
+void free_lazily(void* p, std::size_t bytes) noexcept {
+    const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const auto begin = reinterpret_cast<std::uintptr_t>(p);
+    const std::uintptr_t first = (begin + page - 1) & ~(page - 1);
+    const std::uintptr_t last = (begin + bytes) & ~(page - 1);
+    if (p == nullptr || last <= first) return;
+    ::madvise(reinterpret_cast<void*>(first), last - first, MADV_FREE);
 }
 
 }  // namespace mproc::platform
