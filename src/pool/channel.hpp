@@ -116,8 +116,10 @@ private:
 // waiting for a result): sleeping and being woken costs a wake-up on another CPU, which on a
 // virtual machine is tens of microseconds (a halted virtual CPU must be woken); a call answered
 // within the window costs neither side a sleep. Bounded, so an idle pool burns at most this much
-// CPU per message.
-constexpr std::chrono::microseconds kLookBeforeSleep{30};
+// CPU per message. 100 us, not the 30 us it was: a caller that does anything between its calls
+// (mproc-bench interleaves a bare pipe round trip, 14-75 us here) found the worker asleep
+// whenever that took over 30 us, and its submit().result() went from 3-4 us to 15-19 us.
+constexpr std::chrono::microseconds kLookBeforeSleep{100};
 // A looker whose peer last ran on another CPU spins for kSpinAlone without giving up its CPU: a
 // sched_yield is a system call, 1-3 us on this virtual machine, and a message arriving during one
 // waits for it. After that, or from the start when the peer last ran on the looker's own CPU
