@@ -560,10 +560,15 @@ private:
         job->set_callbacks({}, std::move(options.callback), std::move(options.error_callback));
         if (options.progress && ProgressBar::wanted()) job->set_progress(std::make_unique<ProgressBar>(n, true));
         const auto prepared = core_->template prepare<R, F, Tuple>(f);
-        for (std::size_t first = 0; first < n; first += chunk) {
-            const std::size_t last = n - first < chunk ? n : first + chunk;
-            core_->template submit_items<R>(job, first, prepared, std::span<Tuple>(all).subspan(first, last - first),
-                                            options.task_timeout, false);
+        const std::span<Tuple> items(all);
+        if constexpr (requires { core_->template submit_all<R>(job, prepared, items, chunk, options.task_timeout); }) {
+            core_->template submit_all<R>(job, prepared, items, chunk, options.task_timeout);  // a group at a time
+        } else {
+            for (std::size_t first = 0; first < n; first += chunk) {
+                const std::size_t last = n - first < chunk ? n : first + chunk;
+                core_->template submit_items<R>(job, first, prepared, items.subspan(first, last - first),
+                                                options.task_timeout, false);
+            }
         }
         return job;
     }

@@ -168,6 +168,35 @@ void ProcessCore::submit(Chunk&& c, const std::vector<int>& fds, bool stream) {
     if (queued || timed) impl_->wake();
 }
 
+void ProcessCore::submit_group(std::vector<Chunk>& group) {
+    if (group.empty()) return;
+    std::exception_ptr refused;
+    bool queued = false, timed = false;
+    {
+        std::unique_lock lk(impl_->mu);
+        refused = impl_->admit_locked(false);
+        if (!refused && impl_->stopped) refused = Gate::terminated_error();
+        if (!refused) {
+            // As submit: the first in line goes to free workers from this thread (a whole
+            // group fills their batches); the dispatcher hears of what is left waiting.
+            const bool first_in_line = impl_->tasks.queue.empty();
+            for (Chunk& c : group) {
+                timed = timed || c.timeout.has_value();
+                impl_->tasks.queue.push_back(std::move(c));
+            }
+            if (first_in_line) {
+                impl_->dispatch();
+                queued = !impl_->tasks.queue.empty();
+            }
+            impl_->flush(lk);
+        }
+    }
+    if (refused)
+        for (Chunk& c : group) fail_items(c.job, c.first, c.count, refused);
+    group.clear();
+    if (queued || timed) impl_->wake();
+}
+
 void ProcessCore::submit_packed(std::shared_ptr<JobBase> job, std::size_t first,
                                 const std::shared_ptr<const std::string>& prefix, const PackedItems& items,
                                 const Timeout& timeout, bool stream) {
