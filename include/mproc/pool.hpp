@@ -36,6 +36,7 @@
 // (asking for one is std::invalid_argument).
 #pragma once
 
+#include <algorithm>
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
@@ -151,31 +152,6 @@ struct ResultWaiter {
 };
 }  // namespace detail::pool
 
-namespace detail::pool {
-// An input iterator over anything with `std::optional<V> next()`, empty at the end: what
-// imap, Executor.map and as_completed return ranges of.
-template <class Owner, class V>
-class NextIterator {
-public:
-    using value_type = V;
-    using difference_type = std::ptrdiff_t;
-    NextIterator() = default;
-    explicit NextIterator(Owner* owner) : owner_(owner) { current_ = owner_->next(); }
-    V& operator*() const { return *current_; }
-    NextIterator& operator++() {
-        current_.reset();
-        current_ = owner_->next();
-        return *this;
-    }
-    void operator++(int) { ++*this; }
-    bool operator==(std::default_sentinel_t) const noexcept { return !current_; }
-
-private:
-    Owner* owner_ = nullptr;
-    mutable std::optional<V> current_;
-};
-}  // namespace detail::pool
-
 namespace pool {
 
 // The result of an _async call (Python: multiprocessing.pool.AsyncResult).
@@ -248,7 +224,10 @@ public:
     // before its first next(), as Python's (its generator never started, so its finally never
     // cancels them); dropped after, the items no worker has begun are let go, as Python's
     // cancels its pending futures. A Pool.imap's dropped iterator always lets them go.
-    IMapIterator(std::shared_ptr<detail::pool::StreamJob<V>> job, std::function<bool()> feed,
+    // feed(room) reads and submits the next whole chunks of the input, as many as fit in room
+    // items (at least one), and says how many items it submitted, 0 at the end; window: how
+    // many items may be submitted and not yet handed out.
+    IMapIterator(std::shared_ptr<detail::pool::StreamJob<V>> job, std::function<std::size_t(std::size_t)> feed,
                  std::function<void()> on_close, std::size_t window, bool keep_on_drop = false)
         : s_(std::make_shared<State>(std::move(job), std::move(feed), std::move(on_close), window)) {
         s_->keep_on_drop = keep_on_drop;
@@ -269,28 +248,38 @@ public:
 
 private:
     struct State {
-        State(std::shared_ptr<detail::pool::StreamJob<V>> j, std::function<bool()> f, std::function<void()> c,
+        State(std::shared_ptr<detail::pool::StreamJob<V>> j, std::function<std::size_t(std::size_t)> f,
+              std::function<void()> c,
               std::size_t w)
             : job(std::move(j)), feed(std::move(f)), on_close(std::move(c)), window(w) {}
         ~State() {
             if (!keep_on_drop || iterated) job->abandon();
             if (!exhausted) on_close();
         }
+        // Fills the window again once a quarter of it is free, not at each result taken, and
+        // with all the chunks that fit at once: a chunk fed per result met the pool's thread
+        // on its mutex at every item and kept the queue too short for full batches. The first
+        // call fills it whole.
         void top_up() {
-            while (!exhausted && submitted - job->yielded() < window) {
-                if (!feed()) {
+            if (exhausted) return;
+            std::size_t in_flight = submitted - job->yielded();
+            if (submitted > 0 && in_flight + std::max<std::size_t>(1, window / 4) > window) return;
+            while (in_flight < window) {
+                const std::size_t fed = feed(window - in_flight);
+                if (fed == 0) {
                     exhausted = true;
                     on_close();
                     break;
                 }
-                ++submitted;  // counts chunks: one per feed() call
+                submitted += fed;
+                in_flight = submitted - job->yielded();
             }
         }
         std::shared_ptr<detail::pool::StreamJob<V>> job;
-        std::function<bool()> feed;
+        std::function<std::size_t(std::size_t)> feed;
         std::function<void()> on_close;
         std::size_t window;
-        std::size_t submitted = 0;
+        std::size_t submitted = 0;  // items
         bool exhausted = false;
         bool keep_on_drop = false;
         bool iterated = false;
@@ -506,8 +495,9 @@ public:
         Core* core = core_.get();
         auto prepared = core_->template prepare<R, F, Tuple>(f);
         const std::size_t chunk = checked_chunksize(chunksize);
-        auto feed = [src, core, job, prepared, chunk, task_timeout]() -> bool {
+        auto feed = [src, core, job, prepared, chunk, task_timeout](std::size_t room) -> std::size_t {
             constexpr auto idx = std::index_sequence_for<Rngs...>{};
+            const std::size_t want = std::max<std::size_t>(1, room / chunk) * chunk;
             std::vector<Tuple> part;
             std::exception_ptr input_error;
             try {
@@ -517,7 +507,7 @@ public:
                     }(idx);
                     src->started = true;
                 }
-                while (part.size() < chunk) {
+                while (part.size() < want) {
                     // Moving on is part of reading the next item (Python's next(it)), so what it
                     // throws belongs to that item's chunk.
                     if (std::exchange(src->advance, false))
@@ -532,9 +522,9 @@ public:
             } catch (...) {
                 input_error = std::current_exception();
             }
-            return feed_part<R>(*core, job, src->next_index, prepared, part, task_timeout, input_error);
+            return feed_part<R>(*core, job, src->next_index, prepared, part, chunk, task_timeout, input_error);
         };
-        return mproc::pool::IMapIterator<R>(job, std::move(feed), [] {}, stream_window(core_->processes(), chunk),
+        return mproc::pool::IMapIterator<R>(job, std::move(feed), [] {}, stream_window(core_->processes(), chunk) * chunk,
                                             /*keep_on_drop*/ true);
     }
 
@@ -560,16 +550,7 @@ private:
         job->set_callbacks({}, std::move(options.callback), std::move(options.error_callback));
         if (options.progress && ProgressBar::wanted()) job->set_progress(std::make_unique<ProgressBar>(n, true));
         const auto prepared = core_->template prepare<R, F, Tuple>(f);
-        const std::span<Tuple> items(all);
-        if constexpr (requires { core_->template submit_all<R>(job, prepared, items, chunk, options.task_timeout); }) {
-            core_->template submit_all<R>(job, prepared, items, chunk, options.task_timeout);  // a group at a time
-        } else {
-            for (std::size_t first = 0; first < n; first += chunk) {
-                const std::size_t last = n - first < chunk ? n : first + chunk;
-                core_->template submit_items<R>(job, first, prepared, items.subspan(first, last - first),
-                                                options.task_timeout, false);
-            }
-        }
+        submit_chunks<R>(*core_, job, 0, prepared, std::span<Tuple>(all), chunk, options.task_timeout, false);
         return job;
     }
     // A blocking map's result: the values are moved out (its only reader).
@@ -611,7 +592,8 @@ private:
         auto src = std::make_shared<Source>(Source{HeldRange<Rng>(std::forward<Rng>(range)), {}, false, false, 0});
         Core* core = core_.get();
         auto prepared = core_->template prepare<R, F, Tuple>(f);
-        auto feed = [src, core, job, prepared, chunk, timeout = options.task_timeout]() -> bool {
+        auto feed = [src, core, job, prepared, chunk, timeout = options.task_timeout](std::size_t room) -> std::size_t {
+            const std::size_t want = std::max<std::size_t>(1, room / chunk) * chunk;
             std::vector<Tuple> part;
             std::exception_ptr input_error;
             try {
@@ -619,7 +601,7 @@ private:
                     src->it = std::ranges::begin(src->view.get());
                     src->started = true;
                 }
-                while (part.size() < chunk) {
+                while (part.size() < want) {
                     if (std::exchange(src->advance, false)) ++src->it;
                     if (src->it == std::ranges::end(src->view.get())) break;
                     part.push_back(to_tuple<Tuple>(*src->it));
@@ -628,36 +610,50 @@ private:
             } catch (...) {
                 input_error = std::current_exception();
             }
-            return feed_part<R>(*core, job, src->next_index, prepared, part, timeout, input_error);
+            return feed_part<R>(*core, job, src->next_index, prepared, part, chunk, timeout, input_error);
         };
         auto on_close = [core] { core->stream_closed(); };
-        return mproc::pool::IMapIterator<R>(job, std::move(feed), std::move(on_close), stream_window(core_->processes(), chunk));
+        return mproc::pool::IMapIterator<R>(job, std::move(feed), std::move(on_close),
+                                            stream_window(core_->processes(), chunk) * chunk);
     }
 
-    // A stream's next chunk, read from its input: submitted as items next_index...; false at
-    // the end. An exception the input threw takes the place of the chunk it was reading, and
-    // ends the stream there (Python's _guarded_task_generation over _get_tasks' chunks): the
-    // results of the chunks before it come first, then it is raised, then the iteration stops.
-    // The items of that chunk read before the exception do not run, as in Python.
+    // items in chunks of `chunk`, as items first...: a group at a time where the core can
+    // (ProcessCore::submit_all), else chunk by chunk.
     template <class R, class Prepared, class Tuple>
-    static bool feed_part(Core& core, const std::shared_ptr<StreamJob<R>>& job, std::size_t& next_index,
-                          const Prepared& prepared, std::vector<Tuple>& part, const Timeout& timeout,
-                          const std::exception_ptr& input_error) {
-        if (!part.empty() && !input_error) {
+    static void submit_chunks(Core& core, const std::shared_ptr<Job<R>>& job, std::size_t first, const Prepared& prepared,
+                              std::span<Tuple> items, std::size_t chunk, const Timeout& timeout, bool stream) {
+        if constexpr (requires { core.template submit_all<R>(job, first, prepared, items, chunk, timeout, stream); }) {
+            core.template submit_all<R>(job, first, prepared, items, chunk, timeout, stream);
+        } else {
+            for (std::size_t at = 0; at < items.size(); at += chunk)
+                core.template submit_items<R>(job, first + at, prepared, items.subspan(at, std::min(chunk, items.size() - at)),
+                                              timeout, stream);
+        }
+    }
+
+    // A stream's next chunks, read from its input: submitted as items next_index...; the
+    // number of their items, 0 at the end. An exception the input threw takes the place of the
+    // chunk it was reading, and ends the stream there (Python's _guarded_task_generation over
+    // _get_tasks' chunks): the results of the chunks before it come first, then it is raised,
+    // then the iteration stops. The items of that chunk read before the exception do not run,
+    // as in Python.
+    template <class R, class Prepared, class Tuple>
+    static std::size_t feed_part(Core& core, const std::shared_ptr<StreamJob<R>>& job, std::size_t& next_index,
+                                 const Prepared& prepared, std::vector<Tuple>& part, std::size_t chunk,
+                                 const Timeout& timeout, const std::exception_ptr& input_error) {
+        if (input_error) part.resize(part.size() / chunk * chunk);  // the chunks read whole
+        if (!part.empty()) {
             const std::size_t first = next_index;
             next_index += part.size();
-            core.template submit_items<R>(job, first, prepared, std::span<Tuple>(part), timeout, true);
+            submit_chunks<R>(core, job, first, prepared, std::span<Tuple>(part), chunk, timeout, true);
         }
         if (input_error) {
             job->set_error(next_index, input_error);
             job->set_total(++next_index);
-            return false;
+            return 0;
         }
-        if (part.empty()) {
-            job->set_total(next_index);
-            return false;
-        }
-        return true;
+        if (part.empty()) job->set_total(next_index);
+        return part.size();
     }
 
     // One item as the task's argument tuple: (x) for map, the tuple or pair itself for starmap.

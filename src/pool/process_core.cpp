@@ -168,13 +168,13 @@ void ProcessCore::submit(Chunk&& c, const std::vector<int>& fds, bool stream) {
     if (queued || timed) impl_->wake();
 }
 
-void ProcessCore::submit_group(std::vector<Chunk>& group) {
+void ProcessCore::submit_group(std::vector<Chunk>& group, bool stream) {
     if (group.empty()) return;
     std::exception_ptr refused;
     bool queued = false, timed = false;
     {
         std::unique_lock lk(impl_->mu);
-        refused = impl_->admit_locked(false);
+        refused = impl_->admit_locked(stream);
         if (!refused && impl_->stopped) refused = Gate::terminated_error();
         if (!refused) {
             // As submit: the first in line goes to free workers from this thread (a whole

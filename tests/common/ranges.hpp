@@ -17,7 +17,8 @@ std::vector<T> numbers(T first, T last) {
     return v;
 }
 
-// first, first + 1, ... without end: an input that must be read lazily.
+// first, first + 1, ... without end: an input that must be read lazily. reads, if given,
+// counts the items read.
 template <class T>
 class Endless {
 public:
@@ -26,8 +27,11 @@ public:
         using value_type = T;
         using difference_type = std::ptrdiff_t;
         iterator() = default;
-        explicit iterator(T v) : v_(v) {}
-        T operator*() const { return v_; }
+        explicit iterator(T v, std::size_t* reads = nullptr) : v_(v), reads_(reads) {}
+        T operator*() const {
+            if (reads_ != nullptr) ++*reads_;
+            return v_;
+        }
         iterator& operator++() {
             ++v_;
             return *this;
@@ -37,18 +41,20 @@ public:
             ++v_;
             return old;
         }
-        bool operator==(const iterator&) const = default;
+        bool operator==(const iterator& o) const noexcept { return v_ == o.v_; }
         bool operator==(std::unreachable_sentinel_t) const noexcept { return false; }
 
     private:
         T v_{};
+        std::size_t* reads_ = nullptr;
     };
-    explicit Endless(T first) : first_(first) {}
-    iterator begin() const { return iterator(first_); }
+    explicit Endless(T first, std::size_t* reads = nullptr) : first_(first), reads_(reads) {}
+    iterator begin() const { return iterator(first_, reads_); }
     std::unreachable_sentinel_t end() const noexcept { return {}; }
 
 private:
     T first_;
+    std::size_t* reads_ = nullptr;
 };
 
 }  // namespace mproc_test

@@ -69,6 +69,18 @@ TEST_P(ProcessExecutor, SubmitResultAndMap) {
     EXPECT_EQ(got[49], 49 * 49);
 }
 
+// map reads its input a window ahead of the results taken (mproc's: Python's reads it all at
+// the call), whatever the chunksize; see PoolTest.ImapReadsAheadAWindowOfItemsWhateverTheChunksize.
+TEST_P(ProcessExecutor, MapReadsAheadAWindowOfItemsWhateverTheChunksize) {
+    cf::ProcessPoolExecutor ex(opts());
+    std::size_t reads = 0;
+    auto it = ex.map({.timeout = 60s, .chunksize = 10}, square, mproc_test::Endless<int>(0, &reads));
+    constexpr std::size_t taken = 2000;
+    for (std::size_t i = 0; i < taken; ++i) ASSERT_TRUE(it.next());
+    EXPECT_GE(reads, taken);
+    EXPECT_LE(reads, taken + 1024 + 10);
+}
+
 TEST_P(ProcessExecutor, ExceptionsKeepTheirType) {
     cf::ProcessPoolExecutor ex(opts());
     auto f = ex.submit(fail_on_seven, 7);

@@ -142,6 +142,20 @@ TEST_P(PoolTest, ImapReadsAnEndlessInputLazily) {
     }
 }
 
+// A stream reads at most its window of items (1024, or four chunks a worker) ahead of what
+// it has handed out, whatever the chunksize. It counted the chunks it fed against the items
+// handed out, so with chunksize 10 it fed a chunk for every item taken: 2000 results read
+// about 21,000 items of the input.
+TEST_P(PoolTest, ImapReadsAheadAWindowOfItemsWhateverTheChunksize) {
+    mproc::Pool pool(opts());
+    std::size_t reads = 0;
+    auto it = pool.imap(square, mproc_test::Endless<int>(0, &reads), {.chunksize = 10});
+    constexpr std::size_t taken = 2000;
+    for (std::size_t i = 0; i < taken; ++i) ASSERT_TRUE(it.next(10s));
+    EXPECT_GE(reads, taken);
+    EXPECT_LE(reads, taken + 1024 + 10);
+}
+
 // An argument whose serialization throws fails its result with that exception (its type kept)
 // rather than throwing from apply_async, and the pool goes on: Python's Pool pickles a task in
 // its task-handler thread and sets the error on the task's result (pool.py _handle_tasks).

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <iterator>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <tuple>
 #include <type_traits>
@@ -125,4 +126,26 @@ constexpr void check_arguments() {
     if constexpr (Core::crosses_processes) (void)argument_check<Tuple>::run();
 }
 
+// An input iterator over anything with `std::optional<V> next()`, empty at the end: what
+// imap, Executor.map and as_completed return ranges of.
+template <class Owner, class V>
+class NextIterator {
+public:
+    using value_type = V;
+    using difference_type = std::ptrdiff_t;
+    NextIterator() = default;
+    explicit NextIterator(Owner* owner) : owner_(owner) { current_ = owner_->next(); }
+    V& operator*() const { return *current_; }
+    NextIterator& operator++() {
+        current_.reset();
+        current_ = owner_->next();
+        return *this;
+    }
+    void operator++(int) { ++*this; }
+    bool operator==(std::default_sentinel_t) const noexcept { return !current_; }
+
+private:
+    Owner* owner_ = nullptr;
+    mutable std::optional<V> current_;
+};
 }  // namespace mproc::detail::pool

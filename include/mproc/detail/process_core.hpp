@@ -46,8 +46,9 @@ public:
             if (c) submit(std::move(*c), fds, stream);
         }
     }
-    // A list call's items, all known at the call (Pool::map): chunks of `chunk` items, made
-    // here and queued kGroup at a time, each group under one lock and with at most one wake-up.
+    // Items first... of a call, known together (a Pool::map's list, the next part of a
+    // stream): chunks of `chunk` items, made here and queued kGroup at a time, each group
+    // under one lock and with at most one wake-up.
     // Chunk by chunk (submit_items), a map's caller and the pool's thread met on the pool's
     // mutex at every chunk, and the queue held too few chunks for full batches while the
     // workers emptied it: chunksize-1 maps ran at 0.6-1.2M tasks/s, 2-3M when the caller
@@ -55,31 +56,31 @@ public:
     // workers start on large items while the rest are written. What cannot be sent fails its
     // items, as in submit_items.
     template <class R, class Tuple>
-    void submit_all(const std::shared_ptr<Job<R>>& job, const std::shared_ptr<const std::string>& prefix,
-                    std::span<Tuple> items, std::size_t chunk, const Timeout& timeout) {
+    void submit_all(const std::shared_ptr<Job<R>>& job, std::size_t first, const std::shared_ptr<const std::string>& prefix,
+                    std::span<Tuple> items, std::size_t chunk, const Timeout& timeout, bool stream) {
         const Timeout t = timeout ? timeout : default_timeout_;
         std::vector<Chunk> group;
         group.reserve(std::min(kGroup, (items.size() + chunk - 1) / chunk));
         std::size_t bytes = 0;  // of the items in group
-        for (std::size_t first = 0; first < items.size(); first += chunk) {
-            const auto part = items.subspan(first, std::min(chunk, items.size() - first));
+        for (std::size_t at = 0; at < items.size(); at += chunk) {
+            const auto part = items.subspan(at, std::min(chunk, items.size() - at));
             std::vector<int> fds;
-            auto c = make_chunk(job, first, prefix, part, t, fds, [this](std::size_t size) { return take_buffer(size); });
+            auto c = make_chunk(job, first + at, prefix, part, t, fds, [this](std::size_t size) { return take_buffer(size); });
             if (!c) continue;
             if (!fds.empty()) {  // descriptors are copied as the chunk is queued: on its own
-                submit_group(group);
+                submit_group(group, stream);
                 bytes = 0;
-                submit(std::move(*c), fds, false);
+                submit(std::move(*c), fds, stream);
                 continue;
             }
             bytes += c->items.size();
             group.push_back(std::move(*c));
             if (group.size() == kGroup || bytes >= kGroupBytes) {
-                submit_group(group);
+                submit_group(group, stream);
                 bytes = 0;
             }
         }
-        submit_group(group);
+        submit_group(group, stream);
     }
     // A chunk already serialized (a relay's: an MPI worker rank's, src/mpi/), carrying no
     // descriptors; its job receives each record as run_chunk wrote it.
@@ -111,7 +112,7 @@ private:
     void submit(Chunk&& c, const std::vector<int>& fds, bool stream);
     // Queues the chunks of group (none carrying descriptors) in order, under one lock; leaves
     // group empty.
-    void submit_group(std::vector<Chunk>& group);
+    void submit_group(std::vector<Chunk>& group, bool stream);
     // submit_items for packed arguments, out of line.
     void submit_packed(std::shared_ptr<JobBase> job, std::size_t first, const std::shared_ptr<const std::string>& prefix,
                        const PackedItems& items, const Timeout& timeout, bool stream);
