@@ -17,7 +17,6 @@
 #include <deque>
 #include <exception>
 #include <functional>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -400,35 +399,35 @@ public:
         std::unique_lock lk(this->mu_);
         if (!this->wait_next(lk, timeout, [&] {
                 if (this->mode_ == Mode::Unordered) return ready_ && !ready_->empty();
-                return pending_.count(this->yielded_) != 0;
+                return ready_ && !ready_->empty() && arrived(ready_->front());
             }))
             return std::nullopt;
-        Outcome o;
-        if (this->mode_ == Mode::Unordered) {
-            o = std::move(ready_->front());
-            ready_->pop_front();
-        } else {
-            auto it = pending_.find(this->yielded_);
-            o = std::move(it->second);
-            pending_.erase(it);
-        }
+        Outcome o = std::move(ready_->front());
+        ready_->pop_front();
         ++this->yielded_;
         if (o.error) std::rethrow_exception(o.error);
         return std::move(*o.value);
     }
 
 private:
+    static bool arrived(const Outcome& o) noexcept { return o.value.has_value() || o.error != nullptr; }
+
     void keep_locked(Place place, std::size_t index, Outcome& o) override {
+        if (!ready_) ready_.emplace();
         if (place == Place::Pending) {
-            pending_[index] = std::move(o);
+            // Item yielded_ + i at i, empty (neither value nor error) until it arrives.
+            if (index < this->yielded_) return;  // a second report of one handed out
+            const std::size_t at = index - this->yielded_;
+            if (ready_->size() <= at) ready_->resize(at + 1);
+            (*ready_)[at] = std::move(o);
         } else {
-            if (!ready_) ready_.emplace();
             ready_->push_back(std::move(o));
         }
     }
 
-    std::map<std::size_t, Outcome> pending_;  // Ordered
-    // Unordered. A std::deque allocates even when empty, and a job is made per call.
+    // Unordered: results as they arrived. Ordered: the next items in order, from yielded_ on
+    // (a std::map of them cost a node per result). A std::deque allocates even when empty, and
+    // a job is made per call.
     std::optional<std::deque<Outcome>> ready_;
 };
 
