@@ -165,7 +165,7 @@ bool take(LockCore& l, bool block, const Deadline& deadline) {
         std::this_thread::yield();
         if (l.acquire(false, std::nullopt)) return true;
     }
-    return l.acquire(true, block ? deadline.remaining() : Timeout(std::chrono::duration<double>(0)));
+    return l.acquire(true, block ? deadline.remaining() : Timeout(std::chrono::duration<double>(0)), LockCore::kShortSpin);
 }
 }  // namespace
 
@@ -474,14 +474,14 @@ void QueueCore::shutdown(bool immediate) {
     // A put that saw the queue alive may be copying; it ends before this lock is ours, and
     // every later put sees the flag under it.
     {
-        put_lock_.acquire(true, std::nullopt);
+        put_lock_.acquire(true, std::nullopt, LockCore::kShortSpin);
         Held held(put_lock_);
         if (put_lock_.owner_died()) repair_put();
     }
     if (!immediate) return;
     // Drop what is left, as consumed and done (JoinableQueue: each dropped item counts as a
     // task_done, so join() returns once the items already taken are done).
-    get_lock_.acquire(true, std::nullopt);
+    get_lock_.acquire(true, std::nullopt, LockCore::kShortSpin);
     Held held(get_lock_);
     if (get_lock_.owner_died()) repair_get();
     const std::uint64_t tail = h.tail.load(std::memory_order_acquire);

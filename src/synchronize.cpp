@@ -27,7 +27,6 @@ constexpr std::uint32_t kTidMask = 0x3fffffffu;
 // live owner wakes about ten times a second.
 constexpr int kFirstCheckMs = 1;
 constexpr int kMaxCheckMs = 100;
-constexpr int kSpin = 100;
 
 
 struct LockState {
@@ -41,57 +40,56 @@ static_assert(sizeof(LockState) <= LockCore::kStateBytes);
 std::uint32_t* futex_word(std::atomic<std::uint32_t>& a) { return reinterpret_cast<std::uint32_t*>(&a); }
 
 // For the noexcept queries: null for a moved-from lock.
-LockState* lock_state_if(const RegionRef& r) noexcept { return r ? static_cast<LockState*>(r.data()) : nullptr; }
+LockState* lock_state_if(void* state) noexcept { return static_cast<LockState*>(state); }
 
-LockState& lock_state(const RegionRef& r) {
-    if (LockState* st = lock_state_if(r)) return *st;
-    throw std::logic_error("mproc: use of a moved-from lock");
+[[noreturn, gnu::cold, gnu::noinline]] void throw_moved_from() { throw std::logic_error("mproc: use of a moved-from lock"); }
+
+inline LockState& lock_state(void* state) {
+    if (!state) throw_moved_from();
+    return *static_cast<LockState*>(state);
 }
 
 std::uint32_t me() { return static_cast<std::uint32_t>(platform::current_tid()) & kTidMask; }
 }  // namespace
 
-bool LockCore::acquire(bool block, const Timeout& timeout) {
-    LockState& st = lock_state(at_);
-    const std::uint32_t self = me();
-    std::uint32_t v = st.word.load(std::memory_order_relaxed);
-    if (recursive_ && (v & kTidMask) == self) {
-        // Only the owner touches depth while it holds the word (a new owner's acquire of the
-        // word orders it after the last release), so a plain load and store do: no atomic
-        // read-modify-write on the owner's re-entry, which Value's idiom does twice per
-        // operation (issue 17).
-        st.depth.store(st.depth.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-        return true;
-    }
-    auto acquired = [&](bool died) {
-        st.depth.store(1, std::memory_order_relaxed);
-        st.died.store(died ? 1 : 0, std::memory_order_relaxed);
-        return true;
-    };
+namespace {
+void took(LockState& st, bool died) {
+    st.depth.store(1, std::memory_order_relaxed);
+    st.died.store(died ? 1 : 0, std::memory_order_relaxed);
+}
+
+// LockCore::acquire past its two fast cases (the owner's re-entry, a free word): `seen` is the
+// word the first compare-exchange found. Out of line, so the fast cases set up no frame for it.
+[[gnu::noinline]] bool acquire_contended(LockState& st, std::uint32_t self, std::uint32_t seen, bool robust, bool block,
+                                         const Timeout& timeout, int spin) {
     // Take over from a dead owner: only if the word still holds that owner (a CAS), so two
     // waiters that both saw the death cannot both win.
     // A private (mproc::threading) lock has no take-over: a thread of this process cannot die
     // alone, and Python lets another thread release a Lock whose acquirer has ended.
-    const bool robust = !at_.is_private();
-    auto take_over_if_dead = [&](std::uint32_t seen) {
+    auto take_over_if_dead = [&](std::uint32_t word) {
         if (!robust) return false;
-        const std::uint32_t owner = seen & kTidMask;
+        const std::uint32_t owner = word & kTidMask;
         if (owner == 0 || owner == self || platform::thread_alive(static_cast<pid_t>(owner))) return false;
-        return st.word.compare_exchange_strong(seen, self | kWaiters, std::memory_order_acquire);
+        if (!st.word.compare_exchange_strong(word, self | kWaiters, std::memory_order_acquire)) return false;
+        took(st, true);
+        return true;
     };
-    std::uint32_t expected = 0;
-    if (st.word.compare_exchange_strong(expected, self, std::memory_order_acquire)) return acquired(false);
-    if (!block) return take_over_if_dead(expected) && acquired(true);
+    if (!block) return take_over_if_dead(seen);
 
-    // A short bounded spin first: the holder is most often running on the other core and about
-    // to release, and sleeping costs a wake-up round trip (~15-20 us here) where waiting costs
-    // a fraction of a microsecond. Bounded, so a 2-core machine never burns a core on it.
-    for (int spin = 0; spin < kSpin; ++spin) {
+    // A short bounded spin first, when asked for: a guard's holder is most often running on the
+    // other core and about to release, and sleeping costs a wake-up round trip (~15-20 us here)
+    // where waiting costs a fraction of a microsecond. Bounded, so a 2-core machine never burns
+    // a core on it.
+    std::uint32_t v;
+    for (int i = 0; i < spin; ++i) {
         platform::cpu_relax();
         v = st.word.load(std::memory_order_relaxed);
         if (v == 0) {
-            expected = 0;
-            if (st.word.compare_exchange_weak(expected, self, std::memory_order_acquire)) return acquired(false);
+            std::uint32_t expected = 0;
+            if (st.word.compare_exchange_weak(expected, self, std::memory_order_acquire)) {
+                took(st, false);
+                return true;
+            }
         }
     }
     const Deadline deadline = Deadline::after(timeout);
@@ -100,7 +98,10 @@ bool LockCore::acquire(bool block, const Timeout& timeout) {
         v = st.word.load(std::memory_order_relaxed);
         if (v == 0) {
             // Keep the waiters bit: others may be asleep, and the release must wake one.
-            if (st.word.compare_exchange_weak(v, self | kWaiters, std::memory_order_acquire)) return acquired(false);
+            if (st.word.compare_exchange_weak(v, self | kWaiters, std::memory_order_acquire)) {
+                took(st, false);
+                return true;
+            }
             continue;
         }
         if (!(v & kWaiters)) {
@@ -111,13 +112,34 @@ bool LockCore::acquire(bool block, const Timeout& timeout) {
         if (w == Wake::Deadline) return false;
         if (w == Wake::Capped) {
             check_ms = std::min(check_ms * 2, kMaxCheckMs);
-            if (take_over_if_dead(st.word.load(std::memory_order_relaxed))) return acquired(true);
+            if (take_over_if_dead(st.word.load(std::memory_order_relaxed))) return true;
         }
     }
 }
+}  // namespace
+
+bool LockCore::acquire(bool block, const Timeout& timeout, int spin) {
+    LockState& st = lock_state(state_);
+    const std::uint32_t self = me();
+    const std::uint32_t v = st.word.load(std::memory_order_relaxed);
+    if (recursive_ && (v & kTidMask) == self) {
+        // Only the owner touches depth while it holds the word (a new owner's acquire of the
+        // word orders it after the last release), so a plain load and store do: no atomic
+        // read-modify-write on the owner's re-entry, which Value's idiom does twice per
+        // operation (issue 17).
+        st.depth.store(st.depth.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+        return true;
+    }
+    std::uint32_t expected = 0;
+    if (st.word.compare_exchange_strong(expected, self, std::memory_order_acquire)) {
+        took(st, false);
+        return true;
+    }
+    return acquire_contended(st, self, expected, !at_.is_private(), block, timeout, spin);
+}
 
 void LockCore::release() {
-    LockState& st = lock_state(at_);
+    LockState& st = lock_state(state_);
     const std::uint32_t v = st.word.load(std::memory_order_relaxed);
     const std::uint32_t owner = v & kTidMask;
     if (owner == 0)
@@ -137,25 +159,25 @@ void LockCore::release() {
 }
 
 bool LockCore::locked() const noexcept {
-    const LockState* st = lock_state_if(at_);
+    const LockState* st = lock_state_if(state_);
     return st && (st->word.load(std::memory_order_relaxed) & kTidMask) != 0;
 }
 
 bool LockCore::owned_by_me() const noexcept {
-    const LockState* st = lock_state_if(at_);
+    const LockState* st = lock_state_if(state_);
     return st && (st->word.load(std::memory_order_relaxed) & kTidMask) == me();
 }
 
 bool LockCore::owner_died() const noexcept {
-    return owned_by_me() && lock_state_if(at_)->died.load(std::memory_order_relaxed) != 0;
+    return owned_by_me() && lock_state_if(state_)->died.load(std::memory_order_relaxed) != 0;
 }
 
-void LockCore::mark_contended() { lock_state(at_).word.fetch_or(kWaiters, std::memory_order_relaxed); }
+void LockCore::mark_contended() { lock_state(state_).word.fetch_or(kWaiters, std::memory_order_relaxed); }
 
-std::uint32_t* LockCore::word() const { return futex_word(lock_state(at_).word); }
+std::uint32_t* LockCore::word() const { return futex_word(lock_state(state_).word); }
 
 std::uint32_t LockCore::release_all() {
-    LockState& st = lock_state(at_);
+    LockState& st = lock_state(state_);
     if (!owned_by_me()) throw std::logic_error("mproc: cannot wait on un-acquired lock");
     const std::uint32_t depth = recursive_ ? st.depth.load(std::memory_order_relaxed) : 1;
     st.depth.store(1, std::memory_order_relaxed);
@@ -168,7 +190,7 @@ void LockCore::restore(std::uint32_t depth, bool contended) {
     // Nobody else releases this word while we hold it, so setting the bit after the acquire
     // loses no wake-up.
     if (contended) mark_contended();
-    lock_state(at_).depth.store(depth, std::memory_order_relaxed);
+    lock_state(state_).depth.store(depth, std::memory_order_relaxed);
 }
 
 void LockCore::save(OutputArchive& ar) const {
@@ -178,6 +200,7 @@ void LockCore::save(OutputArchive& ar) const {
 
 void LockCore::load(InputArchive& ar) {
     at_.load(ar);
+    state_ = at_.data();
     ar(recursive_);
 }
 
@@ -410,7 +433,7 @@ int Barrier::wait(Timeout timeout) {
     if (!timeout) timeout = default_timeout_;
     const Deadline deadline = Deadline::after(timeout);
     auto gen = atom(at_, kGen);
-    guard_.acquire(true, std::nullopt);
+    guard_.acquire(true, std::nullopt, detail::LockCore::kShortSpin);
     if (atom(at_, kBroken).load()) {
         guard_.release();
         throw BrokenBarrierError();
@@ -435,7 +458,7 @@ int Barrier::wait(Timeout timeout) {
     for (;;) {
         if (gen.load() != my_gen) break;
         if (platform::futex_wait(word_at(at_, kGen), my_gen, deadline) == Wake::Deadline) {
-            guard_.acquire(true, std::nullopt);
+            guard_.acquire(true, std::nullopt, detail::LockCore::kShortSpin);
             if (gen.load() == my_gen) {
                 end_generation(at_, true);
                 guard_.release();
@@ -450,7 +473,7 @@ int Barrier::wait(Timeout timeout) {
 }
 
 void Barrier::reset() {
-    guard_.acquire(true, std::nullopt);
+    guard_.acquire(true, std::nullopt, detail::LockCore::kShortSpin);
     if (atom(at_, kCount).load() > 0) {
         // Waiters of this generation must see a broken barrier; later ones find it fresh.
         atom(at_, kResetGen).store(atom(at_, kGen).load() + 1);
@@ -462,7 +485,7 @@ void Barrier::reset() {
 }
 
 void Barrier::abort() {
-    guard_.acquire(true, std::nullopt);
+    guard_.acquire(true, std::nullopt, detail::LockCore::kShortSpin);
     end_generation(at_, true);
     guard_.release();
 }

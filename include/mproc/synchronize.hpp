@@ -32,6 +32,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <utility>
 
 #include "mproc/detail/deadline.hpp"
 #include "mproc/detail/shared_region.hpp"
@@ -47,8 +48,24 @@ public:
     // their own (a queue's two locks live in its header).
     static constexpr std::size_t kStateBytes = 16;
     LockCore() = default;
-    LockCore(RegionRef at, bool recursive) : at_(std::move(at)), recursive_(recursive) {}
-    bool acquire(bool block, const Timeout& timeout);
+    LockCore(RegionRef at, bool recursive) : at_(std::move(at)), state_(at_.data()), recursive_(recursive) {}
+    LockCore(const LockCore&) = default;
+    LockCore& operator=(const LockCore&) = default;
+    // A moved-from core has no state: its use is std::logic_error, as for its region.
+    LockCore(LockCore&& o) noexcept
+        : at_(std::move(o.at_)), state_(std::exchange(o.state_, nullptr)), recursive_(o.recursive_) {}
+    LockCore& operator=(LockCore&& o) noexcept {
+        at_ = std::move(o.at_);
+        state_ = std::exchange(o.state_, nullptr);
+        recursive_ = o.recursive_;
+        return *this;
+    }
+    // `spin`: pauses to look at a held word before sleeping on it. Locks of the user's (Lock,
+    // RLock, Value's) take none, as glibc's mutex: a holder in a tight loop would hand the lock
+    // over at every turn to a spinner instead of running on alone (docs/design.md, Locks).
+    // Internal guards held only over a copy (a queue's side, a barrier's count) spin kShortSpin.
+    static constexpr int kShortSpin = 100;
+    bool acquire(bool block, const Timeout& timeout, int spin = 0);
     void release();
     bool locked() const noexcept;
     bool owned_by_me() const noexcept;
@@ -70,6 +87,9 @@ public:
 
 private:
     RegionRef at_;
+    // at_.data(), kept: the mapping never moves, and the owner's re-entry (Value's idiom takes
+    // the lock twice more inside the held one) should not pay two calls to find it.
+    void* state_ = nullptr;
     bool recursive_ = false;
 };
 }  // namespace detail

@@ -51,8 +51,13 @@ namespace {
 // generation, bumped by an atfork handler in the child, marks every cache stale at no cost to
 // the fast path (one relaxed load).
 std::atomic<unsigned> g_fork_generation{1};
-thread_local pid_t t_tid = 0;
-thread_local unsigned t_generation = 0;
+// One thread-local object, so that current_tid() (taken at every lock's acquire and release)
+// looks up the thread's storage once.
+struct TidCache {
+    pid_t tid = 0;
+    unsigned generation = 0;
+};
+thread_local TidCache t_cache;
 
 struct ForkWatch {
     ForkWatch() {
@@ -67,11 +72,12 @@ unsigned fork_generation() noexcept { return g_fork_generation.load(std::memory_
 
 pid_t current_tid() noexcept {
     const unsigned gen = g_fork_generation.load(std::memory_order_relaxed);
-    if (t_generation != gen) {
-        t_tid = static_cast<pid_t>(::syscall(SYS_gettid));
-        t_generation = gen;
+    TidCache& c = t_cache;
+    if (c.generation != gen) {
+        c.tid = static_cast<pid_t>(::syscall(SYS_gettid));
+        c.generation = gen;
     }
-    return t_tid;
+    return c.tid;
 }
 
 }  // namespace mproc::platform
