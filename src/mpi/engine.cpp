@@ -371,6 +371,7 @@ void Engine::loop() {
     for (;;) {
         bool active = send_queued();
         active = receive_all() || active;
+        active = role_->poll() || active;
         // A message on its way needs this side's polls to move (over TCP each poll writes or
         // reads what the socket takes; over shared memory a piece is copied inside the
         // receiver's calls): polls go on without sleeping, but yield the CPU between them, to
@@ -389,6 +390,7 @@ void Engine::loop() {
         }
         const auto now = Clock::now();
         heartbeats_and_liveness(now);
+        bool rest = false;
         {
             std::unique_lock lk(mu_);
             if (role_->done() || (stopping_ && outbox_.empty() && (all_said_bye() || now > stop_by_))) break;
@@ -403,7 +405,17 @@ void Engine::loop() {
                 std::this_thread::yield();
                 continue;
             }
-            cv_.wait_for(lk, sleep, [&] { return !outbox_.empty() || stopping_; });
+            rest = true;
+        }
+        if (rest) {
+            // The role hears it first, without mu_ (its pools' threads take mu_ to post); a
+            // message posted meanwhile is in the outbox, and the wait returns at once.
+            role_->resting(true);
+            {
+                std::unique_lock lk(mu_);
+                cv_.wait_for(lk, sleep, [&] { return !outbox_.empty() || stopping_; });
+            }
+            role_->resting(false);
         }
         sleep = std::min<Clock::duration>(sleep * 2,
                                           now - last_activity > kLongIdle && !allocating ? kMaxIdleSleep : kMaxSleep);

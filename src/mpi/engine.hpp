@@ -58,6 +58,13 @@ public:
     virtual int exit_code() const { return 0; }
     // Whether an answer is due over MPI (rank 0: tasks are out on ranks): the engine polls on.
     virtual bool expecting() const { return false; }
+    // Called at every round of the engine's loop, on its thread: work of the role's own that
+    // the engine's polls may do (a worker rank reads its process pools' results); true when
+    // there was some.
+    virtual bool poll() { return false; }
+    // The engine is about to sleep (true) or has woken (false), with none of its locks held:
+    // what poll() did must be left to others meanwhile.
+    virtual void resting(bool) {}
 };
 
 class Engine {

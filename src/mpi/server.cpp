@@ -6,7 +6,9 @@
 
 #include <cstdio>
 #include <map>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include "mpi/engine.hpp"
 #include "mpi/wire.hpp"
@@ -139,6 +141,28 @@ public:
     bool done() const override { return done_.load(); }
     int exit_code() const override { return exit_code_.load(); }
 
+    // The engine polls anyway: it reads the task processes' results itself while it is awake,
+    // and the pools' own threads, which would each have to be woken for a result, leave them
+    // to it. (4000 round trips per job, four jobs alternated: medians of 32.6-58.1 us before,
+    // 15.5-21.1 us after; 90th percentiles 71-90 us before, 31-42 us after: the way back held
+    // the tail.)
+    bool poll() override {
+        std::lock_guard lk(polled_mu_);
+        bool any = false;
+        for (auto& p : polled_) any = p->read_results() || any;
+        return any;
+    }
+    // Asleep, the engine leaves the results to the pools' threads (set_polled(false) wakes the
+    // one it had taken them from); awake again, it takes a pool's over with its next task (an
+    // idle rank's engine sleeps and wakes a thousand times a second, and its pools' threads
+    // should sleep through that).
+    void resting(bool r) override {
+        std::lock_guard lk(polled_mu_);
+        awake_ = !r;
+        if (r)
+            for (auto& p : polled_) p->set_polled(false);
+    }
+
 private:
     struct Open {
         std::shared_ptr<ProcessCore> pool;
@@ -174,6 +198,8 @@ private:
                 po.initializer = Initializer(std::make_shared<RelayedTarget>(entry, std::move(args)));
             }
             o.pool = std::make_shared<ProcessCore>(po);
+            std::lock_guard lk(polled_mu_);
+            polled_.push_back(o.pool);
         } catch (...) {
             o.error = std::current_exception();
         }
@@ -211,6 +237,13 @@ private:
         }
         std::erase_if(it->second.jobs, [](const auto& p) { return p.second.expired(); });
         it->second.jobs.emplace(seq, job);
+        {
+            // One task out: its result is the round trip's way back, read here at once. More
+            // (a map's window): the pool's thread reads them, beside this one, which has the
+            // next tasks to receive (a map ran 20% slower with the engine reading them all).
+            std::lock_guard lk(polled_mu_);
+            it->second.pool->set_polled(awake_ && it->second.jobs.size() == 1);
+        }
         it->second.pool->submit_chunk(std::move(c));
     }
 
@@ -235,6 +268,7 @@ private:
         const auto it = pools_.find(id);
         std::shared_ptr<ProcessCore> pool = it == pools_.end() ? nullptr : it->second.pool;
         if (it != pools_.end()) pools_.erase(it);
+        unpoll(pool);
         closers_.emplace_back([this, pool, id, how] {
             if (pool) {
                 if (!how) {
@@ -253,7 +287,16 @@ private:
         });
     }
 
+    // No longer polled: its own thread reads its results (a closing pool's join waits for them).
+    void unpoll(const std::shared_ptr<ProcessCore>& pool) {
+        if (!pool) return;
+        std::lock_guard lk(polled_mu_);
+        std::erase(polled_, pool);
+        pool->set_polled(false);
+    }
+
     void end_all() {
+        for (auto& [id, o] : pools_) unpoll(o.pool);
         for (auto& [id, o] : pools_)
             if (o.pool) o.pool->terminate();
         pools_.clear();
@@ -264,6 +307,11 @@ private:
 
     Engine& engine_;
     std::map<std::uint64_t, Open> pools_;
+    // The pools poll() reads: pools_ is changed by on_message, which may run on the engine's
+    // helper thread while poll() runs on the engine's.
+    std::mutex polled_mu_;
+    std::vector<std::shared_ptr<ProcessCore>> polled_;
+    bool awake_ = true;  // under polled_mu_
     std::vector<std::thread> closers_;
     std::atomic<bool> done_{false};  // read by the engine's thread
     std::atomic<int> exit_code_{0};

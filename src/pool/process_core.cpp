@@ -213,6 +213,26 @@ std::string ProcessCore::take_buffer(std::size_t size) {
 
 void ProcessCore::adopt(JobBase& job) const { job.set_pump(impl_, &Impl::pump); }
 
+bool ProcessCore::read_results() {
+    std::unique_lock lk(impl_->mu, std::try_to_lock);
+    if (!lk.owns_lock()) return false;
+    bool any = false;
+    for (auto& w : impl_->workers)
+        if (!w->inflight.empty() && w->chan.pending()) {
+            impl_->read_messages(*w);
+            any = true;
+        }
+    if (any) {
+        impl_->dispatch();
+        impl_->flush(lk);
+    }
+    return any;
+}
+
+void ProcessCore::set_polled(bool on) noexcept {
+    if (impl_->polled.exchange(on, std::memory_order_relaxed) && !on) impl_->wake();
+}
+
 bool ProcessCore::stop(const JobBase& job) {
     std::lock_guard lk(impl_->mu);
     for (auto& w : impl_->workers) {

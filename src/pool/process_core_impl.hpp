@@ -76,6 +76,7 @@ struct ProcessCore::Impl : Gate {
     bool stop_signal_term = false;
     std::exception_ptr stop_reason;
     std::size_t helpers = 0;  // threads in round() for a result they wait for (under mu)
+    std::atomic<bool> polled{false};  // set_polled(): another thread reads the results
     std::vector<int> helper_fds;  // their wake-up eventfds (under mu)
 
     // Everything below is guarded by mu.
@@ -130,7 +131,8 @@ struct ProcessCore::Impl : Gate {
     // workers' connections to it and wakes only for deaths, its wake-up, and every kBlindCheck
     // to look again: else both would wake for every result and fight over the mutex, which
     // costs more than the hand-off the helper saves. A result nobody waits for is therefore
-    // read at most kBlindCheck after the last helper left.
+    // read at most kBlindCheck after the last helper left. The same while the pool is polled
+    // (set_polled), whose end wakes the dispatcher.
     static constexpr double kBlindCheck = 0.002;  // s
     // job: the result a waiting thread waits for (it looks at the rings and at it a while
     // before it sleeps, when answer_soon() says so); null for the dispatcher.

@@ -134,7 +134,7 @@ void ProcessCore::Impl::round(std::unique_lock<std::mutex>& lk, int extra, platf
     dispatch();
     flush(lk);
     const platform::Deadline due = enforce_deadlines();
-    const bool blind = extra == wake_fd.get() && helpers > 0;
+    const bool blind = extra == wake_fd.get() && (helpers > 0 || polled.load(std::memory_order_relaxed));
     if (blind) until = platform::Deadline::after(Timeout(kBlindCheck));
     std::vector<int> fds{extra};
     std::vector<std::uint64_t> ids;

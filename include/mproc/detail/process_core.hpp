@@ -85,6 +85,16 @@ public:
     // A chunk already serialized (a relay's: an MPI worker rank's, src/mpi/), carrying no
     // descriptors; its job receives each record as run_chunk wrote it.
     void submit_chunk(Chunk&& c) { submit(std::move(c), {}, false); }
+    // For a thread that polls anyway (an MPI worker rank's engine, src/mpi/server.cpp): reads
+    // the results the workers have published, without waiting; their jobs' deliveries run on
+    // this thread. True when it read any. Never blocks: false at once when the pool's mutex is
+    // held (its dispatcher or a waiting thread is reading).
+    bool read_results();
+    // While `on`, such a thread polls read_results() often, and the dispatcher leaves the
+    // workers' results to it, as it does for a thread waiting for a result (it looks only every
+    // kBlindCheck, and at deaths); turned off, the dispatcher is woken to read them again.
+    // Lock-free: safe under the caller's own locks.
+    void set_polled(bool on) noexcept;
 
     // A new call's job: a thread that waits for it may read the workers' results itself.
     void adopt(JobBase& job) const;
