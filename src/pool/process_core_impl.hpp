@@ -47,7 +47,7 @@ struct PoolWorker {
     std::deque<InFlight> inflight;  // sent, in the order the worker runs them
     std::size_t batches_out = 0;    // messages sent whose results have not come back
     bool big_out = false;           // one of them is large
-    std::size_t chunks = 0;
+    std::size_t chunks = 0;  // tasks sent to it (maxtasksperchild counts them)
     bool hello = false;
     bool stopping = false;
     bool dead = false;
@@ -100,6 +100,9 @@ struct ProcessCore::Impl : Gate {
     void stop_worker(Worker& w);
     // Items [from, to) of c as a chunk of their own (the rest of a dead worker's chunk).
     static Chunk slice(const Chunk& c, std::size_t from, std::size_t to);
+    // c's first n items as a chunk of their own; c keeps the rest (a unit chunk split to fill
+    // a batch).
+    static Chunk take_front(Chunk& c, std::size_t n);
     // Which of w's chunks the worker is running, and which item of it; empty when it is not
     // running any of them (between batches).
     std::optional<std::pair<std::size_t, std::size_t>> running(const Worker& w) const;

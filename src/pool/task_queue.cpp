@@ -10,10 +10,19 @@ namespace mproc::detail::pool {
 std::size_t TaskQueue::batch_limit(std::size_t usable) const {
     std::size_t by_time = 1;
     if (item_ns > 0 && !queue.empty()) {
-        const double chunk_ns = item_ns * static_cast<double>(std::max<std::size_t>(queue.front().count, 1));
-        by_time = static_cast<std::size_t>(std::clamp(kBatchWork / chunk_ns, 1.0, double(kMaxBatch)));
+        const Chunk& c = queue.front();
+        const double task_ns = item_ns * static_cast<double>(std::max<std::size_t>(c.count / c.tasks(), 1));
+        by_time = static_cast<std::size_t>(std::clamp(kBatchWork / task_ns, 1.0, double(kMaxBatch)));
     }
-    const std::size_t share = (queue.size() + usable - 1) / std::max<std::size_t>(usable, 1);
+    // The tasks queued, counted only as far as the share needs: a chunk is at least one.
+    usable = std::max<std::size_t>(usable, 1);
+    const std::size_t enough = by_time * usable;
+    std::size_t queued = queue.size();
+    if (queued < enough) {
+        queued = 0;
+        for (auto c = queue.begin(); c != queue.end() && queued < enough; ++c) queued += c->tasks();
+    }
+    const std::size_t share = (queued + usable - 1) / usable;
     return std::max<std::size_t>(1, std::min(by_time, share));
 }
 
@@ -102,9 +111,10 @@ void ProcessCore::Impl::dispatch() {
                 std::size_t limit = tasks.batch_limit(usable);
                 if (opts.maxtasksperchild) limit = std::min(limit, *opts.maxtasksperchild - w.chunks);
                 tasks.begin_batch();
-                std::uint32_t count = 0;
+                std::uint32_t records = 0;
+                std::size_t sent = 0;  // tasks (limit and maxtasksperchild count tasks)
                 std::span<const int> fds;
-                while (!tasks.queue.empty() && count < limit) {
+                while (!tasks.queue.empty() && sent < limit) {
                     Chunk& c = tasks.queue.front();
                     if (c.job->finished()) {
                         tasks.queue.pop_front();
@@ -114,27 +124,35 @@ void ProcessCore::Impl::dispatch() {
                     // is running and cannot be cancelled (Python marks running what its call
                     // queue holds, at most max_workers + 1), so it waits here, pending and
                     // cancellable, rather than behind another task in a busy worker's pipe.
-                    if (c.job->executor_future() && (count > 0 || w.batches_out > 0)) break;
+                    if (c.job->executor_future() && (records > 0 || w.batches_out > 0)) break;
                     // A chunk whose items carry descriptors travels alone: its archive numbers
                     // them from 0.
-                    if (count > 0 && (c.fds || tasks.batch_bytes() + c.items.size() > TaskQueue::kBatchBytes)) break;
+                    if (records > 0 && (c.fds || tasks.batch_bytes() + c.items.size() > TaskQueue::kBatchBytes)) break;
+                    // A unit chunk gives the batch as many of its tasks as it has room for.
+                    Chunk one;
+                    if (c.units && c.count > limit - sent) {
+                        one = Impl::take_front(c, limit - sent);
+                    } else {
+                        one = std::move(c);
+                        tasks.queue.pop_front();
+                    }
                     const std::uint64_t seq = tasks.next_seq++;
-                    tasks.append_record(c, seq);
-                    c.job->mark_running();
-                    if (c.fds) fds = *c.fds;
-                    w.inflight.push_back(InFlight{std::move(c), seq});
-                    tasks.queue.pop_front();
-                    ++count;
+                    tasks.append_record(one, seq);
+                    one.job->mark_running();
+                    if (one.fds) fds = *one.fds;
+                    sent += one.tasks();
+                    ++records;
+                    w.inflight.push_back(InFlight{std::move(one), seq});
                     if (!fds.empty() || w.inflight.back().chunk.job->executor_future()) break;
                 }
-                if (count == 0) {
+                if (records == 0) {
                     if (tasks.queue.empty()) return;
                     break;  // the next chunk waits for an idle worker: perhaps another one
                 }
-                tasks.finish_batch(count, fds.size());
+                tasks.finish_batch(records, fds.size());
                 ++w.batches_out;
                 w.big_out = tasks.batch_bytes() > TaskQueue::kBigMessage;
-                w.chunks += count;
+                w.chunks += sent;
                 try {
                     tasks.send_batch(w.chan, fds);
                 } catch (const std::exception&) {

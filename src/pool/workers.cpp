@@ -72,6 +72,7 @@ auto ProcessCore::Impl::slice(const Chunk& c, std::size_t from, std::size_t to) 
     s.fds = c.fds;
     s.timeout = c.timeout;
     s.fixed = c.fixed;
+    s.units = c.units;
     std::size_t off = 0, len = 0;
     if (c.fixed) {
         off = from * c.fixed;
@@ -83,6 +84,15 @@ auto ProcessCore::Impl::slice(const Chunk& c, std::size_t from, std::size_t to) 
     }
     s.items = c.items.substr(off, len);
     return s;
+}
+
+auto ProcessCore::Impl::take_front(Chunk& c, std::size_t n) -> Chunk {
+    Chunk head = slice(c, 0, n);
+    c.first += n;
+    c.count -= n;
+    c.items.erase(0, head.items.size());
+    if (!c.fixed) c.sizes.erase(c.sizes.begin(), c.sizes.begin() + static_cast<std::ptrdiff_t>(n));
+    return head;
 }
 
 std::optional<std::pair<std::size_t, std::size_t>> ProcessCore::Impl::running(const Worker& w) const {

@@ -54,6 +54,8 @@ int spin_forever_on_odd(int x) {
     return x;
 }
 
+int spin_forever_on_201(int x) { return x == 201 ? spin_forever_on_odd(x) : x; }
+
 int report_pid_then_wait(mproc::Queue<int> pids, int seconds) {
     pids.put(::getpid());
     std::this_thread::sleep_for(std::chrono::seconds(seconds));
@@ -109,6 +111,26 @@ TEST_P(PoolCrash, InChunksOnlyTheCrashingItemFailsTheRestRunsAgain) {
     EXPECT_FALSE(it.next(10s));
 }
 
+// Chunksize 1 carries up to 256 items in one chunk (Chunk::units): still only the crashing
+// item fails, those the dead worker finished or never began run again.
+TEST_P(PoolCrash, Chunksize1OnlyTheCrashingItemsFail) {
+    mproc::Pool pool(opts());
+    auto it = pool.imap(crash_or_square, mproc_test::numbers(0, 1000), 1);
+    int lost = 0;
+    for (int x = 0; x < 1000; ++x) {
+        if (crashes(x)) {
+            EXPECT_THROW(it.next(60s), mproc::WorkerLostError) << "item " << x;
+            ++lost;
+        } else {
+            auto v = it.next(60s);
+            ASSERT_TRUE(v) << "item " << x;
+            EXPECT_EQ(*v, x * x);
+        }
+    }
+    EXPECT_FALSE(it.next(10s));
+    EXPECT_EQ(lost, 50);
+}
+
 TEST_P(PoolCrash, AWorkerKilledFromOutsideFailsItsTaskAndIsReplaced) {
     mproc::Pool pool(opts(1));
     mproc::Queue<int> pids;
@@ -132,6 +154,19 @@ TEST_P(PoolCrash, ATaskPastItsDeadlineIsKilledAndFailsWithTimeoutError) {
             EXPECT_THROW(it.next(60s), mproc::TimeoutError) << "item " << x;
         } else {
             EXPECT_EQ(*it.next(60s), x);
+        }
+    }
+    // Within a long chunksize-1 map: each item's deadline runs from its own start.
+    const auto many = pool.map_async(spin_forever_on_odd, std::vector<int>(300, 0), {.chunksize = 1});
+    EXPECT_EQ(many.get(60s), std::vector<int>(300, 0));
+    auto mixed = pool.imap(spin_forever_on_201, mproc_test::numbers(0, 400), 1);
+    for (int x = 0; x < 400; ++x) {
+        if (x == 201) {
+            EXPECT_THROW(mixed.next(60s), mproc::TimeoutError);
+        } else {
+            auto v = mixed.next(60s);
+            ASSERT_TRUE(v) << "item " << x;
+            EXPECT_EQ(*v, x);
         }
     }
     // A per-call deadline, on a pool without one.

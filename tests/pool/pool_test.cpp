@@ -9,7 +9,9 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <numeric>
+#include <optional>
 #include <ranges>
 #include <set>
 #include <stdexcept>
@@ -70,6 +72,10 @@ struct WriteFails {
     }
 };
 int value_of(WriteFails w) { return w.v; }
+int put_if_given(std::optional<mproc::Queue<int>> q, int i) {
+    if (q) q->put(i);
+    return i;
+}
 
 class PoolTest : public testing::TestWithParam<std::string> {
 protected:
@@ -411,6 +417,45 @@ TEST_P(PoolTest, AResultLargerThanTheCapFailsThatTaskOnly) {
     auto big = pool.apply_async(+[](int n) { return std::string(static_cast<std::size_t>(n), 'x'); }, 5000);
     EXPECT_THROW(big.get(10s), mproc::ProcessError);
     EXPECT_EQ(pool.apply(+[](int n) { return std::string(static_cast<std::size_t>(n), 'x'); }, 10), "xxxxxxxxxx");
+}
+
+// With chunksize 1 the pool carries up to 256 items in one chunk (Chunk::units), each a task of
+// its own: maxtasksperchild counts the items, not the chunk (Python: each is a task).
+TEST_P(PoolTest, MaxtasksperchildCountsEachItemOfAChunksize1Map) {
+    mproc::Pool pool({.processes = 2, .maxtasksperchild = 5, .start_method = GetParam()});
+    const std::vector<int> pids = pool.map(my_pid, mproc_test::numbers(0, 60), 1);
+    std::map<int, int> per_pid;
+    for (int pid : pids) ++per_pid[pid];
+    EXPECT_GE(per_pid.size(), 12u);
+    for (auto [pid, n] : per_pid) EXPECT_LE(n, 5) << "worker " << pid;
+}
+
+// In a long chunksize-1 call, an item that cannot be written fails alone, and one that carries
+// descriptors travels alone; the items before and after it, in the same unit chunk otherwise,
+// run as usual.
+TEST_P(PoolTest, InAChunksize1CallOneItemFailsOrCarriesDescriptorsAlone) {
+    mproc::Pool pool(opts());
+    std::vector<WriteFails> items(600);
+    for (int i = 0; i < 600; ++i) items[static_cast<std::size_t>(i)] = {i, i == 300};
+    auto it = pool.imap(value_of, items);
+    for (int i = 0; i < 600; ++i) {
+        if (i == 300) {
+            EXPECT_THROW(it.next(10s), std::domain_error);
+            continue;
+        }
+        auto v = it.next(10s);
+        ASSERT_TRUE(v) << "item " << i;
+        EXPECT_EQ(*v, i);
+    }
+    EXPECT_FALSE(it.next(10s));
+
+    mproc::Queue<int> q;
+    std::vector<std::tuple<std::optional<mproc::Queue<int>>, int>> args;
+    for (int i = 0; i < 600; ++i) args.emplace_back(i == 300 ? std::optional(q) : std::nullopt, i);
+    const std::vector<int> r = pool.starmap(put_if_given, args, 1);
+    ASSERT_EQ(r.size(), 600u);
+    for (int i = 0; i < 600; ++i) EXPECT_EQ(r[static_cast<std::size_t>(i)], i);
+    EXPECT_EQ(q.get(true, 10s), 300);
 }
 
 INSTANTIATE_TEST_SUITE_P(StartMethods, PoolTest, testing::Values("fork", "spawn", "forkserver"),

@@ -42,6 +42,16 @@ struct Chunk {
     std::string items;
     std::shared_ptr<const std::vector<int>> fds;  // descriptors the items carry (owned copies)
     Timeout timeout;
+    // Each item is a task of its own (a call with chunksize 1), the chunk only their carrier:
+    // the pool sends its items in batches as it would send as many chunks of one (it splits
+    // the chunk to fill a batch), counts each as a task (maxtasksperchild), and each item ends
+    // on its own, as every chunk's items do (a result or an exception each; a worker's death
+    // fails the item it ran). One Chunk for up to ProcessCore::kUnits items, not one each: a
+    // chunk's own bookkeeping, in the caller and the pool's thread, was most of a chunksize-1
+    // map's cost.
+    bool units = false;
+    // The tasks it counts for.
+    std::size_t tasks() const noexcept { return units ? count : 1; }
 };
 
 // What every chunk of a call to worker processes starts with: the chunk function's address
@@ -55,28 +65,33 @@ std::shared_ptr<const std::string> chunk_prefix(const F& f) {
     return std::make_shared<const std::string>(std::move(prefix));
 }
 
+// A chunk whose items are all of one (non-zero) size says so (Chunk::fixed) in place of each
+// item's size.
+inline void settle_sizes(Chunk& c) {
+    if (c.sizes.empty() || c.sizes.front() == 0) return;
+    for (std::uint32_t s : c.sizes)
+        if (s != c.sizes.front()) return;
+    c.fixed = c.sizes.front();
+    c.sizes.clear();
+}
+
 // make_chunk's items one by one, through an archive each (not packed).
 template <class Tuple>
 std::optional<Chunk> encode_items(Chunk c, std::span<Tuple> items, std::vector<int>& fds) {
     OutputArchive ar(c.items);
     c.sizes.reserve(items.size());
-    bool alike = true;
     try {
         for (auto& t : items) {
             const std::size_t before = c.items.size();
             ar(t);
             c.sizes.push_back(static_cast<std::uint32_t>(c.items.size() - before));
-            alike = alike && c.sizes.back() == c.sizes.front();
         }
     } catch (...) {
         const std::exception_ptr e = std::current_exception();
         for (std::size_t i = 0; i < c.count; ++i) c.job->set_error(c.first + i, e);
         return std::nullopt;
     }
-    if (alike && !c.sizes.empty() && c.sizes.front() > 0) {
-        c.fixed = c.sizes.front();
-        c.sizes.clear();
-    }
+    settle_sizes(c);
     fds = ar.fds();
     return c;
 }

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -59,6 +60,7 @@ public:
     void submit_all(const std::shared_ptr<Job<R>>& job, std::size_t first, const std::shared_ptr<const std::string>& prefix,
                     std::span<Tuple> items, std::size_t chunk, const Timeout& timeout, bool stream) {
         const Timeout t = timeout ? timeout : default_timeout_;
+        if (chunk == 1) return submit_units(job, first, prefix, items, t, stream);
         std::vector<Chunk> group;
         group.reserve(std::min(kGroup, (items.size() + chunk - 1) / chunk));
         std::size_t bytes = 0;  // of the items in group
@@ -116,9 +118,67 @@ public:
     void terminate();
     void join();
 
+    // A full batch (TaskQueue::kMaxBatch, kBatchBytes); as many items in a unit chunk.
+    static constexpr std::size_t kGroup = 256, kGroupBytes = std::size_t{1} << 20, kUnits = kGroup;
+
 private:
-    // A full batch (TaskQueue::kMaxBatch, kBatchBytes).
-    static constexpr std::size_t kGroup = 256, kGroupBytes = std::size_t{1} << 20;
+    // submit_all with chunksize 1: the items in unit chunks (Chunk::units) of up to kUnits
+    // items or kGroupBytes of them, each queued as it is made (under one lock, as a group). An
+    // item that cannot be serialized fails alone; one that carries descriptors goes in a chunk
+    // of its own (its archive numbers them from 0).
+    template <class Tuple>
+    void submit_units(const std::shared_ptr<JobBase>& job, std::size_t first, const std::shared_ptr<const std::string>& prefix,
+                      std::span<Tuple> items, const Timeout& t, bool stream) {
+        std::vector<Chunk> group;
+        if constexpr (packed_args<Tuple>::value) {
+            for (std::size_t at = 0; at < items.size(); at += kUnits) {
+                const auto part = items.subspan(at, std::min(kUnits, items.size() - at));
+                group.push_back(packed_chunk(job, first + at, prefix, packed_items(part), t,
+                                             take_buffer(part.size() * packed_args<Tuple>::size)));
+                group.back().units = true;
+                submit_group(group, stream);
+            }
+            return;
+        }
+        for (std::size_t at = 0; at < items.size();) {
+            Chunk c = chunk_head(job, first + at, prefix, 0, t);
+            c.units = true;
+            std::optional<Chunk> alone;  // an item carrying descriptors
+            std::vector<int> fds;
+            {
+                OutputArchive ar(c.items);
+                while (at < items.size() && c.count < kUnits && c.items.size() < kGroupBytes) {
+                    const std::size_t before = c.items.size();
+                    try {
+                        ar(items[at]);
+                    } catch (...) {
+                        c.items.resize(before);
+                        job->set_error(first + at++, std::current_exception());
+                        break;  // a chunk's items are consecutive: the next starts after this one
+                    }
+                    if (!ar.fds().empty()) {
+                        alone = chunk_head(job, first + at, prefix, 1, t);
+                        alone->items = c.items.substr(before);
+                        alone->sizes.push_back(static_cast<std::uint32_t>(alone->items.size()));
+                        settle_sizes(*alone);
+                        fds = ar.fds();
+                        c.items.resize(before);
+                        ++at;
+                        break;
+                    }
+                    c.sizes.push_back(static_cast<std::uint32_t>(c.items.size() - before));
+                    ++c.count;
+                    ++at;
+                }
+            }
+            if (c.count > 0) {
+                settle_sizes(c);
+                group.push_back(std::move(c));
+                submit_group(group, stream);
+            }
+            if (alone) submit(std::move(*alone), fds, stream);
+        }
+    }
     void submit(Chunk&& c, const std::vector<int>& fds, bool stream);
     // Queues the chunks of group (none carrying descriptors) in order, under one lock; leaves
     // group empty.
