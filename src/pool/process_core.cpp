@@ -214,6 +214,9 @@ std::string ProcessCore::take_buffer(std::size_t size) {
 void ProcessCore::adopt(JobBase& job) const { job.set_pump(impl_, &Impl::pump); }
 
 bool ProcessCore::read_results() {
+    // Not polled, the results are the pool's thread's: trying its mutex would only contend
+    // with it (a map's window out, or an idle rank's engine at every round).
+    if (!impl_->polled.load(std::memory_order_relaxed)) return false;
     std::unique_lock lk(impl_->mu, std::try_to_lock);
     if (!lk.owns_lock()) return false;
     bool any = false;

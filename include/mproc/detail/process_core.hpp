@@ -89,8 +89,8 @@ public:
     void submit_chunk(Chunk&& c) { submit(std::move(c), {}, false); }
     // For a thread that polls anyway (an MPI worker rank's engine, src/mpi/server.cpp): reads
     // the results the workers have published, without waiting; their jobs' deliveries run on
-    // this thread. True when it read any. Never blocks: false at once when the pool's mutex is
-    // held (its dispatcher or a waiting thread is reading).
+    // this thread. True when it read any. Never blocks: false at once when the pool is not
+    // polled (set_polled) or its mutex is held (its dispatcher or a waiting thread is reading).
     bool read_results();
     // While `on`, such a thread polls read_results() often, and the dispatcher leaves the
     // workers' results to it, as it does for a thread waiting for a result (it looks only every
