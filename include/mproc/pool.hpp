@@ -14,9 +14,11 @@
 //
 // Where Python's pool hangs or breaks, this one does not:
 // - a worker that dies (a crash, _exit, SIGKILL, the OOM killer) fails only the task it was
-//   running, with mproc::WorkerLostError naming the signal or exit code; the rest of its chunk
-//   runs again elsewhere (so use chunksize 1 where a task must not run twice), a new worker
-//   takes its place, and the pool keeps working;
+//   running, with mproc::WorkerLostError naming the signal or exit code; the other tasks it
+//   held run again elsewhere: those it had not begun, and those it had finished whose results
+//   it had not sent yet (a worker sends a batch's results together, whatever the chunksize), so
+//   a task may run twice when a worker dies; a new worker takes its place, and the pool keeps
+//   working;
 // - a task may have a deadline (PoolOptions::task_timeout, or per call): past it the worker is
 //   killed and replaced, and the task fails with mproc::TimeoutError;
 // - an exception thrown by a task reaches the caller with its type and message (API.md);
