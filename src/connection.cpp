@@ -17,6 +17,7 @@
 #include "platform/net.hpp"
 #include "platform/sync.hpp"
 #include "platform/system.hpp"
+#include "spare_bytes.hpp"
 
 namespace mproc::connection {
 
@@ -226,18 +227,27 @@ struct Connection::State {
                                     std::to_string(limit) + "); the message was skipped");
     }
 
+    // Into memory already held (out's own, or the process's spare) the message is received
+    // whole and in place: a record then lands straight in it, and nothing is written twice.
+    // Otherwise out grows as the bytes arrive, so that a peer that announces a huge length and
+    // sends little costs no more than kPreallocate.
     void read_payload(std::string& out, std::size_t n, const platform::Deadline& deadline) {
+        if (n <= kPreallocate) detail::resize_for_overwrite(out, n);
+        if (n <= kPreallocate || detail::resize_from_held(out, n)) return read_part(out.data(), n, 0, n, deadline);
         out.clear();
-        std::size_t got = 0;
-        while (got < n) {
+        for (std::size_t got = 0; got < n;) {
             const std::size_t step = std::min(n - got, std::max(got, kPreallocate));
             detail::reserve_bytes(out, got + step);
             out.resize(got + step);
-            if (!read_exact(out.data() + got, step, deadline))
-                throw ProcessError("mproc: got end of file during message (" + std::to_string(got) +
-                                   " of " + std::to_string(n) + " bytes)");
+            read_part(out.data() + got, step, got, n, deadline);
             got += step;
         }
+    }
+
+    void read_part(char* into, std::size_t size, std::size_t got, std::size_t n, const platform::Deadline& deadline) {
+        if (!read_exact(into, size, deadline))
+            throw ProcessError("mproc: got end of file during message (" + std::to_string(got) + " of " +
+                               std::to_string(n) + " bytes)");
     }
 
     std::string recv_bytes(std::optional<std::size_t> maxlength, const platform::Deadline& deadline) {

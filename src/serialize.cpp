@@ -107,12 +107,15 @@ Spare& spare() {
     return *s;
 }
 
-// The spare into `into`, when it holds at least n bytes and not more than twice that (a
-// short message is not handed a gigabyte to keep).
-void take_spare(std::string& into, std::size_t n) {
+// The spare into `into` (which it replaces), when it holds at least n bytes and not more than
+// twice that (a short message is not handed a gigabyte to keep). The spare keeps the size it
+// was recycled with: bytes up to that size are taken without being written again.
+bool take_spare(std::string& into, std::size_t n) {
     Spare& sp = spare();
     std::lock_guard g(sp.mu);
-    if (sp.bytes.capacity() >= n && sp.bytes.capacity() / 2 <= n) into.swap(sp.bytes);
+    if (sp.bytes.capacity() < n || sp.bytes.capacity() / 2 > n) return false;
+    into.swap(sp.bytes);
+    return true;
 }
 }  // namespace
 
@@ -120,11 +123,37 @@ void recycle_bytes(std::string&& s) noexcept {
     std::string kept = std::move(s);
     s.clear();
     if (kept.capacity() < kSpareFrom) return;
-    kept.clear();
+    // Its size stays (resize_for_overwrite then writes nothing below it); what the bytes hold
+    // does not matter, and the kernel may have zeroed some by the time they are taken.
     platform::free_lazily(kept.data() + 1, kept.capacity() - 1);  // past the terminator
     Spare& sp = spare();
     std::lock_guard g(sp.mu);
     sp.bytes.swap(kept);  // the one before is freed on the way out (after the unlock)
+}
+
+bool resize_from_held(std::string& s, std::size_t n) {
+    if (n > s.capacity()) {
+        std::string spare;
+        if (n < kSpareFrom || !take_spare(spare, n)) return false;
+        s.swap(spare);  // s's own bytes are of no use: they are freed
+    }
+    s.resize(n);  // writes only the bytes past the size it had
+    return true;
+}
+
+void assign_bytes(std::string& s, std::string_view from) {
+    if (from.size() > s.capacity()) {
+        s.clear();  // nothing to keep: reserve_bytes copies nothing
+        reserve_bytes(s, from.size());
+    }
+    s.assign(from);
+}
+
+void resize_for_overwrite(std::string& s, std::size_t n) {
+    if (resize_from_held(s, n)) return;
+    s.clear();  // nothing to keep: reserve_bytes copies nothing
+    reserve_bytes(s, n);
+    s.resize(n);
 }
 
 void reserve_bytes(std::string& s, std::size_t n) {
@@ -138,7 +167,7 @@ void reserve_bytes(std::string& s, std::size_t n) {
     constexpr std::size_t kHuge = std::size_t{2} << 20;
     n = (n + kHuge - 1) & ~(kHuge - 1);
     std::string grown;
-    if (n >= kSpareFrom) take_spare(grown, n);
+    if (n >= kSpareFrom && take_spare(grown, n)) grown.clear();
     if (grown.capacity() < n) {
         grown.reserve(n);
         platform::advise_huge_pages(grown.data(), n);

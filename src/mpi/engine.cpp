@@ -430,10 +430,8 @@ void Engine::take(int src, std::string msg) {
     part.state = Partial::Allocating;
     part.allocated.store(false);
     part.allocator = std::thread([&part, sizes] {
-        reserve_bytes(part.msg, sizes[0]);  // in huge pages
-        part.msg.resize(sizes[0]);
-        reserve_bytes(part.tail, sizes[1]);
-        part.tail.resize(sizes[1]);
+        resize_for_overwrite(part.msg, sizes[0]);  // the spare, or fresh huge pages
+        resize_for_overwrite(part.tail, sizes[1]);
         part.allocated.store(true, std::memory_order_release);
     });
 }

@@ -14,7 +14,10 @@
 #include <thread>
 #include <vector>
 
+#include <mproc/detail/archive.hpp>
 #include <mproc/mproc.hpp>
+
+#include "spare_bytes.hpp"
 
 using namespace std::chrono_literals;
 namespace mc = mproc::connection;
@@ -124,6 +127,42 @@ TEST(Pipe, MessagesOfEverySizeAroundRecordBoundaries) {
         std::jthread t2([&] { a.send(m); });
         ASSERT_EQ(b.recv<std::string>(), m) << n;
         t2.join();
+    }
+}
+
+// A long message is received whole into memory the process already holds (the spare, or the
+// buffer of the message before), its records landing in place; nothing of what that memory
+// held before shows. Without such memory the buffer grows as the bytes arrive.
+TEST(Pipe, ALongMessageLandsInMemoryAlreadyHeldWithOnlyItsOwnBytes) {
+    auto ends = mproc::Pipe();  // not a structured binding: clang 14 cannot capture those
+    auto& a = ends.first;
+    auto& b = ends.second;
+    const std::size_t n = mproc::detail::kSpareFrom + (3 << 20) + 5;
+    auto pattern = [](std::size_t size, int seed) {
+        std::string m(size, '\0');
+        for (std::size_t i = 0; i < size; ++i) m[i] = static_cast<char>(i * 131 + static_cast<std::size_t>(seed));
+        return m;
+    };
+    std::string stale;
+    mproc::detail::reserve_bytes(stale, n + (4 << 20));
+    stale.assign(n + (4 << 20), 's');
+    const char* memory = stale.data();
+    mproc::detail::recycle_bytes(std::move(stale));
+
+    const std::string m = pattern(n, 1);
+    std::jthread t([&] { a.send_bytes(m); });
+    const std::string got = b.recv_bytes();
+    t.join();
+    EXPECT_EQ(got.data(), memory);
+    ASSERT_EQ(got.size(), n);
+    EXPECT_EQ(got, m);
+
+    // Typed: the first grows its buffer (the spare is taken), the next ones reuse it, shorter
+    // and longer.
+    for (std::size_t size : {n, n - (1 << 20) - 3, n + 11}) {
+        const std::string next = pattern(size, static_cast<int>(size % 97));
+        std::jthread t2([&] { a.send(next); });
+        ASSERT_EQ(b.recv<std::string>(), next) << size;
     }
 }
 

@@ -134,6 +134,43 @@ TEST(Serialize, ALargeBufferRecycledServesTheNextOfItsSize) {
     EXPECT_EQ(last.data(), next_memory);
 }
 
+// The spare keeps the size it was recycled with, and its next user overwrites it whole: a
+// message received into it (resize_for_overwrite) or a long string decoded into it
+// (assign_bytes) takes the same memory and ends with its own bytes only, none of the old.
+TEST(Serialize, TheSpareServesAMessageOrADecodedStringWithOnlyItsOwnBytes) {
+    const std::size_t n = mproc::detail::kSpareFrom + 4321;
+    std::string stale;
+    mproc::detail::reserve_bytes(stale, n + 999);  // as the library's buffers are made
+    stale.assign(n + 999, 's');
+    const char* memory = stale.data();
+    mproc::detail::recycle_bytes(std::move(stale));
+
+    std::string received = "old contents";
+    mproc::detail::resize_for_overwrite(received, n);
+    EXPECT_EQ(received.data(), memory);
+    ASSERT_EQ(received.size(), n);
+    std::string none;  // the spare is taken: no memory held for a message this long
+    EXPECT_FALSE(mproc::detail::resize_from_held(none, n));
+    EXPECT_TRUE(none.empty());
+    EXPECT_TRUE(mproc::detail::resize_from_held(received, n / 2));  // its own capacity serves
+    EXPECT_EQ(received.data(), memory);
+    EXPECT_EQ(received.size(), n / 2);
+
+    std::string big(n - 7, '\0');
+    for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>(i * 7 + 3);
+    std::string wire;
+    {
+        mproc::detail::OutputArchive out(wire);
+        out(big);
+    }
+    mproc::detail::recycle_bytes(std::move(received));
+    std::string decoded = "something already there";
+    mproc::detail::InputArchive in(wire);
+    in(decoded);
+    EXPECT_EQ(decoded.data(), memory);
+    EXPECT_EQ(decoded, big);
+}
+
 TEST(Serialize, StandardContainers) {
     expect_roundtrip(std::vector<int>{1, 2, 3});
     expect_roundtrip(std::vector<std::string>{"a", "", "ccc"});

@@ -345,6 +345,10 @@ constexpr bool check_serializable() {
 // first touch 1 GiB, against 0.1-3 s in huge pages), and a multi-gigabyte message is written
 // into fresh memory at several steps of its way. Grows geometrically, as append would.
 void reserve_bytes(std::string& s, std::size_t n);
+// s = from, into s's own memory or, when that is too short, into the process's spare or fresh
+// huge pages (reserve_bytes). Each byte is written once: resize-then-copy would clear a
+// gigabyte first, which costs as much as copying it.
+void assign_bytes(std::string& s, std::string_view from);
 
 // Writes into a growable byte string. Descriptors that must travel with the bytes (handles to
 // shared objects) are collected in fds() for the transport to pass along.
@@ -461,7 +465,7 @@ public:
     std::string_view rest() const noexcept { return in_.substr(pos_); }
     std::span<int> fd_slots() const noexcept { return fds_; }
     void skip(std::size_t n) {
-        if (n > remaining()) throw SerializationError("mproc: message truncated");
+        if (n > remaining()) truncated(n, remaining());
         pos_ += n;
     }
     // Takes ownership of the descriptor sent at this index.
@@ -546,14 +550,13 @@ void CEREAL_LOAD_FUNCTION_NAME(mproc::detail::InputArchive& ar, BinaryData<T>& b
     ar.loadBinary(bd.data, static_cast<std::size_t>(bd.size));
 }
 // cereal's own, but for the buffer: a long string is decoded into fresh memory asked for as
-// huge pages (reserve_bytes). The size was checked against what the message holds.
+// huge pages, or the spare (assign_bytes).
 inline void CEREAL_LOAD_FUNCTION_NAME(mproc::detail::InputArchive& ar, std::string& str) {
     size_type n = 0;
     ar(make_size_tag(n));
-    str.clear();
-    mproc::detail::reserve_bytes(str, static_cast<std::size_t>(n));
-    str.resize(static_cast<std::size_t>(n));
-    ar(binary_data(str.data(), static_cast<std::size_t>(n)));
+    const std::string_view bytes = ar.rest().substr(0, static_cast<std::size_t>(n));
+    ar.skip(static_cast<std::size_t>(n));  // SerializationError when the message holds fewer
+    mproc::detail::assign_bytes(str, bytes);
 }
 }  // namespace cereal
 
