@@ -49,9 +49,9 @@ public:
         if (c) submit(std::move(*c), !fds.empty(), stream);
     }
 
-    void adopt(JobBase& job) const {
-        if (local_) local_->adopt(job);
-    }
+    // A thread that waits for the call looks for its result a while before it sleeps (as a
+    // process pool's caller reads the workers' results itself).
+    void adopt(JobBase& job) const;
     // Asks the rank running a chunk of job to kill its process (it is replaced); true when a
     // chunk of job was out on a rank.
     bool stop(const JobBase& job);
