@@ -17,6 +17,7 @@
 #include "mpi/wire.hpp"
 #include "platform/process.hpp"
 #include "platform/system.hpp"
+#include "platform/thread.hpp"
 #include "spare_bytes.hpp"
 
 namespace mproc::detail::mpi {
@@ -271,6 +272,7 @@ void Engine::loop() {
     auto last_activity = Clock::now();
     Clock::duration sleep = kMinSleep;
     for (;;) {
+        cpu_.store(platform::current_cpu(), std::memory_order_relaxed);
         bool active = send_queued();
         active = receive_all() || active;
         active = role_->poll() || active;

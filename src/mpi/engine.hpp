@@ -13,6 +13,7 @@
 // a message to send wakes it.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -118,6 +119,9 @@ public:
         Clock::duration took{}, longest_gap{};
     };
     LongReceive last_long_receive() const;
+    // The CPU the engine's thread ran on at its last round (-1 before the first): a caller on
+    // the same CPU is woken there cheaply; one elsewhere looks instead (MpiCore::adopt).
+    int cpu() const noexcept { return cpu_.load(std::memory_order_relaxed); }
 
     Engine() = default;
     ~Engine();
@@ -162,6 +166,7 @@ private:
     Clock::time_point last_check_{};   // the engine's: the last heartbeats_and_liveness
     LongReceive last_long_receive_{};  // under mu_
 
+    std::atomic<int> cpu_{-1};
     mutable std::mutex mu_;
     std::condition_variable cv_;
     std::deque<Outgoing> outbox_;
