@@ -124,8 +124,10 @@ void recycle_bytes(std::string&& s) noexcept {
     s.clear();
     if (kept.capacity() < kSpareFrom) return;
     // Its size stays (resize_for_overwrite then writes nothing below it); what the bytes hold
-    // does not matter, and the kernel may have zeroed some by the time they are taken.
-    platform::free_lazily(kept.data() + 1, kept.capacity() - 1);  // past the terminator
+    // does not matter, and the kernel may have zeroed some by the time they are taken. So may
+    // the terminator's page be: a zeroed terminator is still one. (The first byte is left out
+    // of the range, as it was when the spare was kept empty and the terminator stood there.)
+    platform::free_lazily(kept.data() + 1, kept.capacity() - 1);
     Spare& sp = spare();
     std::lock_guard g(sp.mu);
     sp.bytes.swap(kept);  // the one before is freed on the way out (after the unlock)
