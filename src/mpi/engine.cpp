@@ -181,6 +181,9 @@ void Engine::join_job() {
 }
 
 void Engine::run(bool root) {
+    // Rank 0's engine runs on a thread of its own: named, for ps and debuggers (and a test
+    // that places it). A worker rank's is its main thread, which keeps the program's name.
+    if (root) platform::set_thread_name("mproc-mpi");
     if (owns_mpi_) {
         int provided = 0;
         check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");

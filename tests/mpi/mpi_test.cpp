@@ -2,13 +2,17 @@
 // these tests, ranks 1 and 2 serve inside mproc::init). Issue 16, points 1-3, 5 and the bad
 // input it lists; the rival's behaviour each test guards against is in its comment.
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -205,6 +209,70 @@ TEST(Mpi, PoolInterface) {
     EXPECT_EQ(sum, 30);
     pool.close();
     pool.join();
+}
+
+double thread_cpu_seconds() {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
+
+// The thread of this process named `name` (/proc/self/task/*/comm); 0 when none is.
+pid_t thread_named(const std::string& name) {
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator("/proc/self/task", ec)) {
+        std::ifstream f(e.path() / "comm");
+        std::string comm;
+        std::getline(f, comm);
+        if (comm == name) return static_cast<pid_t>(std::stol(e.path().filename().string()));
+    }
+    return 0;
+}
+
+// A caller on another CPU than its engine looks for its result a while before it sleeps
+// (docs/design.md, MPI), and looks for the call to be complete: a call is finished, then runs
+// its callback, then is complete. Session 19's first look took finished for done and, called
+// again and again, spun for as long as the callback ran (here 600 ms of the caller's CPU; now
+// a look's 100 us at most). The engine's thread and this one are placed on two CPUs, so that
+// the caller looks, and the caller waits from inside the callback's run.
+TEST(Mpi, ACallerSleepsWhileALongCallbackRuns) {
+    cpu_set_t allowed;
+    CPU_ZERO(&allowed);
+    ASSERT_EQ(sched_getaffinity(0, sizeof allowed, &allowed), 0);
+    std::vector<int> cpus;
+    for (int c = 0; c < CPU_SETSIZE && cpus.size() < 2; ++c)
+        if (CPU_ISSET(c, &allowed)) cpus.push_back(c);
+    if (cpus.size() < 2) GTEST_SKIP() << "one CPU: the caller and its engine share it";
+    const pid_t engine = thread_named("mproc-mpi");
+    ASSERT_NE(engine, 0) << "rank 0's engine thread is named mproc-mpi";
+    auto place = [](pid_t tid, int cpu) {
+        cpu_set_t one;
+        CPU_ZERO(&one);
+        CPU_SET(cpu, &one);
+        return sched_setaffinity(tid, sizeof one, &one) == 0;
+    };
+    ASSERT_TRUE(place(engine, cpus[0]));
+    ASSERT_TRUE(place(0, cpus[1]));
+    mproc::mpi::Pool pool;
+    for (int round = 0; round < 3; ++round) {
+        std::atomic<bool> called{false};
+        mproc::ApplyOptions<int> options;
+        options.callback = [&called](const int&) {
+            called = true;
+            called.notify_all();
+            std::this_thread::sleep_for(std::chrono::milliseconds(600));  // its work
+        };
+        auto r = pool.apply_async(twice, std::make_tuple(4), options);
+        called.wait(false);  // the call is finished, not yet complete: get() waits for the callback
+        const double before = thread_cpu_seconds();
+        EXPECT_EQ(r.get(), 8);
+        const double used = thread_cpu_seconds() - before;
+        EXPECT_LT(used, 0.2) << "the waiting caller used " << used << " s of CPU in round " << round;
+    }
+    pool.close();
+    pool.join();
+    sched_setaffinity(engine, sizeof allowed, &allowed);
+    sched_setaffinity(0, sizeof allowed, &allowed);
 }
 
 TEST(Mpi, TerminateWorkersFailsWhatRuns) {
