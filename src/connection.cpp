@@ -232,8 +232,14 @@ struct Connection::State {
     // Otherwise out grows as the bytes arrive, so that a peer that announces a huge length and
     // sends little costs no more than kPreallocate.
     void read_payload(std::string& out, std::size_t n, const platform::Deadline& deadline) {
-        if (n <= kPreallocate) detail::resize_for_overwrite(out, n);
-        if (n <= kPreallocate || detail::resize_from_held(out, n)) return read_part(out.data(), n, 0, n, deadline);
+        if (n <= kPreallocate)
+            detail::resize_for_overwrite(out, n);
+        else if (!detail::resize_from_held(out, n))
+            return read_growing(out, n, deadline);
+        read_part(out.data(), n, 0, n, deadline);
+    }
+
+    void read_growing(std::string& out, std::size_t n, const platform::Deadline& deadline) {
         out.clear();
         for (std::size_t got = 0; got < n;) {
             const std::size_t step = std::min(n - got, std::max(got, kPreallocate));

@@ -35,9 +35,9 @@ void recycle_bytes(std::string&& s) noexcept;
 // (reserve_bytes).
 void resize_for_overwrite(std::string& s, std::size_t n);
 
-// resize_for_overwrite when that takes no fresh memory: s's own
-// capacity, or the spare; false (s unchanged) otherwise. For a length a peer announced: memory
-// the process already holds is no hostage to a peer that says much and sends little.
+// resize_for_overwrite when that takes no fresh memory: s's own capacity, or the spare; false
+// (s unchanged) otherwise. For a length a peer announced: memory the process already holds is
+// no hostage to a peer that says much and sends little.
 bool resize_from_held(std::string& s, std::size_t n);
 
 }  // namespace mproc::detail

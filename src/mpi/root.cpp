@@ -488,9 +488,10 @@ MpiCore::~MpiCore() {
 // placed by hand, sched_setaffinity, four jobs each). Beside its own engine it sleeps: woken
 // on its own CPU it costs less than a looker that halves the engine's polls (19-20 us).
 namespace {
-// The look ends when the call is complete, not merely finished: a call's value callback runs
-// between the two, and a caller that took `finished` for done came straight back here and spun
-// for as long as the callback ran (Mpi.ACallerSleepsWhileALongCallbackRuns).
+// The look ends when the call is complete (CallJob::ready), not when it is finished: a call's
+// value callback runs after finished, and a caller that took `finished` for done came straight
+// back here and spun for as long as the callback ran (Mpi.ACallerSleepsWhileALongCallbackRuns);
+// a failed map is complete before it is finished.
 bool look_for_result(const std::shared_ptr<void>& core, JobBase& job, const Timeout& timeout) {
     using Clock = std::chrono::steady_clock;
     if (static_cast<MpiCore::Impl*>(core.get())->engine.cpu() == platform::current_cpu()) return false;
@@ -498,7 +499,7 @@ bool look_for_result(const std::shared_ptr<void>& core, JobBase& job, const Time
     Clock::duration window = kLookBeforeSleep;
     if (timeout) window = std::min(window, std::chrono::duration_cast<Clock::duration>(*timeout));
     const auto until = Clock::now() + window;
-    while (!(job.finished() && call.ready())) {
+    while (!call.ready()) {
         if (Clock::now() >= until) return false;
         std::this_thread::yield();
     }

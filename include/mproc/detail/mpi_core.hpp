@@ -49,8 +49,9 @@ public:
         if (c) submit(std::move(*c), !fds.empty(), stream);
     }
 
-    // A thread that waits for the call looks for its result a while before it sleeps (as a
-    // process pool's caller reads the workers' results itself).
+    // A thread that waits for the call, on another CPU than rank 0's engine, looks for its
+    // result a while before it sleeps (as a process pool's caller reads the workers' results
+    // itself); beside the engine it sleeps at once.
     void adopt(JobBase& job) const;
     // Asks the rank running a chunk of job to kill its process (it is replaced); true when a
     // chunk of job was out on a rank.
