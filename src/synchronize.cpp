@@ -169,7 +169,10 @@ bool LockCore::owned_by_me() const noexcept {
 }
 
 bool LockCore::owner_died() const noexcept {
-    return owned_by_me() && lock_state_if(state_)->died.load(std::memory_order_relaxed) != 0;
+    // The flag first: it is almost always clear, and asking who owns the word costs a queue's
+    // put and get a look up of this thread's id each.
+    const LockState* st = lock_state_if(state_);
+    return st && st->died.load(std::memory_order_relaxed) != 0 && owned_by_me();
 }
 
 void LockCore::mark_contended() { lock_state(state_).word.fetch_or(kWaiters, std::memory_order_relaxed); }

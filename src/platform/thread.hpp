@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <string>
 
 namespace mproc::platform {
@@ -17,6 +18,20 @@ inline void cpu_relax() noexcept {
     __builtin_ia32_pause();
 #elif defined(__aarch64__)
     asm volatile("yield" ::: "memory");
+#endif
+}
+
+// A sequentially consistent fence, for a thread that has made an atomic read-modify-write (an
+// exchange, a compare-exchange, a fetch_add) after the stores that must be seen before its next
+// loads: on x86 every such instruction is locked, and already orders all earlier stores before
+// all later loads, so only the compiler must be kept from moving accesses across; elsewhere, a
+// real fence. (A queue's put paid for both: its lock's release, then the fence before it looks
+// for a sleeper.)
+inline void fence_after_rmw() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+#else
+    std::atomic_thread_fence(std::memory_order_seq_cst);
 #endif
 }
 

@@ -181,6 +181,14 @@ TEST(TimeoutContract, NaNIsInvalidWhereTheCallWouldWait) {
     EXPECT_TRUE(event.wait(kNaN));
     mproc::Barrier barrier(2);
     EXPECT_THROW(barrier.wait(kNaN), std::invalid_argument);
+    // A queue's put and get make their deadline only when they must wait (a tenth of a put's
+    // time), but still refuse NaN on entry, as before, and nothing is put.
+    mproc::Queue<int> q;
+    EXPECT_THROW(q.put(1, true, kNaN), std::invalid_argument);
+    EXPECT_EQ(q.qsize(), 0u);
+    q.put(2);
+    EXPECT_THROW((void)q.get(true, kNaN), std::invalid_argument);
+    EXPECT_EQ(q.get(), 2);
 }
 
 namespace th = mproc::threading;
