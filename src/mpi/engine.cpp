@@ -24,7 +24,8 @@ namespace mproc::detail::mpi {
 
 namespace {
 // Frame bytes: a whole message, or the head of one sent in pieces (u64 message bytes and u64
-// tail bytes follow; then the message's pieces, then the tail's).
+// tail bytes follow, then optionally the u64 size of each of the tail's pieces; then the
+// message's pieces, of kPiece bytes but the last, then the tail's, of kPiece bytes or as listed).
 constexpr char kWhole = 0, kHead = 1;
 // A message up to this long is handled on the engine's thread (when nothing waits for the
 // helper): handling it is quick; a longer one's decoding or hand-off to a process pool is not.
@@ -78,6 +79,7 @@ struct Engine::Partial {
     std::atomic<bool> allocated{false};
     std::vector<MPI_Request> requests;  // the pieces being received now (kPiecesAtOnce)
     std::vector<std::pair<char*, int>> pieces;  // every piece of msg and tail, in order
+    std::vector<std::size_t> tail_pieces;       // the tail's, when the head listed them
     std::size_t next = 0;                       // the first piece not asked for yet
     std::deque<std::string> held;
     // For last_long_receive(): when the first pieces were asked for, and the longest the
@@ -91,8 +93,29 @@ struct Engine::Send {
     std::string head;  // the head frame of a message in pieces
     std::string body;
     std::string tail;
+    std::shared_ptr<const Loan> loan;  // runs of the tail sent from where they are
     std::vector<MPI_Request> requests;
 };
+
+namespace {
+// The tail's pieces, in order: each of `tail` and of the loan's runs (inserted at their places)
+// split at kPiece. Without a loan, the receiver splits the tail the same way by itself.
+std::vector<std::pair<const char*, std::size_t>> tail_pieces(const std::string& tail, const Loan* loan) {
+    std::vector<std::pair<const char*, std::size_t>> pieces;
+    auto add = [&](const char* data, std::size_t n) {
+        for (std::size_t off = 0; off < n; off += kPiece) pieces.emplace_back(data + off, std::min(kPiece, n - off));
+    };
+    std::size_t from = 0;
+    if (loan)
+        for (const Lent& run : loan->runs) {
+            add(tail.data() + from, run.at - from);
+            add(run.data, run.size);
+            from = run.at;
+        }
+    add(tail.data() + from, tail.size() - from);
+    return pieces;
+}
+}  // namespace
 
 std::string begin_message(std::uint8_t kind) {
     std::string s;
@@ -129,14 +152,15 @@ std::string Engine::describe(int r) const {
            std::to_string(p.pid) + ")";
 }
 
-void Engine::post(int dest, std::string msg, std::string tail) {
-    if (!tail.empty() && tail.size() < kTailMin) {
+void Engine::post(int dest, std::string msg, std::string tail, std::shared_ptr<const Loan> loan) {
+    if (loan && loan->runs.empty()) loan.reset();
+    if (!loan && !tail.empty() && tail.size() < kTailMin) {
         msg.append(tail);
         tail.clear();
     }
     {
         std::lock_guard lk(mu_);
-        outbox_.push_back(Outgoing{dest, std::move(msg), std::move(tail)});
+        outbox_.push_back(Outgoing{dest, std::move(msg), std::move(tail), std::move(loan)});
     }
     cv_.notify_one();
 }
@@ -185,6 +209,13 @@ void Engine::run(bool root) {
     // that places it). A worker rank's is its main thread, which keeps the program's name.
     if (root) platform::set_thread_name("mproc-mpi");
     if (owns_mpi_) {
+        // Between ranks of one host, a long message is copied into and out of Open MPI's
+        // shared-memory fragments by both sides at once, not read across by the receiver
+        // (CMA, process_vm_readv, the default): on this project's VM a bare 1 GiB send ran at
+        // 7.0 GiB/s so against 5.2, and CMA reads a buffer of 4 KiB pages (a long argument sent
+        // from the caller's own string: Chunk::loan) slower still. A value the user set, in
+        // the environment or on mpiexec's line (which sets the same variable), stands.
+        setenv("OMPI_MCA_btl_vader_single_copy_mechanism", "none", 0);
         int provided = 0;
         check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
         MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
@@ -357,20 +388,31 @@ bool Engine::send_queued() {
         s->dest = o.dest;
         s->body = std::move(o.msg);
         s->tail = std::move(o.tail);
+        s->loan = std::move(o.loan);
         auto isend = [&](const char* data, std::size_t n, int tag) {
             s->requests.emplace_back();
             check(MPI_Isend(data, static_cast<int>(n), MPI_BYTE, o.dest, tag, c, &s->requests.back()), "MPI_Isend");
         };
-        if (s->tail.empty() && s->body.size() <= kPiece) {
+        if (s->tail.empty() && !s->loan && s->body.size() <= kPiece) {
             isend(s->body.data(), s->body.size(), kTag);
         } else {
-            const std::uint64_t sizes[2] = {s->body.size(), s->tail.size()};
+            // The head: u64 message bytes, u64 tail bytes, and with a loan the size of each of
+            // the tail's pieces (its runs' boundaries are not at multiples of kPiece).
+            const auto pieces = tail_pieces(s->tail, s->loan.get());
+            std::uint64_t tail_bytes = 0;
+            for (const auto& p : pieces) tail_bytes += p.second;
+            const std::uint64_t sizes[2] = {s->body.size(), tail_bytes};
             s->head.push_back(kHead);
             s->head.append(reinterpret_cast<const char*>(sizes), sizeof sizes);
+            if (s->loan)
+                for (const auto& p : pieces) {
+                    const std::uint64_t n = p.second;
+                    s->head.append(reinterpret_cast<const char*>(&n), sizeof n);
+                }
             isend(s->head.data(), s->head.size(), kTag);
-            for (const std::string* part : {&s->body, &s->tail})
-                for (std::size_t off = 0; off < part->size(); off += kPiece)
-                    isend(part->data() + off, std::min(kPiece, part->size() - off), kPieceTag);
+            for (std::size_t off = 0; off < s->body.size(); off += kPiece)
+                isend(s->body.data() + off, std::min(kPiece, s->body.size() - off), kPieceTag);
+            for (const auto& p : pieces) isend(p.first, p.second, kPieceTag);
         }
         sending_.push_back(std::move(s));
     }
@@ -385,6 +427,7 @@ bool Engine::send_queued() {
         if (done) {
             recycle_bytes(std::move(s->body));  // a long message's buffers serve the next one
             recycle_bytes(std::move(s->tail));
+            if (s->loan) defer([loan = std::move(s->loan)]() mutable { loan.reset(); });
         }
         return done != 0;
     });
@@ -428,10 +471,30 @@ bool Engine::receive_all() {
 // (touching gigabytes of fresh memory takes seconds, which the engine's polls and heartbeats
 // cannot wait), then its pieces are received into them, on their own tag.
 void Engine::take(int src, std::string msg) {
-    if (msg.size() != 1 + 2 * sizeof(std::uint64_t) || msg[0] != kHead) return hand_over(src, std::move(msg), {});
+    constexpr std::size_t kHeadBytes = 1 + 2 * sizeof(std::uint64_t);
+    if (msg.size() < kHeadBytes || msg[0] != kHead) return hand_over(src, std::move(msg), {});
     Partial& part = *partial_[static_cast<std::size_t>(src)];
     std::uint64_t sizes[2] = {};
     std::memcpy(sizes, msg.data() + 1, sizeof sizes);
+    // The tail's pieces, when the head lists them (a tail with lent runs): they must add up
+    // to the tail, each a piece MPI can count; else this is not what a rank of ours sends.
+    part.tail_pieces.clear();
+    if (msg.size() > kHeadBytes) {
+        const std::size_t n = (msg.size() - kHeadBytes) / sizeof(std::uint64_t);
+        std::uint64_t sum = 0;
+        bool ok = (msg.size() - kHeadBytes) % sizeof(std::uint64_t) == 0;
+        for (std::size_t i = 0; ok && i < n; ++i) {
+            std::uint64_t piece = 0;
+            std::memcpy(&piece, msg.data() + kHeadBytes + i * sizeof piece, sizeof piece);
+            ok = piece > 0 && piece <= kPiece && piece <= sizes[1] - sum;
+            sum += piece;
+            part.tail_pieces.push_back(static_cast<std::size_t>(piece));
+        }
+        if (!ok || sum != sizes[1]) {
+            part.tail_pieces.clear();
+            return hand_over(src, begin_message(0), {});
+        }
+    }
     part.state = Partial::Allocating;
     part.allocated.store(false);
     part.allocator = std::thread([&part, sizes] {
@@ -449,9 +512,18 @@ bool Engine::progress_pieces(int src) {
         part.allocator.join();
         part.pieces.clear();
         part.next = 0;
-        for (std::string* into : {&part.msg, &part.tail})
-            for (std::size_t off = 0; off < into->size(); off += kPiece)
-                part.pieces.emplace_back(into->data() + off, static_cast<int>(std::min(kPiece, into->size() - off)));
+        for (std::size_t off = 0; off < part.msg.size(); off += kPiece)
+            part.pieces.emplace_back(part.msg.data() + off, static_cast<int>(std::min(kPiece, part.msg.size() - off)));
+        if (part.tail_pieces.empty()) {
+            for (std::size_t off = 0; off < part.tail.size(); off += kPiece)
+                part.pieces.emplace_back(part.tail.data() + off, static_cast<int>(std::min(kPiece, part.tail.size() - off)));
+        } else {
+            std::size_t off = 0;
+            for (std::size_t n : part.tail_pieces) {
+                part.pieces.emplace_back(part.tail.data() + off, static_cast<int>(n));
+                off += n;
+            }
+        }
         part.state = Partial::Receiving;
         part.receiving_since = Clock::now();
         part.longest_gap = {};

@@ -26,6 +26,10 @@
 #include <thread>
 #include <vector>
 
+namespace mproc::detail {
+struct Loan;  // mproc/detail/archive.hpp
+}
+
 namespace mproc::detail::mpi {
 
 using Clock = std::chrono::steady_clock;
@@ -98,8 +102,10 @@ public:
     std::string describe(int r) const;
     // Any thread: queues msg (made with begin_message) for dest; the engine sends it in order.
     // A large tail (a chunk's items) travels as its own part, so that neither side copies it
-    // into or out of the message; a short one is appended to msg.
-    void post(int dest, std::string msg, std::string tail = {});
+    // into or out of the message; a short one is appended to msg. With a loan, the tail is
+    // `tail` with the loan's runs inserted, each sent from where it is; the loan is let go
+    // (on the helper thread: freeing a gigabyte takes a while) once they have been sent.
+    void post(int dest, std::string msg, std::string tail = {}, std::shared_ptr<const Loan> loan = {});
     void set_role(std::shared_ptr<Role> role);
     // Takes r for dead from now on (it sent what no rank of ours writes); what it sends is
     // dropped, and it is told to exit at the end.
@@ -151,6 +157,7 @@ private:
     struct Outgoing {
         int dest;
         std::string msg, tail;
+        std::shared_ptr<const Loan> loan;
     };
     int rank_ = 0, size_ = 1;
     int root_ = 0;          // the rank that runs the program's pools

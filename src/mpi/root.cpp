@@ -131,7 +131,8 @@ struct MpiCore::Impl final : Gate, std::enable_shared_from_this<Impl> {
     }
 
     // The items go as the message's tail: rank 0 has no more use for them (a task is never
-    // run again from here), so they are moved, not copied.
+    // run again from here), so they are moved, not copied; their long runs (Chunk::loan) go
+    // from the arguments' own buffers.
     void send_task(int rank, std::uint64_t seq, Chunk& c) {
         std::string msg = mpi::begin_message(mpi::kTask);
         msg.reserve(64 + c.prefix->size() + c.sizes.size() * 4 + c.items.size());
@@ -139,7 +140,7 @@ struct MpiCore::Impl final : Gate, std::enable_shared_from_this<Impl> {
         const double timeout = c.timeout ? c.timeout->count() : -1.0;
         ar(id, seq, timeout, *c.prefix, static_cast<std::uint32_t>(c.count), c.fixed);
         if (!c.fixed) ar.saveBinary(c.sizes.data(), c.sizes.size() * sizeof(std::uint32_t));
-        engine.post(rank, std::move(msg), std::move(c.items));
+        engine.post(rank, std::move(msg), std::move(c.items), std::move(c.loan));
     }
 
     void fail_locked(const Chunk& c, const std::vector<char>* done, const std::exception_ptr& e) {

@@ -61,6 +61,55 @@ TEST(Mpi, RunsOnWorkerRanks) {
     EXPECT_FALSE(host.empty());
 }
 
+// What a task makes of its long arguments: their sizes and a sum of every byte, position-weighted
+// so that a run placed at the wrong offset shows.
+std::uint64_t digest(const std::string& a, const std::vector<double>& v, int k, const std::string& b) {
+    std::uint64_t h = static_cast<std::uint64_t>(k) * 1000003u + a.size() * 31u + v.size() * 17u + b.size();
+    for (std::size_t i = 0; i < a.size(); i += 4093) h = h * 131 + static_cast<unsigned char>(a[i]) + i;
+    for (std::size_t i = 0; i < v.size(); i += 1021) h = h * 137 + static_cast<std::uint64_t>(v[i]);
+    for (unsigned char c : b) h = h * 139 + c;
+    return h;
+}
+
+// Strings and vectors of 256 KiB and more are sent from their own buffers on rank 0 (not copied
+// into the message: Chunk::loan), each run inserted where it stands among the other bytes: a
+// call with two such runs and short arguments between them, and a map whose chunk carries
+// several items with runs of their own, arrive whole and in place.
+TEST(Mpi, LongArgumentsArriveWholeFromTheirOwnBuffers) {
+    MPIPoolExecutor ex;
+    auto make = [](std::size_t n, char seed) {
+        std::string s(n, '\0');
+        for (std::size_t i = 0; i < n; ++i) s[i] = static_cast<char>(seed + i * 7 % 251);
+        return s;
+    };
+    std::vector<double> v(600000);
+    for (std::size_t i = 0; i < v.size(); ++i) v[i] = static_cast<double>(i % 977);
+    const std::string a = make(3 << 20, 'a'), b = make(100, 'b');
+    const std::uint64_t want = digest(a, v, 7, b);
+    EXPECT_EQ(ex.submit(digest, a, v, 7, b).result(), want);
+    EXPECT_EQ(ex.submit(digest, std::string(a), std::vector<double>(v), 7, std::string(b)).result(), want);
+    // Just under the threshold, and empty: copied as before.
+    const std::string small = make((256 << 10) - 1, 'c');
+    EXPECT_EQ(ex.submit(digest, small, std::vector<double>{}, 1, std::string()).result(),
+              digest(small, {}, 1, {}));
+    std::vector<std::string> as, bs;
+    std::vector<std::vector<double>> vs;
+    std::vector<int> ks;
+    std::vector<std::uint64_t> expected;
+    for (int i = 0; i < 5; ++i) {
+        as.push_back(make((1 << 20) + static_cast<std::size_t>(i) * 4099, static_cast<char>('d' + i)));
+        vs.push_back(i % 2 ? v : std::vector<double>{});
+        ks.push_back(i);
+        bs.push_back(make(static_cast<std::size_t>(i) * 3, 'x'));
+        expected.push_back(digest(as.back(), vs.back(), i, bs.back()));
+    }
+    std::vector<std::uint64_t> got;
+    for (auto h : ex.map(mproc::futures::ExecutorMapOptions{.chunksize = 5}, digest, as, vs, ks, bs)) got.push_back(h);
+    EXPECT_EQ(got, expected);
+    // The caller's own values are untouched (the executor sent its copies).
+    EXPECT_EQ(digest(a, v, 7, b), want);
+}
+
 TEST(Mpi, MapInOrderWithChunksizeOne) {
     MPIPoolExecutor ex;
     std::vector<int> in(500);

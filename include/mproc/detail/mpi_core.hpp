@@ -44,9 +44,18 @@ public:
                       const Timeout& timeout, bool stream) {
         if (local_) return local_->submit_items<R, Tuple>(job, first, prefix, items, timeout, stream);
         std::vector<int> fds;
+        std::vector<Lent> lent;
         auto c = make_chunk(job, first, prefix, items, timeout ? timeout : default_timeout_, fds,
-                            [](std::size_t size) { return std::string(size, '\0'); });
-        if (c) submit(std::move(*c), !fds.empty(), stream);
+                            [](std::size_t size) { return std::string(size, '\0'); }, &lent);
+        if (!c) return;
+        if (!lent.empty()) {
+            // Long arguments go to MPI from their own buffers (a 1 GiB one is not copied here):
+            // the tuples, ours to move from (the caller's copies), keep them until it is sent.
+            auto keep = std::make_shared<std::vector<Tuple>>(std::make_move_iterator(items.begin()),
+                                                             std::make_move_iterator(items.end()));
+            c->loan = std::make_shared<const Loan>(Loan{std::move(lent), std::move(keep)});
+        }
+        submit(std::move(*c), !fds.empty(), stream);
     }
 
     // A thread that waits for the call, on another CPU than rank 0's engine, looks for its

@@ -50,6 +50,10 @@ struct Chunk {
     // chunk's own bookkeeping, in the caller and the pool's thread, was most of a chunksize-1
     // map's cost.
     bool units = false;
+    // Long runs of the items' bytes that are not in `items` but where they were (the call's
+    // argument tuples keep them): for a core that sends from several places at once (MpiCore).
+    // The items' bytes are then `items` with each run inserted at its place.
+    std::shared_ptr<const Loan> loan;
     // The tasks it counts for.
     std::size_t tasks() const noexcept { return units ? count : 1; }
 };
@@ -75,16 +79,23 @@ inline void settle_sizes(Chunk& c) {
     c.sizes.clear();
 }
 
-// make_chunk's items one by one, through an archive each (not packed).
+// The shortest string or vector a lending encode leaves where it is: sending it as a message of
+// its own costs a few microseconds more; copying 256 KiB costs about 25.
+constexpr std::size_t kLendMin = std::size_t{256} << 10;
+
+// make_chunk's items one by one, through an archive each (not packed). With a loan, strings
+// and vectors of at least kLendMin bytes are lent to it (OutputArchive::lend_to), not copied.
 template <class Tuple>
-std::optional<Chunk> encode_items(Chunk c, std::span<Tuple> items, std::vector<int>& fds) {
+std::optional<Chunk> encode_items(Chunk c, std::span<Tuple> items, std::vector<int>& fds,
+                                  std::vector<Lent>* loan = nullptr) {
     OutputArchive ar(c.items);
+    if (loan) ar.lend_to(loan, kLendMin);
     c.sizes.reserve(items.size());
     try {
         for (auto& t : items) {
-            const std::size_t before = c.items.size();
+            const std::size_t before = ar.written();
             ar(t);
-            c.sizes.push_back(static_cast<std::uint32_t>(c.items.size() - before));
+            c.sizes.push_back(static_cast<std::uint32_t>(ar.written() - before));
         }
     } catch (...) {
         const std::exception_ptr e = std::current_exception();
@@ -121,16 +132,18 @@ Chunk packed_chunk(std::shared_ptr<JobBase> job, std::size_t first, std::shared_
 // descriptors they carry go to fds, and take_buffer(size) gives the buffer of packed items.
 // Python's pools pickle a task in a feeder thread and set what that raises on the task's
 // future or result (the pool goes on): when an item cannot be serialized, the chunk's items
-// fail with that error, as it is, on job, and this returns nothing.
+// fail with that error, as it is, on job, and this returns nothing. With a loan, long strings
+// and vectors are lent, not copied (encode_items): the caller then keeps the items alive.
 template <class Tuple, class TakeBuffer>
 std::optional<Chunk> make_chunk(std::shared_ptr<JobBase> job, std::size_t first, std::shared_ptr<const std::string> prefix,
                                 std::span<Tuple> items, const Timeout& timeout, std::vector<int>& fds,
-                                TakeBuffer&& take_buffer) {
+                                TakeBuffer&& take_buffer, std::vector<Lent>* loan = nullptr) {
     if constexpr (packed_args<Tuple>::value) {
         return packed_chunk(std::move(job), first, std::move(prefix), packed_items(items), timeout,
                             take_buffer(items.size() * packed_args<Tuple>::size));
     } else {
-        return encode_items(chunk_head(std::move(job), first, std::move(prefix), items.size(), timeout), items, fds);
+        return encode_items(chunk_head(std::move(job), first, std::move(prefix), items.size(), timeout), items, fds,
+                            loan);
     }
 }
 
@@ -201,7 +214,8 @@ using Args = std::tuple<int>;
 //                          queues items [first, first + n) of job; each ends, in time, with a
 //                          value or an exception set on job (never thrown here: a chunk that
 //                          cannot be sent or run fails its items). A timeout the core cannot
-//                          enforce is std::invalid_argument.
+//                          enforce is std::invalid_argument. The items are the caller's own
+//                          copies, not used after: the core may move from them.
 //   c.adopt(job)           a new call's job, before its first chunk: the core may let a thread
 //                          that waits for it do the core's work (ProcessCore's pump).
 //   c.stop(job)            kills what runs a chunk of job, where the core can; true if it did.
