@@ -188,6 +188,14 @@ void Engine::join_job() {
     int initialized = 0;
     MPI_Initialized(&initialized);
     if (initialized) return;
+    // Between ranks of one host, a long message is copied into and out of Open MPI's
+    // shared-memory fragments by both sides at once, not read across by the receiver (CMA,
+    // process_vm_readv, the default): on this project's VM a bare 1 GiB send ran at 7.0 GiB/s
+    // so against 5.2, and CMA reads a buffer of 4 KiB pages (a long argument sent from the
+    // caller's own string: Chunk::loan) slower still. Set here, before any thread of ours
+    // starts; a value the user set, in the environment or on mpiexec's line (which sets the
+    // same variable), stands.
+    setenv("OMPI_MCA_btl_vader_single_copy_mechanism", "none", 0);
     auto* e = new Engine;  // lives as long as the process: exit hooks and pools refer to it
     // A worker rank serves in this thread; rank 0 runs the engine in a thread of its own and
     // waits here until the ranks have met (run() publishes g_root then, or exits the process).
@@ -209,13 +217,6 @@ void Engine::run(bool root) {
     // that places it). A worker rank's is its main thread, which keeps the program's name.
     if (root) platform::set_thread_name("mproc-mpi");
     if (owns_mpi_) {
-        // Between ranks of one host, a long message is copied into and out of Open MPI's
-        // shared-memory fragments by both sides at once, not read across by the receiver
-        // (CMA, process_vm_readv, the default): on this project's VM a bare 1 GiB send ran at
-        // 7.0 GiB/s so against 5.2, and CMA reads a buffer of 4 KiB pages (a long argument sent
-        // from the caller's own string: Chunk::loan) slower still. A value the user set, in
-        // the environment or on mpiexec's line (which sets the same variable), stands.
-        setenv("OMPI_MCA_btl_vader_single_copy_mechanism", "none", 0);
         int provided = 0;
         check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
         MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
